@@ -1,0 +1,356 @@
+//! TCP: [`Socket`], [`Server`] and [`connect`], Node's `net.Socket`, `net.Server` and
+//! `net.connect`.
+
+use std::any::Any;
+use std::cell::{RefCell, RefMut};
+use std::fmt;
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::bindings::netlet::net::net as raw;
+use crate::error::Error;
+use crate::runtime;
+
+/// An address family (Node's `'IPv4'` / `'IPv6'`).
+pub use crate::bindings::netlet::net::types::IpFamily;
+
+/// An endpoint: address, family and port, as Node's `socket.address()`.
+pub use crate::bindings::netlet::net::types::AddressInfo;
+
+/// Node's `socket.readyState`.
+pub use crate::bindings::netlet::net::net::ReadyState;
+
+impl fmt::Display for AddressInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.family {
+            IpFamily::Ipv4 => write!(f, "{}:{}", self.address, self.port),
+            IpFamily::Ipv6 => write!(f, "[{}]:{}", self.address, self.port),
+        }
+    }
+}
+
+/// A TCP connection, accepted by a server or opened with [`connect`]: Node's `net.Socket`.
+///
+/// `Socket` is a cheap handle: clone it to keep it (a chat room keeps its clients). Two
+/// handles are equal when they name the same connection. After its `close` event the
+/// socket is gone: methods do nothing and return `false`, zero or `None`.
+#[derive(Clone)]
+pub struct Socket(Rc<SocketInner>);
+
+struct SocketInner {
+    raw: raw::Socket,
+    id: u32,
+    server: Option<u32>,
+    state: RefCell<Vec<Box<dyn Any>>>,
+}
+
+impl Socket {
+    pub(crate) fn new(raw: raw::Socket, server: Option<u32>) -> Self {
+        let id = raw.id();
+        Socket(Rc::new(SocketInner {
+            raw,
+            id,
+            server,
+            state: RefCell::new(Vec::new()),
+        }))
+    }
+
+    /// The socket's id, unique for the life of the instance.
+    pub fn id(&self) -> u32 {
+        self.0.id
+    }
+
+    /// The id of the server that accepted this socket; `None` for a client socket.
+    pub fn server_id(&self) -> Option<u32> {
+        self.0.server
+    }
+
+    /// Node's `socket.write(data)`: queue `data` for sending. Returns `true` while the
+    /// queue is under the high-water mark (64 KiB), `false` once it reaches it; then a
+    /// `drain` event follows when the queue empties. Also `false` if the socket can no
+    /// longer be written (ended, destroyed): use [`Socket::try_write`] to tell why.
+    pub fn write(&self, data: impl AsRef<[u8]>) -> bool {
+        self.try_write(data).unwrap_or(false)
+    }
+
+    /// [`Socket::write`], reporting why a write was refused.
+    pub fn try_write(&self, data: impl AsRef<[u8]>) -> Result<bool, Error> {
+        self.0
+            .raw
+            .write(data.as_ref())
+            .map_err(|code| Error::from_code(code, "write"))
+    }
+
+    /// Node's `socket.end()`: half-close after every queued byte is sent.
+    pub fn end(&self) {
+        self.0.raw.end(None)
+    }
+
+    /// Node's `socket.end(data)`: write `data`, then half-close.
+    pub fn end_with(&self, data: impl AsRef<[u8]>) {
+        self.0.raw.end(Some(data.as_ref()))
+    }
+
+    /// Node's `socket.destroy()`: close now, discarding queued bytes.
+    pub fn destroy(&self) {
+        self.0.raw.destroy()
+    }
+
+    /// Node's `socket.resetAndDestroy()`: close with a TCP RST.
+    pub fn reset_and_destroy(&self) {
+        self.0.raw.reset_and_destroy()
+    }
+
+    /// Node's `socket.pause()`: no `data` events until [`Socket::resume`]; the peer is
+    /// slowed by TCP flow control.
+    pub fn pause(&self) {
+        self.0.raw.pause()
+    }
+
+    /// Node's `socket.resume()`.
+    pub fn resume(&self) {
+        self.0.raw.resume()
+    }
+
+    /// Node's `socket.isPaused()`.
+    pub fn is_paused(&self) -> bool {
+        self.0.raw.is_paused()
+    }
+
+    /// Node's `socket.setNoDelay(noDelay)`: disable (`true`) or enable Nagle's algorithm.
+    pub fn set_no_delay(&self, no_delay: bool) -> Result<(), Error> {
+        self.0
+            .raw
+            .set_no_delay(no_delay)
+            .map_err(|code| Error::from_code(code, "setNoDelay"))
+    }
+
+    /// Node's `socket.setKeepAlive(enable, initialDelay)`.
+    pub fn set_keep_alive(&self, enable: bool, initial_delay: Duration) -> Result<(), Error> {
+        let ms = u32::try_from(initial_delay.as_millis()).unwrap_or(u32::MAX);
+        self.0
+            .raw
+            .set_keep_alive(enable, ms)
+            .map_err(|code| Error::from_code(code, "setKeepAlive"))
+    }
+
+    /// Node's `socket.setTimeout(ms)`: a `timeout` event after this long without
+    /// activity. A notice only: the socket stays open. `Duration::ZERO` disables it.
+    pub fn set_timeout(&self, idle: Duration) {
+        let ms = u32::try_from(idle.as_millis()).unwrap_or(u32::MAX);
+        self.0.raw.set_timeout(ms)
+    }
+
+    /// Node's `remoteAddress` / `remoteFamily` / `remotePort`.
+    pub fn remote_address(&self) -> Option<AddressInfo> {
+        self.0.raw.remote_address()
+    }
+
+    /// Node's `socket.address()`.
+    pub fn local_address(&self) -> Option<AddressInfo> {
+        self.0.raw.local_address()
+    }
+
+    /// Node's `socket.bytesRead`.
+    pub fn bytes_read(&self) -> u64 {
+        self.0.raw.bytes_read()
+    }
+
+    /// Node's `socket.bytesWritten`.
+    pub fn bytes_written(&self) -> u64 {
+        self.0.raw.bytes_written()
+    }
+
+    /// Node's `socket.bufferSize`: bytes queued and not yet sent.
+    pub fn buffer_size(&self) -> u64 {
+        self.0.raw.buffer_size()
+    }
+
+    /// Node's `socket.readyState`.
+    pub fn ready_state(&self) -> ReadyState {
+        self.0.raw.ready_state()
+    }
+
+    /// Per-connection state of type `T`, created with `T::default()` on first use and
+    /// dropped after the socket's `close` event. Several types can be kept side by side.
+    ///
+    /// ```no_run
+    /// # use netlet_guest::Socket;
+    /// fn on_data(socket: &Socket, data: Vec<u8>) {
+    ///     let mut line = socket.state::<Vec<u8>>();
+    ///     line.extend_from_slice(&data);
+    /// }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If state of the same socket is borrowed twice at once (as a `RefCell` would).
+    pub fn state<T: Default + 'static>(&self) -> RefMut<'_, T> {
+        let mut slots = self.0.state.borrow_mut();
+        if !slots.iter().any(|slot| slot.is::<T>()) {
+            slots.push(Box::new(T::default()));
+        }
+        RefMut::map(slots, |slots| {
+            slots
+                .iter_mut()
+                .find_map(|slot| slot.downcast_mut::<T>())
+                .expect("state slot was just inserted")
+        })
+    }
+
+    pub(crate) fn clear_state(&self) {
+        // Taken out first so a state's Drop may use the socket's state again.
+        let slots = std::mem::take(&mut *self.0.state.borrow_mut());
+        drop(slots);
+    }
+}
+
+impl PartialEq for Socket {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for Socket {}
+
+impl std::hash::Hash for Socket {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.id.hash(state)
+    }
+}
+
+impl fmt::Debug for Socket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket").field("id", &self.0.id).finish()
+    }
+}
+
+/// A listening TCP server bound by the host (`netlet run --tcp ADDR`): Node's `net.Server`.
+#[derive(Clone)]
+pub struct Server(Rc<ServerInner>);
+
+struct ServerInner {
+    raw: raw::Server,
+    id: u32,
+}
+
+impl Server {
+    pub(crate) fn new(raw: raw::Server) -> Self {
+        let id = raw.id();
+        Server(Rc::new(ServerInner { raw, id }))
+    }
+
+    /// The server's id, as [`Socket::server_id`] reports it.
+    pub fn id(&self) -> u32 {
+        self.0.id
+    }
+
+    /// Node's `server.address()`.
+    pub fn address(&self) -> Option<AddressInfo> {
+        self.0.raw.address()
+    }
+
+    /// Node's `server.getConnections()`.
+    pub fn connections(&self) -> u32 {
+        self.0.raw.get_connections()
+    }
+
+    /// Node's `server.listening`.
+    pub fn listening(&self) -> bool {
+        self.0.raw.listening()
+    }
+
+    /// Node's `server.close()`: stop accepting; `on_server_close` follows once every open
+    /// connection has closed.
+    pub fn close(&self) {
+        self.0.raw.close()
+    }
+}
+
+impl PartialEq for Server {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for Server {}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server").field("id", &self.0.id).finish()
+    }
+}
+
+/// Options of [`connect`], Node's `net.connect(options)`. Build with
+/// [`ConnectOptions::new`] and adjust fields as needed.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    /// Host name or IP address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Resolve the host to this family only.
+    pub family: Option<IpFamily>,
+    /// Bind to this local address first.
+    pub local_address: Option<String>,
+    /// Set TCP_NODELAY once connected (Node's `noDelay`, default false).
+    pub no_delay: bool,
+    /// Enable SO_KEEPALIVE (Node's `keepAlive`, default false).
+    pub keep_alive: bool,
+    /// Idle time before the first keep-alive probe.
+    pub keep_alive_initial_delay: Duration,
+    /// Node's `allowHalfOpen` (default false: our side ends right after the peer's `end`).
+    pub allow_half_open: bool,
+}
+
+impl ConnectOptions {
+    /// Options to connect to `host:port`, with Node's defaults for the rest.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        Self {
+            host: host.into(),
+            port,
+            family: None,
+            local_address: None,
+            no_delay: false,
+            keep_alive: false,
+            keep_alive_initial_delay: Duration::ZERO,
+            allow_half_open: false,
+        }
+    }
+}
+
+/// Node's `net.connect(options)`: open a client connection.
+///
+/// The socket is returned at once (state `Opening`); `on_connect` follows, or `on_error`
+/// then `on_close`. Writes made before the connection is up are sent once it is. The host
+/// must allow the destination (`netlet run --allow HOST:PORT`), or this fails with
+/// [`ErrorCode::AccessDenied`](crate::ErrorCode::AccessDenied).
+pub fn connect(options: ConnectOptions) -> Result<Socket, Error> {
+    let raw_options = raw::ConnectOptions {
+        host: options.host.clone(),
+        port: options.port,
+        family: options.family,
+        local_address: options.local_address,
+        no_delay: options.no_delay,
+        keep_alive: options.keep_alive,
+        keep_alive_initial_delay_ms: u32::try_from(options.keep_alive_initial_delay.as_millis())
+            .unwrap_or(u32::MAX),
+        allow_half_open: options.allow_half_open,
+    };
+    match raw::connect(&raw_options) {
+        Ok(raw) => {
+            let socket = Socket::new(raw, None);
+            runtime::adopt_socket(&socket);
+            Ok(socket)
+        }
+        Err(code) => Err(Error::from_code(
+            code,
+            &format!("connect {}:{}", options.host, options.port),
+        )),
+    }
+}
+
+/// `connect` to `host:port` with default options.
+pub fn connect_to(host: &str, port: u16) -> Result<Socket, Error> {
+    connect(ConnectOptions::new(host, port))
+}

@@ -1,0 +1,234 @@
+//! The SDK's side of the event loop: keeps the instance's handler and every live socket,
+//! and turns each batch of raw events from the host into handler calls.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use crate::bindings::exports::netlet::net::handler::Event;
+use crate::bindings::netlet::net::dgram_handler::DgramEvent;
+use crate::bindings::netlet::net::net_handler::NetEvent;
+use crate::dgram::DgramSocket;
+use crate::handler::{DgramHandler, NetHandler};
+use crate::net::{Server, Socket};
+use crate::timers::TimerId;
+
+/// What an export macro registers: access to the handler's TCP and/or UDP side.
+pub trait Dispatch {
+    fn net(&mut self) -> Option<&mut dyn NetHandler>;
+    fn dgram(&mut self) -> Option<&mut dyn DgramHandler>;
+}
+
+/// Adapter for [`export_net!`](crate::export_net).
+pub struct NetOnly<H>(pub H);
+/// Adapter for [`export_dgram!`](crate::export_dgram).
+pub struct DgramOnly<H>(pub H);
+/// Adapter for [`export_handler!`](crate::export_handler).
+pub struct Both<H>(pub H);
+
+impl<H: NetHandler> Dispatch for NetOnly<H> {
+    fn net(&mut self) -> Option<&mut dyn NetHandler> {
+        Some(&mut self.0)
+    }
+    fn dgram(&mut self) -> Option<&mut dyn DgramHandler> {
+        None
+    }
+}
+
+impl<H: DgramHandler> Dispatch for DgramOnly<H> {
+    fn net(&mut self) -> Option<&mut dyn NetHandler> {
+        None
+    }
+    fn dgram(&mut self) -> Option<&mut dyn DgramHandler> {
+        Some(&mut self.0)
+    }
+}
+
+impl<H: NetHandler + DgramHandler> Dispatch for Both<H> {
+    fn net(&mut self) -> Option<&mut dyn NetHandler> {
+        Some(&mut self.0)
+    }
+    fn dgram(&mut self) -> Option<&mut dyn DgramHandler> {
+        Some(&mut self.0)
+    }
+}
+
+thread_local! {
+    static HANDLER: RefCell<Option<Box<dyn Dispatch>>> = const { RefCell::new(None) };
+    // Kept apart from HANDLER: a handler may open sockets while it is being called.
+    static SOCKETS: RefCell<HashMap<u32, Socket>> = RefCell::new(HashMap::new());
+    static SERVERS: RefCell<HashMap<u32, Server>> = RefCell::new(HashMap::new());
+    static DGRAMS: RefCell<HashMap<u32, DgramSocket>> = RefCell::new(HashMap::new());
+}
+
+pub(crate) fn adopt_socket(socket: &Socket) {
+    SOCKETS.with(|s| s.borrow_mut().insert(socket.id(), socket.clone()));
+}
+
+pub(crate) fn adopt_dgram(socket: &DgramSocket) {
+    DGRAMS.with(|s| s.borrow_mut().insert(socket.id(), socket.clone()));
+}
+
+fn socket(id: u32) -> Option<Socket> {
+    SOCKETS.with(|s| s.borrow().get(&id).cloned())
+}
+
+fn server(id: u32) -> Option<Server> {
+    SERVERS.with(|s| s.borrow().get(&id).cloned())
+}
+
+fn dgram(id: u32) -> Option<DgramSocket> {
+    DGRAMS.with(|s| s.borrow().get(&id).cloned())
+}
+
+fn with_handler(f: impl FnOnce(&mut dyn Dispatch)) {
+    HANDLER.with(|h| {
+        if let Some(handler) = h.borrow_mut().as_mut() {
+            f(handler.as_mut())
+        }
+    })
+}
+
+/// The export's `init`: installs the handler, then runs its `init` hook(s).
+pub fn init(handler: Box<dyn Dispatch>, args: Vec<String>) -> Result<(), String> {
+    HANDLER.with(|h| *h.borrow_mut() = Some(handler));
+    let mut result = Ok(());
+    with_handler(|h| {
+        if let Some(net) = h.net() {
+            result = net.init(args.clone());
+        }
+        if result.is_ok()
+            && let Some(dgram) = h.dgram()
+        {
+            result = dgram.init(args);
+        }
+    });
+    result
+}
+
+/// The export's `handle`: delivers each event of the batch, in order.
+pub fn handle(events: Vec<Event>) {
+    for event in events {
+        match event {
+            Event::Net(ev) => net_event(ev),
+            Event::Dgram(ev) => dgram_event(ev),
+            Event::Timer(id) => with_handler(|h| {
+                if let Some(net) = h.net() {
+                    net.on_timer(TimerId(id));
+                }
+                if let Some(dgram) = h.dgram() {
+                    dgram.on_timer(TimerId(id));
+                }
+            }),
+        }
+    }
+}
+
+fn on_net(f: impl FnOnce(&mut dyn NetHandler)) {
+    with_handler(|h| {
+        if let Some(net) = h.net() {
+            f(net)
+        }
+    })
+}
+
+fn on_dgram(f: impl FnOnce(&mut dyn DgramHandler)) {
+    with_handler(|h| {
+        if let Some(dgram) = h.dgram() {
+            f(dgram)
+        }
+    })
+}
+
+fn net_event(ev: NetEvent) {
+    match ev {
+        NetEvent::Listening(raw) => {
+            let server = Server::new(raw);
+            SERVERS.with(|s| s.borrow_mut().insert(server.id(), server.clone()));
+            on_net(|h| h.on_listening(&server));
+        }
+        NetEvent::Connection(ev) => {
+            let socket = Socket::new(ev.socket, Some(ev.server));
+            adopt_socket(&socket);
+            on_net(|h| h.on_connection(&socket));
+        }
+        NetEvent::Connect(id) => {
+            if let Some(s) = socket(id) {
+                on_net(|h| h.on_connect(&s));
+            }
+        }
+        NetEvent::Data(ev) => {
+            if let Some(s) = socket(ev.socket) {
+                on_net(|h| h.on_data(&s, ev.data));
+            }
+        }
+        NetEvent::End(id) => {
+            if let Some(s) = socket(id) {
+                on_net(|h| h.on_end(&s));
+            }
+        }
+        NetEvent::Drain(id) => {
+            if let Some(s) = socket(id) {
+                on_net(|h| h.on_drain(&s));
+            }
+        }
+        NetEvent::Timeout(id) => {
+            if let Some(s) = socket(id) {
+                on_net(|h| h.on_timeout(&s));
+            }
+        }
+        NetEvent::Error(ev) => {
+            if let Some(s) = socket(ev.socket) {
+                on_net(|h| h.on_error(&s, ev.error.into()));
+            }
+        }
+        NetEvent::Close(ev) => {
+            if let Some(s) = SOCKETS.with(|m| m.borrow_mut().remove(&ev.socket)) {
+                on_net(|h| h.on_close(&s, ev.had_error));
+                s.clear_state();
+            }
+        }
+        NetEvent::ServerClose(id) => {
+            if let Some(server) = SERVERS.with(|m| m.borrow_mut().remove(&id)) {
+                on_net(|h| h.on_server_close(&server));
+            }
+        }
+        NetEvent::ServerError(ev) => {
+            if let Some(server) = server(ev.server) {
+                on_net(|h| h.on_server_error(&server, ev.error.into()));
+            }
+        }
+    }
+}
+
+fn dgram_event(ev: DgramEvent) {
+    match ev {
+        DgramEvent::Listening(ev) => {
+            if let Some(raw) = ev.handle {
+                adopt_dgram(&DgramSocket::new(raw));
+            }
+            if let Some(s) = dgram(ev.socket) {
+                on_dgram(|h| h.on_listening(&s));
+            }
+        }
+        DgramEvent::Message(ev) => {
+            if let Some(s) = dgram(ev.socket) {
+                on_dgram(|h| h.on_message(&s, ev.data, ev.rinfo));
+            }
+        }
+        DgramEvent::Connect(id) => {
+            if let Some(s) = dgram(id) {
+                on_dgram(|h| h.on_connect(&s));
+            }
+        }
+        DgramEvent::Error(ev) => {
+            if let Some(s) = dgram(ev.socket) {
+                on_dgram(|h| h.on_error(&s, ev.error.into()));
+            }
+        }
+        DgramEvent::Close(id) => {
+            if let Some(s) = DGRAMS.with(|m| m.borrow_mut().remove(&id)) {
+                on_dgram(|h| h.on_close(&s));
+            }
+        }
+    }
+}

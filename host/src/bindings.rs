@@ -1,0 +1,19 @@
+//! The one `bindgen!` site: host-side types and traits for the `netlet:net` WIT package.
+//!
+//! Resources are mapped to marker types: the host keeps its sockets in its own tables
+//! (see [`crate::guest::Io`]) and a resource's `rep` is the socket's id there.
+
+wasmtime::component::bindgen!({
+    world: "tcp-udp",
+    path: "../wit",
+    with: {
+        "netlet:net/net.socket": crate::net::SocketRep,
+        "netlet:net/net.server": crate::net::ServerRep,
+        "netlet:net/dgram.socket": crate::dgram::DgramRep,
+    },
+});
+
+pub use exports::netlet::net::handler::Event;
+pub use netlet::net::dgram_handler::DgramEvent;
+pub use netlet::net::net_handler::NetEvent;
+pub use netlet::net::types::{AddressInfo, ErrorCode, ErrorInfo, IpFamily};

@@ -1,0 +1,226 @@
+//! The `netlet` command line: `netlet run COMPONENT.wasm ...`, and with no command the
+//! seeds' demo.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::config::{HandlerConfig, parse_listen_addr};
+use crate::engine::{EngineOptions, Handler, default_cache_dir, new_engine};
+use crate::log::LogSink;
+use crate::policy::AllowRule;
+use crate::serve::Service;
+use crate::{config, demo};
+
+/// Run sandboxed TCP/UDP handlers written as WebAssembly components, with the events
+/// and socket methods of Node.js's `net` and `dgram` modules.
+///
+/// With no command, serves the seeds' demo: the greeting server on 127.0.0.1:8124, the
+/// echo server on 127.0.0.1:1337 and the UDP echo server on 127.0.0.1:41234.
+#[derive(Parser, Debug)]
+#[command(name = "netlet", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a handler component on the given listeners.
+    Run(RunArgs),
+    /// Serve the seeds' demo (the default).
+    Demo(CacheArgs),
+}
+
+#[derive(clap::Args, Debug, Default)]
+struct CacheArgs {
+    /// Directory for compiled components (default: $NETLET_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/netlet, else ~/.cache/netlet).
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+
+    /// Compile components every time instead of caching them.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+impl CacheArgs {
+    fn engine_options(&self) -> EngineOptions {
+        EngineOptions {
+            cache_dir: if self.no_cache {
+                None
+            } else {
+                self.cache_dir.clone().or_else(default_cache_dir)
+            },
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// The handler: a WebAssembly component built with the netlet-guest SDK.
+    #[arg(value_name = "COMPONENT.wasm")]
+    component: PathBuf,
+
+    /// Listen for TCP connections on ADDR (HOST:PORT, [IPV6]:PORT, or PORT for every
+    /// interface); port 0 picks a free port. Repeatable.
+    #[arg(long = "tcp", value_name = "ADDR", value_parser = parse_listen_addr)]
+    tcp: Vec<SocketAddr>,
+
+    /// Bind a UDP socket on ADDR and hand it to the handler. Repeatable.
+    #[arg(long = "udp", value_name = "ADDR", value_parser = parse_listen_addr)]
+    udp: Vec<SocketAddr>,
+
+    /// Worker threads, each with its own instance: a number, or `auto` (one per core).
+    /// With more than one, a handler's state is per shard (a chat room would split).
+    #[arg(long, value_name = "N|auto", default_value = "1", value_parser = parse_shards)]
+    shards: usize,
+
+    /// Let the handler reach HOST:PORT (outbound TCP connect, UDP send, wasi:sockets).
+    /// HOST: an IP, a CIDR (10.0.0.0/8), a name, or `*`; PORT: a number, a range
+    /// (1000-2000) or `*`. Repeatable; nothing is allowed by default.
+    #[arg(long = "allow", value_name = "HOST:PORT")]
+    allow: Vec<AllowRule>,
+
+    /// Node's `allowHalfOpen: true` for accepted sockets: after the peer's `end`, our
+    /// side stays open until the handler ends it.
+    #[arg(long)]
+    allow_half_open: bool,
+
+    /// A socket's write queue size (bytes) at which `write` returns false (Node's
+    /// highWaterMark).
+    #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_HIGH_WATER_MARK)]
+    high_water_mark: usize,
+
+    /// A socket whose write queue would exceed this many bytes is destroyed with an error.
+    #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_MAX_WRITE_BUFFER)]
+    max_write_buffer: usize,
+
+    #[command(flatten)]
+    cache: CacheArgs,
+
+    /// Arguments for the handler's `init`.
+    #[arg(last = true, value_name = "ARGS")]
+    args: Vec<String>,
+}
+
+fn parse_shards(s: &str) -> Result<usize, String> {
+    if s == "auto" {
+        return Ok(std::thread::available_parallelism().map_or(1, |n| n.get()));
+    }
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err(format!("invalid shard count {s:?}: expected 1..1024 or `auto`")),
+    }
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Run(args)) => run(args),
+        Some(Command::Demo(cache)) => run_demo(cache),
+        None => run_demo(CacheArgs::default()),
+    }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let engine = new_engine(&args.cache.engine_options())?;
+    let handler = Arc::new(Handler::from_file(&engine, &args.component)?);
+    let config = HandlerConfig {
+        tcp: args.tcp,
+        udp: args.udp,
+        shards: args.shards,
+        args: args.args,
+        allow: args.allow,
+        allow_half_open: args.allow_half_open,
+        high_water_mark: args.high_water_mark.max(1),
+        max_write_buffer: args.max_write_buffer.max(1),
+    };
+    let service = Service::start(handler, config, LogSink::Stderr)?;
+    print_listening(&service);
+    supervise(vec![service])
+}
+
+fn print_listening(service: &Service) {
+    let mut out = std::io::stdout().lock();
+    for addr in &service.tcp {
+        let _ = writeln!(out, "netlet: listening tcp {addr}");
+    }
+    for addr in &service.udp {
+        let _ = writeln!(out, "netlet: listening udp {addr}");
+    }
+    let _ = out.flush();
+}
+
+fn run_demo(cache: CacheArgs) -> anyhow::Result<ExitCode> {
+    let engine = new_engine(&cache.engine_options())?;
+    let start = |example: &demo::Example, tcp: Option<&str>, udp: Option<&str>| -> anyhow::Result<Service> {
+        let handler = Handler::from_bytes(&engine, example.name, &format!("{}.wasm (embedded)", example.name), example.wasm)?;
+        let config = HandlerConfig {
+            tcp: tcp.iter().map(|a| parse_listen_addr(a)).collect::<Result<_, _>>().map_err(anyhow::Error::msg)?,
+            udp: udp.iter().map(|a| parse_listen_addr(a)).collect::<Result<_, _>>().map_err(anyhow::Error::msg)?,
+            ..HandlerConfig::default()
+        };
+        Service::start(Arc::new(handler), config, LogSink::Stderr)
+            .with_context(|| format!("the demo's {} server", example.name))
+    };
+    println!("netlet demo: the seeds' examples, each a WebAssembly component embedded in this binary");
+    let hello = start(&demo::HELLO, Some("127.0.0.1:8124"), None)?;
+    let echo = start(&demo::ECHO, Some("127.0.0.1:1337"), None)?;
+    let udp = start(&demo::UDP_ECHO, None, Some("127.0.0.1:41234"))?;
+    for service in [&hello, &echo, &udp] {
+        print_listening(service);
+    }
+    println!(
+        "{}",
+        demo::instructions(&hello.tcp[0].to_string(), &echo.tcp[0].to_string(), &udp.udp[0].to_string())
+    );
+    let _ = std::io::stdout().flush();
+    supervise(vec![hello, echo, udp])
+}
+
+/// Waits until every service has finished by itself, or SIGINT/SIGTERM asks them to
+/// stop. Exit status 0 unless a guest failed.
+fn supervise(services: Vec<Service>) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the signal handler")?;
+    let stopped_by_signal = rt.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        loop {
+            tokio::select! {
+                _ = int.recv() => return Ok::<bool, std::io::Error>(true),
+                _ = term.recv() => return Ok(true),
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                    if services.iter().all(Service::is_finished) {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+    })?;
+    if stopped_by_signal {
+        eprintln!("netlet: stopping");
+        for service in &services {
+            service.stop();
+        }
+    }
+    let mut failed = false;
+    for service in services {
+        if let Err(msg) = service.wait() {
+            eprintln!("netlet: {msg}");
+            failed = true;
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}

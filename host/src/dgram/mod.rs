@@ -1,0 +1,787 @@
+//! UDP: the host side of the `dgram` interface. A [`UdpSock`] is one socket's state: the
+//! tokio socket, its send queue, whether it is bound or connected, and the peers it has
+//! heard from (which it may always answer, whatever the outbound policy says).
+//!
+//! Like TCP, nothing blocks: `send` tries the kernel at once and queues what does not
+//! fit; receiving happens in the shard loop when the socket's read waker fires.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::task::{Context, Poll, Waker};
+
+use rustc_hash::FxHashSet;
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use tokio::io::ReadBuf;
+use wasmtime::component::Resource;
+
+use crate::bindings::netlet::net::dgram::{Host, HostSocket, SocketOptions, SocketType};
+use crate::bindings::netlet::net::dgram_handler::{
+    ErrorEvent, ListeningEvent, MessageEvent, RemoteInfo,
+};
+use crate::bindings::{AddressInfo, DgramEvent, ErrorCode, ErrorInfo, Event};
+use crate::error::{error_code, error_info, host_error};
+use crate::guest::{GuestState, Io};
+use crate::net::address_info;
+use crate::reactor::{Completion, Kind, UdpRequest};
+use crate::resolve;
+
+/// The type behind the guest's `dgram.socket` handles; a handle's rep is the socket's id.
+pub struct DgramRep;
+
+/// Largest UDP payload over IPv4 (65,535 − 8 − 20).
+pub const MAX_DATAGRAM_V4: usize = 65_507;
+/// Largest UDP payload over IPv6 without jumbograms (65,535 − 8).
+pub const MAX_DATAGRAM_V6: usize = 65_527;
+/// A send queue holds at most this many datagrams...
+const MAX_QUEUED: usize = 1024;
+/// ...and this many bytes.
+const MAX_QUEUED_BYTES: usize = 4 * 1024 * 1024;
+/// Peers remembered per socket for the reply rule; the set restarts when full.
+const MAX_PEERS: usize = 4096;
+/// Datagrams read from one socket per loop turn before others get their go.
+const READS_PER_TURN: usize = 64;
+
+/// One UDP socket's state.
+pub struct UdpSock {
+    sock: Option<tokio::net::UdpSocket>,
+    v6: bool,
+    bound: bool,
+    connected: Option<SocketAddr>,
+    /// `close` was called with datagrams still queued: close once they are sent.
+    closing: bool,
+    /// Bound by the host (`--udp`), not by the guest: survives an instance restart.
+    pub host_bound: bool,
+    queue: VecDeque<(Vec<u8>, Option<SocketAddr>)>,
+    queue_bytes: usize,
+    peers: FxHashSet<SocketAddr>,
+    touched: bool,
+    read_waker: Waker,
+    write_waker: Waker,
+}
+
+fn push(io: &mut Io, ev: DgramEvent) {
+    io.events.push(Event::Dgram(ev));
+}
+
+fn new_sock(io: &Io, id: u32, sock: tokio::net::UdpSocket, v6: bool) -> UdpSock {
+    UdpSock {
+        sock: Some(sock),
+        v6,
+        bound: false,
+        connected: None,
+        closing: false,
+        host_bound: false,
+        queue: VecDeque::new(),
+        queue_bytes: 0,
+        peers: FxHashSet::default(),
+        touched: false,
+        read_waker: io.ctx.reactor.waker(io.token(Kind::UdpRead, id)),
+        write_waker: io.ctx.reactor.waker(io.token(Kind::UdpWrite, id)),
+    }
+}
+
+/// A socket the host bound for `--udp`, handed to the guest with a `listening` event.
+pub fn adopt_bound(io: &mut Io, socket: std::net::UdpSocket, buf: &mut [u8]) -> io::Result<u32> {
+    let v6 = socket.local_addr()?.is_ipv6();
+    let sock = tokio::net::UdpSocket::from_std(socket)?;
+    let id = io.next_id();
+    let mut udp = new_sock(io, id, sock, v6);
+    udp.bound = true;
+    udp.host_bound = true;
+    io.udp.insert(id, udp);
+    push(
+        io,
+        DgramEvent::Listening(ListeningEvent {
+            socket: id,
+            handle: Some(Resource::new_own(id)),
+        }),
+    );
+    read(io, id, buf);
+    Ok(id)
+}
+
+/// Takes back the host-bound sockets (to hand them to a new instance after a trap).
+pub fn take_host_bound(io: &mut Io) -> Vec<std::net::UdpSocket> {
+    let ids: Vec<u32> = io.udp.iter().filter(|(_, s)| s.host_bound).map(|(id, _)| *id).collect();
+    ids.into_iter()
+        .filter_map(|id| io.udp.remove(&id))
+        .filter_map(|mut s| s.sock.take())
+        .filter_map(|s| s.into_std().ok())
+        .collect()
+}
+
+/// Reads the datagrams waiting on a socket (a bounded number per turn).
+pub fn read(io: &mut Io, id: u32, buf: &mut [u8]) {
+    for _ in 0..READS_PER_TURN {
+        let Some(udp) = io.udp.get_mut(&id) else {
+            return;
+        };
+        if !udp.bound || udp.closing {
+            return;
+        }
+        let Some(sock) = udp.sock.as_ref() else {
+            return;
+        };
+        let mut cx = Context::from_waker(&udp.read_waker);
+        let mut rb = ReadBuf::new(buf);
+        match sock.poll_recv_from(&mut cx, &mut rb) {
+            Poll::Pending => return,
+            Poll::Ready(Ok(from)) => {
+                if udp.peers.len() >= MAX_PEERS {
+                    udp.peers.clear();
+                }
+                udp.peers.insert(from);
+                let data = rb.filled().to_vec();
+                let info = address_info(from);
+                let rinfo = RemoteInfo {
+                    address: info.address,
+                    family: info.family,
+                    port: info.port,
+                    size: data.len() as u32,
+                };
+                push(io, DgramEvent::Message(MessageEvent { socket: id, data, rinfo }));
+            }
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            Poll::Ready(Err(e)) => {
+                // Node reports receive errors (e.g. ECONNREFUSED from an ICMP reply on a
+                // connected socket) as 'error' and keeps the socket open.
+                push(
+                    io,
+                    DgramEvent::Error(ErrorEvent {
+                        socket: id,
+                        error: error_info(&e, "recvmsg", None),
+                    }),
+                );
+                break;
+            }
+        }
+    }
+    // More may be waiting: come back next turn.
+    io.ctx.reactor.push(io.token(Kind::UdpRead, id));
+}
+
+/// Sends what is queued; closes a closing socket once its queue is empty.
+pub fn flush(io: &mut Io, id: u32) {
+    let Some(udp) = io.udp.get_mut(&id) else {
+        return;
+    };
+    udp.touched = false;
+    let mut errors = Vec::new();
+    if let Some(sock) = udp.sock.as_ref() {
+        let mut cx = Context::from_waker(&udp.write_waker);
+        while let Some((data, dest)) = udp.queue.front() {
+            let polled = match dest {
+                Some(dest) => sock.poll_send_to(&mut cx, data, *dest),
+                None => sock.poll_send(&mut cx, data),
+            };
+            match polled {
+                Poll::Pending => break,
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Poll::Ready(result) => {
+                    let (data, dest) = udp.queue.pop_front().expect("front exists");
+                    udp.queue_bytes -= data.len();
+                    if let Err(e) = result {
+                        let target = dest.map(|d| resolve::display_addr(&d));
+                        errors.push(error_info(&e, "send", target.as_deref()));
+                    }
+                }
+            }
+        }
+    }
+    let done_closing = udp.closing && udp.queue.is_empty();
+    for error in errors {
+        push(io, DgramEvent::Error(ErrorEvent { socket: id, error }));
+    }
+    if done_closing {
+        finish_close(io, id);
+    }
+}
+
+/// The after-call pass over the UDP sockets the guest touched.
+pub fn after_call(io: &mut Io) {
+    let touched = std::mem::take(&mut io.touched_udp);
+    for id in touched {
+        flush(io, id);
+    }
+}
+
+fn touch(io: &mut Io, id: u32) {
+    if let Some(udp) = io.udp.get_mut(&id)
+        && !udp.touched
+    {
+        udp.touched = true;
+        io.touched_udp.push(id);
+    }
+}
+
+fn finish_close(io: &mut Io, id: u32) {
+    if io.udp.remove(&id).is_some() {
+        push(io, DgramEvent::Close(id));
+    }
+}
+
+/// Drops every socket without telling the guest (it trapped, or the host stops).
+pub fn drop_all(io: &mut Io) {
+    io.udp.clear();
+}
+
+/// The unspecified or loopback address of a socket's family, or a literal converted to
+/// it (an IPv4 address on a `udp6` socket becomes IPv4-mapped).
+fn fit_family(ip: IpAddr, v6: bool) -> Option<IpAddr> {
+    match (ip, v6) {
+        (IpAddr::V4(_), false) | (IpAddr::V6(_), true) => Some(ip),
+        (IpAddr::V4(v4), true) => Some(IpAddr::V6(v4.to_ipv6_mapped())),
+        (IpAddr::V6(v6addr), false) => v6addr.to_ipv4_mapped().map(IpAddr::V4),
+    }
+}
+
+/// Resolves a destination that needs no DNS: `None` address means `localhost`, as in Node.
+fn dest_now(address: Option<&str>, v6: bool) -> Option<Result<IpAddr, ErrorCode>> {
+    let host = address.unwrap_or("localhost");
+    let ips = resolve::resolve_now(host)?;
+    Some(
+        ips.into_iter()
+            .find_map(|ip| fit_family(ip, v6))
+            .ok_or(ErrorCode::InvalidArgument),
+    )
+}
+
+impl Io {
+    fn udp_sock(&self, id: u32) -> Result<&UdpSock, ErrorCode> {
+        match self.udp.get(&id) {
+            Some(udp) if !udp.closing => Ok(udp),
+            _ => Err(ErrorCode::InvalidState),
+        }
+    }
+
+    fn sock_ref(&self, id: u32) -> Result<SockRef<'_>, ErrorCode> {
+        self.udp_sock(id)?
+            .sock
+            .as_ref()
+            .map(SockRef::from)
+            .ok_or(ErrorCode::InvalidState)
+    }
+
+    /// Binds `id` to `addr` and announces `listening`.
+    fn udp_bind(&mut self, id: u32, addr: SocketAddr) -> Result<(), ErrorCode> {
+        let sock = self.sock_ref(id)?;
+        sock.bind(&addr.into()).map_err(|e| error_code(&e))?;
+        let udp = self.udp.get_mut(&id).expect("checked by sock_ref");
+        udp.bound = true;
+        push(self, DgramEvent::Listening(ListeningEvent { socket: id, handle: None }));
+        self.ctx.reactor.push(self.token(Kind::UdpRead, id));
+        Ok(())
+    }
+
+    /// Node binds a socket implicitly on first `send`/`connect`: any address, free port.
+    fn udp_autobind(&mut self, id: u32) -> Result<(), ErrorCode> {
+        let udp = self.udp_sock(id)?;
+        if udp.bound {
+            return Ok(());
+        }
+        let any = if udp.v6 {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        };
+        self.udp_bind(id, SocketAddr::new(any, 0))
+    }
+
+    /// Whether the policy (or the reply rule) lets socket `id` send to `dest`.
+    fn udp_allowed(&self, id: u32, dest: SocketAddr, name_allowed: bool) -> bool {
+        name_allowed
+            || self.ctx.policy.allows(dest)
+            || self.udp.get(&id).is_some_and(|u| u.peers.contains(&dest))
+    }
+
+    fn udp_deny_log(&self, what: &str, dest: &str) {
+        self.ctx.log(format_args!(
+            "denied UDP {what} to {dest} (not allowed; run with --allow {dest} to permit it)"
+        ));
+    }
+
+    /// Queues (or sends at once) one datagram to a checked destination.
+    fn udp_enqueue(&mut self, id: u32, data: Vec<u8>, dest: Option<SocketAddr>) -> Result<(), ErrorCode> {
+        self.udp_autobind(id)?;
+        let udp = self.udp.get_mut(&id).ok_or(ErrorCode::InvalidState)?;
+        if udp.queue.is_empty()
+            && let Some(sock) = udp.sock.as_ref()
+        {
+            let mut cx = Context::from_waker(&udp.write_waker);
+            let polled = match dest {
+                Some(dest) => sock.poll_send_to(&mut cx, &data, dest),
+                None => sock.poll_send(&mut cx, &data),
+            };
+            match polled {
+                Poll::Ready(Ok(_)) => return Ok(()),
+                Poll::Ready(Err(e)) if e.kind() != io::ErrorKind::Interrupted => {
+                    return Err(error_code(&e));
+                }
+                _ => {}
+            }
+        }
+        if udp.queue.len() >= MAX_QUEUED || udp.queue_bytes + data.len() > MAX_QUEUED_BYTES {
+            return Err(ErrorCode::WouldExceedLimit);
+        }
+        udp.queue_bytes += data.len();
+        udp.queue.push_back((data, dest));
+        touch(self, id);
+        Ok(())
+    }
+
+    fn udp_connect_to(&mut self, id: u32, dest: SocketAddr) -> Result<(), ErrorCode> {
+        self.udp_autobind(id)?;
+        self.sock_ref(id)?
+            .connect(&dest.into())
+            .map_err(|e| error_code(&e))?;
+        if let Some(udp) = self.udp.get_mut(&id) {
+            udp.connected = Some(dest);
+        }
+        push(self, DgramEvent::Connect(id));
+        Ok(())
+    }
+
+    /// Spawns a name lookup for a UDP destination; the completion finishes the request.
+    fn udp_resolve(&mut self, id: u32, host: String, request: UdpRequest) {
+        self.in_flight += 1;
+        let reactor = self.ctx.reactor.clone();
+        let inst = self.inst;
+        let port = match &request {
+            UdpRequest::Send { port, .. } | UdpRequest::Connect { port } => *port,
+        };
+        self.ctx.rt.spawn(async move {
+            let result = resolve::lookup(host, port).await;
+            reactor.complete(Completion::UdpResolved {
+                inst,
+                id,
+                request,
+                result,
+            });
+        });
+    }
+}
+
+/// A name lookup for `send`/`connect` finished.
+pub fn on_resolved(
+    io: &mut Io,
+    id: u32,
+    request: UdpRequest,
+    result: io::Result<Vec<SocketAddr>>,
+) {
+    io.in_flight = io.in_flight.saturating_sub(1);
+    let Some(udp) = io.udp.get(&id) else {
+        return;
+    };
+    let v6 = udp.v6;
+    let (op, port) = match &request {
+        UdpRequest::Send { port, .. } => ("send", *port),
+        UdpRequest::Connect { port } => ("connect", *port),
+    };
+    let outcome: Result<(), ErrorInfo> = match result {
+        Err(e) => Err(error_info(&e, op, None)),
+        Ok(addrs) => match addrs
+            .iter()
+            .find_map(|a| fit_family(a.ip(), v6).map(|ip| SocketAddr::new(ip, port)))
+        {
+            None => Err(host_error(
+                ErrorCode::NameNotFound,
+                format!("{op} ENOTFOUND (no address of the socket's family)"),
+            )),
+            Some(dest) if !io.udp_allowed(id, dest, false) => {
+                let shown = resolve::display_addr(&dest);
+                io.udp_deny_log(op, &shown);
+                Err(host_error(
+                    ErrorCode::AccessDenied,
+                    format!("{op} EACCES {shown} (not allowed by --allow)"),
+                ))
+            }
+            Some(dest) => match request {
+                UdpRequest::Send { data, .. } => io
+                    .udp_enqueue(id, data, Some(dest))
+                    .map_err(|code| host_error(code, format!("{op} failed: {code:?}"))),
+                UdpRequest::Connect { .. } => io
+                    .udp_connect_to(id, dest)
+                    .map_err(|code| host_error(code, format!("{op} failed: {code:?}"))),
+            },
+        },
+    };
+    if let Err(error) = outcome {
+        push(io, DgramEvent::Error(ErrorEvent { socket: id, error }));
+    }
+}
+
+fn parse_interface_v4(interface: Option<&str>) -> Result<Ipv4Addr, ErrorCode> {
+    match interface {
+        None | Some("") => Ok(Ipv4Addr::UNSPECIFIED),
+        Some(s) => s.parse().map_err(|_| ErrorCode::InvalidArgument),
+    }
+}
+
+/// An IPv6 interface as Node writes it (`::%2`, `%eth0` is not supported) or an index.
+fn parse_interface_v6(interface: Option<&str>) -> Result<u32, ErrorCode> {
+    match interface {
+        None | Some("") => Ok(0),
+        Some(s) => {
+            let index = s.rsplit_once('%').map_or(s, |(_, scope)| scope);
+            index.parse().map_err(|_| ErrorCode::InvalidArgument)
+        }
+    }
+}
+
+fn ttl_ok(ttl: u8) -> Result<u32, ErrorCode> {
+    if ttl == 0 {
+        Err(ErrorCode::InvalidArgument)
+    } else {
+        Ok(u32::from(ttl))
+    }
+}
+
+impl HostSocket for GuestState {
+    fn id(&mut self, this: Resource<DgramRep>) -> u32 {
+        this.rep()
+    }
+
+    fn bind(&mut self, this: Resource<DgramRep>, port: u16, address: Option<String>) -> Result<(), ErrorCode> {
+        let id = this.rep();
+        let udp = self.io.udp_sock(id)?;
+        if udp.bound {
+            return Err(ErrorCode::InvalidState);
+        }
+        let v6 = udp.v6;
+        let ip = match address.as_deref() {
+            None | Some("") => {
+                if v6 {
+                    IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+                } else {
+                    IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+                }
+            }
+            Some(host) => match dest_now(Some(host), v6) {
+                Some(ip) => ip?,
+                None => return Err(ErrorCode::InvalidArgument),
+            },
+        };
+        self.io.udp_bind(id, SocketAddr::new(ip, port))
+    }
+
+    fn send(&mut self, this: Resource<DgramRep>, msg: Vec<u8>, port: u16, address: Option<String>) -> Result<(), ErrorCode> {
+        let id = this.rep();
+        let udp = self.io.udp_sock(id)?;
+        let max = if udp.v6 { MAX_DATAGRAM_V6 } else { MAX_DATAGRAM_V4 };
+        if msg.len() > max {
+            return Err(ErrorCode::MessageTooLarge);
+        }
+        if udp.connected.is_some() {
+            if port != 0 || address.is_some() {
+                return Err(ErrorCode::InvalidArgument);
+            }
+            return self.io.udp_enqueue(id, msg, None);
+        }
+        if port == 0 {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        let v6 = udp.v6;
+        let name_allowed = address
+            .as_deref()
+            .is_some_and(|h| self.io.ctx.policy.allows_name(h, port));
+        match dest_now(address.as_deref(), v6) {
+            Some(ip) => {
+                let dest = SocketAddr::new(ip?, port);
+                if !self.io.udp_allowed(id, dest, name_allowed) {
+                    self.io.udp_deny_log("send", &resolve::display_addr(&dest));
+                    return Err(ErrorCode::AccessDenied);
+                }
+                self.io.udp_enqueue(id, msg, Some(dest))
+            }
+            None => {
+                let host = address.unwrap_or_default();
+                if !resolve::is_plausible_name(&host) {
+                    return Err(ErrorCode::InvalidArgument);
+                }
+                if !name_allowed && !self.io.ctx.policy.any_for_port(port) {
+                    self.io.udp_deny_log("send", &format!("{host}:{port}"));
+                    return Err(ErrorCode::AccessDenied);
+                }
+                self.io.udp_autobind(id)?;
+                self.io.udp_resolve(id, host, UdpRequest::Send { data: msg, port });
+                Ok(())
+            }
+        }
+    }
+
+    fn connect(&mut self, this: Resource<DgramRep>, port: u16, address: Option<String>) -> Result<(), ErrorCode> {
+        let id = this.rep();
+        let udp = self.io.udp_sock(id)?;
+        if udp.connected.is_some() {
+            return Err(ErrorCode::InvalidState);
+        }
+        if port == 0 {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        let v6 = udp.v6;
+        let name_allowed = address
+            .as_deref()
+            .is_some_and(|h| self.io.ctx.policy.allows_name(h, port));
+        match dest_now(address.as_deref(), v6) {
+            Some(ip) => {
+                let dest = SocketAddr::new(ip?, port);
+                if !self.io.udp_allowed(id, dest, name_allowed) {
+                    self.io.udp_deny_log("connect", &resolve::display_addr(&dest));
+                    return Err(ErrorCode::AccessDenied);
+                }
+                self.io.udp_connect_to(id, dest)
+            }
+            None => {
+                let host = address.unwrap_or_default();
+                if !resolve::is_plausible_name(&host) {
+                    return Err(ErrorCode::InvalidArgument);
+                }
+                if !name_allowed && !self.io.ctx.policy.any_for_port(port) {
+                    self.io.udp_deny_log("connect", &format!("{host}:{port}"));
+                    return Err(ErrorCode::AccessDenied);
+                }
+                self.io.udp_resolve(id, host, UdpRequest::Connect { port });
+                Ok(())
+            }
+        }
+    }
+
+    fn disconnect(&mut self, this: Resource<DgramRep>) -> Result<(), ErrorCode> {
+        let id = this.rep();
+        let udp = self.io.udp_sock(id)?;
+        if udp.connected.is_none() {
+            return Err(ErrorCode::InvalidState);
+        }
+        let sock = self.io.sock_ref(id)?;
+        disconnect(&sock).map_err(|e| error_code(&e))?;
+        if let Some(udp) = self.io.udp.get_mut(&id) {
+            udp.connected = None;
+        }
+        Ok(())
+    }
+
+    fn address(&mut self, this: Resource<DgramRep>) -> Result<AddressInfo, ErrorCode> {
+        let udp = self.io.udp_sock(this.rep())?;
+        if !udp.bound {
+            return Err(ErrorCode::InvalidState);
+        }
+        let sock = udp.sock.as_ref().ok_or(ErrorCode::InvalidState)?;
+        sock.local_addr().map(address_info).map_err(|e| error_code(&e))
+    }
+
+    fn remote_address(&mut self, this: Resource<DgramRep>) -> Result<AddressInfo, ErrorCode> {
+        let udp = self.io.udp_sock(this.rep())?;
+        udp.connected.map(address_info).ok_or(ErrorCode::InvalidState)
+    }
+
+    fn close(&mut self, this: Resource<DgramRep>) {
+        let id = this.rep();
+        let Some(udp) = self.io.udp.get_mut(&id) else {
+            return;
+        };
+        if udp.closing {
+            return;
+        }
+        if udp.queue.is_empty() {
+            finish_close(&mut self.io, id);
+        } else {
+            udp.closing = true;
+            touch(&mut self.io, id);
+        }
+    }
+
+    fn set_broadcast(&mut self, this: Resource<DgramRep>, flag: bool) -> Result<(), ErrorCode> {
+        self.io.sock_ref(this.rep())?.set_broadcast(flag).map_err(|e| error_code(&e))
+    }
+
+    fn set_ttl(&mut self, this: Resource<DgramRep>, ttl: u8) -> Result<(), ErrorCode> {
+        let id = this.rep();
+        let ttl = ttl_ok(ttl)?;
+        let v6 = self.io.udp_sock(id)?.v6;
+        let sock = self.io.sock_ref(id)?;
+        if v6 {
+            sock.set_unicast_hops_v6(ttl)
+        } else {
+            sock.set_ttl_v4(ttl)
+        }
+        .map_err(|e| error_code(&e))
+    }
+
+    fn set_multicast_ttl(&mut self, this: Resource<DgramRep>, ttl: u8) -> Result<(), ErrorCode> {
+        let id = this.rep();
+        let v6 = self.io.udp_sock(id)?.v6;
+        let sock = self.io.sock_ref(id)?;
+        if v6 {
+            sock.set_multicast_hops_v6(u32::from(ttl))
+        } else {
+            sock.set_multicast_ttl_v4(u32::from(ttl))
+        }
+        .map_err(|e| error_code(&e))
+    }
+
+    fn set_multicast_loopback(&mut self, this: Resource<DgramRep>, flag: bool) -> Result<(), ErrorCode> {
+        let id = this.rep();
+        let v6 = self.io.udp_sock(id)?.v6;
+        let sock = self.io.sock_ref(id)?;
+        if v6 {
+            sock.set_multicast_loop_v6(flag)
+        } else {
+            sock.set_multicast_loop_v4(flag)
+        }
+        .map_err(|e| error_code(&e))
+    }
+
+    fn set_multicast_interface(&mut self, this: Resource<DgramRep>, interface_address: String) -> Result<(), ErrorCode> {
+        let id = this.rep();
+        let v6 = self.io.udp_sock(id)?.v6;
+        let sock = self.io.sock_ref(id)?;
+        if v6 {
+            sock.set_multicast_if_v6(parse_interface_v6(Some(&interface_address))?)
+        } else {
+            sock.set_multicast_if_v4(&parse_interface_v4(Some(&interface_address))?)
+        }
+        .map_err(|e| error_code(&e))
+    }
+
+    fn add_membership(&mut self, this: Resource<DgramRep>, multicast_address: String, interface_address: Option<String>) -> Result<(), ErrorCode> {
+        membership(&self.io, this.rep(), &multicast_address, interface_address.as_deref(), true)
+    }
+
+    fn drop_membership(&mut self, this: Resource<DgramRep>, multicast_address: String, interface_address: Option<String>) -> Result<(), ErrorCode> {
+        membership(&self.io, this.rep(), &multicast_address, interface_address.as_deref(), false)
+    }
+
+    fn get_recv_buffer_size(&mut self, this: Resource<DgramRep>) -> Result<u32, ErrorCode> {
+        let size = self.io.sock_ref(this.rep())?.recv_buffer_size().map_err(|e| error_code(&e))?;
+        Ok(u32::try_from(size).unwrap_or(u32::MAX))
+    }
+
+    fn set_recv_buffer_size(&mut self, this: Resource<DgramRep>, size: u32) -> Result<(), ErrorCode> {
+        self.io
+            .sock_ref(this.rep())?
+            .set_recv_buffer_size(size as usize)
+            .map_err(|e| error_code(&e))
+    }
+
+    fn get_send_buffer_size(&mut self, this: Resource<DgramRep>) -> Result<u32, ErrorCode> {
+        let size = self.io.sock_ref(this.rep())?.send_buffer_size().map_err(|e| error_code(&e))?;
+        Ok(u32::try_from(size).unwrap_or(u32::MAX))
+    }
+
+    fn set_send_buffer_size(&mut self, this: Resource<DgramRep>, size: u32) -> Result<(), ErrorCode> {
+        self.io
+            .sock_ref(this.rep())?
+            .set_send_buffer_size(size as usize)
+            .map_err(|e| error_code(&e))
+    }
+
+    fn get_send_queue_size(&mut self, this: Resource<DgramRep>) -> u64 {
+        self.io.udp.get(&this.rep()).map_or(0, |u| u.queue_bytes as u64)
+    }
+
+    fn get_send_queue_count(&mut self, this: Resource<DgramRep>) -> u32 {
+        self.io.udp.get(&this.rep()).map_or(0, |u| u.queue.len() as u32)
+    }
+
+    fn drop(&mut self, this: Resource<DgramRep>) -> wasmtime::Result<()> {
+        // The guest let go of its last handle: close the socket (queued datagrams go out).
+        let id = this.rep();
+        if let Some(udp) = self.io.udp.get_mut(&id)
+            && !udp.closing
+        {
+            if udp.queue.is_empty() {
+                finish_close(&mut self.io, id);
+            } else {
+                udp.closing = true;
+                touch(&mut self.io, id);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn membership(io: &Io, id: u32, group: &str, interface: Option<&str>, join: bool) -> Result<(), ErrorCode> {
+    let v6 = io.udp_sock(id)?.v6;
+    let group: IpAddr = group.parse().map_err(|_| ErrorCode::InvalidArgument)?;
+    if !group.is_multicast() {
+        return Err(ErrorCode::InvalidArgument);
+    }
+    let sock = io.sock_ref(id)?;
+    let result = match (group, v6) {
+        (IpAddr::V4(g), false) => {
+            let iface = parse_interface_v4(interface)?;
+            if join {
+                sock.join_multicast_v4(&g, &iface)
+            } else {
+                sock.leave_multicast_v4(&g, &iface)
+            }
+        }
+        (IpAddr::V6(g), true) => {
+            let index = parse_interface_v6(interface)?;
+            if join {
+                sock.join_multicast_v6(&g, index)
+            } else {
+                sock.leave_multicast_v6(&g, index)
+            }
+        }
+        _ => return Err(ErrorCode::InvalidArgument),
+    };
+    result.map_err(|e| error_code(&e))
+}
+
+/// Dissolves a UDP socket's association (`connect` with `AF_UNSPEC`).
+fn disconnect(sock: &SockRef<'_>) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a zeroed sockaddr with family AF_UNSPEC is a valid argument to connect(2),
+    // and the fd is a live socket borrowed for the duration of the call.
+    let rc = unsafe {
+        let mut addr: libc::sockaddr = std::mem::zeroed();
+        addr.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
+        libc::connect(
+            sock.as_raw_fd(),
+            &addr,
+            std::mem::size_of::<libc::sockaddr>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+impl Host for GuestState {
+    fn create_socket(&mut self, kind: SocketType, options: SocketOptions) -> Result<Resource<DgramRep>, ErrorCode> {
+        let v6 = matches!(kind, SocketType::Udp6);
+        let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
+        let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(|e| error_code(&e))?;
+        let setup = || -> io::Result<()> {
+            socket.set_nonblocking(true)?;
+            if options.reuse_addr {
+                socket.set_reuse_address(true)?;
+            }
+            if v6 {
+                socket.set_only_v6(options.ipv6_only)?;
+            }
+            if let Some(size) = options.recv_buffer_size {
+                socket.set_recv_buffer_size(size as usize)?;
+            }
+            if let Some(size) = options.send_buffer_size {
+                socket.set_send_buffer_size(size as usize)?;
+            }
+            Ok(())
+        };
+        setup().map_err(|e| error_code(&e))?;
+        // Guest calls run outside the shard's runtime (see `shard`); register with it.
+        let rt = self.io.ctx.rt.clone();
+        let _enter = rt.enter();
+        let sock = tokio::net::UdpSocket::from_std(socket.into()).map_err(|e| error_code(&e))?;
+        let id = self.io.next_id();
+        let udp = new_sock(&self.io, id, sock, v6);
+        self.io.udp.insert(id, udp);
+        Ok(Resource::new_own(id))
+    }
+}
+
+impl crate::bindings::netlet::net::dgram_handler::Host for GuestState {}

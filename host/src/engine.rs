@@ -1,0 +1,168 @@
+//! The wasmtime engine, and loading a component into a ready-to-instantiate [`Handler`].
+//!
+//! Loading checks, in order, what a user most likely got wrong, so each failure is one
+//! clear line naming the file: not WebAssembly at all, a core module instead of a
+//! component, a component that is not a netlet handler (wrong world), a component that
+//! imports something netlet does not provide.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine};
+
+use crate::bindings::TcpUdpPre;
+use crate::guest::GuestState;
+
+/// The interface every netlet handler exports.
+pub const HANDLER_EXPORT: &str = "netlet:net/handler@0.1.0";
+
+/// Why a component could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}: not a WebAssembly file (it does not start with the \\0asm magic number)")]
+    NotWasm { file: String },
+    #[error(
+        "{file}: a core WebAssembly module, not a component: build it for wasm32-wasip2 \
+         (cargo build --target wasm32-wasip2) with the netlet-guest SDK"
+    )]
+    CoreModule { file: String },
+    #[error("{file}: not a valid WebAssembly component: {reason}")]
+    Invalid { file: String, reason: String },
+    #[error(
+        "{file}: not a netlet handler: it does not export {HANDLER_EXPORT} (its exports: {exports}); \
+         build handlers with the netlet-guest SDK"
+    )]
+    WrongWorld { file: String, exports: String },
+    #[error("{file}: cannot be run by netlet: {reason}")]
+    Link { file: String, reason: String },
+}
+
+/// Engine settings that matter to callers.
+#[derive(Clone, Debug, Default)]
+pub struct EngineOptions {
+    /// Where compiled components are cached across runs; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The default cache directory: `$NETLET_CACHE_DIR`, else `$XDG_CACHE_HOME/netlet`, else
+/// `~/.cache/netlet`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("NETLET_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(PathBuf::from(dir).join("netlet"));
+    }
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("netlet"))
+}
+
+/// Builds the engine every handler of the process shares.
+pub fn new_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    if let Some(dir) = &options.cache_dir {
+        // A cache that cannot be set up only costs compile time; never fail a run for it.
+        let mut cache_config = wasmtime::CacheConfig::new();
+        cache_config.with_directory(dir);
+        match wasmtime::Cache::new(cache_config) {
+            Ok(cache) => {
+                config.cache(Some(cache));
+            }
+            Err(e) => eprintln!("netlet: compile cache disabled ({}): {e:#}", dir.display()),
+        }
+    }
+    Ok(Engine::new(&config)?)
+}
+
+/// A compiled, linked component, ready to instantiate any number of times.
+pub struct Handler {
+    /// A short name for logs: the file's stem (`echo` for `echo.wasm`).
+    pub name: Arc<str>,
+    pub engine: Engine,
+    pub pre: TcpUdpPre<GuestState>,
+}
+
+impl Handler {
+    /// Loads the component at `path`.
+    pub fn from_file(engine: &Engine, path: &Path) -> Result<Self, LoadError> {
+        let file = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "guest".into());
+        Self::from_bytes(engine, &name, &file, &bytes)
+    }
+
+    /// Loads a component from memory; `file` is what errors call it.
+    pub fn from_bytes(engine: &Engine, name: &str, file: &str, bytes: &[u8]) -> Result<Self, LoadError> {
+        let file = file.to_string();
+        if !bytes.starts_with(b"\0asm") {
+            return Err(LoadError::NotWasm { file });
+        }
+        if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
+            return Err(LoadError::CoreModule { file });
+        }
+        let component = Component::from_binary(engine, bytes).map_err(|e| LoadError::Invalid {
+            file: file.clone(),
+            reason: first_line(&e),
+        })?;
+
+        let ty = component.component_type();
+        let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
+        if !exports.iter().any(|e| e == HANDLER_EXPORT) {
+            let exports = if exports.is_empty() {
+                "none".to_string()
+            } else {
+                exports.join(", ")
+            };
+            return Err(LoadError::WrongWorld { file, exports });
+        }
+
+        let linker = new_linker(engine).map_err(|e| LoadError::Link {
+            file: file.clone(),
+            reason: first_line(&e),
+        })?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Link {
+                file: file.clone(),
+                reason: first_line(&e),
+            })?;
+        let pre = TcpUdpPre::new(pre).map_err(|e| LoadError::Link {
+            file: file.clone(),
+            reason: first_line(&e),
+        })?;
+        Ok(Handler {
+            name: name.into(),
+            engine: engine.clone(),
+            pre,
+        })
+    }
+}
+
+/// The error's message and its causes on one line (wasmtime's may span several).
+fn first_line(e: &wasmtime::Error) -> String {
+    format!("{e:#}").lines().next().unwrap_or_default().to_string()
+}
+
+/// Everything a handler may import: WASI preview 2 (sync) and netlet's interfaces.
+fn new_linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    crate::bindings::TcpUdp::add_to_linker::<_, wasmtime::component::HasSelf<GuestState>>(
+        &mut linker,
+        |state| state,
+    )?;
+    Ok(linker)
+}

@@ -1,0 +1,43 @@
+//! # netlet: sandboxed network handlers with Node's `net`/`dgram` semantics
+//!
+//! The host owns real TCP and UDP sockets and calls a WebAssembly component (the
+//! handler) for every event, through the WIT interfaces in `wit/`. See `DESIGN.md` for
+//! the architecture; this crate is the host library and the `netlet` binary.
+//!
+//! # Layout
+//!
+//! - [`bindings`]: the one `bindgen!` site.
+//! - [`engine`]: the wasmtime engine, compile cache, loading and checking components.
+//! - [`guest`]: one instance: its store, and [`guest::Io`], the state of everything it owns.
+//! - [`net`]: TCP (connections, listeners, the guest's socket and server methods).
+//! - [`dgram`]: UDP.
+//! - [`timers`]: guest timers and sockets' idle timeouts.
+//! - [`reactor`]: readiness plumbing between tokio's driver and a shard's loop.
+//! - [`shard`]: a worker thread and its loop (poll, deliver a batch, flush).
+//! - [`serve`]: running one handler: binding, shards, start and stop.
+//! - [`policy`]: the outbound allow-list.
+//! - [`config`], [`log`], [`error`], [`resolve`]: settings, guest output, error mapping,
+//!   address resolution.
+//! - [`cli`], [`demo`]: the `netlet` command line and the seeds' demo.
+
+pub mod bindings;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod dgram;
+pub mod engine;
+pub mod error;
+pub mod guest;
+pub mod log;
+pub mod net;
+pub mod policy;
+pub mod reactor;
+pub mod resolve;
+pub mod serve;
+pub mod shard;
+pub mod timers;
+
+pub use config::HandlerConfig;
+pub use engine::{EngineOptions, Handler, LoadError};
+pub use log::LogSink;
+pub use serve::{ServeError, Service};

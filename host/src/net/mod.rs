@@ -1,0 +1,361 @@
+//! TCP: the host side of the `net` interface. A [`TcpConn`] is one connection's state;
+//! [`conn`] moves its bytes (reads, flushes, half-close, close) and [`listener`] binds
+//! servers and accepts. This file implements the guest's socket and server methods.
+//!
+//! Methods never block and never touch the network directly: `write` appends to the
+//! connection's queue and marks it touched; the shard flushes touched connections right
+//! after the guest call returns, so many writes in one event become one `writev`.
+
+pub mod conn;
+pub mod listener;
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::Resource;
+
+use crate::bindings::netlet::net::net::{
+    ConnectOptions, Host, HostServer, HostSocket, ReadyState,
+};
+use crate::bindings::{AddressInfo, ErrorCode, IpFamily};
+use crate::guest::{GuestState, Io};
+use crate::reactor::{Completion, ConnectError, Kind};
+use crate::resolve;
+use crate::timers::TimerKey;
+
+/// The type behind the guest's `net.socket` handles; a handle's rep is the socket's id.
+pub struct SocketRep;
+
+/// The type behind the guest's `net.server` handles; a handle's rep is the server's id.
+pub struct ServerRep;
+
+/// Options applied once an outbound connection is up.
+#[derive(Clone, Copy, Debug, Default)]
+struct PendingOptions {
+    no_delay: Option<bool>,
+    keep_alive: Option<(bool, u32)>,
+}
+
+/// One TCP connection's state.
+pub struct TcpConn {
+    /// The server that accepted it (`None` for a client socket).
+    pub server: Option<u32>,
+    stream: Option<tokio::net::TcpStream>,
+    /// An outbound connection not yet established.
+    connecting: bool,
+    /// The peer's FIN was read (`end` delivered).
+    read_eof: bool,
+    /// The guest (or the host, for allowHalfOpen=false) ended our side.
+    end_called: bool,
+    /// Our FIN went out.
+    fin_sent: bool,
+    paused: bool,
+    allow_half_open: bool,
+    /// End our side once the guest has seen `end` (allowHalfOpen=false).
+    auto_end: bool,
+    /// In `Io::touched_tcp` already.
+    touched: bool,
+    /// `write` returned false; a `drain` is owed when the queue empties.
+    need_drain: bool,
+    out: VecDeque<Vec<u8>>,
+    /// Bytes of `out`'s front chunk already sent.
+    out_head: usize,
+    /// Bytes queued, not yet sent.
+    out_len: usize,
+    bytes_read: u64,
+    bytes_written: u64,
+    idle: Option<Duration>,
+    last_active: Instant,
+    /// A deadline for this socket's idle timeout is on the shard's heap.
+    idle_armed: bool,
+    local: Option<SocketAddr>,
+    peer: Option<SocketAddr>,
+    pending: PendingOptions,
+    read_waker: Waker,
+    write_waker: Waker,
+}
+
+impl TcpConn {
+    fn new(io: &Io, id: u32, allow_half_open: bool) -> Self {
+        TcpConn {
+            server: None,
+            stream: None,
+            connecting: false,
+            read_eof: false,
+            end_called: false,
+            fin_sent: false,
+            paused: false,
+            allow_half_open,
+            auto_end: false,
+            touched: false,
+            need_drain: false,
+            out: VecDeque::new(),
+            out_head: 0,
+            out_len: 0,
+            bytes_read: 0,
+            bytes_written: 0,
+            idle: None,
+            last_active: Instant::now(),
+            idle_armed: false,
+            local: None,
+            peer: None,
+            pending: PendingOptions::default(),
+            read_waker: io.ctx.reactor.waker(io.token(Kind::TcpRead, id)),
+            write_waker: io.ctx.reactor.waker(io.token(Kind::TcpWrite, id)),
+        }
+    }
+
+    fn ready_state(&self) -> ReadyState {
+        if self.connecting {
+            return ReadyState::Opening;
+        }
+        match (!self.read_eof, !self.end_called) {
+            (true, true) => ReadyState::Open,
+            (true, false) => ReadyState::ReadOnly,
+            (false, true) => ReadyState::WriteOnly,
+            (false, false) => ReadyState::Closed,
+        }
+    }
+
+    /// Records activity for the idle timeout; re-arms it if it already fired.
+    fn active(&mut self, now: Instant, scheduled: &mut Vec<(Instant, TimerKey)>, id: u32) {
+        self.last_active = now;
+        if let Some(idle) = self.idle
+            && !self.idle_armed
+        {
+            self.idle_armed = true;
+            scheduled.push((now + idle, TimerKey::SocketIdle(id)));
+        }
+    }
+}
+
+/// What the guest sees of a server it was handed.
+pub struct ServerView {
+    pub addr: SocketAddr,
+    /// Open connections it accepted (in this instance).
+    pub connections: u32,
+    /// Still accepting (`close` not called).
+    pub listening: bool,
+}
+
+pub fn address_info(addr: SocketAddr) -> AddressInfo {
+    let (address, family) = match addr.ip() {
+        IpAddr::V4(ip) => (ip.to_string(), IpFamily::Ipv4),
+        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
+            // A dual-stack listener reports IPv4 peers as they are, as Node does.
+            Some(v4) => (v4.to_string(), IpFamily::Ipv4),
+            None => (ip.to_string(), IpFamily::Ipv6),
+        },
+    };
+    AddressInfo {
+        address,
+        family,
+        port: addr.port(),
+    }
+}
+
+impl Io {
+    /// Marks a connection for the after-call pass (flush, end).
+    pub(crate) fn touch_tcp(&mut self, id: u32) {
+        if let Some(conn) = self.tcp.get_mut(&id)
+            && !conn.touched
+        {
+            conn.touched = true;
+            self.touched_tcp.push(id);
+        }
+    }
+}
+
+impl HostSocket for GuestState {
+    fn id(&mut self, this: Resource<SocketRep>) -> u32 {
+        this.rep()
+    }
+
+    fn write(&mut self, this: Resource<SocketRep>, data: Vec<u8>) -> Result<bool, ErrorCode> {
+        conn::write(&mut self.io, this.rep(), data)
+    }
+
+    fn end(&mut self, this: Resource<SocketRep>, data: Option<Vec<u8>>) {
+        let id = this.rep();
+        if let Some(data) = data {
+            let _ = conn::write(&mut self.io, id, data);
+        }
+        if let Some(conn) = self.io.tcp.get_mut(&id) {
+            conn.end_called = true;
+            self.io.touch_tcp(id);
+        }
+    }
+
+    fn destroy(&mut self, this: Resource<SocketRep>) {
+        conn::close(&mut self.io, this.rep(), None);
+    }
+
+    fn reset_and_destroy(&mut self, this: Resource<SocketRep>) {
+        let id = this.rep();
+        if let Some(stream) = self.io.tcp.get(&id).and_then(|c| c.stream.as_ref()) {
+            // SO_LINGER 0: close() sends RST and drops anything unsent.
+            let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
+        }
+        conn::close(&mut self.io, id, None);
+    }
+
+    fn pause(&mut self, this: Resource<SocketRep>) {
+        if let Some(conn) = self.io.tcp.get_mut(&this.rep()) {
+            conn.paused = true;
+        }
+    }
+
+    fn resume(&mut self, this: Resource<SocketRep>) {
+        let id = this.rep();
+        if let Some(conn) = self.io.tcp.get_mut(&id)
+            && conn.paused
+        {
+            conn.paused = false;
+            // Bytes may have arrived while paused, with no new readiness edge to tell us.
+            self.io.ctx.reactor.push(self.io.token(Kind::TcpRead, id));
+        }
+    }
+
+    fn is_paused(&mut self, this: Resource<SocketRep>) -> bool {
+        self.io.tcp.get(&this.rep()).is_some_and(|c| c.paused)
+    }
+
+    fn set_no_delay(&mut self, this: Resource<SocketRep>, no_delay: bool) -> Result<(), ErrorCode> {
+        let conn = self.io.tcp.get_mut(&this.rep()).ok_or(ErrorCode::InvalidState)?;
+        match &conn.stream {
+            Some(stream) => stream
+                .set_nodelay(no_delay)
+                .map_err(|e| crate::error::error_code(&e)),
+            None => {
+                conn.pending.no_delay = Some(no_delay);
+                Ok(())
+            }
+        }
+    }
+
+    fn set_keep_alive(&mut self, this: Resource<SocketRep>, enable: bool, initial_delay_ms: u32) -> Result<(), ErrorCode> {
+        let conn = self.io.tcp.get_mut(&this.rep()).ok_or(ErrorCode::InvalidState)?;
+        match &conn.stream {
+            Some(stream) => conn::apply_keep_alive(stream, enable, initial_delay_ms)
+                .map_err(|e| crate::error::error_code(&e)),
+            None => {
+                conn.pending.keep_alive = Some((enable, initial_delay_ms));
+                Ok(())
+            }
+        }
+    }
+
+    fn set_timeout(&mut self, this: Resource<SocketRep>, ms: u32) {
+        let id = this.rep();
+        let Some(conn) = self.io.tcp.get_mut(&id) else {
+            return;
+        };
+        conn.idle = (ms > 0).then(|| Duration::from_millis(u64::from(ms)));
+        conn.active(Instant::now(), &mut self.io.timers.scheduled, id);
+    }
+
+    fn remote_address(&mut self, this: Resource<SocketRep>) -> Option<AddressInfo> {
+        self.io.tcp.get(&this.rep()).and_then(|c| c.peer).map(address_info)
+    }
+
+    fn local_address(&mut self, this: Resource<SocketRep>) -> Option<AddressInfo> {
+        self.io.tcp.get(&this.rep()).and_then(|c| c.local).map(address_info)
+    }
+
+    fn bytes_read(&mut self, this: Resource<SocketRep>) -> u64 {
+        self.io.tcp.get(&this.rep()).map_or(0, |c| c.bytes_read)
+    }
+
+    fn bytes_written(&mut self, this: Resource<SocketRep>) -> u64 {
+        self.io.tcp.get(&this.rep()).map_or(0, |c| c.bytes_written)
+    }
+
+    fn buffer_size(&mut self, this: Resource<SocketRep>) -> u64 {
+        self.io.tcp.get(&this.rep()).map_or(0, |c| c.out_len as u64)
+    }
+
+    fn ready_state(&mut self, this: Resource<SocketRep>) -> ReadyState {
+        self.io
+            .tcp
+            .get(&this.rep())
+            .map_or(ReadyState::Closed, TcpConn::ready_state)
+    }
+
+    fn drop(&mut self, this: Resource<SocketRep>) -> wasmtime::Result<()> {
+        // The guest let go of its last handle: a socket still open is destroyed, as a
+        // Rust `TcpStream` is when dropped.
+        conn::close(&mut self.io, this.rep(), None);
+        Ok(())
+    }
+}
+
+impl HostServer for GuestState {
+    fn id(&mut self, this: Resource<ServerRep>) -> u32 {
+        this.rep()
+    }
+
+    fn address(&mut self, this: Resource<ServerRep>) -> Option<AddressInfo> {
+        self.io
+            .servers
+            .get(&this.rep())
+            .filter(|s| s.listening)
+            .map(|s| address_info(s.addr))
+    }
+
+    fn get_connections(&mut self, this: Resource<ServerRep>) -> u32 {
+        self.io.servers.get(&this.rep()).map_or(0, |s| s.connections)
+    }
+
+    fn listening(&mut self, this: Resource<ServerRep>) -> bool {
+        self.io.servers.get(&this.rep()).is_some_and(|s| s.listening)
+    }
+
+    fn close(&mut self, this: Resource<ServerRep>) {
+        let id = this.rep();
+        if let Some(server) = self.io.servers.get_mut(&id)
+            && server.listening
+        {
+            server.listening = false;
+            self.io.closed_servers.push(id);
+            listener::maybe_server_closed(&mut self.io, id);
+        }
+    }
+
+    fn drop(&mut self, _this: Resource<ServerRep>) -> wasmtime::Result<()> {
+        // Servers belong to the host (they came from `--tcp`); a dropped handle leaves
+        // the server running, as losing the last reference to a listening Node server does.
+        Ok(())
+    }
+}
+
+impl Host for GuestState {
+    fn connect(&mut self, options: ConnectOptions) -> Result<Resource<SocketRep>, ErrorCode> {
+        conn::start_connect(&mut self.io, options).map(Resource::new_own)
+    }
+}
+
+impl crate::bindings::netlet::net::net_handler::Host for GuestState {}
+impl crate::bindings::netlet::net::types::Host for GuestState {}
+
+/// The completion of an outbound connect: hands the stream to its socket.
+pub fn on_connected(io: &mut Io, id: u32, result: Result<tokio::net::TcpStream, ConnectError>, buf: &mut [u8]) {
+    io.in_flight = io.in_flight.saturating_sub(1);
+    conn::finish_connect(io, id, result, buf);
+}
+
+/// Spawns the task for an outbound connection; its completion comes back through the
+/// reactor.
+fn spawn_connect(io: &mut Io, id: u32, plan: conn::ConnectPlan) {
+    io.in_flight += 1;
+    let reactor = io.ctx.reactor.clone();
+    let inst = io.inst;
+    let policy = io.ctx.policy.clone();
+    io.ctx.rt.spawn(async move {
+        let result = plan.run(&policy).await;
+        reactor.complete(Completion::TcpConnect { inst, id, result });
+    });
+}
+
+pub(crate) use resolve::display_addr;

@@ -1,0 +1,169 @@
+//! Readiness plumbing between tokio's I/O driver and a shard's loop.
+//!
+//! A shard does not run a tokio task per socket. Each socket direction has its own
+//! [`Waker`] that, when tokio's driver finds the socket ready, records the socket's
+//! [`Token`] in the shard's [`Reactor`] and wakes the loop. The loop then does the
+//! non-blocking reads and writes itself, outside any task, and hands the guest every
+//! resulting event in one call: libuv's "poll, then run callbacks" phases.
+//!
+//! Work finished by the few real tasks a shard spawns (an outbound `connect`, a name
+//! lookup) comes back the same way, as a [`Completion`].
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
+
+/// What became ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A TCP socket may be read.
+    TcpRead,
+    /// A TCP socket may be written.
+    TcpWrite,
+    /// A UDP socket may be read.
+    UdpRead,
+    /// A UDP socket may be written.
+    UdpWrite,
+    /// A listener may accept (the id is the listener's index in its shard).
+    Accept,
+}
+
+/// Names one direction of one socket of one instance in a shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Token {
+    pub kind: Kind,
+    /// The instance's key in its shard (unused for `Accept`).
+    pub inst: u32,
+    /// The socket's id in that instance, or the listener's index.
+    pub id: u32,
+}
+
+/// The result of a task a shard spawned.
+pub enum Completion {
+    /// An outbound TCP connection attempt finished.
+    TcpConnect {
+        inst: u32,
+        id: u32,
+        result: Result<tokio::net::TcpStream, ConnectError>,
+    },
+    /// A UDP destination name was resolved (or failed to).
+    UdpResolved {
+        inst: u32,
+        id: u32,
+        request: UdpRequest,
+        result: std::io::Result<Vec<SocketAddr>>,
+    },
+}
+
+/// What a UDP socket wanted to do once its destination's name resolved.
+pub enum UdpRequest {
+    Send { data: Vec<u8>, port: u16 },
+    Connect { port: u16 },
+}
+
+/// A failed outbound connection: the error and the address it was for (for Node's
+/// `connect ECONNREFUSED 127.0.0.1:9` message).
+#[derive(Debug)]
+pub struct ConnectError {
+    pub error: std::io::Error,
+    pub target: String,
+    pub denied: bool,
+}
+
+#[derive(Default)]
+struct Queues {
+    ready: Vec<Token>,
+    completions: Vec<Completion>,
+    loop_waker: Option<Waker>,
+    shutdown: bool,
+}
+
+/// The queues a shard's wakers and tasks fill and its loop drains.
+///
+/// Everything here is touched by one thread (the shard's), so the mutex is never
+/// contended; it only makes the wakers `Send + Sync` as `Waker` requires.
+#[derive(Default)]
+pub struct Reactor {
+    queues: Mutex<Queues>,
+}
+
+impl Reactor {
+    fn lock(&self) -> MutexGuard<'_, Queues> {
+        // A poisoned lock only means a panic elsewhere; the queues are still valid.
+        self.queues.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A waker that queues `token` and wakes the loop.
+    pub fn waker(self: &Arc<Self>, token: Token) -> Waker {
+        Waker::from(Arc::new(TokenWaker {
+            token,
+            reactor: self.clone(),
+        }))
+    }
+
+    /// Queues `token` now, as if its socket had become ready (e.g. on `resume`).
+    pub fn push(&self, token: Token) {
+        let mut q = self.lock();
+        q.ready.push(token);
+        if let Some(w) = q.loop_waker.take() {
+            w.wake();
+        }
+    }
+
+    /// Hands back the result of a spawned task.
+    pub fn complete(&self, completion: Completion) {
+        let mut q = self.lock();
+        q.completions.push(completion);
+        if let Some(w) = q.loop_waker.take() {
+            w.wake();
+        }
+    }
+
+    /// Asks the shard to stop (from any thread).
+    pub fn shutdown(&self) {
+        let mut q = self.lock();
+        q.shutdown = true;
+        if let Some(w) = q.loop_waker.take() {
+            w.wake();
+        }
+    }
+
+    pub fn is_shutdown(&self) -> bool {
+        self.lock().shutdown
+    }
+
+    /// Ready when something is queued; otherwise remembers the loop's waker.
+    pub fn poll_pending(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut q = self.lock();
+        if !q.ready.is_empty() || !q.completions.is_empty() || q.shutdown {
+            Poll::Ready(())
+        } else {
+            q.loop_waker = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    /// Moves everything queued into the loop's buffers (kept to reuse their capacity).
+    pub fn take(&self, ready: &mut Vec<Token>, completions: &mut Vec<Completion>) {
+        let mut q = self.lock();
+        std::mem::swap(&mut q.ready, ready);
+        std::mem::swap(&mut q.completions, completions);
+    }
+}
+
+struct TokenWaker {
+    token: Token,
+    reactor: Arc<Reactor>,
+}
+
+impl Wake for TokenWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // No de-duplication: a token queued twice costs one spurious poll, which finds
+        // nothing ready and registers the waker again.
+        self.reactor.push(self.token);
+    }
+}

@@ -1,0 +1,180 @@
+//! Running one handler: bind its listeners, start its shards, report when they are up,
+//! stop them on request.
+//!
+//! Listeners are bound here, before any shard starts, so a port in use is reported at
+//! once with the address. With several shards each binds the same port with
+//! `SO_REUSEPORT` and the kernel spreads connections (and UDP flows) over them.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+
+use crate::config::HandlerConfig;
+use crate::engine::Handler;
+use crate::log::LogSink;
+use crate::net::listener::{bind_tcp, bind_udp};
+use crate::policy::Policy;
+use crate::reactor::Reactor;
+use crate::shard::{self, ShardExit, ShardSpec};
+
+/// Why a handler could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {proto} {addr}: {reason}")]
+    Bind {
+        proto: &'static str,
+        addr: SocketAddr,
+        reason: String,
+    },
+    #[error("{0}")]
+    Start(String),
+}
+
+fn bind_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => "address already in use".into(),
+        std::io::ErrorKind::AddrNotAvailable => "address not available on this host".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// A running handler.
+pub struct Service {
+    /// The bound TCP addresses, in `--tcp` order (with the real ports).
+    pub tcp: Vec<SocketAddr>,
+    /// The bound UDP addresses, in `--udp` order.
+    pub udp: Vec<SocketAddr>,
+    reactors: Vec<Arc<Reactor>>,
+    threads: Vec<JoinHandle<ShardExit>>,
+}
+
+impl Service {
+    /// Binds and starts `handler` with `config`. Returns once every shard's guest has
+    /// run `init`.
+    pub fn start(handler: Arc<Handler>, config: HandlerConfig, sink: LogSink) -> Result<Self, ServeError> {
+        let shards = config.shards.max(1);
+        let reuse = shards > 1;
+        let mut per_shard_tcp: Vec<Vec<(u32, std::net::TcpListener)>> = (0..shards).map(|_| Vec::new()).collect();
+        let mut per_shard_udp: Vec<Vec<std::net::UdpSocket>> = (0..shards).map(|_| Vec::new()).collect();
+        let mut tcp_addrs = Vec::new();
+        let mut udp_addrs = Vec::new();
+
+        for (index, requested) in config.tcp.iter().enumerate() {
+            let mut addr = *requested;
+            for (shard, listeners) in per_shard_tcp.iter_mut().enumerate() {
+                let listener = bind_tcp(addr, reuse).map_err(|e| ServeError::Bind {
+                    proto: "tcp",
+                    addr,
+                    reason: bind_reason(&e),
+                })?;
+                if shard == 0 {
+                    // Port 0 picked a port: the other shards bind that one.
+                    addr = listener.local_addr().map_err(|e| ServeError::Start(e.to_string()))?;
+                    tcp_addrs.push(addr);
+                }
+                listeners.push((index as u32 + 1, listener));
+            }
+        }
+        for requested in &config.udp {
+            let mut addr = *requested;
+            for (shard, sockets) in per_shard_udp.iter_mut().enumerate() {
+                let socket = bind_udp(addr, reuse).map_err(|e| ServeError::Bind {
+                    proto: "udp",
+                    addr,
+                    reason: bind_reason(&e),
+                })?;
+                if shard == 0 {
+                    addr = socket.local_addr().map_err(|e| ServeError::Start(e.to_string()))?;
+                    udp_addrs.push(addr);
+                }
+                sockets.push(socket);
+            }
+        }
+
+        let config = Arc::new(config);
+        let policy = Arc::new(Policy::new(config.allow.clone()));
+        let (started_tx, started_rx) = mpsc::channel();
+        let mut reactors = Vec::new();
+        let mut threads = Vec::new();
+        for (index, (tcp, udp)) in per_shard_tcp.into_iter().zip(per_shard_udp).enumerate() {
+            let reactor = Arc::new(Reactor::default());
+            let log_prefix: Arc<str> = if shards > 1 {
+                format!("[{}#{index}]", handler.name).into()
+            } else {
+                format!("[{}]", handler.name).into()
+            };
+            let spec = ShardSpec {
+                index,
+                handler: handler.clone(),
+                config: config.clone(),
+                policy: policy.clone(),
+                log_prefix,
+                sink: sink.clone(),
+                reactor: reactor.clone(),
+                tcp,
+                udp,
+            };
+            let thread = shard::spawn(spec, started_tx.clone())
+                .map_err(|e| ServeError::Start(format!("cannot start a shard thread: {e}")))?;
+            reactors.push(reactor);
+            threads.push(thread);
+        }
+        drop(started_tx);
+        let service = Service {
+            tcp: tcp_addrs,
+            udp: udp_addrs,
+            reactors,
+            threads,
+        };
+        for _ in 0..shards {
+            match started_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(msg)) => {
+                    service.stop();
+                    let _ = service.wait();
+                    return Err(ServeError::Start(msg));
+                }
+                Err(_) => {
+                    service.stop();
+                    let _ = service.wait();
+                    return Err(ServeError::Start("a shard stopped before starting".into()));
+                }
+            }
+        }
+        Ok(service)
+    }
+
+    /// Asks every shard to stop: listeners close, sockets close, threads end.
+    pub fn stop(&self) {
+        for reactor in &self.reactors {
+            reactor.shutdown();
+        }
+    }
+
+    /// True once every shard has ended (nothing left to do, or stopped).
+    pub fn is_finished(&self) -> bool {
+        self.threads.iter().all(JoinHandle::is_finished)
+    }
+
+    /// Waits for every shard to end. `Err` carries the first failure.
+    pub fn wait(self) -> Result<(), String> {
+        let mut result = Ok(());
+        for thread in self.threads {
+            match thread.join() {
+                Ok(ShardExit::Done) => {}
+                Ok(ShardExit::Failed(msg)) => {
+                    if result.is_ok() {
+                        result = Err(msg);
+                    }
+                }
+                Err(_) => {
+                    if result.is_ok() {
+                        result = Err("a shard thread panicked".into());
+                    }
+                }
+            }
+        }
+        result
+    }
+}
