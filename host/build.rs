@@ -19,6 +19,7 @@ const GUESTS: &[&str] = &[
     "udp-client",
     "chat",
     "scripted",
+    "notahandler",
 ];
 
 fn main() {

@@ -35,7 +35,7 @@ enum Command {
     /// Run a handler component on the given listeners.
     Run(RunArgs),
     /// Serve the seeds' demo (the default).
-    Demo(CacheArgs),
+    Demo(DemoArgs),
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -58,6 +58,32 @@ impl CacheArgs {
             } else {
                 self.cache_dir.clone().or_else(default_cache_dir)
             },
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct DemoArgs {
+    /// Where the greeting server (hello) listens.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8124")]
+    hello: String,
+    /// Where the echo server (echo) listens.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:1337")]
+    echo: String,
+    /// Where the UDP echo server (udp_echo) is bound.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:41234")]
+    udp_echo: String,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+impl Default for DemoArgs {
+    fn default() -> Self {
+        Self {
+            hello: "127.0.0.1:8124".into(),
+            echo: "127.0.0.1:1337".into(),
+            udp_echo: "127.0.0.1:41234".into(),
+            cache: CacheArgs::default(),
         }
     }
 }
@@ -125,8 +151,8 @@ pub fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Run(args)) => run(args),
-        Some(Command::Demo(cache)) => run_demo(cache),
-        None => run_demo(CacheArgs::default()),
+        Some(Command::Demo(demo)) => run_demo(demo),
+        None => run_demo(DemoArgs::default()),
     }
 }
 
@@ -159,8 +185,8 @@ fn print_listening(service: &Service) {
     let _ = out.flush();
 }
 
-fn run_demo(cache: CacheArgs) -> anyhow::Result<ExitCode> {
-    let engine = new_engine(&cache.engine_options())?;
+fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let engine = new_engine(&args.cache.engine_options())?;
     let start = |example: &demo::Example, tcp: Option<&str>, udp: Option<&str>| -> anyhow::Result<Service> {
         let handler = Handler::from_bytes(&engine, example.name, &format!("{}.wasm (embedded)", example.name), example.wasm)?;
         let config = HandlerConfig {
@@ -172,9 +198,9 @@ fn run_demo(cache: CacheArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("the demo's {} server", example.name))
     };
     println!("netlet demo: the seeds' examples, each a WebAssembly component embedded in this binary");
-    let hello = start(&demo::HELLO, Some("127.0.0.1:8124"), None)?;
-    let echo = start(&demo::ECHO, Some("127.0.0.1:1337"), None)?;
-    let udp = start(&demo::UDP_ECHO, None, Some("127.0.0.1:41234"))?;
+    let hello = start(&demo::HELLO, Some(&args.hello), None)?;
+    let echo = start(&demo::ECHO, Some(&args.echo), None)?;
+    let udp = start(&demo::UDP_ECHO, None, Some(&args.udp_echo))?;
     for service in [&hello, &echo, &udp] {
         print_listening(service);
     }
