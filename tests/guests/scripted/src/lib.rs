@@ -9,7 +9,8 @@
 //! `info [ID]`, `connections`, `address`, `close-server`, `write N` (N bytes of a
 //! pattern, then `wrote N ok|full`), `timer MS`, `connect HOST PORT`, `csend TEXT`,
 //! `cend`, `udp HOST PORT TEXT` (send from a fresh UDP socket, reply relayed),
-//! `panic`, `log TEXT`, `after-end TEXT` (write TEXT when the peer ends).
+//! `panic`, `log TEXT`, `after-end TEXT` (100 ms after the peer's end, write TEXT and
+//! end), `sink` (discard further data), `resume ID`.
 //!
 //! UDP commands (one per datagram, reply to the sender): `echo TEXT`, `info`,
 //! `ttl N`, `mttl N`, `mloop 0|1`, `broadcast 0|1`, `rcvbuf N`, `sndbuf N`,
@@ -36,7 +37,12 @@ struct Scripted {
     /// UDP sockets created by `udp`, and who asked.
     udp_owners: HashMap<u32, Socket>,
     after_end: HashMap<u32, String>,
+    late_writes: HashMap<TimerId, (Socket, String)>,
 }
+
+/// Per-connection flag: discard data instead of parsing commands.
+#[derive(Default)]
+struct Sink(bool);
 
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| b'a' + (i % 26) as u8).collect()
@@ -46,12 +52,12 @@ fn info(socket: &Socket) -> String {
     let remote = socket.remote_address().map(|a| a.to_string()).unwrap_or_else(|| "-".into());
     let local = socket.local_address().map(|a| a.to_string()).unwrap_or_else(|| "-".into());
     format!(
-        "info id={} remote={remote} local={local} read={} written={} buffer={} state={:?} paused={} server={}\n",
+        "info id={} remote={remote} local={local} read={} written={} buffer={} state={} paused={} server={}\n",
         socket.id(),
         socket.bytes_read(),
         socket.bytes_written(),
         socket.buffer_size(),
-        socket.ready_state(),
+        format!("{:?}", socket.ready_state()).trim_start_matches("ReadyState::"),
         socket.is_paused(),
         socket.server_id().map_or("-".to_string(), |s| s.to_string()),
     )
@@ -91,8 +97,19 @@ impl Scripted {
                 reply("paused\n".into());
             }
             "resume" => {
-                socket.resume();
+                let target = rest.parse::<u32>().ok().and_then(|id| self.sockets.get(&id)).unwrap_or(socket);
+                target.resume();
                 reply("resumed\n".into());
+            }
+            "sink" => {
+                // Everything after this line is discarded; `sink pause` also pauses.
+                socket.state::<Sink>().0 = true;
+                if rest == "pause" {
+                    socket.pause();
+                    reply("sinking paused\n".into());
+                } else {
+                    reply("sinking\n".into());
+                }
             }
             "end" => socket.end(),
             "endwith" => socket.end_with(format!("{rest}\n")),
@@ -142,7 +159,7 @@ impl Scripted {
                         self.last_client = Some(client);
                         reply("connecting\n".into());
                     }
-                    Err(e) => reply(format!("connect failed {:?}\n", e.code())),
+                    Err(e) => reply(format!("connect failed {}\n", e.code().node_code())),
                 }
             }
             "csend" => {
@@ -169,10 +186,10 @@ impl Scripted {
                         }
                         Err(e) => {
                             udp.close();
-                            reply(format!("udp failed {:?}\n", e.code()));
+                            reply(format!("udp failed {}\n", e.code().node_code()));
                         }
                     },
-                    Err(e) => reply(format!("udp failed {:?}\n", e.code())),
+                    Err(e) => reply(format!("udp failed {}\n", e.code().node_code())),
                 }
             }
             "after-end" => {
@@ -206,6 +223,9 @@ impl NetHandler for Scripted {
 
     fn on_data(&mut self, socket: &Socket, data: Vec<u8>) {
         eprintln!("ev data {} {}", socket.id(), data.len());
+        if socket.state::<Sink>().0 {
+            return;
+        }
         if let Some(owner) = self.clients.get(&socket.id()) {
             owner.write(format!("client data {}\n", String::from_utf8_lossy(&data).trim_end()));
             return;
@@ -217,6 +237,9 @@ impl NetHandler for Scripted {
             let line = String::from_utf8_lossy(&pending[start..start + n]).trim_end_matches('\r').to_string();
             start += n + 1;
             self.command(socket, &line);
+            if socket.state::<Sink>().0 {
+                return;
+            }
         }
         pending.drain(..start);
         *socket.state::<Vec<u8>>() = pending;
@@ -228,7 +251,9 @@ impl NetHandler for Scripted {
             owner.write("client end\n");
         }
         if let Some(text) = self.after_end.remove(&socket.id()) {
-            socket.write(text);
+            // Later, so only a half-open socket can still carry it.
+            let timer = timers::set_timeout(Duration::from_millis(100));
+            self.late_writes.insert(timer, (socket.clone(), text));
         }
     }
 
@@ -237,8 +262,8 @@ impl NetHandler for Scripted {
     }
 
     fn on_timeout(&mut self, socket: &Socket) {
+        // Only logged: a write would itself be activity and re-arm the timeout.
         eprintln!("ev timeout {}", socket.id());
-        socket.write("timeout\n");
     }
 
     fn on_error(&mut self, socket: &Socket, error: Error) {
@@ -267,6 +292,13 @@ impl NetHandler for Scripted {
             socket.resume();
             socket.write("resumed\n");
         }
+        if let Some((socket, text)) = self.late_writes.remove(&timer) {
+            match socket.try_write(&text) {
+                Ok(_) => eprintln!("ev late-write {} ok", socket.id()),
+                Err(e) => eprintln!("ev late-write {} {}", socket.id(), e.code().node_code()),
+            }
+            socket.end();
+        }
         if let Some(socket) = self.report_at.remove(&timer) {
             socket.write(format!("timer {}\n", timer.0));
         }
@@ -279,7 +311,7 @@ impl Scripted {
         let ok = |r: Result<(), Error>, what: &str| -> Vec<u8> {
             match r {
                 Ok(()) => format!("ok {what}").into_bytes(),
-                Err(e) => format!("err {what} {:?}", e.code()).into_bytes(),
+                Err(e) => format!("err {what} {}", e.code().node_code()).into_bytes(),
             }
         };
         let n = || rest.parse::<u32>().unwrap_or(0);
@@ -295,11 +327,11 @@ impl Scripted {
             "broadcast" => ok(socket.set_broadcast(rest == "1"), "broadcast"),
             "rcvbuf" => match socket.set_recv_buffer_size(n()).and_then(|()| socket.recv_buffer_size()) {
                 Ok(size) => format!("rcvbuf {size}").into_bytes(),
-                Err(e) => format!("err rcvbuf {:?}", e.code()).into_bytes(),
+                Err(e) => format!("err rcvbuf {}", e.code().node_code()).into_bytes(),
             },
             "sndbuf" => match socket.set_send_buffer_size(n()).and_then(|()| socket.send_buffer_size()) {
                 Ok(size) => format!("sndbuf {size}").into_bytes(),
-                Err(e) => format!("err sndbuf {:?}", e.code()).into_bytes(),
+                Err(e) => format!("err sndbuf {}", e.code().node_code()).into_bytes(),
             },
             "join" => ok(socket.add_membership(rest, None), "join"),
             "leave" => ok(socket.drop_membership(rest, None), "leave"),
@@ -337,7 +369,7 @@ impl DgramHandler for Scripted {
             .udp_command(socket, &line, &rinfo)
             .unwrap_or_else(|| format!("err unknown command {line:?}").into_bytes());
         if let Err(e) = socket.send(&reply, rinfo.port, &rinfo.address) {
-            eprintln!("ev udp-reply-failed {} {:?}", socket.id(), e.code());
+            eprintln!("ev udp-reply-failed {} {}", socket.id(), e.code().node_code());
         }
     }
 
