@@ -296,7 +296,7 @@ fn write_returns_false_past_the_high_water_mark_then_drain() {
     assert_eq!(info_field(&info, "written"), (first_info.len() + 1 + 100 + 3_000_000).to_string());
     let read_so_far = "info\nwrite 100\nwrite 3000000\ninfo\n".len();
     assert_eq!(info_field(&info, "read"), read_so_far.to_string());
-    assert_eq!(info_field(&info, "state"), "Open");
+    assert_eq!(info_field(&info, "state"), "open");
     assert_eq!(info_field(&info, "remote"), c.local_addr().unwrap().to_string());
     assert_eq!(info_field(&info, "local"), netlet.tcp[0].to_string());
 }

@@ -20,6 +20,29 @@ pub use crate::bindings::netlet::net::types::AddressInfo;
 /// Node's `socket.readyState`.
 pub use crate::bindings::netlet::net::net::ReadyState;
 
+impl fmt::Display for IpFamily {
+    /// Node's family strings: `IPv4`, `IPv6`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IpFamily::Ipv4 => "IPv4",
+            IpFamily::Ipv6 => "IPv6",
+        })
+    }
+}
+
+impl fmt::Display for ReadyState {
+    /// Node's `readyState` strings: `opening`, `open`, `readOnly`, `writeOnly`, `closed`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReadyState::Opening => "opening",
+            ReadyState::Open => "open",
+            ReadyState::ReadOnly => "readOnly",
+            ReadyState::WriteOnly => "writeOnly",
+            ReadyState::Closed => "closed",
+        })
+    }
+}
+
 impl fmt::Display for AddressInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.family {

@@ -57,7 +57,7 @@ fn info(socket: &Socket) -> String {
         socket.bytes_read(),
         socket.bytes_written(),
         socket.buffer_size(),
-        format!("{:?}", socket.ready_state()).trim_start_matches("ReadyState::"),
+        socket.ready_state(),
         socket.is_paused(),
         socket.server_id().map_or("-".to_string(), |s| s.to_string()),
     )
@@ -319,7 +319,7 @@ impl Scripted {
             "echo" => rest.as_bytes().to_vec(),
             "info" => {
                 let a = socket.address().map(|a| a.to_string()).unwrap_or_else(|e| format!("err {e}"));
-                format!("info address={a} from={}:{} family={:?} size={}", rinfo.address, rinfo.port, rinfo.family, rinfo.size).into_bytes()
+                format!("info address={a} from={}:{} family={} size={}", rinfo.address, rinfo.port, rinfo.family, rinfo.size).into_bytes()
             }
             "ttl" => ok(socket.set_ttl(n() as u8), "ttl"),
             "mttl" => ok(socket.set_multicast_ttl(n() as u8), "mttl"),
