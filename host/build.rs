@@ -23,8 +23,12 @@ const GUESTS: &[&str] = &[
 ];
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let root = manifest_dir.parent().expect("host/ lives in the workspace root").to_path_buf();
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir
+        .parent()
+        .expect("host/ lives in the workspace root")
+        .to_path_buf();
     for watched in ["guest", "examples", "wit", "tests/guests", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
@@ -37,7 +41,13 @@ fn main() {
 
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(&root)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for guest in GUESTS {
         cmd.args(["-p", guest]);
@@ -57,9 +67,9 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd
-        .status()
-        .unwrap_or_else(|e| panic!("netlet: could not run {cargo:?} to build the guest components: {e}"));
+    let status = cmd.status().unwrap_or_else(|e| {
+        panic!("netlet: could not run {cargo:?} to build the guest components: {e}")
+    });
     if !status.success() {
         panic!(
             "netlet: building the guest components for wasm32-wasip2 failed ({status}); \
@@ -71,7 +81,10 @@ fn main() {
     for guest in GUESTS {
         let file = out.join(format!("{}.wasm", guest.replace('-', "_")));
         if !file.exists() {
-            panic!("netlet: guest {guest} was built but {} is missing", file.display());
+            panic!(
+                "netlet: guest {guest} was built but {} is missing",
+                file.display()
+            );
         }
     }
     println!("cargo:rustc-env=NETLET_GUEST_DIR={}", out.display());

@@ -16,17 +16,30 @@ fn run_file(file: &std::path::Path) -> (bool, String) {
 }
 
 fn assert_one_clear_line(stderr: &str, file: &std::path::Path, what: &str) {
-    assert_eq!(stderr.trim().lines().count(), 1, "expected one line:\n{stderr}");
-    assert!(stderr.contains(&file.display().to_string()), "the file is not named:\n{stderr}");
+    assert_eq!(
+        stderr.trim().lines().count(),
+        1,
+        "expected one line:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&file.display().to_string()),
+        "the file is not named:\n{stderr}"
+    );
     assert!(stderr.contains(what), "expected {what:?} in:\n{stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
 }
 
 fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-files");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
-    std::fs::File::create(&path).unwrap().write_all(bytes).unwrap();
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
     path
 }
 
@@ -62,7 +75,10 @@ fn a_component_of_the_wrong_world_is_rejected() {
     let (ok, err) = run_file(&file);
     assert!(!ok);
     assert_one_clear_line(&err, &file, "not a netlet handler");
-    assert!(err.contains("wasi:cli/run"), "the exports should be listed: {err}");
+    assert!(
+        err.contains("wasi:cli/run"),
+        "the exports should be listed: {err}"
+    );
 }
 
 #[test]
@@ -83,7 +99,11 @@ fn bad_arguments_are_usage_errors() {
         let mut netlet = Netlet::spawn(&args);
         let status = netlet.wait_exit(WAIT);
         assert_eq!(status.code(), Some(2), "{args:?}");
-        assert!(netlet.stderr.contains("invalid"), "{args:?}: {}", netlet.stderr.text());
+        assert!(
+            netlet.stderr.contains("invalid"),
+            "{args:?}: {}",
+            netlet.stderr.text()
+        );
     }
 }
 
@@ -110,7 +130,9 @@ fn guest_output_is_prefixed_with_the_component_name() {
     let netlet = Netlet::run("scripted", &["--tcp", "127.0.0.1:0"]);
     let mut c = connect(netlet.tcp[0]);
     c.write_all(b"log hello from the guest\n").unwrap();
-    netlet.stderr.wait_for("[scripted] hello from the guest", WAIT);
+    netlet
+        .stderr
+        .wait_for("[scripted] hello from the guest", WAIT);
 }
 
 #[test]
@@ -119,13 +141,29 @@ fn outbound_connect_needs_permission() {
     let port = target.local_addr().unwrap().port();
     let netlet = Netlet::run("scripted", &["--tcp", "127.0.0.1:0"]);
     let mut c = connect(netlet.tcp[0]);
-    assert_eq!(command(&mut c, &format!("connect 127.0.0.1 {port}")), "connect failed EACCES");
-    netlet.stderr.wait_for(&format!("denied connect to 127.0.0.1:{port}"), WAIT);
+    assert_eq!(
+        command(&mut c, &format!("connect 127.0.0.1 {port}")),
+        "connect failed EACCES"
+    );
+    netlet
+        .stderr
+        .wait_for(&format!("denied connect to 127.0.0.1:{port}"), WAIT);
     drop(netlet);
 
-    let netlet = Netlet::run("scripted", &["--tcp", "127.0.0.1:0", "--allow", &format!("127.0.0.1:{port}")]);
+    let netlet = Netlet::run(
+        "scripted",
+        &[
+            "--tcp",
+            "127.0.0.1:0",
+            "--allow",
+            &format!("127.0.0.1:{port}"),
+        ],
+    );
     let mut c = connect(netlet.tcp[0]);
-    assert_eq!(command(&mut c, &format!("connect 127.0.0.1 {port}")), "connecting");
+    assert_eq!(
+        command(&mut c, &format!("connect 127.0.0.1 {port}")),
+        "connecting"
+    );
     let (mut peer, _) = target.accept().unwrap();
     assert_eq!(read_line(&mut c), "client connect");
     c.write_all(b"csend over the wire\n").unwrap();
@@ -143,9 +181,15 @@ fn a_refused_connect_gives_error_then_close() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let netlet = Netlet::run("scripted", &["--tcp", "127.0.0.1:0", "--allow", "127.0.0.1:*"]);
+    let netlet = Netlet::run(
+        "scripted",
+        &["--tcp", "127.0.0.1:0", "--allow", "127.0.0.1:*"],
+    );
     let mut c = connect(netlet.tcp[0]);
-    assert_eq!(command(&mut c, &format!("connect 127.0.0.1 {port}")), "connecting");
+    assert_eq!(
+        command(&mut c, &format!("connect 127.0.0.1 {port}")),
+        "connecting"
+    );
     assert_eq!(read_line(&mut c), "client error ECONNREFUSED");
     assert_eq!(read_line(&mut c), "client close true");
     netlet
@@ -157,9 +201,20 @@ fn a_refused_connect_gives_error_then_close() {
 fn a_name_rule_allows_localhost() {
     let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = target.local_addr().unwrap().port();
-    let netlet = Netlet::run("scripted", &["--tcp", "127.0.0.1:0", "--allow", &format!("localhost:{port}")]);
+    let netlet = Netlet::run(
+        "scripted",
+        &[
+            "--tcp",
+            "127.0.0.1:0",
+            "--allow",
+            &format!("localhost:{port}"),
+        ],
+    );
     let mut c = connect(netlet.tcp[0]);
-    assert_eq!(command(&mut c, &format!("connect localhost {port}")), "connecting");
+    assert_eq!(
+        command(&mut c, &format!("connect localhost {port}")),
+        "connecting"
+    );
     let _peer = target.accept().unwrap();
     assert_eq!(read_line(&mut c), "client connect");
 }
@@ -173,7 +228,11 @@ fn a_guest_panic_closes_its_connections_and_a_new_instance_serves() {
     c.write_all(b"panic\n").unwrap();
     let (_, _) = read_to_end(&mut c);
     netlet.stderr.wait_for("trapped", WAIT);
-    assert!(netlet.stderr.contains("scripted guest asked to panic"), "{}", netlet.stderr.text());
+    assert!(
+        netlet.stderr.contains("scripted guest asked to panic"),
+        "{}",
+        netlet.stderr.text()
+    );
     // The listener survives: a new instance answers.
     let mut d = connect(netlet.tcp[0]);
     assert_eq!(command(&mut d, "echo after"), "after");

@@ -46,7 +46,13 @@ fn hello_with_a_node_client() {
 
 /// JSON-quotes a string the way `JSON.stringify` does for these texts.
 fn serde_like_json(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n").replace('\r', "\\r"))
+    format!(
+        "\"{}\"",
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+            .replace('\r', "\\r")
+    )
 }
 
 #[test]
@@ -89,7 +95,9 @@ fn echo_with_a_node_client_using_pipe_semantics() {
 #[test]
 fn udp_echo_logs_and_echoes_to_the_sender() {
     let netlet = Netlet::run("udp-echo", &["--udp", "127.0.0.1:0"]);
-    netlet.stderr.wait_for("[udp_echo] server listening 127.0.0.1:", WAIT);
+    netlet
+        .stderr
+        .wait_for("[udp_echo] server listening 127.0.0.1:", WAIT);
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
     client.set_read_timeout(Some(WAIT)).unwrap();
     client.send_to(b"hello udp", netlet.udp[0]).unwrap();
@@ -98,9 +106,10 @@ fn udp_echo_logs_and_echoes_to_the_sender() {
     assert_eq!(&buf[..n], b"hello udp");
     assert_eq!(from, netlet.udp[0]);
     let port = client.local_addr().unwrap().port();
-    netlet
-        .stderr
-        .wait_for(&format!("[udp_echo] server got: hello udp from 127.0.0.1:{port}"), WAIT);
+    netlet.stderr.wait_for(
+        &format!("[udp_echo] server got: hello udp from 127.0.0.1:{port}"),
+        WAIT,
+    );
 }
 
 #[test]
@@ -135,13 +144,26 @@ fn tcp_client_talks_to_a_node_server_and_exits() {
     let target = format!("127.0.0.1:{port}");
     let mut netlet = Netlet::run("tcp-client", &["--allow", &target, "--", &target]);
     let status = netlet.wait_exit(WAIT);
-    assert!(status.success(), "{status}; stderr:\n{}", netlet.stderr.text());
+    assert!(
+        status.success(),
+        "{status}; stderr:\n{}",
+        netlet.stderr.text()
+    );
     server.stdout.wait_for(r#"server got "world!\r\n""#, WAIT);
     server.stdout.wait_for("server saw end", WAIT);
     let log = netlet.stderr.text();
-    let connected = netlet.stderr.position("[tcp_client] client connected").expect(&log);
-    let data = netlet.stderr.position("[tcp_client] hello from node").expect(&log);
-    let disconnected = netlet.stderr.position("[tcp_client] client disconnected").expect(&log);
+    let connected = netlet
+        .stderr
+        .position("[tcp_client] client connected")
+        .expect(&log);
+    let data = netlet
+        .stderr
+        .position("[tcp_client] hello from node")
+        .expect(&log);
+    let disconnected = netlet
+        .stderr
+        .position("[tcp_client] client disconnected")
+        .expect(&log);
     assert!(connected < data && data < disconnected, "{log}");
 }
 
@@ -165,16 +187,32 @@ fn node_udp_server() -> (NodeProcess, String) {
         "#,
         &[],
     );
-    let port = server.stdout.wait_for("port ", WAIT).trim_start_matches("port ").to_string();
+    let port = server
+        .stdout
+        .wait_for("port ", WAIT)
+        .trim_start_matches("port ")
+        .to_string();
     (server, port)
 }
 
 #[test]
 fn udp_client_sends_to_a_node_server_and_exits() {
     let (server, port) = node_udp_server();
-    let mut netlet = Netlet::run("udp-client", &["--allow", &format!("127.0.0.1:{port}"), "--", &format!("localhost:{port}")]);
+    let mut netlet = Netlet::run(
+        "udp-client",
+        &[
+            "--allow",
+            &format!("127.0.0.1:{port}"),
+            "--",
+            &format!("localhost:{port}"),
+        ],
+    );
     let status = netlet.wait_exit(WAIT);
-    assert!(status.success(), "{status}; stderr:\n{}", netlet.stderr.text());
+    assert!(
+        status.success(),
+        "{status}; stderr:\n{}",
+        netlet.stderr.text()
+    );
     server.stdout.wait_for("got hello world size 11", WAIT);
     netlet.stderr.wait_for("[udp_client] sent 11 bytes", WAIT);
 
@@ -182,7 +220,14 @@ fn udp_client_sends_to_a_node_server_and_exits() {
     let (server, port) = node_udp_server();
     let mut netlet = Netlet::run(
         "udp-client",
-        &["--allow", &format!("localhost:{port}"), "--", &format!("localhost:{port}"), "hi", "there"],
+        &[
+            "--allow",
+            &format!("localhost:{port}"),
+            "--",
+            &format!("localhost:{port}"),
+            "hi",
+            "there",
+        ],
     );
     assert!(netlet.wait_exit(WAIT).success(), "{}", netlet.stderr.text());
     server.stdout.wait_for("got hi there size 8", WAIT);
@@ -237,8 +282,14 @@ fn demo_serves_the_three_seed_servers() {
         .map(|l| l.split_whitespace().nth(3).unwrap().parse().unwrap())
         .collect();
     assert_eq!(addrs.len(), 3, "{lines:?}");
-    assert!(netlet.stdout.contains("nc 127.0.0.1"), "instructions missing: {lines:?}");
-    assert!(netlet.stdout.contains("node -e"), "instructions missing: {lines:?}");
+    assert!(
+        netlet.stdout.contains("nc 127.0.0.1"),
+        "instructions missing: {lines:?}"
+    );
+    assert!(
+        netlet.stdout.contains("node -e"),
+        "instructions missing: {lines:?}"
+    );
 
     let mut hello = connect(addrs[0]);
     assert_eq!(read_exact(&mut hello, GREETING.len()), GREETING.as_bytes());

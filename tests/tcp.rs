@@ -6,8 +6,8 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -94,7 +94,10 @@ fn many_connections(addr: SocketAddr, count: usize) {
                 assert_eq!(read_exact(&mut c, msg.len()), msg, "connection {i}");
                 c.shutdown(Shutdown::Write).unwrap();
                 let (rest, result) = read_to_end(&mut c);
-                assert!(result.is_ok() && rest.is_empty(), "connection {i}: {rest:?} {result:?}");
+                assert!(
+                    result.is_ok() && rest.is_empty(),
+                    "connection {i}: {rest:?} {result:?}"
+                );
             })
         })
         .collect();
@@ -138,11 +141,16 @@ fn peer_half_close_ends_our_side_by_default() {
     let (rest, result) = read_to_end(&mut c);
     assert!(result.is_ok(), "{result:?}");
     assert!(rest.is_empty(), "got {:?}", String::from_utf8_lossy(&rest));
-    netlet.stderr.wait_for(&format!("ev close {id} false"), WAIT);
-    netlet.stderr.wait_for(&format!("ev late-write {id} ERR_SOCKET_CLOSED"), WAIT);
+    netlet
+        .stderr
+        .wait_for(&format!("ev close {id} false"), WAIT);
+    netlet
+        .stderr
+        .wait_for(&format!("ev late-write {id} ERR_SOCKET_CLOSED"), WAIT);
     let log = netlet.stderr.text();
     assert!(
-        netlet.stderr.position(&format!("ev end {id}")) < netlet.stderr.position(&format!("ev close {id}")),
+        netlet.stderr.position(&format!("ev end {id}"))
+            < netlet.stderr.position(&format!("ev close {id}")),
         "{log}"
     );
 }
@@ -158,8 +166,12 @@ fn peer_half_close_with_allow_half_open_lets_the_guest_decide() {
     let (rest, result) = read_to_end(&mut c);
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(String::from_utf8_lossy(&rest), "late\n");
-    netlet.stderr.wait_for(&format!("ev late-write {id} ok"), WAIT);
-    netlet.stderr.wait_for(&format!("ev close {id} false"), WAIT);
+    netlet
+        .stderr
+        .wait_for(&format!("ev late-write {id} ok"), WAIT);
+    netlet
+        .stderr
+        .wait_for(&format!("ev close {id} false"), WAIT);
 }
 
 #[test]
@@ -177,7 +189,9 @@ fn our_half_close_keeps_reading_until_the_peer_ends() {
     assert!(!netlet.stderr.contains(&format!("ev close {id}")));
     c.shutdown(Shutdown::Write).unwrap();
     netlet.stderr.wait_for(&format!("ev end {id}"), WAIT);
-    netlet.stderr.wait_for(&format!("ev close {id} false"), WAIT);
+    netlet
+        .stderr
+        .wait_for(&format!("ev close {id} false"), WAIT);
 }
 
 #[test]
@@ -187,18 +201,39 @@ fn no_delay_and_keep_alive_are_really_set_on_the_socket() {
     assert_eq!(command(&mut c, "echo up"), "up");
     let server_side = netlet_socket_for_peer(netlet.pid(), c.local_addr().unwrap());
     // Node's default: Nagle on.
-    assert_eq!(getsockopt_int(&server_side, libc::IPPROTO_TCP, libc::TCP_NODELAY), 0);
+    assert_eq!(
+        getsockopt_int(&server_side, libc::IPPROTO_TCP, libc::TCP_NODELAY),
+        0
+    );
     assert_eq!(command(&mut c, "nodelay 1"), "ok nodelay");
-    assert_ne!(getsockopt_int(&server_side, libc::IPPROTO_TCP, libc::TCP_NODELAY), 0);
+    assert_ne!(
+        getsockopt_int(&server_side, libc::IPPROTO_TCP, libc::TCP_NODELAY),
+        0
+    );
     assert_eq!(command(&mut c, "nodelay 0"), "ok nodelay");
-    assert_eq!(getsockopt_int(&server_side, libc::IPPROTO_TCP, libc::TCP_NODELAY), 0);
+    assert_eq!(
+        getsockopt_int(&server_side, libc::IPPROTO_TCP, libc::TCP_NODELAY),
+        0
+    );
 
-    assert_eq!(getsockopt_int(&server_side, libc::SOL_SOCKET, libc::SO_KEEPALIVE), 0);
+    assert_eq!(
+        getsockopt_int(&server_side, libc::SOL_SOCKET, libc::SO_KEEPALIVE),
+        0
+    );
     assert_eq!(command(&mut c, "keepalive 1 7000"), "ok keepalive");
-    assert_ne!(getsockopt_int(&server_side, libc::SOL_SOCKET, libc::SO_KEEPALIVE), 0);
-    assert_eq!(getsockopt_int(&server_side, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE), 7);
+    assert_ne!(
+        getsockopt_int(&server_side, libc::SOL_SOCKET, libc::SO_KEEPALIVE),
+        0
+    );
+    assert_eq!(
+        getsockopt_int(&server_side, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE),
+        7
+    );
     assert_eq!(command(&mut c, "keepalive 0 0"), "ok keepalive");
-    assert_eq!(getsockopt_int(&server_side, libc::SOL_SOCKET, libc::SO_KEEPALIVE), 0);
+    assert_eq!(
+        getsockopt_int(&server_side, libc::SOL_SOCKET, libc::SO_KEEPALIVE),
+        0
+    );
 }
 
 #[test]
@@ -206,17 +241,31 @@ fn timeout_fires_without_closing_and_rearms_after_activity() {
     let netlet = Netlet::run("scripted", &["--tcp", "127.0.0.1:0"]);
     let mut c = connect(netlet.tcp[0]);
     let id = socket_id(&mut c);
-    let timeouts = || netlet.stderr.all().iter().filter(|l| l.ends_with(&format!("ev timeout {id}"))).count();
+    let timeouts = || {
+        netlet
+            .stderr
+            .all()
+            .iter()
+            .filter(|l| l.ends_with(&format!("ev timeout {id}")))
+            .count()
+    };
     let start = Instant::now();
     assert_eq!(command(&mut c, "timeout 300"), "ok timeout");
     netlet.stderr.wait_for(&format!("ev timeout {id}"), WAIT);
-    assert!(start.elapsed() >= Duration::from_millis(250), "fired after {:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_millis(250),
+        "fired after {:?}",
+        start.elapsed()
+    );
     // A notice only: still open, still working.
     assert_eq!(command(&mut c, "echo still here"), "still here");
     // Fires again after that activity...
     let deadline = Instant::now() + WAIT;
     while timeouts() < 2 {
-        assert!(Instant::now() < deadline, "no second timeout after activity");
+        assert!(
+            Instant::now() < deadline,
+            "no second timeout after activity"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // ...but not again without activity.
@@ -251,28 +300,42 @@ fn pause_stops_reading_and_slows_the_peer_resume_restarts() {
         })
     };
     std::thread::sleep(Duration::from_millis(600));
-    let read1: u64 = info_field(&command(&mut b, &format!("info {id}")), "read").parse().unwrap();
+    let read1: u64 = info_field(&command(&mut b, &format!("info {id}")), "read")
+        .parse()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(400));
     let info = command(&mut b, &format!("info {id}"));
     let read2: u64 = info_field(&info, "read").parse().unwrap();
     assert_eq!(read1, read2, "data was read while paused");
     assert_eq!(info_field(&info, "paused"), "true");
-    assert!(!done.load(Ordering::SeqCst), "the writer was not slowed (sent {})", sent.load(Ordering::SeqCst));
+    assert!(
+        !done.load(Ordering::SeqCst),
+        "the writer was not slowed (sent {})",
+        sent.load(Ordering::SeqCst)
+    );
     assert_eq!(command(&mut b, &format!("resume {id}")), "resumed");
     let deadline = Instant::now() + WAIT;
     while !done.load(Ordering::SeqCst) {
-        assert!(Instant::now() < deadline, "writer still blocked after resume");
+        assert!(
+            Instant::now() < deadline,
+            "writer still blocked after resume"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     writer.join().unwrap();
     // Everything sent is read eventually.
     let deadline = Instant::now() + WAIT;
     loop {
-        let read: u64 = info_field(&command(&mut b, &format!("info {id}")), "read").parse().unwrap();
+        let read: u64 = info_field(&command(&mut b, &format!("info {id}")), "read")
+            .parse()
+            .unwrap();
         if read >= total as u64 {
             break;
         }
-        assert!(Instant::now() < deadline, "only {read} of {total} bytes read after resume");
+        assert!(
+            Instant::now() < deadline,
+            "only {read} of {total} bytes read after resume"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -285,19 +348,29 @@ fn write_returns_false_past_the_high_water_mark_then_drain() {
     let id: u32 = info_field(&first_info, "id").parse().unwrap();
     c.write_all(b"write 100\n").unwrap();
     assert_eq!(read_exact(&mut c, 100), pattern(100));
-    netlet.stderr.wait_for(&format!("ev wrote {id} 100 ok"), WAIT);
+    netlet
+        .stderr
+        .wait_for(&format!("ev wrote {id} 100 ok"), WAIT);
     c.write_all(b"write 3000000\n").unwrap();
-    netlet.stderr.wait_for(&format!("ev wrote {id} 3000000 full"), WAIT);
+    netlet
+        .stderr
+        .wait_for(&format!("ev wrote {id} 3000000 full"), WAIT);
     assert_eq!(read_exact(&mut c, 3_000_000), pattern(3_000_000));
     netlet.stderr.wait_for(&format!("ev drain {id}"), WAIT);
     let info = command(&mut c, "info");
     assert_eq!(info_field(&info, "buffer"), "0");
     // Counters include every byte: the command lines read, the bytes written.
-    assert_eq!(info_field(&info, "written"), (first_info.len() + 1 + 100 + 3_000_000).to_string());
+    assert_eq!(
+        info_field(&info, "written"),
+        (first_info.len() + 1 + 100 + 3_000_000).to_string()
+    );
     let read_so_far = "info\nwrite 100\nwrite 3000000\ninfo\n".len();
     assert_eq!(info_field(&info, "read"), read_so_far.to_string());
     assert_eq!(info_field(&info, "state"), "open");
-    assert_eq!(info_field(&info, "remote"), c.local_addr().unwrap().to_string());
+    assert_eq!(
+        info_field(&info, "remote"),
+        c.local_addr().unwrap().to_string()
+    );
     assert_eq!(info_field(&info, "local"), netlet.tcp[0].to_string());
 }
 
@@ -310,12 +383,17 @@ fn a_reset_peer_gives_error_then_close() {
     let netlet = Netlet::run("scripted", &["--tcp", "127.0.0.1:0"]);
     let mut c = connect(netlet.tcp[0]);
     let id = socket_id(&mut c);
-    socket2::SockRef::from(&c).set_linger(Some(Duration::ZERO)).unwrap();
+    socket2::SockRef::from(&c)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
     drop(c); // RST
     let error = netlet.stderr.wait_for(&format!("ev error {id} "), WAIT);
     assert!(error.contains("ECONNRESET"), "{error}");
     netlet.stderr.wait_for(&format!("ev close {id} true"), WAIT);
-    assert!(netlet.stderr.position(&format!("ev error {id}")) < netlet.stderr.position(&format!("ev close {id}")));
+    assert!(
+        netlet.stderr.position(&format!("ev error {id}"))
+            < netlet.stderr.position(&format!("ev close {id}"))
+    );
     // The server is unaffected.
     let mut d = connect(netlet.tcp[0]);
     assert_eq!(command(&mut d, "echo fine"), "fine");
@@ -330,7 +408,9 @@ fn reset_and_destroy_sends_rst() {
     let (_, result) = read_to_end(&mut c);
     let err = result.expect_err("a reset, not a clean EOF");
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
-    netlet.stderr.wait_for(&format!("ev close {id} false"), WAIT);
+    netlet
+        .stderr
+        .wait_for(&format!("ev close {id} false"), WAIT);
 }
 
 #[test]
@@ -341,7 +421,9 @@ fn destroy_closes_at_once_with_close_event() {
     c.write_all(b"destroy\n").unwrap();
     let (rest, _) = read_to_end(&mut c);
     assert!(rest.is_empty());
-    netlet.stderr.wait_for(&format!("ev close {id} false"), WAIT);
+    netlet
+        .stderr
+        .wait_for(&format!("ev close {id} false"), WAIT);
     assert!(!netlet.stderr.contains(&format!("ev end {id}")));
 }
 
@@ -356,13 +438,20 @@ fn server_close_waits_for_open_connections_then_the_process_exits() {
     assert_eq!(command(&mut b, "close-server"), "server closing");
     // No longer accepting.
     let refused = TcpStream::connect_timeout(&addr, Duration::from_secs(2));
-    assert!(refused.is_err(), "a new connection was accepted after close");
+    assert!(
+        refused.is_err(),
+        "a new connection was accepted after close"
+    );
     // Open connections keep working; the server's close waits for them.
     assert_eq!(command(&mut a, "echo still"), "still");
     assert_eq!(command(&mut a, "connections"), "connections 2");
     drop(b);
     std::thread::sleep(Duration::from_millis(300));
-    assert!(!netlet.stderr.contains("ev server-close"), "{}", netlet.stderr.text());
+    assert!(
+        !netlet.stderr.contains("ev server-close"),
+        "{}",
+        netlet.stderr.text()
+    );
     drop(a);
     netlet.stderr.wait_for("ev server-close 1", WAIT);
     // Nothing left to do: netlet exits by itself, as a Node process would.
@@ -388,10 +477,18 @@ fn port_zero_and_ipv6_loopback() {
 fn server_address_and_ipv6_peer_addresses() {
     let netlet = Netlet::run("scripted", &["--tcp", "[::1]:0"]);
     let mut c = connect(netlet.tcp[0]);
-    assert_eq!(command(&mut c, "address"), format!("address {}", netlet.tcp[0]));
+    assert_eq!(
+        command(&mut c, "address"),
+        format!("address {}", netlet.tcp[0])
+    );
     let info = command(&mut c, "info");
-    assert_eq!(info_field(&info, "remote"), c.local_addr().unwrap().to_string());
-    netlet.stderr.wait_for(&format!("ev listening 1 {}", netlet.tcp[0]), WAIT);
+    assert_eq!(
+        info_field(&info, "remote"),
+        c.local_addr().unwrap().to_string()
+    );
+    netlet
+        .stderr
+        .wait_for(&format!("ev listening 1 {}", netlet.tcp[0]), WAIT);
 }
 
 #[test]

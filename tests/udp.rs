@@ -41,9 +41,14 @@ fn rinfo_describes_the_sender() {
     let port = c.local_addr().unwrap().port();
     assert_eq!(
         reply,
-        format!("info address={} from=127.0.0.1:{port} family=IPv4 size=4", netlet.udp[0])
+        format!(
+            "info address={} from=127.0.0.1:{port} family=IPv4 size=4",
+            netlet.udp[0]
+        )
     );
-    netlet.stderr.wait_for(&format!("ev message 1 4 127.0.0.1:{port}"), WAIT);
+    netlet
+        .stderr
+        .wait_for(&format!("ev message 1 4 127.0.0.1:{port}"), WAIT);
 }
 
 #[test]
@@ -52,7 +57,10 @@ fn ipv6_socket_and_rinfo() {
     let c = client(true);
     let reply = String::from_utf8(ask(&c, netlet.udp[0], b"info")).unwrap();
     let port = c.local_addr().unwrap().port();
-    assert!(reply.contains(&format!("from=::1:{port} family=IPv6 size=4")), "{reply}");
+    assert!(
+        reply.contains(&format!("from=::1:{port} family=IPv6 size=4")),
+        "{reply}"
+    );
     let big = ask(&c, netlet.udp[0], b"big 60000");
     assert_eq!(big.len(), 60_000);
 }
@@ -63,7 +71,9 @@ fn a_reply_larger_than_the_ipv4_maximum_is_refused_not_a_trap() {
     let c = client(false);
     assert_eq!(ask(&c, netlet.udp[0], b"big 65507").len(), 65_507);
     c.send_to(b"big 65508", netlet.udp[0]).unwrap();
-    netlet.stderr.wait_for("ev udp-reply-failed 1 EMSGSIZE", WAIT);
+    netlet
+        .stderr
+        .wait_for("ev udp-reply-failed 1 EMSGSIZE", WAIT);
     // Still serving.
     assert_eq!(ask(&c, netlet.udp[0], b"echo ok"), b"ok");
 }
@@ -72,7 +82,7 @@ fn a_reply_larger_than_the_ipv4_maximum_is_refused_not_a_trap() {
 fn socket_options_are_applied() {
     let netlet = Netlet::run("scripted", &["--udp", "127.0.0.1:0"]);
     let c = client(false);
-    let mut ask_str = |m: &str| String::from_utf8(ask(&c, netlet.udp[0], m.as_bytes())).unwrap();
+    let ask_str = |m: &str| String::from_utf8(ask(&c, netlet.udp[0], m.as_bytes())).unwrap();
     assert_eq!(ask_str("ttl 64"), "ok ttl");
     assert_eq!(ask_str("ttl 0"), "err ttl ERR_INVALID_ARG_VALUE");
     assert_eq!(ask_str("mttl 4"), "ok mttl");
@@ -93,17 +103,32 @@ fn outbound_send_needs_permission_but_replies_do_not() {
     // Not allowed: refused at once, logged, and nothing arrives.
     let netlet = Netlet::run("scripted", &["--udp", "127.0.0.1:0"]);
     let c = client(false);
-    let reply = ask(&c, netlet.udp[0], format!("send 127.0.0.1 {} hi", target_addr.port()).as_bytes());
+    let reply = ask(
+        &c,
+        netlet.udp[0],
+        format!("send 127.0.0.1 {} hi", target_addr.port()).as_bytes(),
+    );
     assert_eq!(String::from_utf8(reply).unwrap(), "err send EACCES");
-    netlet.stderr.wait_for(&format!("denied UDP send to {target_addr}"), WAIT);
-    target.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    netlet
+        .stderr
+        .wait_for(&format!("denied UDP send to {target_addr}"), WAIT);
+    target
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     let mut buf = [0; 16];
-    assert!(target.recv_from(&mut buf).is_err(), "a denied datagram arrived");
+    assert!(
+        target.recv_from(&mut buf).is_err(),
+        "a denied datagram arrived"
+    );
     drop(netlet);
 
     let allow = target_addr.to_string();
     let netlet = Netlet::run("scripted", &["--udp", "127.0.0.1:0", "--allow", &allow]);
-    let reply = ask(&c, netlet.udp[0], format!("send 127.0.0.1 {} hi", target_addr.port()).as_bytes());
+    let reply = ask(
+        &c,
+        netlet.udp[0],
+        format!("send 127.0.0.1 {} hi", target_addr.port()).as_bytes(),
+    );
     assert_eq!(String::from_utf8(reply).unwrap(), "ok send");
     target.set_read_timeout(Some(WAIT)).unwrap();
     let (n, from) = target.recv_from(&mut buf).unwrap();
@@ -116,14 +141,26 @@ fn a_guest_created_socket_sends_and_gets_the_reply() {
     // A UDP server in the test; the guest creates a socket, sends, relays the reply.
     let server = client(false);
     let server_addr = server.local_addr().unwrap();
-    let netlet = Netlet::run("scripted", &["--tcp", "127.0.0.1:0", "--allow", &server_addr.to_string()]);
+    let netlet = Netlet::run(
+        "scripted",
+        &["--tcp", "127.0.0.1:0", "--allow", &server_addr.to_string()],
+    );
     let mut c = connect(netlet.tcp[0]);
-    assert_eq!(command(&mut c, &format!("udp localhost {} ping", server_addr.port())), "udp sent");
+    assert_eq!(
+        command(
+            &mut c,
+            &format!("udp localhost {} ping", server_addr.port())
+        ),
+        "udp sent"
+    );
     let mut buf = [0; 64];
     let (n, from) = server.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"ping");
     server.send_to(b"pong", from).unwrap();
-    assert_eq!(read_line(&mut c), format!("udp reply pong from {server_addr}"));
+    assert_eq!(
+        read_line(&mut c),
+        format!("udp reply pong from {server_addr}")
+    );
     netlet.stderr.wait_for("ev udp-listening", WAIT);
     netlet.stderr.wait_for("ev udp-close", WAIT);
 }

@@ -13,7 +13,7 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use exports::netlet::net::handler::Event;
-pub use netlet::net::dgram_handler::DgramEvent;
-pub use netlet::net::net_handler::NetEvent;
-pub use netlet::net::types::{AddressInfo, ErrorCode, ErrorInfo, IpFamily};
+pub use self::exports::netlet::net::handler::Event;
+pub use self::netlet::net::dgram_handler::DgramEvent;
+pub use self::netlet::net::net_handler::NetEvent;
+pub use self::netlet::net::types::{AddressInfo, ErrorCode, ErrorInfo, IpFamily};

@@ -142,7 +142,9 @@ fn parse_shards(s: &str) -> Result<usize, String> {
     }
     match s.parse::<usize>() {
         Ok(n) if (1..=1024).contains(&n) => Ok(n),
-        _ => Err(format!("invalid shard count {s:?}: expected 1..1024 or `auto`")),
+        _ => Err(format!(
+            "invalid shard count {s:?}: expected 1..1024 or `auto`"
+        )),
     }
 }
 
@@ -187,17 +189,35 @@ fn print_listening(service: &Service) {
 
 fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let engine = new_engine(&args.cache.engine_options())?;
-    let start = |example: &demo::Example, tcp: Option<&str>, udp: Option<&str>| -> anyhow::Result<Service> {
-        let handler = Handler::from_bytes(&engine, example.name, &format!("{}.wasm (embedded)", example.name), example.wasm)?;
+    let start = |example: &demo::Example,
+                 tcp: Option<&str>,
+                 udp: Option<&str>|
+     -> anyhow::Result<Service> {
+        let handler = Handler::from_bytes(
+            &engine,
+            example.name,
+            &format!("{}.wasm (embedded)", example.name),
+            example.wasm,
+        )?;
         let config = HandlerConfig {
-            tcp: tcp.iter().map(|a| parse_listen_addr(a)).collect::<Result<_, _>>().map_err(anyhow::Error::msg)?,
-            udp: udp.iter().map(|a| parse_listen_addr(a)).collect::<Result<_, _>>().map_err(anyhow::Error::msg)?,
+            tcp: tcp
+                .iter()
+                .map(|a| parse_listen_addr(a))
+                .collect::<Result<_, _>>()
+                .map_err(anyhow::Error::msg)?,
+            udp: udp
+                .iter()
+                .map(|a| parse_listen_addr(a))
+                .collect::<Result<_, _>>()
+                .map_err(anyhow::Error::msg)?,
             ..HandlerConfig::default()
         };
         Service::start(Arc::new(handler), config, LogSink::Stderr)
             .with_context(|| format!("the demo's {} server", example.name))
     };
-    println!("netlet demo: the seeds' examples, each a WebAssembly component embedded in this binary");
+    println!(
+        "netlet demo: the seeds' examples, each a WebAssembly component embedded in this binary"
+    );
     let hello = start(&demo::HELLO, Some(&args.hello), None)?;
     let echo = start(&demo::ECHO, Some(&args.echo), None)?;
     let udp = start(&demo::UDP_ECHO, None, Some(&args.udp_echo))?;
@@ -206,7 +226,11 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     println!(
         "{}",
-        demo::instructions(&hello.tcp[0].to_string(), &echo.tcp[0].to_string(), &udp.udp[0].to_string())
+        demo::instructions(
+            &hello.tcp[0].to_string(),
+            &echo.tcp[0].to_string(),
+            &udp.udp[0].to_string()
+        )
     );
     let _ = std::io::stdout().flush();
     supervise(vec![hello, echo, udp])
@@ -248,5 +272,9 @@ fn supervise(services: Vec<Service>) -> anyhow::Result<ExitCode> {
             failed = true;
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -55,7 +55,11 @@ impl Default for HandlerConfig {
 /// `[V6]:PORT`, `localhost:PORT`, or a bare `PORT` (every interface, as Node's
 /// `server.listen(port)`: `[::]` accepting IPv4 too).
 pub fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
-    let bad = || format!("invalid address {s:?}: expected HOST:PORT, [IPV6]:PORT or PORT (e.g. 127.0.0.1:8124)");
+    let bad = || {
+        format!(
+            "invalid address {s:?}: expected HOST:PORT, [IPV6]:PORT or PORT (e.g. 127.0.0.1:8124)"
+        )
+    };
     if let Ok(port) = s.parse::<u16>() {
         return Ok(SocketAddr::from(([0u16; 8], port)));
     }
@@ -77,10 +81,22 @@ mod tests {
 
     #[test]
     fn listen_addresses() {
-        assert_eq!(parse_listen_addr("127.0.0.1:8124").unwrap(), "127.0.0.1:8124".parse().unwrap());
-        assert_eq!(parse_listen_addr("[::1]:0").unwrap(), "[::1]:0".parse().unwrap());
-        assert_eq!(parse_listen_addr("localhost:9").unwrap(), "127.0.0.1:9".parse().unwrap());
-        assert_eq!(parse_listen_addr("8124").unwrap(), "[::]:8124".parse().unwrap());
+        assert_eq!(
+            parse_listen_addr("127.0.0.1:8124").unwrap(),
+            "127.0.0.1:8124".parse().unwrap()
+        );
+        assert_eq!(
+            parse_listen_addr("[::1]:0").unwrap(),
+            "[::1]:0".parse().unwrap()
+        );
+        assert_eq!(
+            parse_listen_addr("localhost:9").unwrap(),
+            "127.0.0.1:9".parse().unwrap()
+        );
+        assert_eq!(
+            parse_listen_addr("8124").unwrap(),
+            "[::]:8124".parse().unwrap()
+        );
         for bad in ["", "host:1", "1.2.3.4", "1.2.3.4:70000", "[::1]"] {
             assert!(parse_listen_addr(bad).is_err(), "{bad:?}");
         }

@@ -105,7 +105,12 @@ impl Handler {
     }
 
     /// Loads a component from memory; `file` is what errors call it.
-    pub fn from_bytes(engine: &Engine, name: &str, file: &str, bytes: &[u8]) -> Result<Self, LoadError> {
+    pub fn from_bytes(
+        engine: &Engine,
+        name: &str,
+        file: &str,
+        bytes: &[u8],
+    ) -> Result<Self, LoadError> {
         let file = file.to_string();
         if !bytes.starts_with(b"\0asm") {
             return Err(LoadError::NotWasm { file });
@@ -119,7 +124,10 @@ impl Handler {
         })?;
 
         let ty = component.component_type();
-        let exports: Vec<String> = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
+        let exports: Vec<String> = ty
+            .exports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
         if !exports.iter().any(|e| e == HANDLER_EXPORT) {
             let exports = if exports.is_empty() {
                 "none".to_string()
@@ -153,7 +161,11 @@ impl Handler {
 
 /// The error's message and its causes on one line (wasmtime's may span several).
 fn first_line(e: &wasmtime::Error) -> String {
-    format!("{e:#}").lines().next().unwrap_or_default().to_string()
+    format!("{e:#}")
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Everything a handler may import: WASI preview 2 (sync) and netlet's interfaces.

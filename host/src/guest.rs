@@ -178,7 +178,12 @@ pub fn describe_trap(e: &wasmtime::Error) -> String {
 
 impl Instance {
     /// Instantiates `handler` and runs its `init` with the configured arguments.
-    pub fn start(handler: &Handler, inst: u32, ctx: ShardCtx, sink: LogSink) -> Result<Self, GuestFailure> {
+    pub fn start(
+        handler: &Handler,
+        inst: u32,
+        ctx: ShardCtx,
+        sink: LogSink,
+    ) -> Result<Self, GuestFailure> {
         let stdout = GuestOutput::new(ctx.log_prefix.clone(), sink.clone());
         let stderr = GuestOutput::new(ctx.log_prefix.clone(), sink);
         let mut wasi = WasiCtx::builder();

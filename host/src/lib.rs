@@ -10,7 +10,7 @@
 //! - [`engine`]: the wasmtime engine, compile cache, loading and checking components.
 //! - [`guest`]: one instance: its store, and [`guest::Io`], the state of everything it owns.
 //! - [`net`]: TCP (connections, listeners, the guest's socket and server methods).
-//! - [`dgram`]: UDP.
+//! - [`dgram`]: UDP sockets.
 //! - [`timers`]: guest timers and sockets' idle timeouts.
 //! - [`reactor`]: readiness plumbing between tokio's driver and a shard's loop.
 //! - [`shard`]: a worker thread and its loop (poll, deliver a batch, flush).

@@ -34,7 +34,9 @@ enum PortPattern {
 
 /// Why an `--allow` entry did not parse.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid --allow {input:?}: {reason} (expected HOST:PORT, e.g. 127.0.0.1:8080, localhost:*, 10.0.0.0/8:1000-2000, [::1]:53)")]
+#[error(
+    "invalid --allow {input:?}: {reason} (expected HOST:PORT, e.g. 127.0.0.1:8080, localhost:*, 10.0.0.0/8:1000-2000, [::1]:53)"
+)]
 pub struct AllowRuleError {
     input: String,
     reason: String,
@@ -48,7 +50,9 @@ impl FromStr for AllowRule {
             input: input.to_string(),
             reason: reason.to_string(),
         };
-        let (host, port) = input.rsplit_once(':').ok_or_else(|| fail("missing :PORT"))?;
+        let (host, port) = input
+            .rsplit_once(':')
+            .ok_or_else(|| fail("missing :PORT"))?;
         let host = host
             .strip_prefix('[')
             .and_then(|h| h.strip_suffix(']'))
@@ -95,7 +99,10 @@ impl FromStr for AllowRule {
 /// Resolves a rule's host name once, when the rule is parsed. `localhost` never touches DNS.
 fn resolve_now(name: &str) -> Vec<IpAddr> {
     if name == "localhost" {
-        return vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])];
+        return vec![
+            IpAddr::from([127, 0, 0, 1]),
+            IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+        ];
     }
     use std::net::ToSocketAddrs;
     (name, 0)
@@ -238,7 +245,16 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "8080", "host", "1.2.3.4:", "1.2.3.4:x", "1.2.3.4:9-1", "1.2.3.4/33:1", "a b:1"] {
+        for bad in [
+            "",
+            "8080",
+            "host",
+            "1.2.3.4:",
+            "1.2.3.4:x",
+            "1.2.3.4:9-1",
+            "1.2.3.4/33:1",
+            "a b:1",
+        ] {
             assert!(bad.parse::<AllowRule>().is_err(), "{bad:?} parsed");
         }
         assert_eq!(rule("[::1]:53").to_string(), "[::1]:53");

@@ -17,7 +17,10 @@ pub fn resolve_now(host: &str) -> Option<Vec<IpAddr>> {
         return Some(vec![ip]);
     }
     if host.is_empty() || host.eq_ignore_ascii_case("localhost") {
-        return Some(vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]);
+        return Some(vec![
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ]);
     }
     None
 }
@@ -27,16 +30,23 @@ pub fn resolve_now(host: &str) -> Option<Vec<IpAddr>> {
 pub fn is_plausible_name(host: &str) -> bool {
     !host.is_empty()
         && host.len() <= 253
-        && host
-            .split('.')
-            .all(|label| !label.is_empty() && label.len() <= 63 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
 }
 
 /// Resolves `host` through the system resolver (in tokio's blocking pool).
 pub async fn lookup(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port)).await?.collect();
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await?
+        .collect();
     if addrs.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address")));
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{host} has no address"),
+        ));
     }
     Ok(addrs)
 }

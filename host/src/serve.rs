@@ -52,11 +52,17 @@ pub struct Service {
 impl Service {
     /// Binds and starts `handler` with `config`. Returns once every shard's guest has
     /// run `init`.
-    pub fn start(handler: Arc<Handler>, config: HandlerConfig, sink: LogSink) -> Result<Self, ServeError> {
+    pub fn start(
+        handler: Arc<Handler>,
+        config: HandlerConfig,
+        sink: LogSink,
+    ) -> Result<Self, ServeError> {
         let shards = config.shards.max(1);
         let reuse = shards > 1;
-        let mut per_shard_tcp: Vec<Vec<(u32, std::net::TcpListener)>> = (0..shards).map(|_| Vec::new()).collect();
-        let mut per_shard_udp: Vec<Vec<std::net::UdpSocket>> = (0..shards).map(|_| Vec::new()).collect();
+        let mut per_shard_tcp: Vec<Vec<(u32, std::net::TcpListener)>> =
+            (0..shards).map(|_| Vec::new()).collect();
+        let mut per_shard_udp: Vec<Vec<std::net::UdpSocket>> =
+            (0..shards).map(|_| Vec::new()).collect();
         let mut tcp_addrs = Vec::new();
         let mut udp_addrs = Vec::new();
 
@@ -70,7 +76,9 @@ impl Service {
                 })?;
                 if shard == 0 {
                     // Port 0 picked a port: the other shards bind that one.
-                    addr = listener.local_addr().map_err(|e| ServeError::Start(e.to_string()))?;
+                    addr = listener
+                        .local_addr()
+                        .map_err(|e| ServeError::Start(e.to_string()))?;
                     tcp_addrs.push(addr);
                 }
                 listeners.push((index as u32 + 1, listener));
@@ -85,7 +93,9 @@ impl Service {
                     reason: bind_reason(&e),
                 })?;
                 if shard == 0 {
-                    addr = socket.local_addr().map_err(|e| ServeError::Start(e.to_string()))?;
+                    addr = socket
+                        .local_addr()
+                        .map_err(|e| ServeError::Start(e.to_string()))?;
                     udp_addrs.push(addr);
                 }
                 sockets.push(socket);

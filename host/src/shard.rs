@@ -166,7 +166,8 @@ impl Shard {
     fn start_instance(&mut self, udp: Vec<std::net::UdpSocket>) -> Result<(), GuestFailure> {
         let key = self.next_key;
         self.next_key += 1;
-        let mut instance = Instance::start(&self.handler, key, self.ctx.clone(), self.sink.clone())?;
+        let mut instance =
+            Instance::start(&self.handler, key, self.ctx.clone(), self.sink.clone())?;
         let io = instance.io();
         for listener in self.listeners.iter().flatten() {
             io.servers.insert(
@@ -178,13 +179,16 @@ impl Shard {
                 },
             );
             io.events
-                .push(Event::Net(NetEvent::Listening(Resource::new_own(listener.id))));
+                .push(Event::Net(NetEvent::Listening(Resource::new_own(
+                    listener.id,
+                ))));
         }
         {
             let _enter = self.rt.enter();
             for socket in udp {
                 if let Err(e) = dgram::adopt_bound(io, socket, &mut self.buf) {
-                    self.ctx.log(format_args!("cannot register a UDP socket: {e}"));
+                    self.ctx
+                        .log(format_args!("cannot register a UDP socket: {e}"));
                 }
             }
         }
@@ -206,7 +210,9 @@ impl Shard {
                 return ShardExit::Done;
             }
             self.wait();
-            self.ctx.reactor.take(&mut self.ready, &mut self.completions);
+            self.ctx
+                .reactor
+                .take(&mut self.ready, &mut self.completions);
             {
                 // Sockets made in this phase (accepted, adopted) register with the
                 // "current" runtime. Guest calls run outside it: WASI's sync bindings
@@ -282,7 +288,11 @@ impl Shard {
                 });
                 continue;
             }
-            let Some(instance) = self.instance.as_mut().filter(|i| i.store.data().io.inst == key) else {
+            let Some(instance) = self
+                .instance
+                .as_mut()
+                .filter(|i| i.store.data().io.inst == key)
+            else {
                 continue;
             };
             let io = instance.io();
@@ -301,15 +311,24 @@ impl Shard {
         let mut completions = std::mem::take(&mut self.completions);
         for completion in completions.drain(..) {
             let (key, id) = match &completion {
-                Completion::TcpConnect { inst, id, .. } | Completion::UdpResolved { inst, id, .. } => (*inst, *id),
+                Completion::TcpConnect { inst, id, .. }
+                | Completion::UdpResolved { inst, id, .. } => (*inst, *id),
             };
-            let Some(instance) = self.instance.as_mut().filter(|i| i.store.data().io.inst == key) else {
+            let Some(instance) = self
+                .instance
+                .as_mut()
+                .filter(|i| i.store.data().io.inst == key)
+            else {
                 continue;
             };
             let io = instance.io();
             match completion {
-                Completion::TcpConnect { result, .. } => net::on_connected(io, id, result, &mut self.buf),
-                Completion::UdpResolved { request, result, .. } => dgram::on_resolved(io, id, request, result),
+                Completion::TcpConnect { result, .. } => {
+                    net::on_connected(io, id, result, &mut self.buf)
+                }
+                Completion::UdpResolved {
+                    request, result, ..
+                } => dgram::on_resolved(io, id, request, result),
             }
         }
         self.completions = completions;
@@ -322,7 +341,11 @@ impl Shard {
                 self.accept(token.id);
                 continue;
             }
-            let Some(instance) = self.instance.as_mut().filter(|i| i.store.data().io.inst == token.inst) else {
+            let Some(instance) = self
+                .instance
+                .as_mut()
+                .filter(|i| i.store.data().io.inst == token.inst)
+            else {
                 continue;
             };
             let io = instance.io();
@@ -352,12 +375,15 @@ impl Shard {
                     }
                 }
                 Accepted::Fail(e) => {
-                    self.ctx.log(format_args!("accept on {} failed: {e}", listener.addr));
+                    self.ctx
+                        .log(format_args!("accept on {} failed: {e}", listener.addr));
                     if let Some(instance) = self.instance.as_mut() {
-                        instance.io().events.push(Event::Net(NetEvent::ServerError(ServerErrorEvent {
-                            server,
-                            error: error_info(&e, "accept", None),
-                        })));
+                        instance.io().events.push(Event::Net(NetEvent::ServerError(
+                            ServerErrorEvent {
+                                server,
+                                error: error_info(&e, "accept", None),
+                            },
+                        )));
                     }
                     self.heap.push(Reverse((
                         Instant::now() + ACCEPT_RETRY,
@@ -382,16 +408,20 @@ impl Shard {
         let Some(instance) = self.instance.as_mut() else {
             return Ok(());
         };
-        if !instance.io().events.is_empty() {
-            if let Err(failure) = instance.deliver() {
-                return self.replace_instance(failure);
-            }
+        if !instance.io().events.is_empty()
+            && let Err(failure) = instance.deliver()
+        {
+            return self.replace_instance(failure);
         }
         let io = instance.io();
         conn::after_call(io);
         dgram::after_call(io);
         for id in std::mem::take(&mut io.closed_servers) {
-            if let Some(slot) = self.listeners.iter_mut().find(|l| l.as_ref().is_some_and(|l| l.id == id)) {
+            if let Some(slot) = self
+                .listeners
+                .iter_mut()
+                .find(|l| l.as_ref().is_some_and(|l| l.id == id))
+            {
                 *slot = None;
             }
         }

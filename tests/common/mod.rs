@@ -17,7 +17,12 @@ pub const WAIT: Duration = Duration::from_secs(20);
 pub fn guest(name: &str) -> PathBuf {
     let file = format!("{}.wasm", name.replace('-', "_"));
     let path = Path::new(env!("NETLET_GUEST_DIR")).join(file);
-    assert!(path.exists(), "guest {} not built at {}", name, path.display());
+    assert!(
+        path.exists(),
+        "guest {} not built at {}",
+        name,
+        path.display()
+    );
     path
 }
 
@@ -31,9 +36,12 @@ pub fn cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("netlet-cache")
 }
 
+/// The lines read so far, and whether the stream has ended.
+type Seen = Mutex<(Vec<String>, bool)>;
+
 /// Lines a child wrote to one of its streams, with a way to wait for one.
 #[derive(Clone, Default)]
-pub struct Lines(Arc<(Mutex<(Vec<String>, bool)>, Condvar)>);
+pub struct Lines(Arc<(Seen, Condvar)>);
 
 impl Lines {
     fn spawn_reader(&self, stream: impl Read + Send + 'static) {
@@ -46,7 +54,9 @@ impl Lines {
                 match reader.read_until(b'\n', &mut buf) {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
-                        let line = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).to_string();
+                        let line = String::from_utf8_lossy(&buf)
+                            .trim_end_matches(['\n', '\r'])
+                            .to_string();
                         let (lock, cvar) = &*lines.0;
                         lock.lock().unwrap().0.push(line);
                         cvar.notify_all();
@@ -72,7 +82,12 @@ impl Lines {
     /// Waits for a line containing `needle`; panics with the log after `timeout`.
     pub fn wait_for(&self, needle: &str, timeout: Duration) -> String {
         self.wait_until(timeout, |line| line.contains(needle))
-            .unwrap_or_else(|| panic!("no line containing {needle:?} within {timeout:?}; got:\n{}", self.text()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no line containing {needle:?} within {timeout:?}; got:\n{}",
+                    self.text()
+                )
+            })
     }
 
     /// Waits for a line matching `pred`.
@@ -116,7 +131,10 @@ impl Netlet {
     /// Starts `netlet ARGS...` and waits until it printed a `listening` line for each
     /// `--tcp`/`--udp` in `args` (or exited).
     pub fn start(args: &[&str]) -> Netlet {
-        let expected = args.iter().filter(|a| **a == "--tcp" || **a == "--udp").count();
+        let expected = args
+            .iter()
+            .filter(|a| **a == "--tcp" || **a == "--udp")
+            .count();
         let mut netlet = Self::spawn(args);
         let deadline = Instant::now() + WAIT;
         loop {
@@ -139,7 +157,10 @@ impl Netlet {
                 return netlet;
             }
             if Instant::now() >= deadline || !netlet.is_running() {
-                panic!("netlet {args:?} did not start listening; stderr:\n{}", netlet.stderr.text());
+                panic!(
+                    "netlet {args:?} did not start listening; stderr:\n{}",
+                    netlet.stderr.text()
+                );
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -149,7 +170,12 @@ impl Netlet {
     pub fn run(guest_name: &str, args: &[&str]) -> Netlet {
         let path = guest(guest_name);
         let cache = cache_dir();
-        let mut full: Vec<&str> = vec!["run", path.to_str().unwrap(), "--cache-dir", cache.to_str().unwrap()];
+        let mut full: Vec<&str> = vec![
+            "run",
+            path.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ];
         full.extend_from_slice(args);
         Self::start(&full)
     }
@@ -232,7 +258,9 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
 /// Reads exactly `n` bytes.
 pub fn read_exact(stream: &mut TcpStream, n: usize) -> Vec<u8> {
     let mut buf = vec![0; n];
-    stream.read_exact(&mut buf).unwrap_or_else(|e| panic!("reading {n} bytes: {e}"));
+    stream
+        .read_exact(&mut buf)
+        .unwrap_or_else(|e| panic!("reading {n} bytes: {e}"));
     buf
 }
 
@@ -241,9 +269,13 @@ pub fn read_until(stream: &mut TcpStream, needle: &[u8]) -> Vec<u8> {
     let mut got = Vec::new();
     let mut buf = [0; 4096];
     while !got.windows(needle.len()).any(|w| w == needle) {
-        let n = stream
-            .read(&mut buf)
-            .unwrap_or_else(|e| panic!("waiting for {:?}, got {:?}: {e}", String::from_utf8_lossy(needle), String::from_utf8_lossy(&got)));
+        let n = stream.read(&mut buf).unwrap_or_else(|e| {
+            panic!(
+                "waiting for {:?}, got {:?}: {e}",
+                String::from_utf8_lossy(needle),
+                String::from_utf8_lossy(&got)
+            )
+        });
         if n == 0 {
             panic!(
                 "EOF while waiting for {:?}; got {:?}",
@@ -265,7 +297,10 @@ pub fn read_line(stream: &mut TcpStream) -> String {
             Ok(0) => panic!("EOF after {:?}", String::from_utf8_lossy(&line)),
             Ok(_) if byte[0] == b'\n' => break,
             Ok(_) => line.push(byte[0]),
-            Err(e) => panic!("reading a line after {:?}: {e}", String::from_utf8_lossy(&line)),
+            Err(e) => panic!(
+                "reading a line after {:?}: {e}",
+                String::from_utf8_lossy(&line)
+            ),
         }
     }
     String::from_utf8_lossy(&line).into_owned()
@@ -330,7 +365,11 @@ impl NodeProcess {
         let stderr = Lines::default();
         stdout.spawn_reader(child.stdout.take().unwrap());
         stderr.spawn_reader(child.stderr.take().unwrap());
-        NodeProcess { child, stdout, stderr }
+        NodeProcess {
+            child,
+            stdout,
+            stderr,
+        }
     }
 }
 
@@ -372,7 +411,11 @@ pub fn netlet_socket_for_peer(pid: u32, peer: SocketAddr) -> std::os::fd::OwnedF
     // SAFETY: plain syscalls; the returned fds are checked and owned below.
     unsafe {
         let pidfd = libc::syscall(libc::SYS_pidfd_open, pid as libc::c_int, 0) as i32;
-        assert!(pidfd >= 0, "pidfd_open: {}", std::io::Error::last_os_error());
+        assert!(
+            pidfd >= 0,
+            "pidfd_open: {}",
+            std::io::Error::last_os_error()
+        );
         let dup = libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0) as i32;
         let err = std::io::Error::last_os_error();
         libc::close(pidfd);
@@ -404,7 +447,13 @@ pub fn getsockopt_int(fd: &std::os::fd::OwnedFd, level: i32, name: i32) -> i32 {
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: value and len are valid for getsockopt's output.
     let rc = unsafe {
-        libc::getsockopt(fd.as_raw_fd(), level, name, &mut value as *mut _ as *mut libc::c_void, &mut len)
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            &mut value as *mut _ as *mut libc::c_void,
+            &mut len,
+        )
     };
     assert_eq!(rc, 0, "getsockopt: {}", std::io::Error::last_os_error());
     value

@@ -51,7 +51,8 @@ impl DgramHandler for Client {
         } else {
             SocketType::Udp4
         };
-        let client = dgram::create_socket(kind, SocketOptions::default()).map_err(|e| e.to_string())?;
+        let client =
+            dgram::create_socket(kind, SocketOptions::default()).map_err(|e| e.to_string())?;
         client
             .send(message.as_bytes(), port, &host)
             .map_err(|e| e.to_string())?;

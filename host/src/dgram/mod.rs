@@ -103,7 +103,12 @@ pub fn adopt_bound(io: &mut Io, socket: std::net::UdpSocket, buf: &mut [u8]) -> 
 
 /// Takes back the host-bound sockets (to hand them to a new instance after a trap).
 pub fn take_host_bound(io: &mut Io) -> Vec<std::net::UdpSocket> {
-    let ids: Vec<u32> = io.udp.iter().filter(|(_, s)| s.host_bound).map(|(id, _)| *id).collect();
+    let ids: Vec<u32> = io
+        .udp
+        .iter()
+        .filter(|(_, s)| s.host_bound)
+        .map(|(id, _)| *id)
+        .collect();
     ids.into_iter()
         .filter_map(|id| io.udp.remove(&id))
         .filter_map(|mut s| s.sock.take())
@@ -140,7 +145,14 @@ pub fn read(io: &mut Io, id: u32, buf: &mut [u8]) {
                     port: info.port,
                     size: data.len() as u32,
                 };
-                push(io, DgramEvent::Message(MessageEvent { socket: id, data, rinfo }));
+                push(
+                    io,
+                    DgramEvent::Message(MessageEvent {
+                        socket: id,
+                        data,
+                        rinfo,
+                    }),
+                );
             }
             Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
             Poll::Ready(Err(e)) => {
@@ -269,7 +281,13 @@ impl Io {
         sock.bind(&addr.into()).map_err(|e| error_code(&e))?;
         let udp = self.udp.get_mut(&id).expect("checked by sock_ref");
         udp.bound = true;
-        push(self, DgramEvent::Listening(ListeningEvent { socket: id, handle: None }));
+        push(
+            self,
+            DgramEvent::Listening(ListeningEvent {
+                socket: id,
+                handle: None,
+            }),
+        );
         self.ctx.reactor.push(self.token(Kind::UdpRead, id));
         Ok(())
     }
@@ -302,7 +320,12 @@ impl Io {
     }
 
     /// Queues (or sends at once) one datagram to a checked destination.
-    fn udp_enqueue(&mut self, id: u32, data: Vec<u8>, dest: Option<SocketAddr>) -> Result<(), ErrorCode> {
+    fn udp_enqueue(
+        &mut self,
+        id: u32,
+        data: Vec<u8>,
+        dest: Option<SocketAddr>,
+    ) -> Result<(), ErrorCode> {
         self.udp_autobind(id)?;
         let udp = self.udp.get_mut(&id).ok_or(ErrorCode::InvalidState)?;
         if udp.queue.is_empty()
@@ -363,12 +386,7 @@ impl Io {
 }
 
 /// A name lookup for `send`/`connect` finished.
-pub fn on_resolved(
-    io: &mut Io,
-    id: u32,
-    request: UdpRequest,
-    result: io::Result<Vec<SocketAddr>>,
-) {
+pub fn on_resolved(io: &mut Io, id: u32, request: UdpRequest, result: io::Result<Vec<SocketAddr>>) {
     io.in_flight = io.in_flight.saturating_sub(1);
     let Some(udp) = io.udp.get(&id) else {
         return;
@@ -442,7 +460,12 @@ impl HostSocket for GuestState {
         this.rep()
     }
 
-    fn bind(&mut self, this: Resource<DgramRep>, port: u16, address: Option<String>) -> Result<(), ErrorCode> {
+    fn bind(
+        &mut self,
+        this: Resource<DgramRep>,
+        port: u16,
+        address: Option<String>,
+    ) -> Result<(), ErrorCode> {
         let id = this.rep();
         let udp = self.io.udp_sock(id)?;
         if udp.bound {
@@ -465,10 +488,20 @@ impl HostSocket for GuestState {
         self.io.udp_bind(id, SocketAddr::new(ip, port))
     }
 
-    fn send(&mut self, this: Resource<DgramRep>, msg: Vec<u8>, port: u16, address: Option<String>) -> Result<(), ErrorCode> {
+    fn send(
+        &mut self,
+        this: Resource<DgramRep>,
+        msg: Vec<u8>,
+        port: u16,
+        address: Option<String>,
+    ) -> Result<(), ErrorCode> {
         let id = this.rep();
         let udp = self.io.udp_sock(id)?;
-        let max = if udp.v6 { MAX_DATAGRAM_V6 } else { MAX_DATAGRAM_V4 };
+        let max = if udp.v6 {
+            MAX_DATAGRAM_V6
+        } else {
+            MAX_DATAGRAM_V4
+        };
         if msg.len() > max {
             return Err(ErrorCode::MessageTooLarge);
         }
@@ -504,13 +537,19 @@ impl HostSocket for GuestState {
                     return Err(ErrorCode::AccessDenied);
                 }
                 self.io.udp_autobind(id)?;
-                self.io.udp_resolve(id, host, UdpRequest::Send { data: msg, port });
+                self.io
+                    .udp_resolve(id, host, UdpRequest::Send { data: msg, port });
                 Ok(())
             }
         }
     }
 
-    fn connect(&mut self, this: Resource<DgramRep>, port: u16, address: Option<String>) -> Result<(), ErrorCode> {
+    fn connect(
+        &mut self,
+        this: Resource<DgramRep>,
+        port: u16,
+        address: Option<String>,
+    ) -> Result<(), ErrorCode> {
         let id = this.rep();
         let udp = self.io.udp_sock(id)?;
         if udp.connected.is_some() {
@@ -527,7 +566,8 @@ impl HostSocket for GuestState {
             Some(ip) => {
                 let dest = SocketAddr::new(ip?, port);
                 if !self.io.udp_allowed(id, dest, name_allowed) {
-                    self.io.udp_deny_log("connect", &resolve::display_addr(&dest));
+                    self.io
+                        .udp_deny_log("connect", &resolve::display_addr(&dest));
                     return Err(ErrorCode::AccessDenied);
                 }
                 self.io.udp_connect_to(id, dest)
@@ -567,12 +607,16 @@ impl HostSocket for GuestState {
             return Err(ErrorCode::InvalidState);
         }
         let sock = udp.sock.as_ref().ok_or(ErrorCode::InvalidState)?;
-        sock.local_addr().map(address_info).map_err(|e| error_code(&e))
+        sock.local_addr()
+            .map(address_info)
+            .map_err(|e| error_code(&e))
     }
 
     fn remote_address(&mut self, this: Resource<DgramRep>) -> Result<AddressInfo, ErrorCode> {
         let udp = self.io.udp_sock(this.rep())?;
-        udp.connected.map(address_info).ok_or(ErrorCode::InvalidState)
+        udp.connected
+            .map(address_info)
+            .ok_or(ErrorCode::InvalidState)
     }
 
     fn close(&mut self, this: Resource<DgramRep>) {
@@ -592,7 +636,10 @@ impl HostSocket for GuestState {
     }
 
     fn set_broadcast(&mut self, this: Resource<DgramRep>, flag: bool) -> Result<(), ErrorCode> {
-        self.io.sock_ref(this.rep())?.set_broadcast(flag).map_err(|e| error_code(&e))
+        self.io
+            .sock_ref(this.rep())?
+            .set_broadcast(flag)
+            .map_err(|e| error_code(&e))
     }
 
     fn set_ttl(&mut self, this: Resource<DgramRep>, ttl: u8) -> Result<(), ErrorCode> {
@@ -620,7 +667,11 @@ impl HostSocket for GuestState {
         .map_err(|e| error_code(&e))
     }
 
-    fn set_multicast_loopback(&mut self, this: Resource<DgramRep>, flag: bool) -> Result<(), ErrorCode> {
+    fn set_multicast_loopback(
+        &mut self,
+        this: Resource<DgramRep>,
+        flag: bool,
+    ) -> Result<(), ErrorCode> {
         let id = this.rep();
         let v6 = self.io.udp_sock(id)?.v6;
         let sock = self.io.sock_ref(id)?;
@@ -632,7 +683,11 @@ impl HostSocket for GuestState {
         .map_err(|e| error_code(&e))
     }
 
-    fn set_multicast_interface(&mut self, this: Resource<DgramRep>, interface_address: String) -> Result<(), ErrorCode> {
+    fn set_multicast_interface(
+        &mut self,
+        this: Resource<DgramRep>,
+        interface_address: String,
+    ) -> Result<(), ErrorCode> {
         let id = this.rep();
         let v6 = self.io.udp_sock(id)?.v6;
         let sock = self.io.sock_ref(id)?;
@@ -644,20 +699,50 @@ impl HostSocket for GuestState {
         .map_err(|e| error_code(&e))
     }
 
-    fn add_membership(&mut self, this: Resource<DgramRep>, multicast_address: String, interface_address: Option<String>) -> Result<(), ErrorCode> {
-        membership(&self.io, this.rep(), &multicast_address, interface_address.as_deref(), true)
+    fn add_membership(
+        &mut self,
+        this: Resource<DgramRep>,
+        multicast_address: String,
+        interface_address: Option<String>,
+    ) -> Result<(), ErrorCode> {
+        membership(
+            &self.io,
+            this.rep(),
+            &multicast_address,
+            interface_address.as_deref(),
+            true,
+        )
     }
 
-    fn drop_membership(&mut self, this: Resource<DgramRep>, multicast_address: String, interface_address: Option<String>) -> Result<(), ErrorCode> {
-        membership(&self.io, this.rep(), &multicast_address, interface_address.as_deref(), false)
+    fn drop_membership(
+        &mut self,
+        this: Resource<DgramRep>,
+        multicast_address: String,
+        interface_address: Option<String>,
+    ) -> Result<(), ErrorCode> {
+        membership(
+            &self.io,
+            this.rep(),
+            &multicast_address,
+            interface_address.as_deref(),
+            false,
+        )
     }
 
     fn get_recv_buffer_size(&mut self, this: Resource<DgramRep>) -> Result<u32, ErrorCode> {
-        let size = self.io.sock_ref(this.rep())?.recv_buffer_size().map_err(|e| error_code(&e))?;
+        let size = self
+            .io
+            .sock_ref(this.rep())?
+            .recv_buffer_size()
+            .map_err(|e| error_code(&e))?;
         Ok(u32::try_from(size).unwrap_or(u32::MAX))
     }
 
-    fn set_recv_buffer_size(&mut self, this: Resource<DgramRep>, size: u32) -> Result<(), ErrorCode> {
+    fn set_recv_buffer_size(
+        &mut self,
+        this: Resource<DgramRep>,
+        size: u32,
+    ) -> Result<(), ErrorCode> {
         self.io
             .sock_ref(this.rep())?
             .set_recv_buffer_size(size as usize)
@@ -665,11 +750,19 @@ impl HostSocket for GuestState {
     }
 
     fn get_send_buffer_size(&mut self, this: Resource<DgramRep>) -> Result<u32, ErrorCode> {
-        let size = self.io.sock_ref(this.rep())?.send_buffer_size().map_err(|e| error_code(&e))?;
+        let size = self
+            .io
+            .sock_ref(this.rep())?
+            .send_buffer_size()
+            .map_err(|e| error_code(&e))?;
         Ok(u32::try_from(size).unwrap_or(u32::MAX))
     }
 
-    fn set_send_buffer_size(&mut self, this: Resource<DgramRep>, size: u32) -> Result<(), ErrorCode> {
+    fn set_send_buffer_size(
+        &mut self,
+        this: Resource<DgramRep>,
+        size: u32,
+    ) -> Result<(), ErrorCode> {
         self.io
             .sock_ref(this.rep())?
             .set_send_buffer_size(size as usize)
@@ -677,11 +770,17 @@ impl HostSocket for GuestState {
     }
 
     fn get_send_queue_size(&mut self, this: Resource<DgramRep>) -> u64 {
-        self.io.udp.get(&this.rep()).map_or(0, |u| u.queue_bytes as u64)
+        self.io
+            .udp
+            .get(&this.rep())
+            .map_or(0, |u| u.queue_bytes as u64)
     }
 
     fn get_send_queue_count(&mut self, this: Resource<DgramRep>) -> u32 {
-        self.io.udp.get(&this.rep()).map_or(0, |u| u.queue.len() as u32)
+        self.io
+            .udp
+            .get(&this.rep())
+            .map_or(0, |u| u.queue.len() as u32)
     }
 
     fn drop(&mut self, this: Resource<DgramRep>) -> wasmtime::Result<()> {
@@ -701,7 +800,13 @@ impl HostSocket for GuestState {
     }
 }
 
-fn membership(io: &Io, id: u32, group: &str, interface: Option<&str>, join: bool) -> Result<(), ErrorCode> {
+fn membership(
+    io: &Io,
+    id: u32,
+    group: &str,
+    interface: Option<&str>,
+    join: bool,
+) -> Result<(), ErrorCode> {
     let v6 = io.udp_sock(id)?.v6;
     let group: IpAddr = group.parse().map_err(|_| ErrorCode::InvalidArgument)?;
     if !group.is_multicast() {
@@ -752,10 +857,15 @@ fn disconnect(sock: &SockRef<'_>) -> io::Result<()> {
 }
 
 impl Host for GuestState {
-    fn create_socket(&mut self, kind: SocketType, options: SocketOptions) -> Result<Resource<DgramRep>, ErrorCode> {
+    fn create_socket(
+        &mut self,
+        kind: SocketType,
+        options: SocketOptions,
+    ) -> Result<Resource<DgramRep>, ErrorCode> {
         let v6 = matches!(kind, SocketType::Udp6);
         let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
-        let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(|e| error_code(&e))?;
+        let socket =
+            Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).map_err(|e| error_code(&e))?;
         let setup = || -> io::Result<()> {
             socket.set_nonblocking(true)?;
             if options.reuse_addr {

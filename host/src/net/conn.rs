@@ -18,7 +18,9 @@ use wasmtime::component::Resource;
 
 use super::{TcpConn, display_addr};
 use crate::bindings::netlet::net::net::ConnectOptions;
-use crate::bindings::netlet::net::net_handler::{CloseEvent, ConnectionEvent, DataEvent, ErrorEvent};
+use crate::bindings::netlet::net::net_handler::{
+    CloseEvent, ConnectionEvent, DataEvent, ErrorEvent,
+};
 use crate::bindings::{ErrorCode, ErrorInfo, Event, IpFamily, NetEvent};
 use crate::error::{error_info, host_error};
 use crate::guest::Io;
@@ -79,7 +81,13 @@ pub fn close(io: &mut Io, id: u32, error: Option<ErrorInfo>) {
     if let Some(error) = error {
         push(io, NetEvent::Error(ErrorEvent { socket: id, error }));
     }
-    push(io, NetEvent::Close(CloseEvent { socket: id, had_error }));
+    push(
+        io,
+        NetEvent::Close(CloseEvent {
+            socket: id,
+            had_error,
+        }),
+    );
     if let Some(server) = conn.server
         && let Some(view) = io.servers.get_mut(&server)
     {
@@ -290,7 +298,9 @@ pub fn idle_check(io: &mut Io, id: u32, now: Instant) {
         conn.idle_armed = false;
         push(io, NetEvent::Timeout(id));
     } else {
-        io.timers.scheduled.push((due, crate::timers::TimerKey::SocketIdle(id)));
+        io.timers
+            .scheduled
+            .push((due, crate::timers::TimerKey::SocketIdle(id)));
     }
 }
 
@@ -300,7 +310,8 @@ pub fn apply_keep_alive(stream: &TcpStream, enable: bool, initial_delay_ms: u32)
         return sock.set_keepalive(false);
     }
     if initial_delay_ms > 0 {
-        let ka = socket2::TcpKeepalive::new().with_time(Duration::from_millis(u64::from(initial_delay_ms)));
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(Duration::from_millis(u64::from(initial_delay_ms)));
         sock.set_tcp_keepalive(&ka)
     } else {
         sock.set_keepalive(true)
@@ -338,7 +349,10 @@ impl ConnectPlan {
     pub async fn run(self, policy: &Policy) -> Result<TcpStream, ConnectError> {
         let target = format!("{}:{}", self.host, self.port);
         let addrs: Vec<SocketAddr> = match &self.addrs {
-            Some(ips) => ips.iter().map(|ip| SocketAddr::new(*ip, self.port)).collect(),
+            Some(ips) => ips
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, self.port))
+                .collect(),
             None => resolve::lookup(self.host.clone(), self.port)
                 .await
                 .map_err(|error| ConnectError {
@@ -363,7 +377,10 @@ impl ConnectPlan {
                 error: if denied {
                     io::Error::from_raw_os_error(libc::EACCES)
                 } else {
-                    io::Error::new(io::ErrorKind::NotFound, "no address of the requested family")
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
+                        "no address of the requested family",
+                    )
                 },
                 target,
                 denied,
@@ -413,10 +430,17 @@ pub fn start_connect(io: &mut Io, options: ConnectOptions) -> Result<u32, ErrorC
     if port == 0 {
         return Err(ErrorCode::InvalidArgument);
     }
-    let host = if host.is_empty() { "localhost".to_string() } else { host };
+    let host = if host.is_empty() {
+        "localhost".to_string()
+    } else {
+        host
+    };
     let local = match local_address.as_deref() {
         None | Some("") => None,
-        Some(s) => Some(s.parse::<IpAddr>().map_err(|_| ErrorCode::InvalidArgument)?),
+        Some(s) => Some(
+            s.parse::<IpAddr>()
+                .map_err(|_| ErrorCode::InvalidArgument)?,
+        ),
     };
     let policy = io.ctx.policy.clone();
     let name_allowed = policy.allows_name(&host, port);
@@ -480,13 +504,22 @@ fn deny_log(io: &Io, target: &str) {
 }
 
 /// The connect task finished.
-pub fn finish_connect(io: &mut Io, id: u32, result: Result<TcpStream, ConnectError>, buf: &mut [u8]) {
+pub fn finish_connect(
+    io: &mut Io,
+    id: u32,
+    result: Result<TcpStream, ConnectError>,
+    buf: &mut [u8],
+) {
     let Some(conn) = io.tcp.get_mut(&id) else {
         // Destroyed while connecting; a stream that did come up is dropped here.
         return;
     };
     match result {
-        Err(ConnectError { error, target, denied }) => {
+        Err(ConnectError {
+            error,
+            target,
+            denied,
+        }) => {
             let info = if denied {
                 deny_log(io, &target);
                 host_error(

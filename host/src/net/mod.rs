@@ -16,9 +16,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::Resource;
 
-use crate::bindings::netlet::net::net::{
-    ConnectOptions, Host, HostServer, HostSocket, ReadyState,
-};
+use crate::bindings::netlet::net::net::{ConnectOptions, Host, HostServer, HostSocket, ReadyState};
 use crate::bindings::{AddressInfo, ErrorCode, IpFamily};
 use crate::guest::{GuestState, Io};
 use crate::reactor::{Completion, ConnectError, Kind};
@@ -223,7 +221,11 @@ impl HostSocket for GuestState {
     }
 
     fn set_no_delay(&mut self, this: Resource<SocketRep>, no_delay: bool) -> Result<(), ErrorCode> {
-        let conn = self.io.tcp.get_mut(&this.rep()).ok_or(ErrorCode::InvalidState)?;
+        let conn = self
+            .io
+            .tcp
+            .get_mut(&this.rep())
+            .ok_or(ErrorCode::InvalidState)?;
         match &conn.stream {
             Some(stream) => stream
                 .set_nodelay(no_delay)
@@ -235,8 +237,17 @@ impl HostSocket for GuestState {
         }
     }
 
-    fn set_keep_alive(&mut self, this: Resource<SocketRep>, enable: bool, initial_delay_ms: u32) -> Result<(), ErrorCode> {
-        let conn = self.io.tcp.get_mut(&this.rep()).ok_or(ErrorCode::InvalidState)?;
+    fn set_keep_alive(
+        &mut self,
+        this: Resource<SocketRep>,
+        enable: bool,
+        initial_delay_ms: u32,
+    ) -> Result<(), ErrorCode> {
+        let conn = self
+            .io
+            .tcp
+            .get_mut(&this.rep())
+            .ok_or(ErrorCode::InvalidState)?;
         match &conn.stream {
             Some(stream) => conn::apply_keep_alive(stream, enable, initial_delay_ms)
                 .map_err(|e| crate::error::error_code(&e)),
@@ -257,11 +268,19 @@ impl HostSocket for GuestState {
     }
 
     fn remote_address(&mut self, this: Resource<SocketRep>) -> Option<AddressInfo> {
-        self.io.tcp.get(&this.rep()).and_then(|c| c.peer).map(address_info)
+        self.io
+            .tcp
+            .get(&this.rep())
+            .and_then(|c| c.peer)
+            .map(address_info)
     }
 
     fn local_address(&mut self, this: Resource<SocketRep>) -> Option<AddressInfo> {
-        self.io.tcp.get(&this.rep()).and_then(|c| c.local).map(address_info)
+        self.io
+            .tcp
+            .get(&this.rep())
+            .and_then(|c| c.local)
+            .map(address_info)
     }
 
     fn bytes_read(&mut self, this: Resource<SocketRep>) -> u64 {
@@ -305,11 +324,17 @@ impl HostServer for GuestState {
     }
 
     fn get_connections(&mut self, this: Resource<ServerRep>) -> u32 {
-        self.io.servers.get(&this.rep()).map_or(0, |s| s.connections)
+        self.io
+            .servers
+            .get(&this.rep())
+            .map_or(0, |s| s.connections)
     }
 
     fn listening(&mut self, this: Resource<ServerRep>) -> bool {
-        self.io.servers.get(&this.rep()).is_some_and(|s| s.listening)
+        self.io
+            .servers
+            .get(&this.rep())
+            .is_some_and(|s| s.listening)
     }
 
     fn close(&mut self, this: Resource<ServerRep>) {
@@ -340,7 +365,12 @@ impl crate::bindings::netlet::net::net_handler::Host for GuestState {}
 impl crate::bindings::netlet::net::types::Host for GuestState {}
 
 /// The completion of an outbound connect: hands the stream to its socket.
-pub fn on_connected(io: &mut Io, id: u32, result: Result<tokio::net::TcpStream, ConnectError>, buf: &mut [u8]) {
+pub fn on_connected(
+    io: &mut Io,
+    id: u32,
+    result: Result<tokio::net::TcpStream, ConnectError>,
+    buf: &mut [u8],
+) {
     io.in_flight = io.in_flight.saturating_sub(1);
     conn::finish_connect(io, id, result, buf);
 }

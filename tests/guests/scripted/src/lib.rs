@@ -49,8 +49,14 @@ fn pattern(n: usize) -> Vec<u8> {
 }
 
 fn info(socket: &Socket) -> String {
-    let remote = socket.remote_address().map(|a| a.to_string()).unwrap_or_else(|| "-".into());
-    let local = socket.local_address().map(|a| a.to_string()).unwrap_or_else(|| "-".into());
+    let remote = socket
+        .remote_address()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "-".into());
+    let local = socket
+        .local_address()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "-".into());
     format!(
         "info id={} remote={remote} local={local} read={} written={} buffer={} state={} paused={} server={}\n",
         socket.id(),
@@ -59,7 +65,9 @@ fn info(socket: &Socket) -> String {
         socket.buffer_size(),
         socket.ready_state(),
         socket.is_paused(),
-        socket.server_id().map_or("-".to_string(), |s| s.to_string()),
+        socket
+            .server_id()
+            .map_or("-".to_string(), |s| s.to_string()),
     )
 }
 
@@ -97,7 +105,11 @@ impl Scripted {
                 reply("paused\n".into());
             }
             "resume" => {
-                let target = rest.parse::<u32>().ok().and_then(|id| self.sockets.get(&id)).unwrap_or(socket);
+                let target = rest
+                    .parse::<u32>()
+                    .ok()
+                    .and_then(|id| self.sockets.get(&id))
+                    .unwrap_or(socket);
                 target.resume();
                 reply("resumed\n".into());
             }
@@ -128,7 +140,10 @@ impl Scripted {
             }
             "address" => {
                 let a = self.servers.first().and_then(Server::address);
-                reply(format!("address {}\n", a.map_or("-".into(), |a| a.to_string())));
+                reply(format!(
+                    "address {}\n",
+                    a.map_or("-".into(), |a| a.to_string())
+                ));
             }
             "close-server" => {
                 for server in &self.servers {
@@ -143,7 +158,11 @@ impl Scripted {
                 for chunk in data.chunks(64 * 1024) {
                     below = socket.write(chunk);
                 }
-                eprintln!("ev wrote {} {n} {}", socket.id(), if below { "ok" } else { "full" });
+                eprintln!(
+                    "ev wrote {} {n} {}",
+                    socket.id(),
+                    if below { "ok" } else { "full" }
+                );
             }
             "timer" => {
                 let timer = timers::set_timeout(Duration::from_millis(rest.parse().unwrap_or(0)));
@@ -177,7 +196,11 @@ impl Scripted {
                 let host = parts.next().unwrap_or("");
                 let port: u16 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
                 let text = parts.next().unwrap_or("");
-                let kind = if host.contains(':') { SocketType::Udp6 } else { SocketType::Udp4 };
+                let kind = if host.contains(':') {
+                    SocketType::Udp6
+                } else {
+                    SocketType::Udp4
+                };
                 match dgram::create_socket(kind, SocketOptions::default()) {
                     Ok(udp) => match udp.send(text, port, host) {
                         Ok(()) => {
@@ -205,12 +228,20 @@ impl Scripted {
 
 impl NetHandler for Scripted {
     fn on_listening(&mut self, server: &Server) {
-        eprintln!("ev listening {} {}", server.id(), server.address().map_or("-".into(), |a| a.to_string()));
+        eprintln!(
+            "ev listening {} {}",
+            server.id(),
+            server.address().map_or("-".into(), |a| a.to_string())
+        );
         self.servers.push(server.clone());
     }
 
     fn on_connection(&mut self, socket: &Socket) {
-        eprintln!("ev connection {} {}", socket.id(), socket.server_id().unwrap_or(0));
+        eprintln!(
+            "ev connection {} {}",
+            socket.id(),
+            socket.server_id().unwrap_or(0)
+        );
         self.sockets.insert(socket.id(), socket.clone());
     }
 
@@ -227,14 +258,19 @@ impl NetHandler for Scripted {
             return;
         }
         if let Some(owner) = self.clients.get(&socket.id()) {
-            owner.write(format!("client data {}\n", String::from_utf8_lossy(&data).trim_end()));
+            owner.write(format!(
+                "client data {}\n",
+                String::from_utf8_lossy(&data).trim_end()
+            ));
             return;
         }
         let mut pending = std::mem::take(&mut *socket.state::<Vec<u8>>());
         pending.extend_from_slice(&data);
         let mut start = 0;
         while let Some(n) = pending[start..].iter().position(|&b| b == b'\n') {
-            let line = String::from_utf8_lossy(&pending[start..start + n]).trim_end_matches('\r').to_string();
+            let line = String::from_utf8_lossy(&pending[start..start + n])
+                .trim_end_matches('\r')
+                .to_string();
             start += n + 1;
             self.command(socket, &line);
             if socket.state::<Sink>().0 {
@@ -267,7 +303,12 @@ impl NetHandler for Scripted {
     }
 
     fn on_error(&mut self, socket: &Socket, error: Error) {
-        eprintln!("ev error {} {} {}", socket.id(), error.code().node_code(), error.message());
+        eprintln!(
+            "ev error {} {} {}",
+            socket.id(),
+            error.code().node_code(),
+            error.message()
+        );
         if let Some(owner) = self.clients.get(&socket.id()) {
             owner.write(format!("client error {}\n", error.code().node_code()));
         }
@@ -306,7 +347,12 @@ impl NetHandler for Scripted {
 }
 
 impl Scripted {
-    fn udp_command(&mut self, socket: &DgramSocket, line: &str, rinfo: &RemoteInfo) -> Option<Vec<u8>> {
+    fn udp_command(
+        &mut self,
+        socket: &DgramSocket,
+        line: &str,
+        rinfo: &RemoteInfo,
+    ) -> Option<Vec<u8>> {
         let (cmd, rest) = line.split_once(' ').unwrap_or((line, ""));
         let ok = |r: Result<(), Error>, what: &str| -> Vec<u8> {
             match r {
@@ -318,18 +364,31 @@ impl Scripted {
         Some(match cmd {
             "echo" => rest.as_bytes().to_vec(),
             "info" => {
-                let a = socket.address().map(|a| a.to_string()).unwrap_or_else(|e| format!("err {e}"));
-                format!("info address={a} from={}:{} family={} size={}", rinfo.address, rinfo.port, rinfo.family, rinfo.size).into_bytes()
+                let a = socket
+                    .address()
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|e| format!("err {e}"));
+                format!(
+                    "info address={a} from={}:{} family={} size={}",
+                    rinfo.address, rinfo.port, rinfo.family, rinfo.size
+                )
+                .into_bytes()
             }
             "ttl" => ok(socket.set_ttl(n() as u8), "ttl"),
             "mttl" => ok(socket.set_multicast_ttl(n() as u8), "mttl"),
             "mloop" => ok(socket.set_multicast_loopback(rest == "1"), "mloop"),
             "broadcast" => ok(socket.set_broadcast(rest == "1"), "broadcast"),
-            "rcvbuf" => match socket.set_recv_buffer_size(n()).and_then(|()| socket.recv_buffer_size()) {
+            "rcvbuf" => match socket
+                .set_recv_buffer_size(n())
+                .and_then(|()| socket.recv_buffer_size())
+            {
                 Ok(size) => format!("rcvbuf {size}").into_bytes(),
                 Err(e) => format!("err rcvbuf {}", e.code().node_code()).into_bytes(),
             },
-            "sndbuf" => match socket.set_send_buffer_size(n()).and_then(|()| socket.send_buffer_size()) {
+            "sndbuf" => match socket
+                .set_send_buffer_size(n())
+                .and_then(|()| socket.send_buffer_size())
+            {
                 Ok(size) => format!("sndbuf {size}").into_bytes(),
                 Err(e) => format!("err sndbuf {}", e.code().node_code()).into_bytes(),
             },
@@ -353,14 +412,26 @@ impl DgramHandler for Scripted {
         eprintln!(
             "ev udp-listening {} {}",
             socket.id(),
-            socket.address().map(|a| a.to_string()).unwrap_or_else(|e| e.to_string())
+            socket
+                .address()
+                .map(|a| a.to_string())
+                .unwrap_or_else(|e| e.to_string())
         );
     }
 
     fn on_message(&mut self, socket: &DgramSocket, msg: Vec<u8>, rinfo: RemoteInfo) {
-        eprintln!("ev message {} {} {}:{}", socket.id(), msg.len(), rinfo.address, rinfo.port);
+        eprintln!(
+            "ev message {} {} {}:{}",
+            socket.id(),
+            msg.len(),
+            rinfo.address,
+            rinfo.port
+        );
         if let Some(owner) = self.udp_owners.get(&socket.id()) {
-            owner.write(format!("udp reply {} from {rinfo}\n", String::from_utf8_lossy(&msg)));
+            owner.write(format!(
+                "udp reply {} from {rinfo}\n",
+                String::from_utf8_lossy(&msg)
+            ));
             socket.close();
             return;
         }
@@ -369,7 +440,11 @@ impl DgramHandler for Scripted {
             .udp_command(socket, &line, &rinfo)
             .unwrap_or_else(|| format!("err unknown command {line:?}").into_bytes());
         if let Err(e) = socket.send(&reply, rinfo.port, &rinfo.address) {
-            eprintln!("ev udp-reply-failed {} {}", socket.id(), e.code().node_code());
+            eprintln!(
+                "ev udp-reply-failed {} {}",
+                socket.id(),
+                e.code().node_code()
+            );
         }
     }
 
