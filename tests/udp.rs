@@ -164,3 +164,36 @@ fn a_guest_created_socket_sends_and_gets_the_reply() {
     netlet.stderr.wait_for("ev udp-listening", WAIT);
     netlet.stderr.wait_for("ev udp-close", WAIT);
 }
+
+#[test]
+fn connected_mode_sends_receives_only_from_its_peer_and_disconnects() {
+    let peer = client(false);
+    let stranger = client(false);
+    let peer_addr = peer.local_addr().unwrap();
+    let netlet = Netlet::run(
+        "scripted",
+        &["--tcp", "127.0.0.1:0", "--allow", &peer_addr.to_string()],
+    );
+    let mut c = connect(netlet.tcp[0]);
+    assert_eq!(
+        command(&mut c, &format!("uconnect 127.0.0.1 {}", peer_addr.port())),
+        "uconnect ok"
+    );
+    assert_eq!(read_line(&mut c), format!("udp connect {peer_addr}"));
+    assert_eq!(command(&mut c, "uremote"), format!("uremote {peer_addr}"));
+    assert_eq!(command(&mut c, "usend hello"), "usend ok");
+    let mut buf = [0; 64];
+    let (n, guest_addr) = peer.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"hello");
+    // Only the connected peer's datagrams are delivered.
+    stranger.send_to(b"intruder", guest_addr).unwrap();
+    peer.send_to(b"welcome", guest_addr).unwrap();
+    assert_eq!(
+        read_line(&mut c),
+        format!("udp creply welcome from {peer_addr}")
+    );
+    assert_eq!(command(&mut c, "udisconnect"), "udisconnect ok");
+    assert_eq!(command(&mut c, "uremote"), "uremote err ERR_SOCKET_CLOSED");
+    assert_eq!(command(&mut c, "usend x"), "usend failed ERR_SOCKET_CLOSED");
+    assert!(!netlet.stderr.contains("intruder"));
+}

@@ -2,7 +2,7 @@
 //! `net.connect`.
 
 use std::any::Any;
-use std::cell::{RefCell, RefMut};
+use std::cell::{Cell, RefCell, RefMut};
 use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
@@ -65,6 +65,8 @@ struct SocketInner {
     id: u32,
     server: Option<u32>,
     state: RefCell<Vec<Box<dyn Any>>>,
+    /// Set by `destroy`: events still in flight for it are dropped, as in Node.
+    destroyed: Cell<bool>,
 }
 
 impl Socket {
@@ -75,6 +77,7 @@ impl Socket {
             id,
             server,
             state: RefCell::new(Vec::new()),
+            destroyed: Cell::new(false),
         }))
     }
 
@@ -114,14 +117,27 @@ impl Socket {
         self.0.raw.end(Some(data.as_ref()))
     }
 
-    /// Node's `socket.destroy()`: close now, discarding queued bytes.
+    /// Node's `socket.destroy()`: close now, discarding queued bytes. No event but
+    /// `close` follows.
     pub fn destroy(&self) {
+        self.0.destroyed.set(true);
         self.0.raw.destroy()
     }
 
-    /// Node's `socket.resetAndDestroy()`: close with a TCP RST.
+    /// Node's `socket.resetAndDestroy()`: close with a TCP RST. No event but `close`
+    /// follows.
     pub fn reset_and_destroy(&self) {
+        self.0.destroyed.set(true);
         self.0.raw.reset_and_destroy()
+    }
+
+    /// Node's `socket.destroyed`: `destroy` was called, or the socket has closed.
+    pub fn destroyed(&self) -> bool {
+        self.0.destroyed.get()
+    }
+
+    pub(crate) fn mark_closed(&self) {
+        self.0.destroyed.set(true);
     }
 
     /// Node's `socket.pause()`: no `data` events until [`Socket::resume`]; the peer is

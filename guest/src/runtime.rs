@@ -68,8 +68,12 @@ pub(crate) fn adopt_dgram(socket: &DgramSocket) {
     DGRAMS.with(|s| s.borrow_mut().insert(socket.id(), socket.clone()));
 }
 
+/// A live socket by id; `None` for unknown or destroyed ones, whose remaining events
+/// (other than `close`) are dropped.
 fn socket(id: u32) -> Option<Socket> {
-    SOCKETS.with(|s| s.borrow().get(&id).cloned())
+    SOCKETS
+        .with(|s| s.borrow().get(&id).cloned())
+        .filter(|s| !s.destroyed())
 }
 
 fn server(id: u32) -> Option<Server> {
@@ -183,6 +187,7 @@ fn net_event(ev: NetEvent) {
         }
         NetEvent::Close(ev) => {
             if let Some(s) = SOCKETS.with(|m| m.borrow_mut().remove(&ev.socket)) {
+                s.mark_closed();
                 on_net(|h| h.on_close(&s, ev.had_error));
                 s.clear_state();
             }

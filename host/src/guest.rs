@@ -61,6 +61,8 @@ pub struct Io {
     pub closed_servers: Vec<u32>,
     /// Outbound connects and name lookups still running.
     pub in_flight: u32,
+    /// The shard loop's turn counter (see `conn::read`).
+    pub turn: u64,
     next_id: u32,
 }
 
@@ -78,6 +80,7 @@ impl Io {
             touched_udp: Vec::new(),
             closed_servers: Vec::new(),
             in_flight: 0,
+            turn: 0,
             next_id: 0,
         }
     }

@@ -220,6 +220,9 @@ impl Shard {
                 // sleeps, where `Handle::block_on` on ours could not.
                 let rt = self.ctx.rt.clone();
                 let _enter = rt.enter();
+                if let Some(instance) = self.instance.as_mut() {
+                    instance.io().turn += 1;
+                }
                 self.fire_timers();
                 self.finish_tasks();
                 self.handle_ready();

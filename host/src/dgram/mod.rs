@@ -512,7 +512,12 @@ impl HostSocket for GuestState {
             return self.io.udp_enqueue(id, msg, None);
         }
         if port == 0 {
-            return Err(ErrorCode::InvalidArgument);
+            // No destination on an unconnected socket: Node's ERR_SOCKET_DGRAM_NOT_CONNECTED.
+            return Err(if address.is_none() {
+                ErrorCode::InvalidState
+            } else {
+                ErrorCode::InvalidArgument
+            });
         }
         let v6 = udp.v6;
         let name_allowed = address

@@ -134,6 +134,13 @@ pub fn read(io: &mut Io, id: u32, buf: &mut [u8]) {
     if conn.paused || conn.read_eof || conn.connecting {
         return;
     }
+    if conn.read_turn == io.turn {
+        // One `data` per socket per batch: a guest that pauses on it must see no more,
+        // as in Node. The rest is read next turn, after the guest had its say.
+        io.ctx.reactor.push(io.token(Kind::TcpRead, id));
+        return;
+    }
+    conn.read_turn = io.turn;
     let Some(stream) = conn.stream.as_mut() else {
         return;
     };

@@ -55,6 +55,8 @@ pub struct TcpConn {
     auto_end: bool,
     /// In `Io::touched_tcp` already.
     touched: bool,
+    /// The loop turn of the last read.
+    read_turn: u64,
     /// `write` returned false; a `drain` is owed when the queue empties.
     need_drain: bool,
     out: VecDeque<Vec<u8>>,
@@ -88,6 +90,7 @@ impl TcpConn {
             allow_half_open,
             auto_end: false,
             touched: false,
+            read_turn: u64::MAX,
             need_drain: false,
             out: VecDeque::new(),
             out_head: 0,

@@ -9,6 +9,7 @@
 //! `info [ID]`, `connections`, `address`, `close-server`, `write N` (N bytes of a
 //! pattern, then `wrote N ok|full`), `timer MS`, `connect HOST PORT`, `csend TEXT`,
 //! `cend`, `udp HOST PORT TEXT` (send from a fresh UDP socket, reply relayed),
+//! `uconnect HOST PORT`, `usend TEXT`, `uremote`, `udisconnect` (a connected UDP socket),
 //! `panic`, `log TEXT`, `after-end TEXT` (100 ms after the peer's end, write TEXT and
 //! end), `sink` (discard further data), `resume ID`.
 //!
@@ -38,6 +39,8 @@ struct Scripted {
     udp_owners: HashMap<u32, Socket>,
     after_end: HashMap<u32, String>,
     late_writes: HashMap<TimerId, (Socket, String)>,
+    /// A connected UDP socket made by `uconnect`, and who asked.
+    connected_udp: Option<(DgramSocket, Socket)>,
 }
 
 /// Per-connection flag: discard data instead of parsing commands.
@@ -215,6 +218,46 @@ impl Scripted {
                     Err(e) => reply(format!("udp failed {}\n", e.code().node_code())),
                 }
             }
+            "uconnect" => {
+                let mut parts = rest.split(' ');
+                let host = parts.next().unwrap_or("");
+                let port: u16 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+                let kind = if host.contains(':') {
+                    SocketType::Udp6
+                } else {
+                    SocketType::Udp4
+                };
+                let result = dgram::create_socket(kind, SocketOptions::default())
+                    .and_then(|udp| udp.connect(port, Some(host)).map(|()| udp));
+                match result {
+                    Ok(udp) => {
+                        self.connected_udp = Some((udp, socket.clone()));
+                        reply("uconnect ok\n".into());
+                    }
+                    Err(e) => reply(format!("uconnect failed {}\n", e.code().node_code())),
+                }
+            }
+            "usend" => match &self.connected_udp {
+                Some((udp, _)) => match udp.send_connected(rest) {
+                    Ok(()) => reply("usend ok\n".into()),
+                    Err(e) => reply(format!("usend failed {}\n", e.code().node_code())),
+                },
+                None => reply("usend failed no socket\n".into()),
+            },
+            "uremote" => match &self.connected_udp {
+                Some((udp, _)) => match udp.remote_address() {
+                    Ok(a) => reply(format!("uremote {a}\n")),
+                    Err(e) => reply(format!("uremote err {}\n", e.code().node_code())),
+                },
+                None => reply("uremote err no socket\n".into()),
+            },
+            "udisconnect" => match &self.connected_udp {
+                Some((udp, _)) => match udp.disconnect() {
+                    Ok(()) => reply("udisconnect ok\n".into()),
+                    Err(e) => reply(format!("udisconnect err {}\n", e.code().node_code())),
+                },
+                None => reply("udisconnect err no socket\n".into()),
+            },
             "after-end" => {
                 self.after_end.insert(socket.id(), format!("{rest}\n"));
                 reply("ok after-end\n".into());
@@ -419,6 +462,19 @@ impl DgramHandler for Scripted {
         );
     }
 
+    fn on_connect(&mut self, socket: &DgramSocket) {
+        eprintln!("ev udp-connect {}", socket.id());
+        if let Some((udp, owner)) = &self.connected_udp
+            && udp == socket
+        {
+            let remote = udp
+                .remote_address()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            owner.write(format!("udp connect {remote}\n"));
+        }
+    }
+
     fn on_message(&mut self, socket: &DgramSocket, msg: Vec<u8>, rinfo: RemoteInfo) {
         eprintln!(
             "ev message {} {} {}:{}",
@@ -427,6 +483,15 @@ impl DgramHandler for Scripted {
             rinfo.address,
             rinfo.port
         );
+        if let Some((udp, owner)) = &self.connected_udp
+            && udp == socket
+        {
+            owner.write(format!(
+                "udp creply {} from {rinfo}\n",
+                String::from_utf8_lossy(&msg)
+            ));
+            return;
+        }
         if let Some(owner) = self.udp_owners.get(&socket.id()) {
             owner.write(format!(
                 "udp reply {} from {rinfo}\n",
