@@ -2,7 +2,7 @@
 
 use crate::dgram::{DgramSocket, RemoteInfo};
 use crate::error::Error;
-use crate::net::{Server, Socket};
+use crate::net::{AddressInfo, Server, Socket};
 use crate::timers::TimerId;
 
 /// A TCP handler: the events of Node's `net.Server` and `net.Socket`.
@@ -76,6 +76,12 @@ pub trait NetHandler: 'static {
     /// Node's server `'error'`.
     fn on_server_error(&mut self, server: &Server, error: Error) {
         let _ = (server, error);
+    }
+
+    /// Node's server `'drop'`: a connection arrived past `--max-connections` and was
+    /// closed at once; the addresses say whose.
+    fn on_drop(&mut self, server: &Server, local: Option<AddressInfo>, remote: Option<AddressInfo>) {
+        let _ = (server, local, remote);
     }
 
     /// A timer set with [`timers`](crate::timers) fired.

@@ -197,6 +197,11 @@ fn net_event(ev: NetEvent) {
                 on_net(|h| h.on_server_close(&server));
             }
         }
+        NetEvent::Drop(ev) => {
+            if let Some(server) = server(ev.server) {
+                on_net(|h| h.on_drop(&server, ev.local_address, ev.remote_address));
+            }
+        }
         NetEvent::ServerError(ev) => {
             if let Some(server) = server(ev.server) {
                 on_net(|h| h.on_server_error(&server, ev.error.into()));

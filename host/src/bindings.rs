@@ -11,6 +11,11 @@ wasmtime::component::bindgen!({
         "netlet:net/net.server": crate::net::ServerRep,
         "netlet:net/dgram.socket": crate::dgram::DgramRep,
     },
+    // Asking for more timers than an instance may hold is a guest bug: it traps.
+    imports: {
+        "netlet:net/timers.set-timeout": trappable,
+        "netlet:net/timers.set-interval": trappable,
+    },
 });
 
 pub use self::exports::netlet::net::handler::Event;

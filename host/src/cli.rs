@@ -11,8 +11,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use crate::config::{HandlerConfig, parse_listen_addr};
-use crate::engine::{EngineOptions, Handler, default_cache_dir, new_engine};
+use crate::config::{HandlerConfig, Isolation, TrapPolicy, parse_listen_addr};
+use crate::engine::{EngineOptions, Handler, Pooling, default_cache_dir, new_engine};
 use crate::log::LogSink;
 use crate::policy::AllowRule;
 use crate::serve::Service;
@@ -58,6 +58,7 @@ impl CacheArgs {
             } else {
                 self.cache_dir.clone().or_else(default_cache_dir)
             },
+            pooling: None,
         }
     }
 }
@@ -114,19 +115,57 @@ struct RunArgs {
     #[arg(long = "allow", value_name = "HOST:PORT")]
     allow: Vec<AllowRule>,
 
+    /// Let the handler resolve host names that no --allow rule names (net.connect,
+    /// UDP send, wasi:sockets ip-name-lookup). Off: a name must be allowed by name.
+    #[arg(long)]
+    allow_dns: bool,
+
     /// Node's `allowHalfOpen: true` for accepted sockets: after the peer's `end`, our
     /// side stays open until the handler ends it.
     #[arg(long)]
     allow_half_open: bool,
 
-    /// A socket's write queue size (bytes) at which `write` returns false (Node's
-    /// highWaterMark).
-    #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_HIGH_WATER_MARK)]
+    /// `shared`: one instance per shard serves every connection (as one Node process).
+    /// `connection`: a fresh instance per connection, so a crash or state never crosses
+    /// connections.
+    #[arg(long, value_enum, default_value_t = Isolation::Shared)]
+    isolation: Isolation,
+
+    /// On a trap, `restart` a fresh instance (with backoff if it keeps trapping) or
+    /// `close` the handler's listeners and stop.
+    #[arg(long, value_enum, default_value_t = TrapPolicy::Restart)]
+    on_trap: TrapPolicy,
+
+    /// Linear memory cap per instance; growing past it fails inside the guest (its
+    /// allocation fails and it traps), never in the host.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = config::parse_size)]
+    max_memory: usize,
+
+    /// CPU time one event may take; a guest still running (a loop, a blocking call) is
+    /// stopped, and the connections it held are closed.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = config::parse_duration)]
+    event_timeout: Duration,
+
+    /// Node's `server.maxConnections`: connections past it are closed at once and
+    /// counted as dropped (Node's `drop` event). Default: no limit.
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+
+    /// Destroy a connection with no traffic for this long (default: never, as Node).
+    #[arg(long, value_name = "DURATION", value_parser = config::parse_duration)]
+    idle_timeout: Option<Duration>,
+
+    /// A socket's write queue size at which `write` returns false (Node's highWaterMark).
+    #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = config::parse_size)]
     high_water_mark: usize,
 
-    /// A socket whose write queue would exceed this many bytes is destroyed with an error.
-    #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_MAX_WRITE_BUFFER)]
+    /// A socket whose write queue would exceed this is destroyed with an error.
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = config::parse_size)]
     max_write_buffer: usize,
+
+    /// After SIGINT/SIGTERM, how long open connections may finish before they are closed.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = config::parse_duration)]
+    grace: Duration,
 
     #[command(flatten)]
     cache: CacheArgs,
@@ -159,21 +198,42 @@ pub fn main() -> anyhow::Result<ExitCode> {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let engine = new_engine(&args.cache.engine_options())?;
-    let handler = Arc::new(Handler::from_file(&engine, &args.component)?);
     let config = HandlerConfig {
         tcp: args.tcp,
         udp: args.udp,
         shards: args.shards,
         args: args.args,
         allow: args.allow,
+        allow_dns: args.allow_dns,
         allow_half_open: args.allow_half_open,
         high_water_mark: args.high_water_mark.max(1),
         max_write_buffer: args.max_write_buffer.max(1),
+        max_memory: args.max_memory.max(1 << 16),
+        event_timeout: args.event_timeout.max(crate::engine::EPOCH_TICK),
+        max_connections: args.max_connections,
+        idle_timeout: args.idle_timeout.filter(|d| !d.is_zero()),
+        isolation: args.isolation,
+        on_trap: args.on_trap,
+        grace: args.grace,
     };
+    let mut engine_options = args.cache.engine_options();
+    if config.isolation == Isolation::Connection {
+        engine_options.pooling = Some(Pooling {
+            instances: pool_size(&config),
+            max_memory: config.max_memory,
+        });
+    }
+    let engine = new_engine(&engine_options)?;
+    let handler = Arc::new(Handler::from_file(&engine, &args.component)?);
     let service = Service::start(handler, config, LogSink::Stderr)?;
     print_listening(&service);
     supervise(vec![service])
+}
+
+/// Instances the pooling allocator holds: one per connection, plus each shard's primary.
+fn pool_size(config: &HandlerConfig) -> u32 {
+    let connections = config.max_connections.unwrap_or(10_000);
+    u32::try_from(connections + 2 * config.shards.max(1)).unwrap_or(u32::MAX)
 }
 
 fn print_listening(service: &Service) {
@@ -237,34 +297,40 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Waits until every service has finished by itself, or SIGINT/SIGTERM asks them to
-/// stop. Exit status 0 unless a guest failed.
+/// stop: listeners close at once, open connections get `--grace` to finish. A second
+/// signal exits at once. Exit status 0 unless a guest failed.
 fn supervise(services: Vec<Service>) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the signal handler")?;
-    let stopped_by_signal = rt.block_on(async {
+    rt.block_on(async {
         use tokio::signal::unix::{SignalKind, signal};
         let mut int = signal(SignalKind::interrupt())?;
         let mut term = signal(SignalKind::terminate())?;
+        let mut stopping = false;
         loop {
             tokio::select! {
-                _ = int.recv() => return Ok::<bool, std::io::Error>(true),
-                _ = term.recv() => return Ok(true),
-                _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {
                     if services.iter().all(Service::is_finished) {
-                        return Ok(false);
+                        return Ok::<(), std::io::Error>(());
                     }
+                    continue;
                 }
+            }
+            if stopping {
+                eprintln!("netlet: stopping now");
+                std::process::exit(0);
+            }
+            stopping = true;
+            eprintln!("netlet: stopping (open connections have their grace period; a second signal stops at once)");
+            for service in &services {
+                service.stop();
             }
         }
     })?;
-    if stopped_by_signal {
-        eprintln!("netlet: stopping");
-        for service in &services {
-            service.stop();
-        }
-    }
     let mut failed = false;
     for service in services {
         if let Err(msg) = service.wait() {
@@ -272,9 +338,5 @@ fn supervise(services: Vec<Service>) -> anyhow::Result<ExitCode> {
             failed = true;
         }
     }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
@@ -48,6 +49,25 @@ pub enum LoadError {
 pub struct EngineOptions {
     /// Where compiled components are cached across runs; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
+    /// Use wasmtime's pooling allocator (for `--isolation connection`, where an
+    /// instance is made per connection).
+    pub pooling: Option<Pooling>,
+}
+
+/// The pooling allocator's size: how many instances may live at once, and the memory
+/// each may have.
+#[derive(Clone, Copy, Debug)]
+pub struct Pooling {
+    pub instances: u32,
+    pub max_memory: usize,
+}
+
+/// How often the engine's epoch advances; event deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Epoch ticks for a deadline of `timeout` (at least one).
+pub fn epoch_ticks(timeout: Duration) -> u64 {
+    (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
 }
 
 /// The default cache directory: `$NETLET_CACHE_DIR`, else `$XDG_CACHE_HOME/netlet`, else
@@ -67,6 +87,28 @@ pub fn new_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    // A guest stuck in a loop is stopped at its call's deadline (see `guest`).
+    config.epoch_interruption(true);
+    if let Some(pool) = options.pooling {
+        let per_component = 16;
+        let mut pooling = wasmtime::PoolingAllocationConfig::default();
+        pooling
+            .total_component_instances(pool.instances)
+            .total_core_instances(pool.instances.saturating_mul(per_component))
+            .total_memories(pool.instances.saturating_mul(2))
+            .total_tables(pool.instances.saturating_mul(per_component))
+            .max_core_instances_per_component(per_component)
+            .max_memories_per_component(2)
+            .max_tables_per_component(per_component)
+            .max_memory_size(pool.max_memory);
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
+        // Many slots: reserve what an instance may use rather than 4 GiB each (bounds
+        // checks instead of guard pages; thousands of connections fit in the address space).
+        let reservation = (pool.max_memory as u64).next_multiple_of(1 << 16).max(1 << 20);
+        config.memory_reservation(reservation);
+        config.memory_guard_size(1 << 16);
+        config.memory_reservation_for_growth(0);
+    }
     if let Some(dir) = &options.cache_dir {
         // A cache that cannot be set up only costs compile time; never fail a run for it.
         let mut cache_config = wasmtime::CacheConfig::new();
@@ -78,7 +120,23 @@ pub fn new_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
             Err(e) => eprintln!("netlet: compile cache disabled ({}): {e:#}", dir.display()),
         }
     }
-    Ok(Engine::new(&config)?)
+    let engine = Engine::new(&config)?;
+    start_epoch_ticker(&engine);
+    Ok(engine)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] for as long as the engine lives.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let _ = std::thread::Builder::new()
+        .name("netlet-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
 }
 
 /// A compiled, linked component, ready to instantiate any number of times.
@@ -172,6 +230,7 @@ fn first_line(e: &wasmtime::Error) -> String {
 fn new_linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    crate::wasi::shadow_blocking_io(&mut linker)?;
     crate::bindings::TcpUdp::add_to_linker::<_, wasmtime::component::HasSelf<GuestState>>(
         &mut linker,
         |state| state,

@@ -33,6 +33,8 @@ pub struct ShardCtx {
     pub policy: Arc<Policy>,
     /// `[name]`, or `[name#shard]` when there are several shards.
     pub log_prefix: Arc<str>,
+    /// The handler's counters, shared by its shards.
+    pub stats: Arc<crate::stats::HandlerStats>,
 }
 
 impl ShardCtx {
@@ -104,14 +106,52 @@ impl Io {
         Instant::now()
     }
 
-    /// True while the instance holds anything that can still produce an event.
-    pub fn is_alive(&self) -> bool {
+    /// True while the instance holds anything of its own that can still produce an
+    /// event: a socket, a timer, a pending operation or event. (Servers belong to the
+    /// shard, which counts them itself.)
+    pub fn has_work(&self) -> bool {
         !self.events.is_empty()
             || !self.tcp.is_empty()
-            || !self.servers.is_empty()
             || !self.udp.is_empty()
             || !self.timers.is_empty()
             || self.in_flight > 0
+    }
+}
+
+/// Table elements an instance may grow its tables to.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// The store's resource limits: `--max-memory`, and bounds on tables and instance
+/// counts so a guest cannot make the host allocate without end.
+pub struct Limiter {
+    max_memory: usize,
+    /// A memory growth was refused: a trap that follows is an out-of-memory.
+    pub memory_denied: bool,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let ok = desired <= self.max_memory;
+        if !ok {
+            self.memory_denied = true;
+        }
+        Ok(ok)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        64
+    }
+
+    fn tables(&self) -> usize {
+        64
+    }
+
+    fn memories(&self) -> usize {
+        4
     }
 }
 
@@ -119,7 +159,17 @@ impl Io {
 pub struct GuestState {
     wasi: WasiCtx,
     table: ResourceTable,
+    pub limiter: Limiter,
+    /// When the current guest call must end; blocking WASI calls give up here.
+    pub deadline: Instant,
     pub io: Io,
+}
+
+impl GuestState {
+    /// WASI's table with the current call's deadline, for the blocking shims.
+    pub fn deadlined(&mut self) -> crate::wasi::Deadlined<'_> {
+        crate::wasi::Deadlined::new(&mut self.table, self.deadline)
+    }
 }
 
 impl WasiView for GuestState {
@@ -134,23 +184,61 @@ impl WasiView for GuestState {
 /// A live guest instance.
 pub struct Instance {
     pub store: Store<GuestState>,
-    bindings: TcpUdp,
+    /// Set once instantiated.
+    bindings: Option<TcpUdp>,
     output: [GuestOutput; 2],
     /// Reused for each batch so its capacity is kept.
     batch: Vec<Event>,
+    /// In the shard's list of instances to visit this turn.
+    pub queued: bool,
+}
+
+/// What kind of fault stopped a guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TrapKind {
+    /// It ran past `--event-timeout` (a loop, or a blocking call that never returned).
+    Deadline,
+    /// It needed more memory than `--max-memory`.
+    Memory,
+    /// Anything else: a panic, `unreachable`, a bad handle, a host limit.
+    Fault,
+}
+
+impl TrapKind {
+    /// A short name for logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrapKind::Deadline => "deadline",
+            TrapKind::Memory => "memory",
+            TrapKind::Fault => "fault",
+        }
+    }
 }
 
 /// Why a guest call failed: the guest trapped, or its `init` returned an error.
 #[derive(Debug)]
 pub enum GuestFailure {
-    Trap(wasmtime::Error),
+    Trap {
+        kind: TrapKind,
+        error: wasmtime::Error,
+        /// The limit that applied, for the message.
+        limit: String,
+    },
     Init(String),
 }
 
 impl std::fmt::Display for GuestFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            GuestFailure::Trap(e) => write!(f, "trapped: {}", describe_trap(e)),
+            GuestFailure::Trap { kind: TrapKind::Deadline, limit, .. } => {
+                write!(f, "trapped: exceeded its CPU time for one event (--event-timeout {limit})")
+            }
+            GuestFailure::Trap { kind: TrapKind::Memory, limit, error } => write!(
+                f,
+                "trapped: out of memory (--max-memory {limit}): {}",
+                describe_trap(error)
+            ),
+            GuestFailure::Trap { error, .. } => write!(f, "trapped: {}", describe_trap(error)),
             GuestFailure::Init(msg) => write!(f, "init failed: {msg}"),
         }
     }
@@ -196,28 +284,63 @@ impl Instance {
             let ok = policy.allows(addr);
             Box::pin(async move { ok })
         });
+        wasi.allow_ip_name_lookup(ctx.config.allow_dns);
         let args = ctx.config.args.clone();
         let state = GuestState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
+            limiter: Limiter {
+                max_memory: ctx.config.max_memory,
+                memory_denied: false,
+            },
+            deadline: Instant::now(),
             io: Io::new(inst, ctx),
         };
         let mut store = Store::new(&handler.engine, state);
-        let bindings = handler
-            .pre
-            .instantiate(&mut store)
-            .map_err(GuestFailure::Trap)?;
-        let init = bindings
-            .netlet_net_handler()
-            .call_init(&mut store, &args)
-            .map_err(GuestFailure::Trap)?;
-        init.map_err(GuestFailure::Init)?;
-        Ok(Instance {
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_trap();
+        let mut instance = Instance {
+            bindings: None,
             store,
-            bindings,
             output: [stdout, stderr],
             batch: Vec::new(),
-        })
+            queued: false,
+        };
+        instance.arm_deadline();
+        let bindings = handler
+            .pre
+            .instantiate(&mut instance.store)
+            .map_err(|e| instance.failure(e))?;
+        instance.arm_deadline();
+        let init = bindings
+            .netlet_net_handler()
+            .call_init(&mut instance.store, &args)
+            .map_err(|e| instance.failure(e))?;
+        init.map_err(GuestFailure::Init)?;
+        instance.bindings = Some(bindings);
+        Ok(instance)
+    }
+
+    /// Gives the next guest call its CPU deadline (`--event-timeout`).
+    fn arm_deadline(&mut self) {
+        let timeout = self.store.data().io.ctx.config.event_timeout;
+        self.store.set_epoch_deadline(crate::engine::epoch_ticks(timeout));
+        self.store.data_mut().deadline = Instant::now() + timeout;
+    }
+
+    /// Classifies the error a guest call ended with.
+    fn failure(&self, error: wasmtime::Error) -> GuestFailure {
+        let config = &self.store.data().io.ctx.config;
+        let (kind, limit) = if matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt))
+            || error.downcast_ref::<crate::wasi::Blocked>().is_some()
+        {
+            (TrapKind::Deadline, format!("{:?}", config.event_timeout))
+        } else if self.store.data().limiter.memory_denied {
+            (TrapKind::Memory, format!("{} MiB", config.max_memory >> 20))
+        } else {
+            (TrapKind::Fault, String::new())
+        };
+        GuestFailure::Trap { kind, error, limit }
     }
 
     pub fn io(&mut self) -> &mut Io {
@@ -227,16 +350,18 @@ impl Instance {
     /// Delivers every pending event in one `handle` call. Events the guest's calls
     /// produce meanwhile wait for the next batch.
     pub fn deliver(&mut self) -> Result<(), GuestFailure> {
+        let Some(bindings) = self.bindings.as_ref() else {
+            return Ok(());
+        };
+        let handler = bindings.netlet_net_handler().clone();
         let spare = std::mem::take(&mut self.batch);
         let batch = std::mem::replace(&mut self.store.data_mut().io.events, spare);
-        let result = self
-            .bindings
-            .netlet_net_handler()
-            .call_handle(&mut self.store, &batch);
+        self.arm_deadline();
+        let result = handler.call_handle(&mut self.store, &batch);
         let mut batch = batch;
         batch.clear();
         self.batch = batch;
-        result.map_err(GuestFailure::Trap)
+        result.map_err(|e| self.failure(e))
     }
 }
 

@@ -15,7 +15,9 @@
 //! - [`reactor`]: readiness plumbing between tokio's driver and a shard's loop.
 //! - [`shard`]: a worker thread and its loop (poll, deliver a batch, flush).
 //! - [`serve`]: running one handler: binding, shards, start and stop.
+//! - [`stats`]: a handler's counters (connections, drops, traps, restarts).
 //! - [`policy`]: the outbound allow-list.
+//! - [`wasi`]: WASI with blocking calls bounded by the event deadline.
 //! - [`config`], [`log`], [`error`], [`resolve`]: settings, guest output, error mapping,
 //!   address resolution.
 //! - [`cli`], [`demo`]: the `netlet` command line and the seeds' demo.
@@ -35,7 +37,9 @@ pub mod reactor;
 pub mod resolve;
 pub mod serve;
 pub mod shard;
+pub mod stats;
 pub mod timers;
+pub mod wasi;
 
 pub use config::HandlerConfig;
 pub use engine::{EngineOptions, Handler, LoadError};

@@ -16,6 +16,7 @@ use crate::net::listener::{bind_tcp, bind_udp};
 use crate::policy::Policy;
 use crate::reactor::Reactor;
 use crate::shard::{self, ShardExit, ShardSpec};
+use crate::stats::HandlerStats;
 
 /// Why a handler could not start.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,8 @@ pub struct Service {
     pub tcp: Vec<SocketAddr>,
     /// The bound UDP addresses, in `--udp` order.
     pub udp: Vec<SocketAddr>,
+    /// The handler's counters.
+    pub stats: Arc<HandlerStats>,
     reactors: Vec<Arc<Reactor>>,
     threads: Vec<JoinHandle<ShardExit>>,
 }
@@ -104,6 +107,7 @@ impl Service {
 
         let config = Arc::new(config);
         let policy = Arc::new(Policy::new(config.allow.clone()));
+        let stats = Arc::new(HandlerStats::default());
         let (started_tx, started_rx) = mpsc::channel();
         let mut reactors = Vec::new();
         let mut threads = Vec::new();
@@ -119,6 +123,7 @@ impl Service {
                 handler: handler.clone(),
                 config: config.clone(),
                 policy: policy.clone(),
+                stats: stats.clone(),
                 log_prefix,
                 sink: sink.clone(),
                 reactor: reactor.clone(),
@@ -134,6 +139,7 @@ impl Service {
         let service = Service {
             tcp: tcp_addrs,
             udp: udp_addrs,
+            stats,
             reactors,
             threads,
         };
@@ -155,7 +161,8 @@ impl Service {
         Ok(service)
     }
 
-    /// Asks every shard to stop: listeners close, sockets close, threads end.
+    /// Asks every shard to stop: listeners close at once, open connections get the grace
+    /// period (`HandlerConfig::grace`) to finish, then the rest is closed.
     pub fn stop(&self) {
         for reactor in &self.reactors {
             reactor.shutdown();

@@ -1,8 +1,18 @@
 //! A shard: one thread with its own single-threaded tokio runtime, its listeners and its
-//! guest instance. The loop is libuv's: poll I/O until something is ready, turn every
-//! ready socket, timer and finished task into events, hand the guest all of them in one
-//! call, then flush what it wrote. Guest calls happen between turns of the runtime,
-//! never from inside a task (see DESIGN.md, "Execution model").
+//! guest instances. The loop is libuv's: poll I/O until something is ready, turn every
+//! ready socket, timer and finished task into events, hand each instance all of its
+//! events in one call, then flush what it wrote. Guest calls happen between turns of the
+//! runtime, never from inside a task (see DESIGN.md, "Execution model").
+//!
+//! Instances: the shard's *primary* instance is started with the shard (it runs `init`,
+//! gets the `listening` events, owns what the guest opens from `init`). With
+//! `--isolation shared` it also serves every connection; with `--isolation connection`
+//! each accepted connection gets a fresh instance, dropped once that connection and
+//! whatever else the instance opened are gone.
+//!
+//! Faults: a trap kills only the instance that trapped; its sockets are closed. A primary
+//! is restarted with backoff (`--on-trap restart`), or the listeners are closed
+//! (`--on-trap close`). The listeners themselves never go down because of a guest.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -13,20 +23,22 @@ use std::sync::mpsc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use rustc_hash::FxHashMap;
 use wasmtime::component::Resource;
 
-use crate::bindings::netlet::net::net_handler::ServerErrorEvent;
+use crate::bindings::netlet::net::net_handler::{DropEvent, ServerErrorEvent};
 use crate::bindings::{Event, NetEvent};
-use crate::config::HandlerConfig;
+use crate::config::{HandlerConfig, Isolation, TrapPolicy};
 use crate::dgram;
 use crate::engine::Handler;
 use crate::error::error_info;
-use crate::guest::{GuestFailure, Instance, Io, ShardCtx};
+use crate::guest::{GuestFailure, Instance, Io, ShardCtx, TrapKind};
 use crate::log::LogSink;
 use crate::net::listener::{Accepted, Listener};
-use crate::net::{self, ServerView, conn};
+use crate::net::{self, ServerView, address_info, conn};
 use crate::policy::Policy;
 use crate::reactor::{Completion, Kind, Reactor, Token};
+use crate::stats::HandlerStats;
 use crate::timers::TimerKey;
 
 /// Node reads sockets in 64 KiB chunks; so do we.
@@ -37,6 +49,10 @@ const ACCEPTS_PER_TURN: usize = 64;
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// The instance key used for shard-level deadlines.
 const SHARD_KEY: u32 = u32::MAX;
+/// Restart backoff: first delay, cap, and the quiet time after which it resets.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+const BACKOFF_RESET: Duration = Duration::from_secs(30);
 
 /// What a shard is started with.
 pub struct ShardSpec {
@@ -44,6 +60,7 @@ pub struct ShardSpec {
     pub handler: Arc<Handler>,
     pub config: Arc<HandlerConfig>,
     pub policy: Arc<Policy>,
+    pub stats: Arc<HandlerStats>,
     pub log_prefix: Arc<str>,
     pub sink: LogSink,
     pub reactor: Arc<Reactor>,
@@ -57,7 +74,7 @@ pub struct ShardSpec {
 pub enum ShardExit {
     /// Asked to stop, or nothing was left to do (as a Node process exits).
     Done,
-    /// The guest could not be (re)started.
+    /// The guest could not be (re)started, or `--on-trap close` closed it.
     Failed(String),
 }
 
@@ -74,7 +91,7 @@ pub fn spawn(
                 let _ = started.send(Err(e.clone()));
                 ShardExit::Failed(e)
             }
-            Ok((mut shard, udp)) => match shard.start_instance(udp) {
+            Ok((mut shard, udp)) => match shard.start_primary(udp) {
                 Err(failure) => {
                     let msg = format!("{} {failure}", shard.ctx.log_prefix);
                     let _ = started.send(Err(msg.clone()));
@@ -88,20 +105,54 @@ pub fn spawn(
         })
 }
 
+/// Delays between restarts of a primary that keeps trapping.
+#[derive(Default)]
+struct Backoff {
+    next: Duration,
+    last: Option<Instant>,
+}
+
+impl Backoff {
+    fn delay(&mut self, now: Instant) -> Duration {
+        if self.last.is_some_and(|last| now - last > BACKOFF_RESET) {
+            self.next = Duration::ZERO;
+        }
+        let delay = self.next;
+        self.next = if delay.is_zero() {
+            BACKOFF_FIRST
+        } else {
+            (delay * 2).min(BACKOFF_MAX)
+        };
+        self.last = Some(now);
+        delay
+    }
+}
+
 struct Shard {
     handler: Arc<Handler>,
     ctx: ShardCtx,
     sink: LogSink,
     rt: tokio::runtime::Runtime,
-    /// Indexed by listener index; `None` once the guest closed it.
+    /// Indexed by listener index; `None` once closed.
     listeners: Vec<Option<Listener>>,
-    instance: Option<Instance>,
+    instances: FxHashMap<u32, Instance>,
+    /// The instance started with the shard (and restarted after traps).
+    primary: Option<u32>,
     next_key: u32,
+    /// Instances with something to deliver or flush this turn.
+    active: Vec<u32>,
     heap: BinaryHeap<Reverse<(Instant, u32, TimerKey)>>,
     buf: Vec<u8>,
     ready: Vec<Token>,
     completions: Vec<Completion>,
     sleep: Pin<Box<tokio::time::Sleep>>,
+    backoff: Backoff,
+    /// Host-bound UDP sockets waiting for a restarted primary.
+    orphan_udp: Vec<std::net::UdpSocket>,
+    /// Set when a stop was requested: the end of the grace period.
+    draining: Option<Instant>,
+    /// Why the shard is stopping for good (`--on-trap close`, a failed restart).
+    failed: Option<String>,
 }
 
 impl Shard {
@@ -117,57 +168,64 @@ impl Shard {
             config: spec.config,
             policy: spec.policy,
             log_prefix: spec.log_prefix,
+            stats: spec.stats,
         };
-        let _enter = rt.enter();
+        let enter = rt.enter();
         let mut listeners = Vec::new();
         for (index, (id, socket)) in spec.tcp.into_iter().enumerate() {
             let addr = socket.local_addr().map_err(|e| e.to_string())?;
             let socket = tokio::net::TcpListener::from_std(socket)
                 .map_err(|e| format!("cannot register listener {addr}: {e}"))?;
-            let waker = ctx.reactor.waker(Token {
-                kind: Kind::Accept,
-                inst: SHARD_KEY,
-                id: index as u32,
-            });
+            let token = accept_token(index as u32);
             listeners.push(Some(Listener {
                 id,
                 addr,
                 socket,
-                waker,
+                waker: ctx.reactor.waker(token),
             }));
             // Poll once so the listener's waker is registered.
-            ctx.reactor.push(Token {
-                kind: Kind::Accept,
-                inst: SHARD_KEY,
-                id: index as u32,
-            });
+            ctx.reactor.push(token);
         }
         let sleep = Box::pin(tokio::time::sleep(Duration::from_secs(86_400 * 365)));
-        drop(_enter);
+        drop(enter);
         let shard = Shard {
             handler: spec.handler,
             ctx,
             sink: spec.sink,
             rt,
             listeners,
-            instance: None,
+            instances: FxHashMap::default(),
+            primary: None,
             next_key: 0,
+            active: Vec::new(),
             heap: BinaryHeap::new(),
             buf: vec![0; READ_BUFFER],
             ready: Vec::new(),
             completions: Vec::new(),
             sleep,
+            backoff: Backoff::default(),
+            orphan_udp: Vec::new(),
+            draining: None,
+            failed: None,
         };
         Ok((shard, spec.udp))
     }
 
-    /// Instantiates the guest, runs its `init`, and hands it its servers and host-bound
-    /// UDP sockets (`listening` events).
-    fn start_instance(&mut self, udp: Vec<std::net::UdpSocket>) -> Result<(), GuestFailure> {
+    /// Instantiates the guest and runs its `init`; returns its key.
+    fn new_instance(&mut self) -> Result<u32, GuestFailure> {
         let key = self.next_key;
-        self.next_key += 1;
-        let mut instance =
-            Instance::start(&self.handler, key, self.ctx.clone(), self.sink.clone())?;
+        self.next_key = self.next_key.wrapping_add(1) % SHARD_KEY;
+        let instance = Instance::start(&self.handler, key, self.ctx.clone(), self.sink.clone())?;
+        self.instances.insert(key, instance);
+        self.mark_active(key);
+        Ok(key)
+    }
+
+    /// Hands an instance the shard's open servers (`listening` events).
+    fn give_servers(&mut self, key: u32) {
+        let Some(instance) = self.instances.get_mut(&key) else {
+            return;
+        };
         let io = instance.io();
         for listener in self.listeners.iter().flatten() {
             io.servers.insert(
@@ -179,40 +237,65 @@ impl Shard {
                 },
             );
             io.events
-                .push(Event::Net(NetEvent::Listening(Resource::new_own(
-                    listener.id,
-                ))));
+                .push(Event::Net(NetEvent::Listening(Resource::new_own(listener.id))));
         }
-        {
-            let _enter = self.rt.enter();
-            for socket in udp {
-                if let Err(e) = dgram::adopt_bound(io, socket, &mut self.buf) {
-                    self.ctx
-                        .log(format_args!("cannot register a UDP socket: {e}"));
-                }
+    }
+
+    /// Starts (or restarts) the primary instance: `init`, its servers, the host-bound
+    /// UDP sockets.
+    fn start_primary(&mut self, udp: Vec<std::net::UdpSocket>) -> Result<(), GuestFailure> {
+        let key = match self.new_instance() {
+            Ok(key) => key,
+            Err(e) => {
+                self.orphan_udp = udp;
+                return Err(e);
+            }
+        };
+        self.primary = Some(key);
+        self.give_servers(key);
+        let instance = self.instances.get_mut(&key).expect("just inserted");
+        let io = instance.io();
+        let _enter = self.ctx.rt.enter();
+        for socket in udp {
+            if let Err(e) = dgram::adopt_bound(io, socket, &mut self.buf) {
+                self.ctx.log(format_args!("cannot register a UDP socket: {e}"));
             }
         }
-        self.instance = Some(instance);
-        self.schedule_timers();
+        // Connections may have queued while there was no primary.
+        for index in 0..self.listeners.len() {
+            self.ctx.reactor.push(accept_token(index as u32));
+        }
+        self.schedule_timers(key);
         Ok(())
     }
 
-    /// The loop. Returns when asked to stop, or when nothing is left that could
-    /// produce an event (no listener, socket, timer or pending operation), as Node does.
+    fn mark_active(&mut self, key: u32) {
+        if let Some(instance) = self.instances.get_mut(&key)
+            && !instance.queued
+        {
+            instance.queued = true;
+            self.active.push(key);
+        }
+    }
+
+    /// The instance `key`, marked to be visited this turn.
+    fn route(&mut self, key: u32) -> Option<&mut Io> {
+        self.mark_active(key);
+        self.instances.get_mut(&key).map(Instance::io)
+    }
+
+    /// The loop. Returns when asked to stop and done draining, or when nothing is left
+    /// that could produce an event (no listener, socket, timer or pending operation).
     fn run(&mut self) -> ShardExit {
         loop {
-            if self.ctx.reactor.is_shutdown() {
-                return ShardExit::Done;
+            if self.ctx.reactor.is_shutdown() && self.draining.is_none() {
+                self.begin_drain();
             }
-            let alive = self.listeners.iter().any(Option::is_some)
-                || self.instance.as_mut().is_some_and(|i| i.io().is_alive());
-            if !alive {
-                return ShardExit::Done;
+            if let Some(exit) = self.finished() {
+                return exit;
             }
             self.wait();
-            self.ctx
-                .reactor
-                .take(&mut self.ready, &mut self.completions);
+            self.ctx.reactor.take(&mut self.ready, &mut self.completions);
             {
                 // Sockets made in this phase (accepted, adopted) register with the
                 // "current" runtime. Guest calls run outside it: WASI's sync bindings
@@ -220,26 +303,67 @@ impl Shard {
                 // sleeps, where `Handle::block_on` on ours could not.
                 let rt = self.ctx.rt.clone();
                 let _enter = rt.enter();
-                if let Some(instance) = self.instance.as_mut() {
+                for instance in self.instances.values_mut() {
                     instance.io().turn += 1;
                 }
                 self.fire_timers();
                 self.finish_tasks();
                 self.handle_ready();
             }
-            if let Err(exit) = self.deliver() {
-                return exit;
+            self.deliver_all();
+        }
+    }
+
+    /// Whether the shard is done, and how.
+    fn finished(&mut self) -> Option<ShardExit> {
+        let has_work = self.instances.values().any(|i| i.store.data().io.has_work());
+        let listening = self.listeners.iter().any(Option::is_some);
+        let restarting = self.primary.is_none() && self.failed.is_none() && self.draining.is_none();
+        if let Some(deadline) = self.draining {
+            let open = self
+                .instances
+                .values()
+                .any(|i| !i.store.data().io.tcp.is_empty() || !i.store.data().io.events.is_empty());
+            if !open || Instant::now() >= deadline {
+                return Some(ShardExit::Done);
             }
+            return None;
+        }
+        if has_work || listening || restarting {
+            return None;
+        }
+        Some(match self.failed.take() {
+            Some(msg) => ShardExit::Failed(msg),
+            None => ShardExit::Done,
+        })
+    }
+
+    /// A stop was requested: close the listeners (the guest's servers `close`), close
+    /// host-bound UDP sockets, and give open connections `--grace` to finish.
+    fn begin_drain(&mut self) {
+        let grace = self.ctx.config.grace;
+        let deadline = Instant::now() + grace;
+        self.draining = Some(deadline);
+        self.heap.push(Reverse((deadline, SHARD_KEY, TimerKey::GraceOver)));
+        self.listeners.iter_mut().for_each(|l| *l = None);
+        let keys: Vec<u32> = self.instances.keys().copied().collect();
+        for key in keys {
+            let Some(io) = self.route(key) else { continue };
+            let ids: Vec<u32> = io.servers.keys().copied().collect();
+            for id in ids {
+                if let Some(server) = io.servers.get_mut(&id) {
+                    server.listening = false;
+                }
+                net::listener::maybe_server_closed(io, id);
+            }
+            dgram::close_host_bound(io);
         }
     }
 
     /// Blocks in tokio's driver until a socket is ready, a task finished, a deadline is
     /// due or a stop is requested. With events already pending it only polls the driver.
     fn wait(&mut self) {
-        let pending = self
-            .instance
-            .as_mut()
-            .is_some_and(|i| !i.io().events.is_empty());
+        let pending = !self.active.is_empty();
         let deadline = self.heap.peek().map(|Reverse((at, _, _))| *at);
         let reactor = self.ctx.reactor.clone();
         let sleep = &mut self.sleep;
@@ -264,14 +388,12 @@ impl Shard {
         });
     }
 
-    /// Moves deadlines the instance created onto the shard's heap.
-    fn schedule_timers(&mut self) {
-        let Some(instance) = self.instance.as_mut() else {
+    /// Moves the deadlines an instance created onto the shard's heap.
+    fn schedule_timers(&mut self, key: u32) {
+        let Some(instance) = self.instances.get_mut(&key) else {
             return;
         };
-        let io = instance.io();
-        let key = io.inst;
-        for (at, timer) in io.timers.scheduled.drain(..) {
+        for (at, timer) in instance.io().timers.scheduled.drain(..) {
             self.heap.push(Reverse((at, key, timer)));
         }
     }
@@ -283,29 +405,25 @@ impl Shard {
                 break;
             }
             self.heap.pop();
-            if let TimerKey::AcceptRetry(index) = timer {
-                self.ctx.reactor.push(Token {
-                    kind: Kind::Accept,
-                    inst: SHARD_KEY,
-                    id: index,
-                });
-                continue;
-            }
-            let Some(instance) = self
-                .instance
-                .as_mut()
-                .filter(|i| i.store.data().io.inst == key)
-            else {
-                continue;
-            };
-            let io = instance.io();
             match timer {
+                TimerKey::AcceptRetry(index) => self.ctx.reactor.push(accept_token(index)),
+                TimerKey::Restart => self.restart_primary(),
+                TimerKey::GraceOver => {}
                 TimerKey::Guest(id) => {
-                    let Io { timers, events, .. } = io;
-                    timers.fire(id, now, events);
+                    if let Some(Io { timers, events, .. }) = self.route(key) {
+                        timers.fire(id, now, events);
+                    }
                 }
-                TimerKey::SocketIdle(id) => conn::idle_check(io, id, now),
-                TimerKey::AcceptRetry(_) => {}
+                TimerKey::SocketIdle(id) => {
+                    if let Some(io) = self.route(key) {
+                        conn::idle_check(io, id, now);
+                    }
+                }
+                TimerKey::HostIdle(id) => {
+                    if let Some(io) = self.route(key) {
+                        conn::host_idle_check(io, id, now);
+                    }
+                }
             }
         }
     }
@@ -313,25 +431,24 @@ impl Shard {
     fn finish_tasks(&mut self) {
         let mut completions = std::mem::take(&mut self.completions);
         for completion in completions.drain(..) {
-            let (key, id) = match &completion {
-                Completion::TcpConnect { inst, id, .. }
-                | Completion::UdpResolved { inst, id, .. } => (*inst, *id),
-            };
-            let Some(instance) = self
-                .instance
-                .as_mut()
-                .filter(|i| i.store.data().io.inst == key)
-            else {
-                continue;
-            };
-            let io = instance.io();
             match completion {
-                Completion::TcpConnect { result, .. } => {
-                    net::on_connected(io, id, result, &mut self.buf)
+                Completion::TcpConnect { inst, id, result } => {
+                    let mut buf = std::mem::take(&mut self.buf);
+                    if let Some(io) = self.route(inst) {
+                        net::on_connected(io, id, result, &mut buf);
+                    }
+                    self.buf = buf;
                 }
                 Completion::UdpResolved {
-                    request, result, ..
-                } => dgram::on_resolved(io, id, request, result),
+                    inst,
+                    id,
+                    request,
+                    result,
+                } => {
+                    if let Some(io) = self.route(inst) {
+                        dgram::on_resolved(io, id, request, result);
+                    }
+                }
             }
         }
         self.completions = completions;
@@ -339,31 +456,36 @@ impl Shard {
 
     fn handle_ready(&mut self) {
         let mut ready = std::mem::take(&mut self.ready);
+        let mut buf = std::mem::take(&mut self.buf);
         for token in ready.drain(..) {
             if token.kind == Kind::Accept {
+                self.buf = std::mem::take(&mut buf);
                 self.accept(token.id);
+                buf = std::mem::take(&mut self.buf);
                 continue;
             }
-            let Some(instance) = self
-                .instance
-                .as_mut()
-                .filter(|i| i.store.data().io.inst == token.inst)
-            else {
+            let Some(io) = self.route(token.inst) else {
                 continue;
             };
-            let io = instance.io();
             match token.kind {
-                Kind::TcpRead => conn::read(io, token.id, &mut self.buf),
+                Kind::TcpRead => conn::read(io, token.id, &mut buf),
                 Kind::TcpWrite => conn::flush(io, token.id),
-                Kind::UdpRead => dgram::read(io, token.id, &mut self.buf),
+                Kind::UdpRead => dgram::read(io, token.id, &mut buf),
                 Kind::UdpWrite => dgram::flush(io, token.id),
                 Kind::Accept => {}
             }
         }
+        self.buf = buf;
         self.ready = ready;
     }
 
     fn accept(&mut self, index: u32) {
+        // With no primary (restarting after a trap), connections wait in the backlog;
+        // the restart polls the listeners again.
+        let shared = self.ctx.config.isolation == Isolation::Shared;
+        if shared && self.primary.is_none() {
+            return;
+        }
         for _ in 0..ACCEPTS_PER_TURN {
             let Some(listener) = self.listeners.get(index as usize).and_then(Option::as_ref) else {
                 return;
@@ -373,20 +495,28 @@ impl Shard {
                 Accepted::None => return,
                 Accepted::Retry => continue,
                 Accepted::Conn(stream, peer) => {
-                    if let Some(instance) = self.instance.as_mut() {
-                        conn::accept(instance.io(), server, stream, peer, &mut self.buf);
+                    if self.over_max_connections() {
+                        self.drop_connection(server, stream, peer);
+                        continue;
                     }
+                    let key = if shared {
+                        self.primary
+                    } else {
+                        self.instance_for_connection()
+                    };
+                    let mut buf = std::mem::take(&mut self.buf);
+                    if let Some(io) = key.and_then(|key| self.route(key)) {
+                        conn::accept(io, server, stream, peer, &mut buf);
+                    }
+                    self.buf = buf;
                 }
                 Accepted::Fail(e) => {
-                    self.ctx
-                        .log(format_args!("accept on {} failed: {e}", listener.addr));
-                    if let Some(instance) = self.instance.as_mut() {
-                        instance.io().events.push(Event::Net(NetEvent::ServerError(
-                            ServerErrorEvent {
-                                server,
-                                error: error_info(&e, "accept", None),
-                            },
-                        )));
+                    self.ctx.log(format_args!("accept on {} failed: {e}", listener.addr));
+                    if let Some(io) = self.primary.and_then(|key| self.route(key)) {
+                        io.events.push(Event::Net(NetEvent::ServerError(ServerErrorEvent {
+                            server,
+                            error: error_info(&e, "accept", None),
+                        })));
                     }
                     self.heap.push(Reverse((
                         Instant::now() + ACCEPT_RETRY,
@@ -398,65 +528,184 @@ impl Shard {
             }
         }
         // The listener may have more waiting; come back next turn.
-        self.ctx.reactor.push(Token {
-            kind: Kind::Accept,
-            inst: SHARD_KEY,
-            id: index,
-        });
+        self.ctx.reactor.push(accept_token(index));
     }
 
-    /// Hands the guest its pending events, then does what its calls asked for: flush
-    /// writes, ends, closed servers, new timers. A trap replaces the instance.
-    fn deliver(&mut self) -> Result<(), ShardExit> {
-        let Some(instance) = self.instance.as_mut() else {
-            return Ok(());
-        };
-        if !instance.io().events.is_empty()
-            && let Err(failure) = instance.deliver()
-        {
-            return self.replace_instance(failure);
+    fn over_max_connections(&self) -> bool {
+        self.ctx.config.max_connections.is_some_and(|max| {
+            HandlerStats::get(&self.ctx.stats.connections_active) >= max as u64
+        })
+    }
+
+    /// Node's `maxConnections`: close at once, count it, tell the guest (`drop`).
+    fn drop_connection(&mut self, server: u32, stream: tokio::net::TcpStream, peer: std::net::SocketAddr) {
+        let local = stream.local_addr().ok();
+        drop(stream);
+        HandlerStats::add(&self.ctx.stats.connections_dropped, 1);
+        if let Some(io) = self.primary.and_then(|key| self.route(key)) {
+            io.events.push(Event::Net(NetEvent::Drop(DropEvent {
+                server,
+                local_address: local.map(address_info),
+                remote_address: Some(address_info(peer)),
+            })));
         }
-        let io = instance.io();
-        conn::after_call(io);
-        dgram::after_call(io);
-        for id in std::mem::take(&mut io.closed_servers) {
-            if let Some(slot) = self
-                .listeners
-                .iter_mut()
-                .find(|l| l.as_ref().is_some_and(|l| l.id == id))
-            {
-                *slot = None;
+    }
+
+    /// `--isolation connection`: a fresh instance for a new connection.
+    fn instance_for_connection(&mut self) -> Option<u32> {
+        match self.new_instance() {
+            Ok(key) => {
+                self.give_servers(key);
+                self.schedule_timers(key);
+                Some(key)
+            }
+            Err(failure) => {
+                self.ctx
+                    .log(format_args!("cannot start an instance for a new connection: {failure}"));
+                None
             }
         }
-        self.schedule_timers();
-        Ok(())
     }
 
-    /// The guest trapped: every socket it held is closed, a fresh instance takes over the
-    /// listeners and host-bound UDP sockets.
-    fn replace_instance(&mut self, failure: GuestFailure) -> Result<(), ShardExit> {
-        let Some(mut old) = self.instance.take() else {
-            return Ok(());
+    /// Hands every visited instance its pending events, then does what its calls asked
+    /// for: flush writes, ends, closed servers, new timers. Traps are dealt with here.
+    fn deliver_all(&mut self) {
+        let keys = std::mem::take(&mut self.active);
+        let mut failures = Vec::new();
+        let mut again = Vec::new();
+        for key in keys {
+            let Some(instance) = self.instances.get_mut(&key) else {
+                continue;
+            };
+            instance.queued = false;
+            if !instance.io().events.is_empty()
+                && let Err(failure) = instance.deliver()
+            {
+                failures.push((key, failure));
+                continue;
+            }
+            let io = instance.io();
+            conn::after_call(io);
+            dgram::after_call(io);
+            let closed = std::mem::take(&mut io.closed_servers);
+            let more = !io.events.is_empty();
+            let idle = !io.has_work();
+            for id in closed {
+                self.close_listener(id);
+            }
+            self.schedule_timers(key);
+            if more {
+                again.push(key);
+            } else if idle && Some(key) != self.primary {
+                // A per-connection instance whose connection is gone.
+                self.instances.remove(&key);
+            }
+        }
+        for key in again {
+            self.mark_active(key);
+        }
+        for (key, failure) in failures {
+            self.on_failure(key, failure);
+        }
+    }
+
+    fn close_listener(&mut self, id: u32) {
+        if let Some(slot) = self
+            .listeners
+            .iter_mut()
+            .find(|l| l.as_ref().is_some_and(|l| l.id == id))
+        {
+            *slot = None;
+        }
+    }
+
+    /// An instance trapped: close what it held, then apply `--on-trap`.
+    fn on_failure(&mut self, key: u32, failure: GuestFailure) {
+        let Some(mut instance) = self.instances.remove(&key) else {
+            return;
         };
-        let io = old.io();
+        let stats = &self.ctx.stats;
+        if let GuestFailure::Trap { kind, .. } = &failure {
+            HandlerStats::add(
+                match kind {
+                    TrapKind::Deadline => &stats.traps_deadline,
+                    TrapKind::Memory => &stats.traps_memory,
+                    TrapKind::Fault => &stats.traps_fault,
+                },
+                1,
+            );
+        }
+        let io = instance.io();
         let open = io.tcp.len();
-        self.ctx.log(format_args!(
-            "{failure}; closing its {open} connection(s) and starting a new instance"
-        ));
         let udp = {
-            let _enter = self.rt.enter();
+            let _enter = self.ctx.rt.enter();
             dgram::take_host_bound(io)
         };
         conn::drop_all(io);
         dgram::drop_all(io);
-        drop(old);
-        match self.start_instance(udp) {
-            Ok(()) => Ok(()),
-            Err(failure) => {
-                let msg = format!("{} {failure}", self.ctx.log_prefix);
-                self.ctx.log(format_args!("{failure}; giving up"));
-                Err(ShardExit::Failed(msg))
-            }
+        drop(instance);
+        let is_primary = Some(key) == self.primary;
+        if is_primary {
+            self.primary = None;
+            self.orphan_udp.extend(udp);
         }
+        let closing = self.ctx.config.on_trap == TrapPolicy::Close;
+        let what = if open == 1 {
+            "its connection".to_string()
+        } else {
+            format!("its {open} connections")
+        };
+        if closing {
+            self.ctx.log(format_args!(
+                "{failure}; closed {what}; --on-trap close: closing the listeners"
+            ));
+            self.listeners.iter_mut().for_each(|l| *l = None);
+            self.orphan_udp.clear();
+            self.failed = Some(format!("{} stopped after a trap (--on-trap close)", self.ctx.log_prefix));
+            return;
+        }
+        if !is_primary {
+            self.ctx.log(format_args!("{failure}; closed {what}"));
+            return;
+        }
+        if self.draining.is_some() {
+            self.ctx.log(format_args!("{failure}; closed {what}"));
+            return;
+        }
+        let delay = self.backoff.delay(Instant::now());
+        if delay.is_zero() {
+            self.ctx
+                .log(format_args!("{failure}; closed {what}; starting a new instance"));
+            self.restart_primary();
+        } else {
+            self.ctx.log(format_args!(
+                "{failure}; closed {what}; starting a new instance in {delay:?} (it keeps trapping)"
+            ));
+            self.heap
+                .push(Reverse((Instant::now() + delay, SHARD_KEY, TimerKey::Restart)));
+        }
+    }
+
+    fn restart_primary(&mut self) {
+        if self.primary.is_some() || self.draining.is_some() || self.failed.is_some() {
+            return;
+        }
+        HandlerStats::add(&self.ctx.stats.restarts, 1);
+        let udp = std::mem::take(&mut self.orphan_udp);
+        if let Err(failure) = self.start_primary(udp) {
+            let delay = self.backoff.delay(Instant::now()).max(BACKOFF_FIRST);
+            self.ctx
+                .log(format_args!("{failure}; trying again in {delay:?}"));
+            self.heap
+                .push(Reverse((Instant::now() + delay, SHARD_KEY, TimerKey::Restart)));
+        }
+    }
+}
+
+fn accept_token(index: u32) -> Token {
+    Token {
+        kind: Kind::Accept,
+        inst: SHARD_KEY,
+        id: index,
     }
 }

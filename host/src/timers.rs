@@ -23,8 +23,14 @@ pub enum TimerKey {
     Guest(u32),
     /// A TCP socket's idle timeout, by socket id.
     SocketIdle(u32),
+    /// The host's `--idle-timeout` for a TCP connection, by socket id.
+    HostIdle(u32),
     /// Accepting on a shard's listener (by index) failed; try again.
     AcceptRetry(u32),
+    /// Restart the shard's primary instance (after a trap, with backoff).
+    Restart,
+    /// The grace period after a stop request is over.
+    GraceOver,
 }
 
 struct TimerState {
@@ -48,7 +54,13 @@ impl Timers {
         self.table.is_empty()
     }
 
-    fn add(&mut self, ms: u64, repeat: bool) -> u32 {
+    fn add(&mut self, ms: u64, repeat: bool) -> wasmtime::Result<u32> {
+        if self.table.len() >= crate::config::MAX_TIMERS {
+            return Err(wasmtime::Error::msg(format!(
+                "too many pending timers (the limit is {})",
+                crate::config::MAX_TIMERS
+            )));
+        }
         let ms = ms.min(MAX_DELAY_MS);
         let delay = Duration::from_millis(if repeat { ms.max(1) } else { ms });
         self.next_id = self.next_id.wrapping_add(1).max(1);
@@ -62,7 +74,7 @@ impl Timers {
             },
         );
         self.scheduled.push((deadline, TimerKey::Guest(id)));
-        id
+        Ok(id)
     }
 
     /// A guest timer's deadline came up: queues its event, and re-arms an interval.
@@ -92,11 +104,11 @@ impl Timers {
 }
 
 impl Host for GuestState {
-    fn set_timeout(&mut self, ms: u64) -> u32 {
+    fn set_timeout(&mut self, ms: u64) -> wasmtime::Result<u32> {
         self.io.timers.add(ms, false)
     }
 
-    fn set_interval(&mut self, ms: u64) -> u32 {
+    fn set_interval(&mut self, ms: u64) -> wasmtime::Result<u32> {
         self.io.timers.add(ms, true)
     }
 

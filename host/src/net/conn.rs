@@ -27,6 +27,7 @@ use crate::guest::Io;
 use crate::policy::Policy;
 use crate::reactor::{ConnectError, Kind};
 use crate::resolve;
+use crate::stats::HandlerStats;
 
 /// At most this many chunks go into one `writev`.
 const MAX_IOVECS: usize = 64;
@@ -76,7 +77,8 @@ pub fn close(io: &mut Io, id: u32, error: Option<ErrorInfo>) {
     let Some(conn) = io.tcp.remove(&id) else {
         return;
     };
-    drop(conn.stream);
+    let server = conn.server;
+    drop(conn);
     let had_error = error.is_some();
     if let Some(error) = error {
         push(io, NetEvent::Error(ErrorEvent { socket: id, error }));
@@ -88,7 +90,7 @@ pub fn close(io: &mut Io, id: u32, error: Option<ErrorInfo>) {
             had_error,
         }),
     );
-    if let Some(server) = conn.server
+    if let Some(server) = server
         && let Some(view) = io.servers.get_mut(&server)
     {
         view.connections = view.connections.saturating_sub(1);
@@ -110,6 +112,11 @@ pub fn accept(io: &mut Io, server: u32, stream: TcpStream, peer: SocketAddr, buf
     conn.local = stream.local_addr().ok();
     conn.peer = Some(peer);
     conn.stream = Some(stream);
+    let stats = io.ctx.stats.clone();
+    HandlerStats::add(&stats.connections_active, 1);
+    HandlerStats::add(&stats.connections_total, 1);
+    conn.stats = Some(stats);
+    conn.active(Instant::now(), &mut io.timers, io.ctx.config.idle_timeout, id);
     io.tcp.insert(id, conn);
     if let Some(view) = io.servers.get_mut(&server) {
         view.connections += 1;
@@ -165,7 +172,7 @@ pub fn read(io: &mut Io, id: u32, buf: &mut [u8]) {
             // back next turn, after the guest has seen this. A short read cleared it:
             // register the waker now (no syscall) unless more arrived meanwhile.
             let again = full || stream.poll_read_ready(&mut cx).is_ready();
-            conn.active(Instant::now(), &mut io.timers.scheduled, id);
+            conn.active(Instant::now(), &mut io.timers, io.ctx.config.idle_timeout, id);
             push(io, NetEvent::Data(DataEvent { socket: id, data }));
             if again {
                 io.ctx.reactor.push(io.token(Kind::TcpRead, id));
@@ -242,7 +249,7 @@ pub fn flush(io: &mut Io, id: u32) {
         }
     }
     if wrote {
-        conn.active(Instant::now(), &mut io.timers.scheduled, id);
+        conn.active(Instant::now(), &mut io.timers, io.ctx.config.idle_timeout, id);
     }
     if conn.out_len > 0 {
         return;
@@ -287,6 +294,28 @@ pub fn after_call(io: &mut Io) {
     // Keep the capacity; anything touched during this pass was already queued anew.
     if io.touched_tcp.is_empty() {
         io.touched_tcp = touched;
+    }
+}
+
+/// The host's `--idle-timeout` came up for a connection: destroy it if it really was
+/// idle that long (the guest gets `error` then `close`).
+pub fn host_idle_check(io: &mut Io, id: u32, now: Instant) {
+    let Some(idle) = io.ctx.config.idle_timeout else {
+        return;
+    };
+    let Some(conn) = io.tcp.get_mut(&id) else {
+        return;
+    };
+    let due = conn.last_active + idle;
+    if due <= now {
+        conn.host_idle_armed = false;
+        let info = host_error(
+            ErrorCode::TimedOut,
+            format!("idle for {idle:?}: destroyed (--idle-timeout)"),
+        );
+        close(io, id, Some(info));
+    } else {
+        io.timers.scheduled.push((due, crate::timers::TimerKey::HostIdle(id)));
     }
 }
 

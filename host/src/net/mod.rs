@@ -21,7 +21,9 @@ use crate::bindings::{AddressInfo, ErrorCode, IpFamily};
 use crate::guest::{GuestState, Io};
 use crate::reactor::{Completion, ConnectError, Kind};
 use crate::resolve;
+use crate::stats::HandlerStats;
 use crate::timers::TimerKey;
+use std::sync::Arc;
 
 /// The type behind the guest's `net.socket` handles; a handle's rep is the socket's id.
 pub struct SocketRep;
@@ -70,6 +72,10 @@ pub struct TcpConn {
     last_active: Instant,
     /// A deadline for this socket's idle timeout is on the shard's heap.
     idle_armed: bool,
+    /// Likewise for the host's `--idle-timeout`.
+    host_idle_armed: bool,
+    /// For accepted connections: the counters `--max-connections` reads.
+    stats: Option<Arc<HandlerStats>>,
     local: Option<SocketAddr>,
     peer: Option<SocketAddr>,
     pending: PendingOptions,
@@ -100,6 +106,8 @@ impl TcpConn {
             idle: None,
             last_active: Instant::now(),
             idle_armed: false,
+            host_idle_armed: false,
+            stats: None,
             local: None,
             peer: None,
             pending: PendingOptions::default(),
@@ -120,14 +128,29 @@ impl TcpConn {
         }
     }
 
-    /// Records activity for the idle timeout; re-arms it if it already fired.
-    fn active(&mut self, now: Instant, scheduled: &mut Vec<(Instant, TimerKey)>, id: u32) {
+    /// Records activity for the idle timeouts (the guest's `set-timeout` and the host's
+    /// `--idle-timeout`); re-arms one that already fired.
+    fn active(&mut self, now: Instant, io_timers: &mut crate::timers::Timers, host_idle: Option<Duration>, id: u32) {
         self.last_active = now;
         if let Some(idle) = self.idle
             && !self.idle_armed
         {
             self.idle_armed = true;
-            scheduled.push((now + idle, TimerKey::SocketIdle(id)));
+            io_timers.scheduled.push((now + idle, TimerKey::SocketIdle(id)));
+        }
+        if let Some(idle) = host_idle
+            && !self.host_idle_armed
+        {
+            self.host_idle_armed = true;
+            io_timers.scheduled.push((now + idle, TimerKey::HostIdle(id)));
+        }
+    }
+}
+
+impl Drop for TcpConn {
+    fn drop(&mut self) {
+        if let Some(stats) = &self.stats {
+            HandlerStats::sub(&stats.connections_active, 1);
         }
     }
 }
@@ -267,7 +290,8 @@ impl HostSocket for GuestState {
             return;
         };
         conn.idle = (ms > 0).then(|| Duration::from_millis(u64::from(ms)));
-        conn.active(Instant::now(), &mut self.io.timers.scheduled, id);
+        let host_idle = self.io.ctx.config.idle_timeout;
+        conn.active(Instant::now(), &mut self.io.timers, host_idle, id);
     }
 
     fn remote_address(&mut self, this: Resource<SocketRep>) -> Option<AddressInfo> {

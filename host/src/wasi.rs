@@ -1,0 +1,192 @@
+//! WASI for guests, with every blocking call bounded by the event deadline.
+//!
+//! Epoch interruption stops a guest that loops, but not one waiting inside a host call:
+//! `std::thread::sleep`, or a blocking read on a `wasi:sockets` stream, would hold the
+//! shard's thread for as long as it likes. So the blocking functions of `wasi:io/poll`
+//! and `wasi:io/streams` are replaced by versions that give up at the deadline of the
+//! current guest call (`--event-timeout`) and trap the guest with [`Blocked`]. The
+//! non-blocking functions are passed through unchanged.
+
+use std::future::Future;
+use std::time::Instant;
+
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+use wasmtime_wasi::p2::bindings::sync::io::{poll, streams};
+use wasmtime_wasi::p2::{StreamError, StreamResult};
+use wasmtime_wasi::runtime::in_tokio;
+use wasmtime_wasi_io::bindings::wasi::io::poll as async_poll;
+use wasmtime_wasi_io::bindings::wasi::io::streams::{
+    HostInputStream as AsyncInput, HostOutputStream as AsyncOutput,
+};
+use wasmtime_wasi_io::poll::DynPollable;
+use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream};
+
+use crate::guest::GuestState;
+
+/// The trap raised when a guest blocks in a host call past its deadline.
+#[derive(Debug, thiserror::Error)]
+#[error("blocked in a WASI call past the event deadline (--event-timeout)")]
+pub struct Blocked;
+
+/// WASI's resource table with the current call's deadline.
+pub struct Deadlined<'a> {
+    table: &'a mut ResourceTable,
+    deadline: Instant,
+}
+
+impl<'a> Deadlined<'a> {
+    pub fn new(table: &'a mut ResourceTable, deadline: Instant) -> Self {
+        Self { table, deadline }
+    }
+}
+
+struct HasDeadline;
+
+impl HasData for HasDeadline {
+    type Data<'a> = Deadlined<'a>;
+}
+
+/// Runs a blocking WASI future until it finishes or the deadline passes.
+fn within<T>(deadline: Instant, f: impl Future<Output = T>) -> Result<T, Blocked> {
+    in_tokio(async move {
+        tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), f)
+            .await
+            .map_err(|_| Blocked)
+    })
+}
+
+fn blocked_stream<T>(r: Result<StreamResult<T>, Blocked>) -> StreamResult<T> {
+    r.unwrap_or_else(|b| Err(StreamError::Trap(wasmtime::Error::new(b))))
+}
+
+/// Replaces the blocking parts of `wasi:io` in a linker that already has WASI.
+pub fn shadow_blocking_io(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    poll::add_to_linker::<GuestState, HasDeadline>(linker, GuestState::deadlined)?;
+    streams::add_to_linker::<GuestState, HasDeadline>(linker, GuestState::deadlined)?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+impl poll::Host for Deadlined<'_> {
+    fn poll(&mut self, pollables: Vec<Resource<DynPollable>>) -> wasmtime::Result<Vec<u32>> {
+        within(self.deadline, async_poll::Host::poll(self.table, pollables))
+            .map_err(wasmtime::Error::new)?
+    }
+}
+
+impl poll::HostPollable for Deadlined<'_> {
+    fn ready(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<bool> {
+        poll::HostPollable::ready(self.table, pollable)
+    }
+
+    fn block(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
+        within(self.deadline, async_poll::HostPollable::block(self.table, pollable))
+            .map_err(wasmtime::Error::new)?
+    }
+
+    fn drop(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
+        poll::HostPollable::drop(self.table, pollable)
+    }
+}
+
+impl streams::Host for Deadlined<'_> {
+    fn convert_stream_error(&mut self, err: StreamError) -> wasmtime::Result<streams::StreamError> {
+        streams::Host::convert_stream_error(self.table, err)
+    }
+}
+
+impl streams::HostOutputStream for Deadlined<'_> {
+    fn drop(&mut self, stream: Resource<DynOutputStream>) -> wasmtime::Result<()> {
+        streams::HostOutputStream::drop(self.table, stream)
+    }
+
+    fn check_write(&mut self, stream: Resource<DynOutputStream>) -> StreamResult<u64> {
+        streams::HostOutputStream::check_write(self.table, stream)
+    }
+
+    fn write(&mut self, stream: Resource<DynOutputStream>, bytes: Vec<u8>) -> StreamResult<()> {
+        streams::HostOutputStream::write(self.table, stream, bytes)
+    }
+
+    fn blocking_write_and_flush(&mut self, stream: Resource<DynOutputStream>, bytes: Vec<u8>) -> StreamResult<()> {
+        blocked_stream(within(
+            self.deadline,
+            AsyncOutput::blocking_write_and_flush(self.table, stream, bytes),
+        ))
+    }
+
+    fn subscribe(&mut self, stream: Resource<DynOutputStream>) -> wasmtime::Result<Resource<DynPollable>> {
+        streams::HostOutputStream::subscribe(self.table, stream)
+    }
+
+    fn write_zeroes(&mut self, stream: Resource<DynOutputStream>, len: u64) -> StreamResult<()> {
+        streams::HostOutputStream::write_zeroes(self.table, stream, len)
+    }
+
+    fn blocking_write_zeroes_and_flush(&mut self, stream: Resource<DynOutputStream>, len: u64) -> StreamResult<()> {
+        blocked_stream(within(
+            self.deadline,
+            AsyncOutput::blocking_write_zeroes_and_flush(self.table, stream, len),
+        ))
+    }
+
+    fn flush(&mut self, stream: Resource<DynOutputStream>) -> StreamResult<()> {
+        streams::HostOutputStream::flush(self.table, stream)
+    }
+
+    fn blocking_flush(&mut self, stream: Resource<DynOutputStream>) -> StreamResult<()> {
+        blocked_stream(within(
+            self.deadline,
+            AsyncOutput::blocking_flush(self.table, Resource::new_borrow(stream.rep())),
+        ))
+    }
+
+    fn splice(&mut self, dst: Resource<DynOutputStream>, src: Resource<DynInputStream>, len: u64) -> StreamResult<u64> {
+        streams::HostOutputStream::splice(self.table, dst, src, len)
+    }
+
+    fn blocking_splice(
+        &mut self,
+        dst: Resource<DynOutputStream>,
+        src: Resource<DynInputStream>,
+        len: u64,
+    ) -> StreamResult<u64> {
+        blocked_stream(within(
+            self.deadline,
+            AsyncOutput::blocking_splice(self.table, dst, src, len),
+        ))
+    }
+}
+
+impl streams::HostInputStream for Deadlined<'_> {
+    fn drop(&mut self, stream: Resource<DynInputStream>) -> wasmtime::Result<()> {
+        streams::HostInputStream::drop(self.table, stream)
+    }
+
+    fn read(&mut self, stream: Resource<DynInputStream>, len: u64) -> StreamResult<Vec<u8>> {
+        streams::HostInputStream::read(self.table, stream, len)
+    }
+
+    fn blocking_read(&mut self, stream: Resource<DynInputStream>, len: u64) -> StreamResult<Vec<u8>> {
+        blocked_stream(within(
+            self.deadline,
+            AsyncInput::blocking_read(self.table, stream, len),
+        ))
+    }
+
+    fn skip(&mut self, stream: Resource<DynInputStream>, len: u64) -> StreamResult<u64> {
+        streams::HostInputStream::skip(self.table, stream, len)
+    }
+
+    fn blocking_skip(&mut self, stream: Resource<DynInputStream>, len: u64) -> StreamResult<u64> {
+        blocked_stream(within(
+            self.deadline,
+            AsyncInput::blocking_skip(self.table, stream, len),
+        ))
+    }
+
+    fn subscribe(&mut self, stream: Resource<DynInputStream>) -> wasmtime::Result<Resource<DynPollable>> {
+        streams::HostInputStream::subscribe(self.table, stream)
+    }
+}
