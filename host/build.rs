@@ -20,6 +20,7 @@ const GUESTS: &[&str] = &[
     "chat",
     "scripted",
     "notahandler",
+    "hostile",
 ];
 
 fn main() {

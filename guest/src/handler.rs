@@ -80,7 +80,12 @@ pub trait NetHandler: 'static {
 
     /// Node's server `'drop'`: a connection arrived past `--max-connections` and was
     /// closed at once; the addresses say whose.
-    fn on_drop(&mut self, server: &Server, local: Option<AddressInfo>, remote: Option<AddressInfo>) {
+    fn on_drop(
+        &mut self,
+        server: &Server,
+        local: Option<AddressInfo>,
+        remote: Option<AddressInfo>,
+    ) {
         let _ = (server, local, remote);
     }
 

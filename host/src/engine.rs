@@ -104,7 +104,9 @@ pub fn new_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
         // Many slots: reserve what an instance may use rather than 4 GiB each (bounds
         // checks instead of guard pages; thousands of connections fit in the address space).
-        let reservation = (pool.max_memory as u64).next_multiple_of(1 << 16).max(1 << 20);
+        let reservation = (pool.max_memory as u64)
+            .next_multiple_of(1 << 16)
+            .max(1 << 20);
         config.memory_reservation(reservation);
         config.memory_guard_size(1 << 16);
         config.memory_reservation_for_growth(0);

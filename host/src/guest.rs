@@ -130,7 +130,12 @@ pub struct Limiter {
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let ok = desired <= self.max_memory;
         if !ok {
             self.memory_denied = true;
@@ -138,7 +143,12 @@ impl wasmtime::ResourceLimiter for Limiter {
         Ok(ok)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 
@@ -230,10 +240,21 @@ pub enum GuestFailure {
 impl std::fmt::Display for GuestFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            GuestFailure::Trap { kind: TrapKind::Deadline, limit, .. } => {
-                write!(f, "trapped: exceeded its CPU time for one event (--event-timeout {limit})")
+            GuestFailure::Trap {
+                kind: TrapKind::Deadline,
+                limit,
+                ..
+            } => {
+                write!(
+                    f,
+                    "trapped: exceeded its CPU time for one event (--event-timeout {limit})"
+                )
             }
-            GuestFailure::Trap { kind: TrapKind::Memory, limit, error } => write!(
+            GuestFailure::Trap {
+                kind: TrapKind::Memory,
+                limit,
+                error,
+            } => write!(
                 f,
                 "trapped: out of memory (--max-memory {limit}): {}",
                 describe_trap(error)
@@ -280,10 +301,31 @@ impl Instance {
         let mut wasi = WasiCtx::builder();
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
         let policy = ctx.policy.clone();
-        wasi.socket_addr_check(move |addr: SocketAddr, _use| {
-            let ok = policy.allows(addr);
+        let log_prefix = ctx.log_prefix.clone();
+        wasi.socket_addr_check(move |addr: SocketAddr, addr_use| {
+            use wasmtime_wasi::sockets::SocketAddrUse as Use;
+            let ok = match addr_use {
+                // Reaching out: the allow-list decides, as for `net.connect`.
+                Use::TcpConnect | Use::UdpSend => policy.allows(addr),
+                // An ephemeral local port (the implicit bind before a connect or send)
+                // is fine; a chosen one must be allowed like a destination.
+                Use::TcpBind | Use::UdpBind => addr.port() == 0 || policy.allows(addr),
+                Use::TcpListen => policy.allows(addr),
+                // What arrives on a socket the policy already let the guest have.
+                Use::TcpAccept | Use::UdpReceive => true,
+            };
+            if !ok {
+                let shown = crate::resolve::display_addr(&addr);
+                eprintln!(
+                    "netlet: {log_prefix} denied wasi:sockets {addr_use:?} {shown} (not allowed; run with --allow {shown} to permit it)"
+                );
+            }
             Box::pin(async move { ok })
         });
+        // wasi:sockets is there for guests that prefer owning a socket; every address
+        // still goes through the policy check above (wasmtime-wasi turns TCP and UDP
+        // off by default, so they are switched on here and the check decides).
+        wasi.allow_tcp(true).allow_udp(true);
         wasi.allow_ip_name_lookup(ctx.config.allow_dns);
         let args = ctx.config.args.clone();
         let state = GuestState {
@@ -324,15 +366,18 @@ impl Instance {
     /// Gives the next guest call its CPU deadline (`--event-timeout`).
     fn arm_deadline(&mut self) {
         let timeout = self.store.data().io.ctx.config.event_timeout;
-        self.store.set_epoch_deadline(crate::engine::epoch_ticks(timeout));
+        self.store
+            .set_epoch_deadline(crate::engine::epoch_ticks(timeout));
         self.store.data_mut().deadline = Instant::now() + timeout;
     }
 
     /// Classifies the error a guest call ended with.
     fn failure(&self, error: wasmtime::Error) -> GuestFailure {
         let config = &self.store.data().io.ctx.config;
-        let (kind, limit) = if matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt))
-            || error.downcast_ref::<crate::wasi::Blocked>().is_some()
+        let (kind, limit) = if matches!(
+            error.downcast_ref::<wasmtime::Trap>(),
+            Some(wasmtime::Trap::Interrupt)
+        ) || error.downcast_ref::<crate::wasi::Blocked>().is_some()
         {
             (TrapKind::Deadline, format!("{:?}", config.event_timeout))
         } else if self.store.data().limiter.memory_denied {

@@ -128,8 +128,10 @@ impl Reactor {
         }
     }
 
-    pub fn is_shutdown(&self) -> bool {
-        self.lock().shutdown
+    /// Whether a stop was requested since the last call (the flag is consumed, so a
+    /// draining loop does not wake up for it again).
+    pub fn take_shutdown(&self) -> bool {
+        std::mem::take(&mut self.lock().shutdown)
     }
 
     /// Ready when something is queued; otherwise remembers the loop's waker.

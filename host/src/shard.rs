@@ -237,7 +237,9 @@ impl Shard {
                 },
             );
             io.events
-                .push(Event::Net(NetEvent::Listening(Resource::new_own(listener.id))));
+                .push(Event::Net(NetEvent::Listening(Resource::new_own(
+                    listener.id,
+                ))));
         }
     }
 
@@ -258,7 +260,8 @@ impl Shard {
         let _enter = self.ctx.rt.enter();
         for socket in udp {
             if let Err(e) = dgram::adopt_bound(io, socket, &mut self.buf) {
-                self.ctx.log(format_args!("cannot register a UDP socket: {e}"));
+                self.ctx
+                    .log(format_args!("cannot register a UDP socket: {e}"));
             }
         }
         // Connections may have queued while there was no primary.
@@ -288,14 +291,16 @@ impl Shard {
     /// that could produce an event (no listener, socket, timer or pending operation).
     fn run(&mut self) -> ShardExit {
         loop {
-            if self.ctx.reactor.is_shutdown() && self.draining.is_none() {
+            if self.ctx.reactor.take_shutdown() && self.draining.is_none() {
                 self.begin_drain();
             }
             if let Some(exit) = self.finished() {
                 return exit;
             }
             self.wait();
-            self.ctx.reactor.take(&mut self.ready, &mut self.completions);
+            self.ctx
+                .reactor
+                .take(&mut self.ready, &mut self.completions);
             {
                 // Sockets made in this phase (accepted, adopted) register with the
                 // "current" runtime. Guest calls run outside it: WASI's sync bindings
@@ -316,7 +321,10 @@ impl Shard {
 
     /// Whether the shard is done, and how.
     fn finished(&mut self) -> Option<ShardExit> {
-        let has_work = self.instances.values().any(|i| i.store.data().io.has_work());
+        let has_work = self
+            .instances
+            .values()
+            .any(|i| i.store.data().io.has_work());
         let listening = self.listeners.iter().any(Option::is_some);
         let restarting = self.primary.is_none() && self.failed.is_none() && self.draining.is_none();
         if let Some(deadline) = self.draining {
@@ -344,7 +352,8 @@ impl Shard {
         let grace = self.ctx.config.grace;
         let deadline = Instant::now() + grace;
         self.draining = Some(deadline);
-        self.heap.push(Reverse((deadline, SHARD_KEY, TimerKey::GraceOver)));
+        self.heap
+            .push(Reverse((deadline, SHARD_KEY, TimerKey::GraceOver)));
         self.listeners.iter_mut().for_each(|l| *l = None);
         let keys: Vec<u32> = self.instances.keys().copied().collect();
         for key in keys {
@@ -511,12 +520,14 @@ impl Shard {
                     self.buf = buf;
                 }
                 Accepted::Fail(e) => {
-                    self.ctx.log(format_args!("accept on {} failed: {e}", listener.addr));
+                    self.ctx
+                        .log(format_args!("accept on {} failed: {e}", listener.addr));
                     if let Some(io) = self.primary.and_then(|key| self.route(key)) {
-                        io.events.push(Event::Net(NetEvent::ServerError(ServerErrorEvent {
-                            server,
-                            error: error_info(&e, "accept", None),
-                        })));
+                        io.events
+                            .push(Event::Net(NetEvent::ServerError(ServerErrorEvent {
+                                server,
+                                error: error_info(&e, "accept", None),
+                            })));
                     }
                     self.heap.push(Reverse((
                         Instant::now() + ACCEPT_RETRY,
@@ -532,13 +543,19 @@ impl Shard {
     }
 
     fn over_max_connections(&self) -> bool {
-        self.ctx.config.max_connections.is_some_and(|max| {
-            HandlerStats::get(&self.ctx.stats.connections_active) >= max as u64
-        })
+        self.ctx
+            .config
+            .max_connections
+            .is_some_and(|max| HandlerStats::get(&self.ctx.stats.connections_active) >= max as u64)
     }
 
     /// Node's `maxConnections`: close at once, count it, tell the guest (`drop`).
-    fn drop_connection(&mut self, server: u32, stream: tokio::net::TcpStream, peer: std::net::SocketAddr) {
+    fn drop_connection(
+        &mut self,
+        server: u32,
+        stream: tokio::net::TcpStream,
+        peer: std::net::SocketAddr,
+    ) {
         let local = stream.local_addr().ok();
         drop(stream);
         HandlerStats::add(&self.ctx.stats.connections_dropped, 1);
@@ -560,8 +577,9 @@ impl Shard {
                 Some(key)
             }
             Err(failure) => {
-                self.ctx
-                    .log(format_args!("cannot start an instance for a new connection: {failure}"));
+                self.ctx.log(format_args!(
+                    "cannot start an instance for a new connection: {failure}"
+                ));
                 None
             }
         }
@@ -584,15 +602,20 @@ impl Shard {
                 failures.push((key, failure));
                 continue;
             }
+            // Servers the guest closed stop accepting before its writes go out, so no
+            // peer that saw a reply can still connect.
+            let closed = std::mem::take(&mut instance.io().closed_servers);
+            for id in closed {
+                close_listener(&mut self.listeners, id);
+            }
+            let Some(instance) = self.instances.get_mut(&key) else {
+                continue;
+            };
             let io = instance.io();
             conn::after_call(io);
             dgram::after_call(io);
-            let closed = std::mem::take(&mut io.closed_servers);
             let more = !io.events.is_empty();
             let idle = !io.has_work();
-            for id in closed {
-                self.close_listener(id);
-            }
             self.schedule_timers(key);
             if more {
                 again.push(key);
@@ -606,16 +629,6 @@ impl Shard {
         }
         for (key, failure) in failures {
             self.on_failure(key, failure);
-        }
-    }
-
-    fn close_listener(&mut self, id: u32) {
-        if let Some(slot) = self
-            .listeners
-            .iter_mut()
-            .find(|l| l.as_ref().is_some_and(|l| l.id == id))
-        {
-            *slot = None;
         }
     }
 
@@ -661,7 +674,10 @@ impl Shard {
             ));
             self.listeners.iter_mut().for_each(|l| *l = None);
             self.orphan_udp.clear();
-            self.failed = Some(format!("{} stopped after a trap (--on-trap close)", self.ctx.log_prefix));
+            self.failed = Some(format!(
+                "{} stopped after a trap (--on-trap close)",
+                self.ctx.log_prefix
+            ));
             return;
         }
         if !is_primary {
@@ -674,15 +690,19 @@ impl Shard {
         }
         let delay = self.backoff.delay(Instant::now());
         if delay.is_zero() {
-            self.ctx
-                .log(format_args!("{failure}; closed {what}; starting a new instance"));
+            self.ctx.log(format_args!(
+                "{failure}; closed {what}; starting a new instance"
+            ));
             self.restart_primary();
         } else {
             self.ctx.log(format_args!(
                 "{failure}; closed {what}; starting a new instance in {delay:?} (it keeps trapping)"
             ));
-            self.heap
-                .push(Reverse((Instant::now() + delay, SHARD_KEY, TimerKey::Restart)));
+            self.heap.push(Reverse((
+                Instant::now() + delay,
+                SHARD_KEY,
+                TimerKey::Restart,
+            )));
         }
     }
 
@@ -696,9 +716,21 @@ impl Shard {
             let delay = self.backoff.delay(Instant::now()).max(BACKOFF_FIRST);
             self.ctx
                 .log(format_args!("{failure}; trying again in {delay:?}"));
-            self.heap
-                .push(Reverse((Instant::now() + delay, SHARD_KEY, TimerKey::Restart)));
+            self.heap.push(Reverse((
+                Instant::now() + delay,
+                SHARD_KEY,
+                TimerKey::Restart,
+            )));
         }
+    }
+}
+
+fn close_listener(listeners: &mut [Option<Listener>], id: u32) {
+    if let Some(slot) = listeners
+        .iter_mut()
+        .find(|l| l.as_ref().is_some_and(|l| l.id == id))
+    {
+        *slot = None;
     }
 }
 

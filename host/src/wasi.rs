@@ -81,8 +81,11 @@ impl poll::HostPollable for Deadlined<'_> {
     }
 
     fn block(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
-        within(self.deadline, async_poll::HostPollable::block(self.table, pollable))
-            .map_err(wasmtime::Error::new)?
+        within(
+            self.deadline,
+            async_poll::HostPollable::block(self.table, pollable),
+        )
+        .map_err(wasmtime::Error::new)?
     }
 
     fn drop(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
@@ -109,14 +112,21 @@ impl streams::HostOutputStream for Deadlined<'_> {
         streams::HostOutputStream::write(self.table, stream, bytes)
     }
 
-    fn blocking_write_and_flush(&mut self, stream: Resource<DynOutputStream>, bytes: Vec<u8>) -> StreamResult<()> {
+    fn blocking_write_and_flush(
+        &mut self,
+        stream: Resource<DynOutputStream>,
+        bytes: Vec<u8>,
+    ) -> StreamResult<()> {
         blocked_stream(within(
             self.deadline,
             AsyncOutput::blocking_write_and_flush(self.table, stream, bytes),
         ))
     }
 
-    fn subscribe(&mut self, stream: Resource<DynOutputStream>) -> wasmtime::Result<Resource<DynPollable>> {
+    fn subscribe(
+        &mut self,
+        stream: Resource<DynOutputStream>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
         streams::HostOutputStream::subscribe(self.table, stream)
     }
 
@@ -124,7 +134,11 @@ impl streams::HostOutputStream for Deadlined<'_> {
         streams::HostOutputStream::write_zeroes(self.table, stream, len)
     }
 
-    fn blocking_write_zeroes_and_flush(&mut self, stream: Resource<DynOutputStream>, len: u64) -> StreamResult<()> {
+    fn blocking_write_zeroes_and_flush(
+        &mut self,
+        stream: Resource<DynOutputStream>,
+        len: u64,
+    ) -> StreamResult<()> {
         blocked_stream(within(
             self.deadline,
             AsyncOutput::blocking_write_zeroes_and_flush(self.table, stream, len),
@@ -142,7 +156,12 @@ impl streams::HostOutputStream for Deadlined<'_> {
         ))
     }
 
-    fn splice(&mut self, dst: Resource<DynOutputStream>, src: Resource<DynInputStream>, len: u64) -> StreamResult<u64> {
+    fn splice(
+        &mut self,
+        dst: Resource<DynOutputStream>,
+        src: Resource<DynInputStream>,
+        len: u64,
+    ) -> StreamResult<u64> {
         streams::HostOutputStream::splice(self.table, dst, src, len)
     }
 
@@ -168,7 +187,11 @@ impl streams::HostInputStream for Deadlined<'_> {
         streams::HostInputStream::read(self.table, stream, len)
     }
 
-    fn blocking_read(&mut self, stream: Resource<DynInputStream>, len: u64) -> StreamResult<Vec<u8>> {
+    fn blocking_read(
+        &mut self,
+        stream: Resource<DynInputStream>,
+        len: u64,
+    ) -> StreamResult<Vec<u8>> {
         blocked_stream(within(
             self.deadline,
             AsyncInput::blocking_read(self.table, stream, len),
@@ -186,7 +209,10 @@ impl streams::HostInputStream for Deadlined<'_> {
         ))
     }
 
-    fn subscribe(&mut self, stream: Resource<DynInputStream>) -> wasmtime::Result<Resource<DynPollable>> {
+    fn subscribe(
+        &mut self,
+        stream: Resource<DynInputStream>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
         streams::HostInputStream::subscribe(self.table, stream)
     }
 }

@@ -235,7 +235,12 @@ fn finish_close(io: &mut Io, id: u32) {
 
 /// Closes the host-bound sockets (the host is stopping); the guest gets `close`.
 pub fn close_host_bound(io: &mut Io) {
-    let ids: Vec<u32> = io.udp.iter().filter(|(_, s)| s.host_bound).map(|(id, _)| *id).collect();
+    let ids: Vec<u32> = io
+        .udp
+        .iter()
+        .filter(|(_, s)| s.host_bound)
+        .map(|(id, _)| *id)
+        .collect();
     for id in ids {
         finish_close(io, id);
     }

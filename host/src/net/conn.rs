@@ -116,7 +116,12 @@ pub fn accept(io: &mut Io, server: u32, stream: TcpStream, peer: SocketAddr, buf
     HandlerStats::add(&stats.connections_active, 1);
     HandlerStats::add(&stats.connections_total, 1);
     conn.stats = Some(stats);
-    conn.active(Instant::now(), &mut io.timers, io.ctx.config.idle_timeout, id);
+    conn.active(
+        Instant::now(),
+        &mut io.timers,
+        io.ctx.config.idle_timeout,
+        id,
+    );
     io.tcp.insert(id, conn);
     if let Some(view) = io.servers.get_mut(&server) {
         view.connections += 1;
@@ -172,7 +177,12 @@ pub fn read(io: &mut Io, id: u32, buf: &mut [u8]) {
             // back next turn, after the guest has seen this. A short read cleared it:
             // register the waker now (no syscall) unless more arrived meanwhile.
             let again = full || stream.poll_read_ready(&mut cx).is_ready();
-            conn.active(Instant::now(), &mut io.timers, io.ctx.config.idle_timeout, id);
+            conn.active(
+                Instant::now(),
+                &mut io.timers,
+                io.ctx.config.idle_timeout,
+                id,
+            );
             push(io, NetEvent::Data(DataEvent { socket: id, data }));
             if again {
                 io.ctx.reactor.push(io.token(Kind::TcpRead, id));
@@ -249,7 +259,12 @@ pub fn flush(io: &mut Io, id: u32) {
         }
     }
     if wrote {
-        conn.active(Instant::now(), &mut io.timers, io.ctx.config.idle_timeout, id);
+        conn.active(
+            Instant::now(),
+            &mut io.timers,
+            io.ctx.config.idle_timeout,
+            id,
+        );
     }
     if conn.out_len > 0 {
         return;
@@ -315,7 +330,9 @@ pub fn host_idle_check(io: &mut Io, id: u32, now: Instant) {
         );
         close(io, id, Some(info));
     } else {
-        io.timers.scheduled.push((due, crate::timers::TimerKey::HostIdle(id)));
+        io.timers
+            .scheduled
+            .push((due, crate::timers::TimerKey::HostIdle(id)));
     }
 }
 

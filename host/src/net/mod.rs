@@ -130,19 +130,29 @@ impl TcpConn {
 
     /// Records activity for the idle timeouts (the guest's `set-timeout` and the host's
     /// `--idle-timeout`); re-arms one that already fired.
-    fn active(&mut self, now: Instant, io_timers: &mut crate::timers::Timers, host_idle: Option<Duration>, id: u32) {
+    fn active(
+        &mut self,
+        now: Instant,
+        io_timers: &mut crate::timers::Timers,
+        host_idle: Option<Duration>,
+        id: u32,
+    ) {
         self.last_active = now;
         if let Some(idle) = self.idle
             && !self.idle_armed
         {
             self.idle_armed = true;
-            io_timers.scheduled.push((now + idle, TimerKey::SocketIdle(id)));
+            io_timers
+                .scheduled
+                .push((now + idle, TimerKey::SocketIdle(id)));
         }
         if let Some(idle) = host_idle
             && !self.host_idle_armed
         {
             self.host_idle_armed = true;
-            io_timers.scheduled.push((now + idle, TimerKey::HostIdle(id)));
+            io_timers
+                .scheduled
+                .push((now + idle, TimerKey::HostIdle(id)));
         }
     }
 }

@@ -366,6 +366,16 @@ impl NetHandler for Scripted {
         }
     }
 
+    fn on_drop(
+        &mut self,
+        server: &Server,
+        _local: Option<netlet_guest::AddressInfo>,
+        remote: Option<netlet_guest::AddressInfo>,
+    ) {
+        let remote = remote.map_or("-".to_string(), |a| a.to_string());
+        eprintln!("ev drop {} {remote}", server.id());
+    }
+
     fn on_server_close(&mut self, server: &Server) {
         eprintln!("ev server-close {}", server.id());
         self.servers.retain(|s| s != server);

@@ -1,0 +1,178 @@
+//! `hostile`: a test-only handler that echoes like `echo`, and misbehaves on request, so
+//! tests can check that a fault never takes down the host, its listener or (with
+//! `--isolation connection`) any other connection.
+//!
+//! A line starting with `!` is a command; anything else is echoed byte for byte:
+//!
+//! - `!loop`: spin forever (the event deadline must stop it)
+//! - `!sleep MS`: block in `std::thread::sleep` (a blocking WASI call)
+//! - `!alloc`: allocate 1 MiB blocks until memory runs out
+//! - `!panic`, or any data containing byte 0xFF: panic
+//! - `!stale`: call every method on sockets that have closed; reply with what they returned
+//! - `!forged`: call a socket method through a handle that was never issued
+//! - `!flood`: write 1 MiB chunks until the host refuses (the write buffer cap)
+//! - `!timers N`: set N one-hour timers; reply `timers N`
+//! - `!connect HOST PORT`: `net.connect`; reply `connect ok` or `connect CODE`
+//! - `!wasi-connect HOST:PORT`: connect through `wasi:sockets` (`std::net::TcpStream`)
+//! - `!dns NAME`: resolve through `wasi:sockets/ip-name-lookup`
+//! - `!count`: reply with how many connections this instance has seen
+
+use std::time::Duration;
+
+use netlet_guest::{NetHandler, Socket, TimerId, net, timers};
+
+#[derive(Default)]
+struct Hostile {
+    seen: u64,
+    closed: Vec<Socket>,
+    timers: Vec<TimerId>,
+}
+
+impl Hostile {
+    fn command(&mut self, socket: &Socket, line: &str) {
+        let (cmd, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match cmd {
+            "!loop" => {
+                let mut x = 0u64;
+                loop {
+                    x = x.wrapping_add(1);
+                    std::hint::black_box(x);
+                }
+            }
+            "!sleep" => {
+                std::thread::sleep(Duration::from_millis(rest.parse().unwrap_or(10_000)));
+                socket.write("slept\n");
+            }
+            "!alloc" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![7; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "!panic" => panic!("hostile guest panics on request"),
+            "!stale" => {
+                let mut report = String::from("stale");
+                for old in &self.closed {
+                    let write = old.try_write(b"x").map_err(|e| e.code().node_code());
+                    let nodelay = old.set_no_delay(true).map_err(|e| e.code().node_code());
+                    old.end();
+                    old.pause();
+                    old.resume();
+                    old.set_timeout(Duration::from_millis(10));
+                    old.destroy();
+                    report.push_str(&format!(
+                        " [write={write:?} nodelay={nodelay:?} state={} read={} remote={:?}]",
+                        old.ready_state(),
+                        old.bytes_read(),
+                        old.remote_address().map(|a| a.to_string())
+                    ));
+                }
+                report.push('\n');
+                socket.write(report);
+            }
+            "!forged" => {
+                // A handle index this instance was never given: the component model
+                // refuses it, which traps the guest.
+                let forged = unsafe {
+                    netlet_guest::__private::bindings::netlet::net::net::Socket::from_handle(
+                        0x7fff_fff0,
+                    )
+                };
+                let _ = forged.write(b"forged");
+                std::mem::forget(forged);
+                socket.write("forged call returned\n");
+            }
+            "!flood" => {
+                let chunk = vec![b'f'; 1 << 20];
+                let mut sent = 0usize;
+                loop {
+                    match socket.try_write(&chunk) {
+                        Ok(_) => sent += chunk.len(),
+                        Err(e) => {
+                            println!("flood stopped after {sent} bytes: {}", e.code().node_code());
+                            break;
+                        }
+                    }
+                }
+            }
+            "!timers" => {
+                let n: usize = rest.parse().unwrap_or(1000);
+                for _ in 0..n {
+                    self.timers
+                        .push(timers::set_timeout(Duration::from_secs(3600)));
+                }
+                socket.write(format!("timers {n}\n"));
+            }
+            "!connect" => {
+                let mut parts = rest.split(' ');
+                let host = parts.next().unwrap_or("");
+                let port = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+                match net::connect_to(host, port) {
+                    Ok(_) => socket.write("connect ok\n"),
+                    Err(e) => socket.write(format!("connect {}\n", e.code().node_code())),
+                };
+            }
+            "!wasi-connect" => {
+                let reply = match std::net::TcpStream::connect(rest) {
+                    Ok(_) => "wasi-connect ok\n".to_string(),
+                    Err(e) => format!("wasi-connect {:?}\n", e.kind()),
+                };
+                socket.write(reply);
+            }
+            "!dns" => {
+                use std::net::ToSocketAddrs;
+                let reply = match (rest, 80).to_socket_addrs() {
+                    Ok(addrs) => format!("dns ok {}\n", addrs.count()),
+                    Err(e) => format!("dns {:?}\n", e.kind()),
+                };
+                socket.write(reply);
+            }
+            "!count" => {
+                socket.write(format!("count {}\n", self.seen));
+            }
+            _ => {
+                socket.write(format!("unknown {cmd}\n"));
+            }
+        }
+    }
+}
+
+impl NetHandler for Hostile {
+    fn on_connection(&mut self, _socket: &Socket) {
+        self.seen += 1;
+    }
+
+    fn on_data(&mut self, socket: &Socket, data: Vec<u8>) {
+        if data.contains(&0xFF) {
+            panic!("hostile guest got the poison byte");
+        }
+        if data.first() == Some(&b'!') {
+            let text = String::from_utf8_lossy(&data).to_string();
+            for line in text.lines() {
+                self.command(socket, line.trim());
+            }
+            return;
+        }
+        if !socket.write(&data) {
+            socket.pause();
+        }
+    }
+
+    fn on_drain(&mut self, socket: &Socket) {
+        socket.resume();
+    }
+
+    fn on_error(&mut self, socket: &Socket, error: netlet_guest::Error) {
+        println!("socket {} error {}", socket.id(), error.code().node_code());
+    }
+
+    fn on_close(&mut self, socket: &Socket, _had_error: bool) {
+        self.closed.push(socket.clone());
+        if self.closed.len() > 16 {
+            self.closed.remove(0);
+        }
+    }
+}
+
+netlet_guest::export_net!(Hostile::default());
