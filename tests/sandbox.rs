@@ -584,3 +584,42 @@ fn random_client_behaviour_never_breaks_the_host() {
     let text = netlet.stderr.text();
     assert!(!text.contains("panicked"), "{text}");
 }
+
+#[test]
+fn an_instance_cannot_open_sockets_without_end() {
+    let (_netlet, _) = with_fault(&[], |n| {
+        let mut c = connect(n.tcp[0]);
+        c.write_all(b"!sockets 1100\n").unwrap();
+        assert_eq!(read_line(&mut c), "sockets ok=1024 refused=76");
+    });
+}
+
+#[test]
+fn host_names_need_a_rule_naming_them_or_allow_dns() {
+    // An address rule alone does not let the guest send DNS queries for any name.
+    let netlet = Netlet::run(
+        "hostile",
+        &["--tcp", "127.0.0.1:0", "--allow", "127.0.0.1:*"],
+    );
+    let mut c = connect(netlet.tcp[0]);
+    c.write_all(b"!connect some-name.invalid 80\n").unwrap();
+    assert_eq!(read_line(&mut c), "connect EACCES");
+    netlet
+        .stderr
+        .wait_for("denied connect to some-name.invalid:80", WAIT);
+    // With --allow-dns the name is resolved (and fails, as .invalid names do).
+    let netlet = Netlet::run(
+        "hostile",
+        &[
+            "--tcp",
+            "127.0.0.1:0",
+            "--allow",
+            "127.0.0.1:*",
+            "--allow-dns",
+        ],
+    );
+    let mut c = connect(netlet.tcp[0]);
+    c.write_all(b"!connect some-name.invalid 80\n").unwrap();
+    assert_eq!(read_line(&mut c), "connect ok");
+    netlet.stderr.wait_for("ENOTFOUND", WAIT);
+}

@@ -102,8 +102,12 @@ impl Io {
         }
     }
 
-    pub fn now(&self) -> Instant {
-        Instant::now()
+    /// Whether the guest may open one more socket (and start one more connect or
+    /// lookup): the per-instance caps of `config::MAX_GUEST_SOCKETS` and `MAX_IN_FLIGHT`.
+    pub fn may_open_socket(&self) -> bool {
+        let own = self.tcp.values().filter(|c| c.server.is_none()).count()
+            + self.udp.values().filter(|u| !u.host_bound).count();
+        own < crate::config::MAX_GUEST_SOCKETS && self.in_flight < crate::config::MAX_IN_FLIGHT
     }
 
     /// True while the instance holds anything of its own that can still produce an

@@ -379,7 +379,10 @@ impl Io {
     }
 
     /// Spawns a name lookup for a UDP destination; the completion finishes the request.
-    fn udp_resolve(&mut self, id: u32, host: String, request: UdpRequest) {
+    fn udp_resolve(&mut self, id: u32, host: String, request: UdpRequest) -> Result<(), ErrorCode> {
+        if self.in_flight >= crate::config::MAX_IN_FLIGHT {
+            return Err(ErrorCode::WouldExceedLimit);
+        }
         self.in_flight += 1;
         let reactor = self.ctx.reactor.clone();
         let inst = self.inst;
@@ -395,6 +398,7 @@ impl Io {
                 result,
             });
         });
+        Ok(())
     }
 }
 
@@ -550,14 +554,15 @@ impl HostSocket for GuestState {
                 if !resolve::is_plausible_name(&host) {
                     return Err(ErrorCode::InvalidArgument);
                 }
-                if !name_allowed && !self.io.ctx.policy.any_for_port(port) {
+                if !name_allowed
+                    && !(self.io.ctx.config.allow_dns && self.io.ctx.policy.any_for_port(port))
+                {
                     self.io.udp_deny_log("send", &format!("{host}:{port}"));
                     return Err(ErrorCode::AccessDenied);
                 }
                 self.io.udp_autobind(id)?;
                 self.io
-                    .udp_resolve(id, host, UdpRequest::Send { data: msg, port });
-                Ok(())
+                    .udp_resolve(id, host, UdpRequest::Send { data: msg, port })
             }
         }
     }
@@ -595,12 +600,13 @@ impl HostSocket for GuestState {
                 if !resolve::is_plausible_name(&host) {
                     return Err(ErrorCode::InvalidArgument);
                 }
-                if !name_allowed && !self.io.ctx.policy.any_for_port(port) {
+                if !name_allowed
+                    && !(self.io.ctx.config.allow_dns && self.io.ctx.policy.any_for_port(port))
+                {
                     self.io.udp_deny_log("connect", &format!("{host}:{port}"));
                     return Err(ErrorCode::AccessDenied);
                 }
-                self.io.udp_resolve(id, host, UdpRequest::Connect { port });
-                Ok(())
+                self.io.udp_resolve(id, host, UdpRequest::Connect { port })
             }
         }
     }
@@ -880,6 +886,9 @@ impl Host for GuestState {
         kind: SocketType,
         options: SocketOptions,
     ) -> Result<Resource<DgramRep>, ErrorCode> {
+        if !self.io.may_open_socket() {
+            return Err(ErrorCode::WouldExceedLimit);
+        }
         let v6 = matches!(kind, SocketType::Udp6);
         let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
         let socket =

@@ -483,6 +483,9 @@ pub fn start_connect(io: &mut Io, options: ConnectOptions) -> Result<u32, ErrorC
     if port == 0 {
         return Err(ErrorCode::InvalidArgument);
     }
+    if !io.may_open_socket() {
+        return Err(ErrorCode::WouldExceedLimit);
+    }
     let host = if host.is_empty() {
         "localhost".to_string()
     } else {
@@ -514,7 +517,9 @@ pub fn start_connect(io: &mut Io, options: ConnectOptions) -> Result<u32, ErrorC
             if !resolve::is_plausible_name(&host) {
                 return Err(ErrorCode::InvalidArgument);
             }
-            if !name_allowed && !policy.any_for_port(port) {
+            // Resolving a name no rule names is itself reaching out (a DNS query can
+            // carry data): it needs --allow-dns, and a rule the address may match.
+            if !name_allowed && !(io.ctx.config.allow_dns && policy.any_for_port(port)) {
                 deny_log(io, &shown(&host, port));
                 return Err(ErrorCode::AccessDenied);
             }

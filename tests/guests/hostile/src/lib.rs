@@ -15,6 +15,7 @@
 //! - `!connect HOST PORT`: `net.connect`; reply `connect ok` or `connect CODE`
 //! - `!wasi-connect HOST:PORT`: connect through `wasi:sockets` (`std::net::TcpStream`)
 //! - `!dns NAME`: resolve through `wasi:sockets/ip-name-lookup`
+//! - `!sockets N`: create N UDP sockets; reply how many the host allowed
 //! - `!count`: reply with how many connections this instance has seen
 
 use std::time::Duration;
@@ -26,6 +27,7 @@ struct Hostile {
     seen: u64,
     closed: Vec<Socket>,
     timers: Vec<TimerId>,
+    udp: Vec<netlet_guest::DgramSocket>,
 }
 
 impl Hostile {
@@ -127,6 +129,23 @@ impl Hostile {
                     Err(e) => format!("dns {:?}\n", e.kind()),
                 };
                 socket.write(reply);
+            }
+            "!sockets" => {
+                let n: usize = rest.parse().unwrap_or(10);
+                let (mut ok, mut refused) = (0, 0);
+                for _ in 0..n {
+                    match netlet_guest::dgram::create_socket(
+                        netlet_guest::dgram::SocketType::Udp4,
+                        Default::default(),
+                    ) {
+                        Ok(s) => {
+                            ok += 1;
+                            self.udp.push(s);
+                        }
+                        Err(_) => refused += 1,
+                    }
+                }
+                socket.write(format!("sockets ok={ok} refused={refused}\n"));
             }
             "!count" => {
                 socket.write(format!("count {}\n", self.seen));
