@@ -63,7 +63,8 @@ pub struct Io {
     pub closed_servers: Vec<u32>,
     /// Outbound connects and name lookups still running.
     pub in_flight: u32,
-    /// The shard loop's turn counter (see `conn::read`).
+    /// The shard loop's turn, as of the last time the shard handed this instance work
+    /// (see `conn::read`).
     pub turn: u64,
     next_id: u32,
 }
@@ -100,6 +101,13 @@ impl Io {
             inst: self.inst,
             id,
         }
+    }
+
+    /// Whether the guest may resolve a host name for a destination on `port`: a rule
+    /// names the host (`named`), or `--allow-dns` is on and some rule could match the
+    /// address it resolves to. (A DNS query is itself reaching out: it can carry data.)
+    pub fn may_resolve(&self, named: bool, port: u16) -> bool {
+        named || (self.ctx.config.allow_dns && self.ctx.policy.any_for_port(port))
     }
 
     /// Whether the guest may open one more socket (and start one more connect or

@@ -151,6 +151,8 @@ struct Shard {
     orphan_udp: Vec<std::net::UdpSocket>,
     /// Set when a stop was requested: the end of the grace period.
     draining: Option<Instant>,
+    /// Counts loop turns (see `conn::read`).
+    turn: u64,
     /// Why the shard is stopping for good (`--on-trap close`, a failed restart).
     failed: Option<String>,
 }
@@ -207,6 +209,7 @@ impl Shard {
             orphan_udp: Vec::new(),
             draining: None,
             failed: None,
+            turn: 0,
         };
         Ok((shard, spec.udp))
     }
@@ -284,7 +287,12 @@ impl Shard {
     /// The instance `key`, marked to be visited this turn.
     fn route(&mut self, key: u32) -> Option<&mut Io> {
         self.mark_active(key);
-        self.instances.get_mut(&key).map(Instance::io)
+        let turn = self.turn;
+        self.instances.get_mut(&key).map(|instance| {
+            let io = instance.io();
+            io.turn = turn;
+            io
+        })
     }
 
     /// The loop. Returns when asked to stop and done draining, or when nothing is left
@@ -308,9 +316,7 @@ impl Shard {
                 // sleeps, where `Handle::block_on` on ours could not.
                 let rt = self.ctx.rt.clone();
                 let _enter = rt.enter();
-                for instance in self.instances.values_mut() {
-                    instance.io().turn += 1;
-                }
+                self.turn += 1;
                 self.fire_timers();
                 self.finish_tasks();
                 self.handle_ready();

@@ -554,9 +554,7 @@ impl HostSocket for GuestState {
                 if !resolve::is_plausible_name(&host) {
                     return Err(ErrorCode::InvalidArgument);
                 }
-                if !name_allowed
-                    && !(self.io.ctx.config.allow_dns && self.io.ctx.policy.any_for_port(port))
-                {
+                if !self.io.may_resolve(name_allowed, port) {
                     self.io.udp_deny_log("send", &format!("{host}:{port}"));
                     return Err(ErrorCode::AccessDenied);
                 }
@@ -600,9 +598,7 @@ impl HostSocket for GuestState {
                 if !resolve::is_plausible_name(&host) {
                     return Err(ErrorCode::InvalidArgument);
                 }
-                if !name_allowed
-                    && !(self.io.ctx.config.allow_dns && self.io.ctx.policy.any_for_port(port))
-                {
+                if !self.io.may_resolve(name_allowed, port) {
                     self.io.udp_deny_log("connect", &format!("{host}:{port}"));
                     return Err(ErrorCode::AccessDenied);
                 }

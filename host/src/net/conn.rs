@@ -517,9 +517,7 @@ pub fn start_connect(io: &mut Io, options: ConnectOptions) -> Result<u32, ErrorC
             if !resolve::is_plausible_name(&host) {
                 return Err(ErrorCode::InvalidArgument);
             }
-            // Resolving a name no rule names is itself reaching out (a DNS query can
-            // carry data): it needs --allow-dns, and a rule the address may match.
-            if !name_allowed && !(io.ctx.config.allow_dns && policy.any_for_port(port)) {
+            if !io.may_resolve(name_allowed, port) {
                 deny_log(io, &shown(&host, port));
                 return Err(ErrorCode::AccessDenied);
             }

@@ -1,0 +1,433 @@
+//! The comparison: the same loads against each server, in one run, printed as a table
+//! with absolute figures and the ratios netlet/native and netlet/Node.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::load::{self, Outcome};
+use crate::servers::{self, Kind, Paths, Server};
+
+/// What to run.
+#[derive(Clone)]
+pub struct Options {
+    pub paths: Paths,
+    /// Seconds per case.
+    pub duration: Duration,
+    /// Connections for the idle case.
+    pub idle: usize,
+    /// Only rows whose name contains this.
+    pub only: Option<String>,
+    /// Skip the wstd column.
+    pub no_wstd: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Case {
+    PingPong { conns: usize, size: usize },
+    Stream { conns: usize, chunk: usize },
+    Churn { concurrency: usize },
+    Udp { sockets: usize, size: usize },
+    Idle,
+    ColdStart,
+}
+
+struct Row {
+    name: &'static str,
+    case: Case,
+    unit: &'static str,
+    /// For memory and start time, lower is better.
+    lower_is_better: bool,
+}
+
+const ROWS: &[Row] = &[
+    Row {
+        name: "TCP ping-pong 64 B × 32 conns",
+        case: Case::PingPong {
+            conns: 32,
+            size: 64,
+        },
+        unit: "msg/s",
+        lower_is_better: false,
+    },
+    Row {
+        name: "TCP ping-pong 4 KiB × 8 conns",
+        case: Case::PingPong {
+            conns: 8,
+            size: 4096,
+        },
+        unit: "msg/s",
+        lower_is_better: false,
+    },
+    Row {
+        name: "TCP stream 64 KiB chunks × 4 conns",
+        case: Case::Stream {
+            conns: 4,
+            chunk: 65536,
+        },
+        unit: "MB/s",
+        lower_is_better: false,
+    },
+    Row {
+        name: "TCP churn × 16 (connect, 32 B echo, close)",
+        case: Case::Churn { concurrency: 16 },
+        unit: "conn/s",
+        lower_is_better: false,
+    },
+    Row {
+        name: "UDP ping-pong 64 B × 16 sockets",
+        case: Case::Udp {
+            sockets: 16,
+            size: 64,
+        },
+        unit: "msg/s",
+        lower_is_better: false,
+    },
+    Row {
+        name: "idle connections: RSS per connection",
+        case: Case::Idle,
+        unit: "KiB",
+        lower_is_better: true,
+    },
+    Row {
+        name: "cold start (spawn to first echo)",
+        case: Case::ColdStart,
+        unit: "ms",
+        lower_is_better: true,
+    },
+];
+
+/// One cell: a value, its latencies, and what was lost.
+#[derive(Clone, Debug, Default)]
+struct Cell {
+    value: Option<f64>,
+    p50_us: Option<f64>,
+    p99_us: Option<f64>,
+    lost: Option<u64>,
+    note: Option<String>,
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+fn tcp(server: &Server) -> anyhow::Result<SocketAddr> {
+    server.tcp.context("no TCP address")
+}
+
+fn measure(kind: &Kind, case: Case, opts: &Options) -> anyhow::Result<Cell> {
+    let d = opts.duration;
+    if let Case::ColdStart = case {
+        let server = servers::start(kind, &opts.paths)?;
+        let addr = tcp(&server)?;
+        // `started_in` covers spawn to the address line; add the first echo.
+        let t = Instant::now();
+        rt().block_on(load::time_to_echo(addr, t, Duration::from_secs(30)))?;
+        let ms = (server.started_in + t.elapsed()).as_secs_f64() * 1000.0;
+        return Ok(Cell {
+            value: Some(ms),
+            ..Cell::default()
+        });
+    }
+    let server = servers::start(kind, &opts.paths)?;
+    let outcome: Outcome = match case {
+        Case::PingPong { conns, size } => {
+            rt().block_on(load::ping_pong(tcp(&server)?, conns, size, d))?
+        }
+        Case::Stream { conns, chunk } => {
+            let mut o = rt().block_on(load::stream(tcp(&server)?, conns, chunk, d))?;
+            o.rate /= 1e6;
+            o
+        }
+        Case::Churn { concurrency } => rt().block_on(load::churn(tcp(&server)?, concurrency, d))?,
+        Case::Udp { sockets, size } => {
+            let Some(addr) = server.udp else {
+                return Ok(Cell {
+                    note: Some("-".into()),
+                    ..Cell::default()
+                });
+            };
+            rt().block_on(load::udp_ping_pong(addr, sockets, size, d))?
+        }
+        Case::Idle => {
+            let addr = tcp(&server)?;
+            // Warm up (first connections allocate the server's fixed structures).
+            let rt = rt();
+            drop(rt.block_on(load::open_idle(addr, 8))?);
+            std::thread::sleep(Duration::from_millis(200));
+            let before = server.rss_kib()?;
+            let conns = rt.block_on(load::open_idle(addr, opts.idle))?;
+            std::thread::sleep(Duration::from_millis(500));
+            let after = server.rss_kib()?;
+            drop(conns);
+            let per = after.saturating_sub(before) as f64 / opts.idle as f64;
+            return Ok(Cell {
+                value: Some(per),
+                ..Cell::default()
+            });
+        }
+        Case::ColdStart => unreachable!("handled above"),
+    };
+    Ok(Cell {
+        value: Some(outcome.rate),
+        p50_us: outcome.p50_us,
+        p99_us: outcome.p99_us,
+        lost: outcome.lost,
+        note: None,
+    })
+}
+
+fn fmt_value(v: f64, unit: &str) -> String {
+    match unit {
+        "KiB" => format!("{v:.1} {unit}"),
+        "ms" => format!("{v:.0} {unit}"),
+        "MB/s" => format!("{v:.0} {unit}"),
+        _ if v >= 10_000.0 => format!("{:.1}k {unit}", v / 1000.0),
+        _ => format!("{v:.0} {unit}"),
+    }
+}
+
+fn fmt_cell(cell: &Cell, unit: &str) -> String {
+    if let Some(note) = &cell.note {
+        return note.clone();
+    }
+    let Some(v) = cell.value else {
+        return "failed".into();
+    };
+    let mut s = fmt_value(v, unit);
+    if let (Some(p50), Some(p99)) = (cell.p50_us, cell.p99_us) {
+        let _ = write!(s, ", p50/p99 {p50:.0}/{p99:.0} µs");
+    }
+    if let Some(lost) = cell.lost {
+        let _ = write!(s, ", {lost} lost");
+    }
+    s
+}
+
+fn ratio(a: &Cell, b: &Cell) -> String {
+    match (a.value, b.value) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+        _ => "-".into(),
+    }
+}
+
+fn p99_ratio(a: &Cell, b: &Cell) -> String {
+    match (a.p99_us, b.p99_us) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+        _ => "-".into(),
+    }
+}
+
+/// A named column: which server.
+struct Column {
+    title: String,
+    kind: Kind,
+}
+
+fn run_table(
+    title: &str,
+    columns: &[Column],
+    opts: &Options,
+    out: &mut String,
+) -> anyhow::Result<()> {
+    eprintln!("== {title}");
+    let _ = writeln!(out, "\n### {title}\n");
+    let mut header = "| load |".to_string();
+    for c in columns {
+        let _ = write!(header, " {} |", c.title);
+    }
+    header.push_str(" netlet/native | netlet/Node | p99 netlet/native |");
+    let _ = writeln!(out, "{header}");
+    let _ = writeln!(out, "|{}", " --- |".repeat(columns.len() + 4));
+    for row in ROWS {
+        if opts.only.as_deref().is_some_and(|o| !row.name.contains(o)) {
+            continue;
+        }
+        let mut cells = Vec::new();
+        for column in columns {
+            let skip = matches!(column.kind, Kind::Wstd)
+                && (opts.no_wstd || matches!(row.case, Case::Udp { .. } | Case::ColdStart));
+            let cell = if skip {
+                Cell {
+                    note: Some("-".into()),
+                    ..Cell::default()
+                }
+            } else {
+                eprintln!("   {} / {}", row.name, column.title);
+                match measure(&column.kind, row.case, opts) {
+                    Ok(cell) => cell,
+                    Err(e) => {
+                        eprintln!("      failed: {e:#}");
+                        Cell {
+                            note: Some(format!("failed: {e}")),
+                            ..Cell::default()
+                        }
+                    }
+                }
+            };
+            eprintln!("      {}", fmt_cell(&cell, row.unit));
+            cells.push(cell);
+        }
+        let find = |pred: fn(&Kind) -> bool| {
+            columns
+                .iter()
+                .position(|c| pred(&c.kind))
+                .map(|i| &cells[i])
+        };
+        let native = find(|k| matches!(k, Kind::Native { .. }));
+        let node = find(|k| matches!(k, Kind::Node));
+        let netlet = find(|k| {
+            matches!(
+                k,
+                Kind::Netlet {
+                    isolation: "shared",
+                    ..
+                }
+            )
+        });
+        let mut line = format!(
+            "| {} ({}{}) |",
+            row.name,
+            row.unit,
+            if row.lower_is_better {
+                ", lower is better"
+            } else {
+                ""
+            }
+        );
+        for cell in &cells {
+            let _ = write!(line, " {} |", fmt_cell(cell, row.unit));
+        }
+        let r = |other: Option<&Cell>| match (netlet, other) {
+            (Some(n), Some(o)) => ratio(n, o),
+            _ => "-".into(),
+        };
+        let p = match (netlet, native) {
+            (Some(n), Some(o)) => p99_ratio(n, o),
+            _ => "-".into(),
+        };
+        let _ = write!(line, " {} | {} | {} |", r(native), r(node), p);
+        let _ = writeln!(out, "{line}");
+    }
+    Ok(())
+}
+
+/// Runs every table; returns the markdown.
+pub fn compare(opts: &Options) -> anyhow::Result<String> {
+    servers::exists(&opts.paths.netlet)?;
+    servers::exists(&opts.paths.bench_echo())?;
+    // Compile the handler once so the cached runs do not pay for it.
+    drop(servers::start(
+        &Kind::Netlet {
+            isolation: "shared",
+            shards: "1".into(),
+            cache: true,
+        },
+        &opts.paths,
+    )?);
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut out = String::new();
+    let single = [
+        Column {
+            title: "native tokio (1 thread)".into(),
+            kind: Kind::Native { threads: 1 },
+        },
+        Column {
+            title: "Node".into(),
+            kind: Kind::Node,
+        },
+        Column {
+            title: "netlet shared".into(),
+            kind: Kind::Netlet {
+                isolation: "shared",
+                shards: "1".into(),
+                cache: true,
+            },
+        },
+        Column {
+            title: "netlet connection".into(),
+            kind: Kind::Netlet {
+                isolation: "connection",
+                shards: "1".into(),
+                cache: true,
+            },
+        },
+        Column {
+            title: "wstd on wasmtime".into(),
+            kind: Kind::Wstd,
+        },
+    ];
+    run_table(
+        "One thread: netlet (1 shard) against a one-thread native server",
+        &single,
+        opts,
+        &mut out,
+    )?;
+    let multi = [
+        Column {
+            title: format!("native tokio ({cores} threads)"),
+            kind: Kind::Native { threads: cores },
+        },
+        Column {
+            title: "Node".into(),
+            kind: Kind::Node,
+        },
+        Column {
+            title: "netlet shared".into(),
+            kind: Kind::Netlet {
+                isolation: "shared",
+                shards: "auto".into(),
+                cache: true,
+            },
+        },
+        Column {
+            title: "netlet connection".into(),
+            kind: Kind::Netlet {
+                isolation: "connection",
+                shards: "auto".into(),
+                cache: true,
+            },
+        },
+    ];
+    run_table(
+        &format!("All cores: netlet --shards auto ({cores}) against a multi-thread native server"),
+        &multi,
+        opts,
+        &mut out,
+    )?;
+    let cold = [
+        Column {
+            title: "netlet, compiled component cached".into(),
+            kind: Kind::Netlet {
+                isolation: "shared",
+                shards: "1".into(),
+                cache: true,
+            },
+        },
+        Column {
+            title: "netlet, compiling (--no-cache)".into(),
+            kind: Kind::Netlet {
+                isolation: "shared",
+                shards: "1".into(),
+                cache: false,
+            },
+        },
+    ];
+    let cold_opts = Options {
+        only: Some("cold start".into()),
+        no_wstd: true,
+        ..opts.clone()
+    };
+    run_table(
+        "Cold start with and without the compile cache",
+        &cold,
+        &cold_opts,
+        &mut out,
+    )?;
+    Ok(out)
+}

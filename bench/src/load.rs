@@ -1,0 +1,321 @@
+//! The loads: each runs for a bounded time against one server address, checks every
+//! byte it gets back, and fails loudly on a mismatch.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+/// Throughput and latency of one run.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// Operations per second (messages, connections, or bytes for streaming).
+    pub rate: f64,
+    pub p50_us: Option<f64>,
+    pub p99_us: Option<f64>,
+    /// UDP: datagrams that got no answer.
+    pub lost: Option<u64>,
+}
+
+/// Byte `i` of connection `conn`'s deterministic stream.
+fn stream_byte(conn: u64, i: u64) -> u8 {
+    let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ conn.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    (x >> 56) as u8
+}
+
+fn fill(conn: u64, from: u64, buf: &mut [u8]) {
+    for (k, b) in buf.iter_mut().enumerate() {
+        *b = stream_byte(conn, from + k as u64);
+    }
+}
+
+fn percentile(sorted: &[u32], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    Some(sorted[idx] as f64)
+}
+
+async fn connect(addr: SocketAddr) -> anyhow::Result<TcpStream> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connect {addr}"))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Runs `n` copies of a task on the current thread and collects their results.
+async fn run_all<T: 'static, F>(n: usize, make: impl Fn(usize) -> F) -> anyhow::Result<Vec<T>>
+where
+    F: std::future::Future<Output = anyhow::Result<T>> + 'static,
+{
+    let local = tokio::task::LocalSet::new();
+    let handles: Vec<_> = (0..n).map(|i| local.spawn_local(make(i))).collect();
+    local.await;
+    let mut out = Vec::with_capacity(n);
+    for h in handles {
+        out.push(h.await.context("a load task panicked")??);
+    }
+    Ok(out)
+}
+
+/// `conns` connections each send a `size`-byte message and wait for its echo, again
+/// and again, for `duration`. Rate: round trips per second.
+pub async fn ping_pong(
+    addr: SocketAddr,
+    conns: usize,
+    size: usize,
+    duration: Duration,
+) -> anyhow::Result<Outcome> {
+    let latencies = Rc::new(RefCell::new(Vec::<u32>::new()));
+    let deadline = Instant::now() + duration;
+    let start = Instant::now();
+    let counts = run_all(conns, |c| {
+        let latencies = latencies.clone();
+        async move {
+            let mut s = connect(addr).await?;
+            let mut msg = vec![0; size];
+            let mut back = vec![0; size];
+            let mut sent = 0u64;
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                fill(c as u64, sent, &mut msg);
+                let t = Instant::now();
+                s.write_all(&msg).await?;
+                s.read_exact(&mut back).await.context("reading an echo")?;
+                latencies.borrow_mut().push(t.elapsed().as_micros() as u32);
+                ensure!(
+                    back == msg,
+                    "ping-pong: connection {c} got different bytes back"
+                );
+                sent += size as u64;
+                n += 1;
+            }
+            Ok(n)
+        }
+    })
+    .await?;
+    let secs = start.elapsed().as_secs_f64();
+    let mut lat = latencies.take();
+    lat.sort_unstable();
+    Ok(Outcome {
+        rate: counts.iter().sum::<u64>() as f64 / secs,
+        p50_us: percentile(&lat, 0.50),
+        p99_us: percentile(&lat, 0.99),
+        lost: None,
+    })
+}
+
+/// `conns` connections each write `chunk`-byte chunks as fast as the server echoes them
+/// (full duplex: a writer and a reader per connection), for `duration`. Every byte read
+/// is checked. Rate: echoed bytes per second.
+pub async fn stream(
+    addr: SocketAddr,
+    conns: usize,
+    chunk: usize,
+    duration: Duration,
+) -> anyhow::Result<Outcome> {
+    let deadline = Instant::now() + duration;
+    let start = Instant::now();
+    let totals = run_all(conns, |c| async move {
+        let s = connect(addr).await?;
+        let (mut r, mut w) = s.into_split();
+        let writer = tokio::task::spawn_local(async move {
+            let mut buf = vec![0; chunk];
+            let mut at = 0u64;
+            while Instant::now() < deadline {
+                fill(c as u64, at, &mut buf);
+                w.write_all(&buf).await?;
+                at += chunk as u64;
+            }
+            w.shutdown().await?;
+            anyhow::Ok(at)
+        });
+        let mut buf = vec![0; 64 * 1024];
+        let mut at = 0u64;
+        let mut expect = vec![0; 64 * 1024];
+        loop {
+            let n = r.read(&mut buf).await.context("reading the stream")?;
+            if n == 0 {
+                break;
+            }
+            fill(c as u64, at, &mut expect[..n]);
+            ensure!(
+                buf[..n] == expect[..n],
+                "stream: connection {c} byte mismatch near offset {at}"
+            );
+            at += n as u64;
+        }
+        let written = writer.await.context("writer panicked")??;
+        ensure!(
+            at == written,
+            "stream: connection {c} wrote {written} bytes but {at} came back"
+        );
+        Ok(at)
+    })
+    .await?;
+    let secs = start.elapsed().as_secs_f64();
+    Ok(Outcome {
+        rate: totals.iter().sum::<u64>() as f64 / secs,
+        ..Outcome::default()
+    })
+}
+
+/// `concurrency` loops of: connect, send 32 bytes, read their echo, close. Rate:
+/// connections per second.
+pub async fn churn(
+    addr: SocketAddr,
+    concurrency: usize,
+    duration: Duration,
+) -> anyhow::Result<Outcome> {
+    let deadline = Instant::now() + duration;
+    let start = Instant::now();
+    let latencies = Rc::new(RefCell::new(Vec::<u32>::new()));
+    let counts = run_all(concurrency, |c| {
+        let latencies = latencies.clone();
+        async move {
+            let mut n = 0u64;
+            let mut msg = [0u8; 32];
+            let mut back = [0u8; 32];
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let mut s = connect(addr).await?;
+                fill(c as u64, n, &mut msg);
+                s.write_all(&msg).await?;
+                s.read_exact(&mut back)
+                    .await
+                    .context("reading a churn echo")?;
+                ensure!(back == msg, "churn: connection got different bytes back");
+                drop(s);
+                latencies.borrow_mut().push(t.elapsed().as_micros() as u32);
+                n += 1;
+            }
+            Ok(n)
+        }
+    })
+    .await?;
+    let secs = start.elapsed().as_secs_f64();
+    let mut lat = latencies.take();
+    lat.sort_unstable();
+    Ok(Outcome {
+        rate: counts.iter().sum::<u64>() as f64 / secs,
+        p50_us: percentile(&lat, 0.50),
+        p99_us: percentile(&lat, 0.99),
+        lost: None,
+    })
+}
+
+/// `sockets` UDP sockets each send a `size`-byte datagram and wait (up to 100 ms) for
+/// its echo, for `duration`. Rate: answered datagrams per second; unanswered ones are
+/// counted as lost.
+pub async fn udp_ping_pong(
+    addr: SocketAddr,
+    sockets: usize,
+    size: usize,
+    duration: Duration,
+) -> anyhow::Result<Outcome> {
+    let deadline = Instant::now() + duration;
+    let start = Instant::now();
+    let latencies = Rc::new(RefCell::new(Vec::<u32>::new()));
+    let results = run_all(sockets, |c| {
+        let latencies = latencies.clone();
+        async move {
+            let s = UdpSocket::bind("127.0.0.1:0").await?;
+            s.connect(addr).await?;
+            let mut msg = vec![0; size];
+            let mut back = vec![0; size + 1];
+            let (mut ok, mut lost, mut seq) = (0u64, 0u64, 0u64);
+            while Instant::now() < deadline {
+                seq += 1;
+                fill(c as u64, seq * size as u64, &mut msg);
+                let t = Instant::now();
+                s.send(&msg).await?;
+                loop {
+                    match tokio::time::timeout(Duration::from_millis(100), s.recv(&mut back)).await
+                    {
+                        Err(_) => {
+                            lost += 1;
+                            break;
+                        }
+                        Ok(r) => {
+                            let n = r?;
+                            if back[..n] == msg[..] {
+                                latencies.borrow_mut().push(t.elapsed().as_micros() as u32);
+                                ok += 1;
+                                break;
+                            }
+                            // A late echo of an earlier (counted as lost) datagram: skip it.
+                            ensure!(
+                                n == size,
+                                "udp: a datagram of {n} bytes came back for {size}"
+                            );
+                        }
+                    }
+                }
+            }
+            Ok((ok, lost))
+        }
+    })
+    .await?;
+    let secs = start.elapsed().as_secs_f64();
+    let mut lat = latencies.take();
+    lat.sort_unstable();
+    Ok(Outcome {
+        rate: results.iter().map(|r| r.0).sum::<u64>() as f64 / secs,
+        p50_us: percentile(&lat, 0.50),
+        p99_us: percentile(&lat, 0.99),
+        lost: Some(results.iter().map(|r| r.1).sum()),
+    })
+}
+
+/// Opens `n` connections and keeps them idle; returns them (to be measured, then
+/// dropped). A few are checked to still echo.
+pub async fn open_idle(addr: SocketAddr, n: usize) -> anyhow::Result<Vec<TcpStream>> {
+    let mut conns = Vec::with_capacity(n);
+    for i in 0..n {
+        let s = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("idle connection {i} of {n}"))?;
+        conns.push(s);
+    }
+    for (i, s) in conns.iter_mut().enumerate().step_by((n / 8).max(1)) {
+        let msg = [i as u8; 16];
+        s.write_all(&msg).await?;
+        let mut back = [0u8; 16];
+        s.read_exact(&mut back)
+            .await
+            .context("an idle connection stopped echoing")?;
+        if back != msg {
+            bail!("idle: connection {i} got different bytes back");
+        }
+    }
+    Ok(conns)
+}
+
+/// Waits until `addr` answers a TCP echo; the time it took.
+pub async fn time_to_echo(
+    addr: SocketAddr,
+    since: Instant,
+    limit: Duration,
+) -> anyhow::Result<Duration> {
+    loop {
+        if since.elapsed() > limit {
+            bail!("{addr} did not answer within {limit:?}");
+        }
+        if let Ok(Ok(mut s)) =
+            tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await
+        {
+            s.write_all(b"ping").await?;
+            let mut back = [0u8; 4];
+            if s.read_exact(&mut back).await.is_ok() && &back == b"ping" {
+                return Ok(since.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}

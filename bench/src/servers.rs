@@ -1,0 +1,194 @@
+//! Starting each server under test as its own process on free ports, and reading back
+//! the addresses it bound.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// A server process; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub tcp: Option<SocketAddr>,
+    pub udp: Option<SocketAddr>,
+    /// From spawn to its address lines.
+    pub started_in: Duration,
+}
+
+impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The process's resident memory, in KiB.
+    pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .context("no VmRSS")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Which server, and how it runs.
+#[derive(Clone, Debug)]
+pub enum Kind {
+    /// The native tokio echo, on this many threads.
+    Native { threads: usize },
+    /// Node.js `net`/`dgram` echo.
+    Node,
+    /// netlet running the bench-echo handler.
+    Netlet {
+        isolation: &'static str,
+        shards: String,
+        cache: bool,
+    },
+    /// The wstd `wasi:sockets` echo under wasmtime.
+    Wstd,
+}
+
+/// Where the binaries and components are.
+#[derive(Clone)]
+pub struct Paths {
+    pub bench: PathBuf,
+    pub netlet: PathBuf,
+    pub guests: PathBuf,
+    pub cache: PathBuf,
+}
+
+impl Paths {
+    pub fn bench_echo(&self) -> PathBuf {
+        self.guests.join("bench_echo.wasm")
+    }
+
+    pub fn wstd_echo(&self) -> PathBuf {
+        self.guests.join("wstd_echo.wasm")
+    }
+}
+
+/// Starts a server; waits for the address lines it prints (`prefix ADDR`).
+pub fn start(kind: &Kind, paths: &Paths) -> anyhow::Result<Server> {
+    let mut cmd;
+    let (tcp_prefix, udp_prefix): (&str, Option<&str>) = match kind {
+        Kind::Native { threads } => {
+            cmd = Command::new(&paths.bench);
+            cmd.args(["serve-native", "--threads", &threads.to_string()]);
+            ("tcp ", Some("udp "))
+        }
+        Kind::Node => {
+            cmd = Command::new("node");
+            cmd.args(["-e", crate::native::NODE_ECHO]);
+            ("tcp ", Some("udp "))
+        }
+        Kind::Netlet {
+            isolation,
+            shards,
+            cache,
+        } => {
+            cmd = Command::new(&paths.netlet);
+            cmd.arg("run")
+                .arg(paths.bench_echo())
+                .args(["--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
+                .args(["--isolation", isolation, "--shards", shards]);
+            if *cache {
+                cmd.arg("--cache-dir").arg(&paths.cache);
+            } else {
+                cmd.arg("--no-cache");
+            }
+            ("netlet: listening tcp ", Some("netlet: listening udp "))
+        }
+        Kind::Wstd => {
+            cmd = Command::new(&paths.bench);
+            cmd.arg("serve-wstd")
+                .arg(paths.wstd_echo())
+                .arg("--cache-dir")
+                .arg(&paths.cache);
+            ("listening ", None)
+        }
+    };
+    let started = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {kind:?}"))?;
+    let stdout = child.stdout.take().expect("piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut server = Server {
+        child,
+        tcp: None,
+        udp: None,
+        started_in: Duration::ZERO,
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while server.tcp.is_none() || (udp_prefix.is_some() && server.udp.is_none()) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = match rx.recv_timeout(left) {
+            Ok(line) => line,
+            Err(_) => bail!("{kind:?} did not print its addresses"),
+        };
+        if let Some(addr) = line.strip_prefix(tcp_prefix) {
+            server.tcp = Some(
+                addr.trim()
+                    .parse()
+                    .with_context(|| format!("address in {line:?}"))?,
+            );
+        } else if let Some(addr) = udp_prefix.and_then(|p| line.strip_prefix(p)) {
+            server.udp = Some(
+                addr.trim()
+                    .parse()
+                    .with_context(|| format!("address in {line:?}"))?,
+            );
+        }
+    }
+    server.started_in = started.elapsed();
+    Ok(server)
+}
+
+/// The `netlet` binary next to this one (same profile), if built.
+pub fn sibling(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.join(name);
+    path.exists().then_some(path)
+}
+
+/// Raises the open-file limit as far as allowed (10,000 idle connections need it; the
+/// servers inherit it).
+pub fn raise_fd_limit() {
+    // SAFETY: plain get/setrlimit on a local struct.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+pub fn exists(path: &Path) -> anyhow::Result<()> {
+    if !path.exists() {
+        bail!("{} not found", path.display());
+    }
+    Ok(())
+}
