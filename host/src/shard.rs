@@ -602,11 +602,14 @@ impl Shard {
                 continue;
             };
             instance.queued = false;
-            if !instance.io().events.is_empty()
-                && let Err(failure) = instance.deliver()
-            {
-                failures.push((key, failure));
-                continue;
+            let batch = instance.io().events.len() as u64;
+            if batch > 0 {
+                HandlerStats::add(&self.ctx.stats.events_delivered, batch);
+                HandlerStats::add(&self.ctx.stats.guest_calls, 1);
+                if let Err(failure) = instance.deliver() {
+                    failures.push((key, failure));
+                    continue;
+                }
             }
             // Servers the guest closed stop accepting before its writes go out, so no
             // peer that saw a reply can still connect.

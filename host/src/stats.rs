@@ -20,6 +20,10 @@ pub struct HandlerStats {
     pub traps_fault: AtomicU64,
     /// Instances started again after a trap.
     pub restarts: AtomicU64,
+    /// Events handed to guests.
+    pub events_delivered: AtomicU64,
+    /// `handle` calls made (each carries a batch of events).
+    pub guest_calls: AtomicU64,
 }
 
 impl HandlerStats {

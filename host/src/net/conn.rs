@@ -6,7 +6,7 @@
 //! methods are called with the connection's own waker, so a socket that is not ready
 //! registers that waker and the reactor queues its token when it becomes ready.
 
-use std::io::{self, IoSlice};
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -29,9 +29,6 @@ use crate::reactor::{ConnectError, Kind};
 use crate::resolve;
 use crate::stats::HandlerStats;
 
-/// At most this many chunks go into one `writev`.
-const MAX_IOVECS: usize = 64;
-
 fn push(io: &mut Io, ev: NetEvent) {
     io.events.push(Event::Net(ev));
 }
@@ -45,10 +42,10 @@ pub fn write(io: &mut Io, id: u32, data: Vec<u8>) -> Result<bool, ErrorCode> {
         return Err(ErrorCode::InvalidState);
     }
     if data.is_empty() {
-        return Ok(conn.out_len < hwm);
+        return Ok(conn.out.len() < hwm);
     }
-    if conn.out_len + data.len() > cap {
-        let queued = conn.out_len;
+    if conn.out.len() + data.len() > cap {
+        let queued = conn.out.len();
         let info = host_error(
             ErrorCode::WouldExceedLimit,
             format!(
@@ -60,10 +57,9 @@ pub fn write(io: &mut Io, id: u32, data: Vec<u8>) -> Result<bool, ErrorCode> {
         close(io, id, Some(info));
         return Err(ErrorCode::WouldExceedLimit);
     }
-    conn.out_len += data.len();
     conn.bytes_written += data.len() as u64;
-    conn.out.push_back(data);
-    let below = conn.out_len < hwm;
+    conn.out.push(data);
+    let below = conn.out.len() < hwm;
     if !below {
         conn.need_drain = true;
     }
@@ -116,12 +112,7 @@ pub fn accept(io: &mut Io, server: u32, stream: TcpStream, peer: SocketAddr, buf
     HandlerStats::add(&stats.connections_active, 1);
     HandlerStats::add(&stats.connections_total, 1);
     conn.stats = Some(stats);
-    conn.active(
-        Instant::now(),
-        &mut io.timers,
-        io.ctx.config.idle_timeout,
-        id,
-    );
+    conn.active(&mut io.timers, io.ctx.config.idle_timeout, id);
     io.tcp.insert(id, conn);
     if let Some(view) = io.servers.get_mut(&server) {
         view.connections += 1;
@@ -177,12 +168,7 @@ pub fn read(io: &mut Io, id: u32, buf: &mut [u8]) {
             // back next turn, after the guest has seen this. A short read cleared it:
             // register the waker now (no syscall) unless more arrived meanwhile.
             let again = full || stream.poll_read_ready(&mut cx).is_ready();
-            conn.active(
-                Instant::now(),
-                &mut io.timers,
-                io.ctx.config.idle_timeout,
-                id,
-            );
+            conn.active(&mut io.timers, io.ctx.config.idle_timeout, id);
             push(io, NetEvent::Data(DataEvent { socket: id, data }));
             if again {
                 io.ctx.reactor.push(io.token(Kind::TcpRead, id));
@@ -220,36 +206,17 @@ pub fn flush(io: &mut Io, id: u32) {
     }
     let mut cx = Context::from_waker(&conn.write_waker);
     let mut wrote = false;
-    while conn.out_len > 0 {
-        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-        let mut count = 0;
-        for (i, chunk) in conn.out.iter().take(MAX_IOVECS).enumerate() {
-            let start = if i == 0 { conn.out_head } else { 0 };
-            slices[i] = IoSlice::new(&chunk[start..]);
-            count += 1;
-        }
-        match Pin::new(&mut *stream).poll_write_vectored(&mut cx, &slices[..count]) {
+    while !conn.out.is_empty() {
+        match Pin::new(&mut *stream).poll_write(&mut cx, conn.out.pending()) {
             Poll::Pending => break,
             Poll::Ready(Ok(0)) => {
                 let e = io::Error::new(io::ErrorKind::WriteZero, "the socket accepted no bytes");
                 fail(io, id, &e, "write");
                 return;
             }
-            Poll::Ready(Ok(mut n)) => {
+            Poll::Ready(Ok(n)) => {
                 wrote = true;
-                conn.out_len -= n;
-                while n > 0 {
-                    let front = conn.out.front().expect("queue holds out_len bytes");
-                    let left = front.len() - conn.out_head;
-                    if n >= left {
-                        n -= left;
-                        conn.out.pop_front();
-                        conn.out_head = 0;
-                    } else {
-                        conn.out_head += n;
-                        n = 0;
-                    }
-                }
+                conn.out.consume(n);
             }
             Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
             Poll::Ready(Err(e)) => {
@@ -259,14 +226,9 @@ pub fn flush(io: &mut Io, id: u32) {
         }
     }
     if wrote {
-        conn.active(
-            Instant::now(),
-            &mut io.timers,
-            io.ctx.config.idle_timeout,
-            id,
-        );
+        conn.active(&mut io.timers, io.ctx.config.idle_timeout, id);
     }
-    if conn.out_len > 0 {
+    if !conn.out.is_empty() {
         return;
     }
     if conn.need_drain {

@@ -9,7 +9,6 @@
 pub mod conn;
 pub mod listener;
 
-use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -61,11 +60,7 @@ pub struct TcpConn {
     read_turn: u64,
     /// `write` returned false; a `drain` is owed when the queue empties.
     need_drain: bool,
-    out: VecDeque<Vec<u8>>,
-    /// Bytes of `out`'s front chunk already sent.
-    out_head: usize,
-    /// Bytes queued, not yet sent.
-    out_len: usize,
+    out: WriteQueue,
     bytes_read: u64,
     bytes_written: u64,
     idle: Option<Duration>,
@@ -98,9 +93,7 @@ impl TcpConn {
             touched: false,
             read_turn: u64::MAX,
             need_drain: false,
-            out: VecDeque::new(),
-            out_head: 0,
-            out_len: 0,
+            out: WriteQueue::default(),
             bytes_read: 0,
             bytes_written: 0,
             idle: None,
@@ -129,14 +122,18 @@ impl TcpConn {
     }
 
     /// Records activity for the idle timeouts (the guest's `set-timeout` and the host's
-    /// `--idle-timeout`); re-arms one that already fired.
+    /// `--idle-timeout`); re-arms one that already fired. Reads no clock when neither is
+    /// set (the common case, on the hot path).
     fn active(
         &mut self,
-        now: Instant,
         io_timers: &mut crate::timers::Timers,
         host_idle: Option<Duration>,
         id: u32,
     ) {
+        if self.idle.is_none() && host_idle.is_none() {
+            return;
+        }
+        let now = Instant::now();
         self.last_active = now;
         if let Some(idle) = self.idle
             && !self.idle_armed
@@ -153,6 +150,55 @@ impl TcpConn {
             io_timers
                 .scheduled
                 .push((now + idle, TimerKey::HostIdle(id)));
+        }
+    }
+}
+
+/// A socket's write queue: one contiguous buffer, sent from `head` with a single `send`.
+/// A write into an empty queue takes the guest's buffer as it is (no copy).
+#[derive(Default)]
+pub struct WriteQueue {
+    buf: Vec<u8>,
+    head: usize,
+}
+
+impl WriteQueue {
+    /// Bytes queued, not yet sent.
+    pub fn len(&self) -> usize {
+        self.buf.len() - self.head
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn push(&mut self, data: Vec<u8>) {
+        if self.is_empty() {
+            self.buf = data;
+            self.head = 0;
+        } else {
+            self.buf.extend_from_slice(&data);
+        }
+    }
+
+    pub fn pending(&self) -> &[u8] {
+        &self.buf[self.head..]
+    }
+
+    /// `n` bytes went out.
+    pub fn consume(&mut self, n: usize) {
+        self.head += n;
+        if self.head == self.buf.len() {
+            self.buf.clear();
+            self.head = 0;
+            if self.buf.capacity() > 1 << 20 {
+                // Do not hold on to a burst's worth of memory.
+                self.buf = Vec::new();
+            }
+        } else if self.head >= 64 * 1024 && self.head * 2 >= self.buf.len() {
+            // Amortised: the bytes moved are at most those already sent.
+            self.buf.drain(..self.head);
+            self.head = 0;
         }
     }
 }
@@ -301,7 +347,7 @@ impl HostSocket for GuestState {
         };
         conn.idle = (ms > 0).then(|| Duration::from_millis(u64::from(ms)));
         let host_idle = self.io.ctx.config.idle_timeout;
-        conn.active(Instant::now(), &mut self.io.timers, host_idle, id);
+        conn.active(&mut self.io.timers, host_idle, id);
     }
 
     fn remote_address(&mut self, this: Resource<SocketRep>) -> Option<AddressInfo> {
@@ -329,7 +375,10 @@ impl HostSocket for GuestState {
     }
 
     fn buffer_size(&mut self, this: Resource<SocketRep>) -> u64 {
-        self.io.tcp.get(&this.rep()).map_or(0, |c| c.out_len as u64)
+        self.io
+            .tcp
+            .get(&this.rep())
+            .map_or(0, |c| c.out.len() as u64)
     }
 
     fn ready_state(&mut self, this: Resource<SocketRep>) -> ReadyState {
