@@ -332,16 +332,6 @@ fn supervise(services: Vec<Service>) -> anyhow::Result<ExitCode> {
         }
     })?;
     let mut failed = false;
-    if std::env::var_os("NETLET_BATCH_DEBUG").is_some() {
-        for s in &services {
-            let e = crate::stats::HandlerStats::get(&s.stats.events_delivered);
-            let c = crate::stats::HandlerStats::get(&s.stats.guest_calls);
-            eprintln!(
-                "DEBUG events {e} calls {c} avg {:.2}",
-                e as f64 / c.max(1) as f64
-            );
-        }
-    }
     for service in services {
         if let Err(msg) = service.wait() {
             eprintln!("netlet: {msg}");
