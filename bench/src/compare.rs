@@ -158,10 +158,10 @@ fn measure(kind: &Kind, case: Case, opts: &Options) -> anyhow::Result<Cell> {
             let addr = tcp(&server)?;
             // Warm up (first connections allocate the server's fixed structures).
             let rt = rt();
-            drop(rt.block_on(load::open_idle(addr, 8))?);
+            drop(rt.block_on(load::open_idle(addr, 8, Duration::from_secs(10)))?);
             std::thread::sleep(Duration::from_millis(200));
             let before = server.rss_kib()?;
-            let conns = rt.block_on(load::open_idle(addr, opts.idle))?;
+            let conns = rt.block_on(load::open_idle(addr, opts.idle, Duration::from_secs(60)))?;
             std::thread::sleep(Duration::from_millis(500));
             let after = server.rss_kib()?;
             drop(conns);

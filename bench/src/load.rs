@@ -274,12 +274,21 @@ pub async fn udp_ping_pong(
 }
 
 /// Opens `n` connections and keeps them idle; returns them (to be measured, then
-/// dropped). A few are checked to still echo.
-pub async fn open_idle(addr: SocketAddr, n: usize) -> anyhow::Result<Vec<TcpStream>> {
+/// dropped). A few are checked to still echo. Gives up after `limit`.
+pub async fn open_idle(
+    addr: SocketAddr,
+    n: usize,
+    limit: Duration,
+) -> anyhow::Result<Vec<TcpStream>> {
+    let deadline = Instant::now() + limit;
     let mut conns = Vec::with_capacity(n);
     for i in 0..n {
-        let s = TcpStream::connect(addr)
+        let left = deadline.saturating_duration_since(Instant::now());
+        let s = tokio::time::timeout(left, TcpStream::connect(addr))
             .await
+            .map_err(|_| {
+                anyhow::anyhow!("only {i} of {n} connections were accepted within {limit:?}")
+            })?
             .with_context(|| format!("idle connection {i} of {n}"))?;
         conns.push(s);
     }
@@ -287,8 +296,10 @@ pub async fn open_idle(addr: SocketAddr, n: usize) -> anyhow::Result<Vec<TcpStre
         let msg = [i as u8; 16];
         s.write_all(&msg).await?;
         let mut back = [0u8; 16];
-        s.read_exact(&mut back)
+        let left = deadline.saturating_duration_since(Instant::now());
+        tokio::time::timeout(left, s.read_exact(&mut back))
             .await
+            .map_err(|_| anyhow::anyhow!("an idle connection did not echo within {limit:?}"))?
             .context("an idle connection stopped echoing")?;
         if back != msg {
             bail!("idle: connection {i} got different bytes back");

@@ -52,12 +52,35 @@ impl<H: NetHandler + DgramHandler> Dispatch for Both<H> {
     }
 }
 
+/// Socket ids are small integers the host hands out in sequence: a multiplicative hash
+/// spreads them well and costs far less than SipHash on every event.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<IdHasher>>;
+
 thread_local! {
     static HANDLER: RefCell<Option<Box<dyn Dispatch>>> = const { RefCell::new(None) };
     // Kept apart from HANDLER: a handler may open sockets while it is being called.
-    static SOCKETS: RefCell<HashMap<u32, Socket>> = RefCell::new(HashMap::new());
-    static SERVERS: RefCell<HashMap<u32, Server>> = RefCell::new(HashMap::new());
-    static DGRAMS: RefCell<HashMap<u32, DgramSocket>> = RefCell::new(HashMap::new());
+    static SOCKETS: RefCell<IdMap<Socket>> = RefCell::new(IdMap::default());
+    static SERVERS: RefCell<IdMap<Server>> = RefCell::new(IdMap::default());
+    static DGRAMS: RefCell<IdMap<DgramSocket>> = RefCell::new(IdMap::default());
 }
 
 pub(crate) fn adopt_socket(socket: &Socket) {

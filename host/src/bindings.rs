@@ -4,8 +4,10 @@
 //! (see [`crate::guest::Io`]) and a resource's `rep` is the socket's id there.
 
 wasmtime::component::bindgen!({
-    world: "tcp-udp",
+        world: "tcp-udp",
     path: "../wit",
+    // Events are lowered straight from the host's buffers: their payloads borrow.
+    ownership: Borrowing { duplicate_if_necessary: false },
     with: {
         "netlet:net/net.socket": crate::net::SocketRep,
         "netlet:net/net.server": crate::net::ServerRep,

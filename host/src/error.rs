@@ -3,7 +3,8 @@
 
 use std::io;
 
-use crate::bindings::{ErrorCode, ErrorInfo};
+use crate::bindings::ErrorCode;
+use crate::events::HostError;
 
 /// The WIT code for an OS error.
 pub fn error_code(e: &io::Error) -> ErrorCode {
@@ -61,23 +62,23 @@ pub fn errno_name(e: &io::Error) -> String {
     name.to_string()
 }
 
-/// An `error-info` for an OS error during `op` (`read`, `write`, `connect`, ...),
-/// optionally naming the address involved, as Node's messages do.
-pub fn error_info(e: &io::Error, op: &str, target: Option<&str>) -> ErrorInfo {
+/// The error the guest sees for an OS error during `op` (`read`, `write`, `connect`,
+/// ...), optionally naming the address involved, as Node's messages do.
+pub fn error_info(e: &io::Error, op: &str, target: Option<&str>) -> HostError {
     let mut message = format!("{op} {}", errno_name(e));
     if let Some(target) = target {
         message.push(' ');
         message.push_str(target);
     }
-    ErrorInfo {
+    HostError {
         code: error_code(e),
         message,
     }
 }
 
-/// An `error-info` for a condition the host itself detected.
-pub fn host_error(code: ErrorCode, message: impl Into<String>) -> ErrorInfo {
-    ErrorInfo {
+/// The error the guest sees for a condition the host itself detected.
+pub fn host_error(code: ErrorCode, message: impl Into<String>) -> HostError {
+    HostError {
         code,
         message: message.into(),
     }

@@ -18,6 +18,7 @@ use crate::bindings::{Event, TcpUdp};
 use crate::config::HandlerConfig;
 use crate::dgram::UdpSock;
 use crate::engine::Handler;
+use crate::events::{Arena, HostEvent};
 use crate::log::{GuestOutput, LogSink};
 use crate::net::{ServerView, TcpConn};
 use crate::policy::Policy;
@@ -50,7 +51,9 @@ pub struct Io {
     pub inst: u32,
     pub ctx: ShardCtx,
     /// Events waiting for the next `handle` call, in order.
-    pub events: Vec<Event>,
+    pub events: Vec<HostEvent>,
+    /// Their payloads.
+    pub arena: Arena,
     pub tcp: FxHashMap<u32, TcpConn>,
     pub servers: FxHashMap<u32, ServerView>,
     pub udp: FxHashMap<u32, UdpSock>,
@@ -75,6 +78,7 @@ impl Io {
             inst,
             ctx,
             events: Vec::new(),
+            arena: Arena::default(),
             tcp: FxHashMap::default(),
             servers: FxHashMap::default(),
             udp: FxHashMap::default(),
@@ -210,7 +214,9 @@ pub struct Instance {
     bindings: Option<TcpUdp>,
     output: [GuestOutput; 2],
     /// Reused for each batch so its capacity is kept.
-    batch: Vec<Event>,
+    batch: Vec<HostEvent>,
+    /// Likewise for the arena of the batch being delivered.
+    batch_arena: Arena,
     /// In the shard's list of instances to visit this turn.
     pub queued: bool,
 }
@@ -358,6 +364,7 @@ impl Instance {
             store,
             output: [stdout, stderr],
             batch: Vec::new(),
+            batch_arena: Arena::default(),
             queued: false,
         };
         instance.arm_deadline();
@@ -368,7 +375,10 @@ impl Instance {
         instance.arm_deadline();
         let init = bindings
             .netlet_net_handler()
-            .call_init(&mut instance.store, &args)
+            .call_init(
+                &mut instance.store,
+                &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            )
             .map_err(|e| instance.failure(e))?;
         init.map_err(GuestFailure::Init)?;
         instance.bindings = Some(bindings);
@@ -411,13 +421,20 @@ impl Instance {
             return Ok(());
         };
         let handler = bindings.netlet_net_handler().clone();
-        let spare = std::mem::take(&mut self.batch);
-        let batch = std::mem::replace(&mut self.store.data_mut().io.events, spare);
+        // Swap the pending events and their arena out: the guest's calls during `handle`
+        // queue new events into the emptied ones.
+        let io = &mut self.store.data_mut().io;
+        let batch = std::mem::replace(&mut io.events, std::mem::take(&mut self.batch));
+        let arena = std::mem::replace(&mut io.arena, std::mem::take(&mut self.batch_arena));
+        let wit: Vec<Event<'_>> = batch.iter().map(|e| e.to_wit(&arena)).collect();
         self.arm_deadline();
-        let result = handler.call_handle(&mut self.store, &batch);
-        let mut batch = batch;
+        let result = handler.call_handle(&mut self.store, &wit);
+        drop(wit);
+        let (mut batch, mut arena) = (batch, arena);
         batch.clear();
+        arena.clear();
         self.batch = batch;
+        self.batch_arena = arena;
         result.map_err(|e| self.failure(e))
     }
 }

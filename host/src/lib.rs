@@ -9,6 +9,7 @@
 //! - [`bindings`]: the one `bindgen!` site.
 //! - [`engine`]: the wasmtime engine, compile cache, loading and checking components.
 //! - [`guest`]: one instance: its store, and [`guest::Io`], the state of everything it owns.
+//! - [`events`]: events waiting for a guest, their payloads in a per-instance arena.
 //! - [`net`]: TCP (connections, listeners, the guest's socket and server methods).
 //! - [`dgram`]: UDP sockets.
 //! - [`timers`]: guest timers and sockets' idle timeouts.
@@ -29,6 +30,8 @@ pub mod demo;
 pub mod dgram;
 pub mod engine;
 pub mod error;
+pub mod events;
+
 pub mod guest;
 pub mod log;
 pub mod net;

@@ -24,14 +24,12 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
-use wasmtime::component::Resource;
 
-use crate::bindings::netlet::net::net_handler::{DropEvent, ServerErrorEvent};
-use crate::bindings::{Event, NetEvent};
 use crate::config::{HandlerConfig, Isolation, TrapPolicy};
 use crate::dgram;
 use crate::engine::Handler;
 use crate::error::error_info;
+use crate::events::HostEvent;
 use crate::guest::{GuestFailure, Instance, Io, ShardCtx, TrapKind};
 use crate::log::LogSink;
 use crate::net::listener::{Accepted, Listener};
@@ -239,10 +237,7 @@ impl Shard {
                     listening: true,
                 },
             );
-            io.events
-                .push(Event::Net(NetEvent::Listening(Resource::new_own(
-                    listener.id,
-                ))));
+            io.events.push(HostEvent::Listening(listener.id));
         }
     }
 
@@ -529,11 +524,10 @@ impl Shard {
                     self.ctx
                         .log(format_args!("accept on {} failed: {e}", listener.addr));
                     if let Some(io) = self.primary.and_then(|key| self.route(key)) {
-                        io.events
-                            .push(Event::Net(NetEvent::ServerError(ServerErrorEvent {
-                                server,
-                                error: error_info(&e, "accept", None),
-                            })));
+                        io.events.push(HostEvent::ServerError {
+                            server,
+                            error: error_info(&e, "accept", None),
+                        });
                     }
                     self.heap.push(Reverse((
                         Instant::now() + ACCEPT_RETRY,
@@ -566,11 +560,11 @@ impl Shard {
         drop(stream);
         HandlerStats::add(&self.ctx.stats.connections_dropped, 1);
         if let Some(io) = self.primary.and_then(|key| self.route(key)) {
-            io.events.push(Event::Net(NetEvent::Drop(DropEvent {
+            io.events.push(HostEvent::Drop {
                 server,
-                local_address: local.map(address_info),
-                remote_address: Some(address_info(peer)),
-            })));
+                local: local.map(address_info),
+                remote: Some(address_info(peer)),
+            });
         }
     }
 

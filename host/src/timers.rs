@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 
-use crate::bindings::Event;
 use crate::bindings::netlet::net::timers::Host;
+use crate::events::HostEvent;
 use crate::guest::GuestState;
 
 /// The longest delay honoured (Node's limit: 2^31-1 ms, about 24.8 days).
@@ -78,14 +78,14 @@ impl Timers {
     }
 
     /// A guest timer's deadline came up: queues its event, and re-arms an interval.
-    pub fn fire(&mut self, id: u32, now: Instant, events: &mut Vec<Event>) {
+    pub fn fire(&mut self, id: u32, now: Instant, events: &mut Vec<HostEvent>) {
         let Some(timer) = self.table.get_mut(&id) else {
             return;
         };
         if timer.deadline > now {
             return;
         }
-        events.push(Event::Timer(id));
+        events.push(HostEvent::Timer(id));
         match timer.interval {
             Some(every) => {
                 // Skip missed beats rather than firing a burst after a stall.

@@ -6,6 +6,7 @@
 //! fit; receiving happens in the shard loop when the socket's read waker fires.
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::task::{Context, Poll, Waker};
@@ -16,13 +17,11 @@ use tokio::io::ReadBuf;
 use wasmtime::component::Resource;
 
 use crate::bindings::netlet::net::dgram::{Host, HostSocket, SocketOptions, SocketType};
-use crate::bindings::netlet::net::dgram_handler::{
-    ErrorEvent, ListeningEvent, MessageEvent, RemoteInfo,
-};
-use crate::bindings::{AddressInfo, DgramEvent, ErrorCode, ErrorInfo, Event};
+use crate::bindings::{AddressInfo, ErrorCode};
 use crate::error::{error_code, error_info, host_error};
+use crate::events::{HostError, HostEvent};
 use crate::guest::{GuestState, Io};
-use crate::net::address_info;
+use crate::net::{address_info, guest_ip};
 use crate::reactor::{Completion, Kind, UdpRequest};
 use crate::resolve;
 
@@ -55,13 +54,16 @@ pub struct UdpSock {
     queue: VecDeque<(Vec<u8>, Option<SocketAddr>)>,
     queue_bytes: usize,
     peers: FxHashSet<SocketAddr>,
+    /// The last destination a `send` resolved and the policy allowed (as the guest wrote
+    /// it, and as parsed): an echo answering the same peer skips parsing and checks.
+    last_dest: Option<(String, u16, SocketAddr)>,
     touched: bool,
     read_waker: Waker,
     write_waker: Waker,
 }
 
-fn push(io: &mut Io, ev: DgramEvent) {
-    io.events.push(Event::Dgram(ev));
+fn push(io: &mut Io, ev: HostEvent) {
+    io.events.push(ev);
 }
 
 fn new_sock(io: &Io, id: u32, sock: tokio::net::UdpSocket, v6: bool) -> UdpSock {
@@ -75,6 +77,7 @@ fn new_sock(io: &Io, id: u32, sock: tokio::net::UdpSocket, v6: bool) -> UdpSock 
         queue: VecDeque::new(),
         queue_bytes: 0,
         peers: FxHashSet::default(),
+        last_dest: None,
         touched: false,
         read_waker: io.ctx.reactor.waker(io.token(Kind::UdpRead, id)),
         write_waker: io.ctx.reactor.waker(io.token(Kind::UdpWrite, id)),
@@ -92,10 +95,10 @@ pub fn adopt_bound(io: &mut Io, socket: std::net::UdpSocket, buf: &mut [u8]) -> 
     io.udp.insert(id, udp);
     push(
         io,
-        DgramEvent::Listening(ListeningEvent {
+        HostEvent::UdpListening {
             socket: id,
-            handle: Some(Resource::new_own(id)),
-        }),
+            with_handle: true,
+        },
     );
     read(io, id, buf);
     Ok(id)
@@ -135,23 +138,24 @@ pub fn read(io: &mut Io, id: u32, buf: &mut [u8]) {
             Poll::Ready(Ok(from)) => {
                 if udp.peers.len() >= MAX_PEERS {
                     udp.peers.clear();
+                    // Its permission may have come from the reply rule.
+                    udp.last_dest = None;
                 }
                 udp.peers.insert(from);
-                let data = rb.filled().to_vec();
-                let info = address_info(from);
-                let rinfo = RemoteInfo {
-                    address: info.address,
-                    family: info.family,
-                    port: info.port,
-                    size: data.len() as u32,
-                };
+                let data = io.arena.bytes(rb.filled());
+                let (ip, family) = guest_ip(from);
+                let address = io.arena.text(|t| {
+                    let _ = write!(t, "{ip}");
+                });
                 push(
                     io,
-                    DgramEvent::Message(MessageEvent {
+                    HostEvent::UdpMessage {
                         socket: id,
                         data,
-                        rinfo,
-                    }),
+                        address,
+                        family,
+                        port: from.port(),
+                    },
                 );
             }
             Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -160,10 +164,10 @@ pub fn read(io: &mut Io, id: u32, buf: &mut [u8]) {
                 // connected socket) as 'error' and keeps the socket open.
                 push(
                     io,
-                    DgramEvent::Error(ErrorEvent {
+                    HostEvent::UdpError {
                         socket: id,
                         error: error_info(&e, "recvmsg", None),
-                    }),
+                    },
                 );
                 break;
             }
@@ -203,7 +207,7 @@ pub fn flush(io: &mut Io, id: u32) {
     }
     let done_closing = udp.closing && udp.queue.is_empty();
     for error in errors {
-        push(io, DgramEvent::Error(ErrorEvent { socket: id, error }));
+        push(io, HostEvent::UdpError { socket: id, error });
     }
     if done_closing {
         finish_close(io, id);
@@ -229,7 +233,7 @@ fn touch(io: &mut Io, id: u32) {
 
 fn finish_close(io: &mut Io, id: u32) {
     if io.udp.remove(&id).is_some() {
-        push(io, DgramEvent::Close(id));
+        push(io, HostEvent::UdpClose(id));
     }
 }
 
@@ -296,10 +300,10 @@ impl Io {
         udp.bound = true;
         push(
             self,
-            DgramEvent::Listening(ListeningEvent {
+            HostEvent::UdpListening {
                 socket: id,
-                handle: None,
-            }),
+                with_handle: false,
+            },
         );
         self.ctx.reactor.push(self.token(Kind::UdpRead, id));
         Ok(())
@@ -374,7 +378,7 @@ impl Io {
         if let Some(udp) = self.udp.get_mut(&id) {
             udp.connected = Some(dest);
         }
-        push(self, DgramEvent::Connect(id));
+        push(self, HostEvent::UdpConnect(id));
         Ok(())
     }
 
@@ -413,7 +417,7 @@ pub fn on_resolved(io: &mut Io, id: u32, request: UdpRequest, result: io::Result
         UdpRequest::Send { port, .. } => ("send", *port),
         UdpRequest::Connect { port } => ("connect", *port),
     };
-    let outcome: Result<(), ErrorInfo> = match result {
+    let outcome: Result<(), HostError> = match result {
         Err(e) => Err(error_info(&e, op, None)),
         Ok(addrs) => match addrs
             .iter()
@@ -442,7 +446,7 @@ pub fn on_resolved(io: &mut Io, id: u32, request: UdpRequest, result: io::Result
         },
     };
     if let Err(error) = outcome {
-        push(io, DgramEvent::Error(ErrorEvent { socket: id, error }));
+        push(io, HostEvent::UdpError { socket: id, error });
     }
 }
 
@@ -536,6 +540,13 @@ impl HostSocket for GuestState {
                 ErrorCode::InvalidArgument
             });
         }
+        if let (Some((text, last_port, dest)), Some(address)) = (&udp.last_dest, &address)
+            && *last_port == port
+            && text == address
+        {
+            let dest = *dest;
+            return self.io.udp_enqueue(id, msg, Some(dest));
+        }
         let v6 = udp.v6;
         let name_allowed = address
             .as_deref()
@@ -546,6 +557,9 @@ impl HostSocket for GuestState {
                 if !self.io.udp_allowed(id, dest, name_allowed) {
                     self.io.udp_deny_log("send", &resolve::display_addr(&dest));
                     return Err(ErrorCode::AccessDenied);
+                }
+                if let (Some(udp), Some(address)) = (self.io.udp.get_mut(&id), address) {
+                    udp.last_dest = Some((address, port, dest));
                 }
                 self.io.udp_enqueue(id, msg, Some(dest))
             }

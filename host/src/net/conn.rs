@@ -14,23 +14,20 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use wasmtime::component::Resource;
 
 use super::{TcpConn, display_addr};
 use crate::bindings::netlet::net::net::ConnectOptions;
-use crate::bindings::netlet::net::net_handler::{
-    CloseEvent, ConnectionEvent, DataEvent, ErrorEvent,
-};
-use crate::bindings::{ErrorCode, ErrorInfo, Event, IpFamily, NetEvent};
+use crate::bindings::{ErrorCode, IpFamily};
 use crate::error::{error_info, host_error};
+use crate::events::{HostError, HostEvent};
 use crate::guest::Io;
 use crate::policy::Policy;
 use crate::reactor::{ConnectError, Kind};
 use crate::resolve;
 use crate::stats::HandlerStats;
 
-fn push(io: &mut Io, ev: NetEvent) {
-    io.events.push(Event::Net(ev));
+fn push(io: &mut Io, ev: HostEvent) {
+    io.events.push(ev);
 }
 
 /// The guest's `write`: queue `data`; Node's backpressure answer.
@@ -69,7 +66,7 @@ pub fn write(io: &mut Io, id: u32, data: Vec<u8>) -> Result<bool, ErrorCode> {
 
 /// Closes a connection now: the fd is closed, queued bytes are dropped, the guest gets
 /// `error` (if any) then `close`. Closing a socket that is gone does nothing.
-pub fn close(io: &mut Io, id: u32, error: Option<ErrorInfo>) {
+pub fn close(io: &mut Io, id: u32, error: Option<HostError>) {
     let Some(conn) = io.tcp.remove(&id) else {
         return;
     };
@@ -77,14 +74,14 @@ pub fn close(io: &mut Io, id: u32, error: Option<ErrorInfo>) {
     drop(conn);
     let had_error = error.is_some();
     if let Some(error) = error {
-        push(io, NetEvent::Error(ErrorEvent { socket: id, error }));
+        push(io, HostEvent::Error { socket: id, error });
     }
     push(
         io,
-        NetEvent::Close(CloseEvent {
+        HostEvent::Close {
             socket: id,
             had_error,
-        }),
+        },
     );
     if let Some(server) = server
         && let Some(view) = io.servers.get_mut(&server)
@@ -117,13 +114,7 @@ pub fn accept(io: &mut Io, server: u32, stream: TcpStream, peer: SocketAddr, buf
     if let Some(view) = io.servers.get_mut(&server) {
         view.connections += 1;
     }
-    push(
-        io,
-        NetEvent::Connection(ConnectionEvent {
-            server,
-            socket: Resource::new_own(id),
-        }),
-    );
+    push(io, HostEvent::Connection { server, socket: id });
     // A client usually writes right after connecting: read now rather than a turn later.
     read(io, id, buf);
 }
@@ -162,14 +153,14 @@ pub fn read(io: &mut Io, id: u32, buf: &mut [u8]) {
                 return;
             }
             conn.bytes_read += n as u64;
-            let data = rb.filled().to_vec();
+            let data = io.arena.bytes(rb.filled());
             let full = n == rb.capacity();
             // A full buffer means more may be waiting (readiness was not cleared): come
             // back next turn, after the guest has seen this. A short read cleared it:
             // register the waker now (no syscall) unless more arrived meanwhile.
             let again = full || stream.poll_read_ready(&mut cx).is_ready();
             conn.active(&mut io.timers, io.ctx.config.idle_timeout, id);
-            push(io, NetEvent::Data(DataEvent { socket: id, data }));
+            push(io, HostEvent::Data { socket: id, data });
             if again {
                 io.ctx.reactor.push(io.token(Kind::TcpRead, id));
             }
@@ -182,7 +173,7 @@ fn on_eof(io: &mut Io, id: u32) {
         return;
     };
     conn.read_eof = true;
-    push(io, NetEvent::End(id));
+    push(io, HostEvent::End(id));
     let conn = io.tcp.get_mut(&id).expect("checked above");
     if conn.fin_sent {
         close(io, id, None);
@@ -233,7 +224,7 @@ pub fn flush(io: &mut Io, id: u32) {
     }
     if conn.need_drain {
         conn.need_drain = false;
-        push(io, NetEvent::Drain(id));
+        push(io, HostEvent::Drain(id));
     }
     let conn = io.tcp.get_mut(&id).expect("still open");
     if conn.end_called && !conn.fin_sent {
@@ -311,7 +302,7 @@ pub fn idle_check(io: &mut Io, id: u32, now: Instant) {
     let due = conn.last_active + idle;
     if due <= now {
         conn.idle_armed = false;
-        push(io, NetEvent::Timeout(id));
+        push(io, HostEvent::Timeout(id));
     } else {
         io.timers
             .scheduled
@@ -560,7 +551,7 @@ pub fn finish_connect(
                 let _ = apply_keep_alive(&stream, enable, delay);
             }
             conn.stream = Some(stream);
-            push(io, NetEvent::Connect(id));
+            push(io, HostEvent::Connect(id));
             // Writes and `end` made while connecting go out now.
             io.touch_tcp(id);
             read(io, id, buf);

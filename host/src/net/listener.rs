@@ -7,8 +7,8 @@ use std::task::{Context, Poll, Waker};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::bindings::{Event, NetEvent};
 use crate::config::BACKLOG;
+use crate::events::HostEvent;
 use crate::guest::Io;
 
 /// Binds and listens on `addr`. With `reuse_port`, several shards can bind the same port
@@ -87,6 +87,6 @@ pub fn maybe_server_closed(io: &mut Io, id: u32) {
         && view.connections == 0
     {
         io.servers.remove(&id);
-        io.events.push(Event::Net(NetEvent::ServerClose(id)));
+        io.events.push(HostEvent::ServerClose(id));
     }
 }

@@ -220,17 +220,22 @@ pub struct ServerView {
     pub listening: bool,
 }
 
-pub fn address_info(addr: SocketAddr) -> AddressInfo {
-    let (address, family) = match addr.ip() {
-        IpAddr::V4(ip) => (ip.to_string(), IpFamily::Ipv4),
+/// An address as the guest sees it: an IPv4-mapped IPv6 address (a dual-stack
+/// listener's IPv4 peer) is reported as the IPv4 address, as Node does.
+pub fn guest_ip(addr: SocketAddr) -> (IpAddr, IpFamily) {
+    match addr.ip() {
+        IpAddr::V4(ip) => (IpAddr::V4(ip), IpFamily::Ipv4),
         IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
-            // A dual-stack listener reports IPv4 peers as they are, as Node does.
-            Some(v4) => (v4.to_string(), IpFamily::Ipv4),
-            None => (ip.to_string(), IpFamily::Ipv6),
+            Some(v4) => (IpAddr::V4(v4), IpFamily::Ipv4),
+            None => (IpAddr::V6(ip), IpFamily::Ipv6),
         },
-    };
+    }
+}
+
+pub fn address_info(addr: SocketAddr) -> AddressInfo {
+    let (ip, family) = guest_ip(addr);
     AddressInfo {
-        address,
+        address: ip.to_string(),
         family,
         port: addr.port(),
     }
