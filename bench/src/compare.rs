@@ -229,12 +229,15 @@ struct Column {
     kind: Kind,
 }
 
+/// Runs one table; returns the netlet cases that failed (a byte mismatch, a dead
+/// server), which fail the whole run. A reference server failing a case only marks it.
 fn run_table(
     title: &str,
     columns: &[Column],
     opts: &Options,
     out: &mut String,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<String>> {
+    let mut netlet_failures = Vec::new();
     eprintln!("== {title}");
     let _ = writeln!(out, "\n### {title}\n");
     let mut header = "| load |".to_string();
@@ -263,6 +266,9 @@ fn run_table(
                     Ok(cell) => cell,
                     Err(e) => {
                         eprintln!("      failed: {e:#}");
+                        if matches!(column.kind, Kind::Netlet { .. }) {
+                            netlet_failures.push(format!("{} / {}: {e:#}", row.name, column.title));
+                        }
                         Cell {
                             note: Some(format!("failed: {e}")),
                             ..Cell::default()
@@ -314,7 +320,7 @@ fn run_table(
         let _ = write!(line, " {} | {} | {} |", r(native), r(node), p);
         let _ = writeln!(out, "{line}");
     }
-    Ok(())
+    Ok(netlet_failures)
 }
 
 /// Runs every table; returns the markdown.
@@ -362,7 +368,7 @@ pub fn compare(opts: &Options) -> anyhow::Result<String> {
             kind: Kind::Wstd,
         },
     ];
-    run_table(
+    let mut failures = run_table(
         "One thread: netlet (1 shard) against a one-thread native server",
         &single,
         opts,
@@ -394,12 +400,12 @@ pub fn compare(opts: &Options) -> anyhow::Result<String> {
             },
         },
     ];
-    run_table(
+    failures.extend(run_table(
         &format!("All cores: netlet --shards auto ({cores}) against a multi-thread native server"),
         &multi,
         opts,
         &mut out,
-    )?;
+    )?);
     let cold = [
         Column {
             title: "netlet, compiled component cached".into(),
@@ -423,11 +429,19 @@ pub fn compare(opts: &Options) -> anyhow::Result<String> {
         no_wstd: true,
         ..opts.clone()
     };
-    run_table(
+    failures.extend(run_table(
         "Cold start with and without the compile cache",
         &cold,
         &cold_opts,
         &mut out,
-    )?;
+    )?);
+    if !failures.is_empty() {
+        println!("{out}");
+        anyhow::bail!(
+            "netlet failed {} case(s):\n  {}",
+            failures.len(),
+            failures.join("\n  ")
+        );
+    }
     Ok(out)
 }

@@ -31,7 +31,12 @@ pub fn serve(threads: usize, tcp: SocketAddr, udp: SocketAddr) -> anyhow::Result
             }
         });
         loop {
-            let (mut stream, _) = listener.accept().await?;
+            // A failed accept (out of file descriptors, an aborted handshake) must not
+            // end the reference server mid-run.
+            let Ok((mut stream, _)) = listener.accept().await else {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                continue;
+            };
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 64 * 1024];
                 loop {
