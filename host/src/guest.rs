@@ -36,6 +36,12 @@ pub struct ShardCtx {
     pub log_prefix: Arc<str>,
     /// The handler's counters, shared by its shards.
     pub stats: Arc<crate::stats::HandlerStats>,
+    /// Real time, or the testing harness's virtual time.
+    pub clock: crate::clock::Clock,
+    /// The in-memory network when running under the testing harness.
+    pub mem: Option<crate::testing::mem::MemNet>,
+    /// When set, every delivered event is recorded here (the harness's trace).
+    pub trace: Option<Arc<std::sync::Mutex<Vec<String>>>>,
 }
 
 impl ShardCtx {
@@ -105,6 +111,11 @@ impl Io {
             inst: self.inst,
             id,
         }
+    }
+
+    /// The time as the host schedules by it (virtual under the testing harness).
+    pub fn now(&self) -> Instant {
+        self.ctx.clock.now()
     }
 
     /// Whether the guest may resolve a host name for a destination on `port`: a rule

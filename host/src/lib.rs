@@ -19,12 +19,15 @@
 //! - [`stats`]: a handler's counters (connections, drops, traps, restarts).
 //! - [`policy`]: the outbound allow-list.
 //! - [`wasi`]: WASI with blocking calls bounded by the event deadline.
-//! - [`config`], [`log`], [`error`], [`resolve`]: settings, guest output, error mapping,
-//!   address resolution.
+//! - [`config`], [`log`], [`error`], [`resolve`], [`clock`]: settings, guest output,
+//!   error mapping, address resolution, real or virtual time.
+//! - [`testing`]: test a component in memory or on real sockets (`netlet test`).
 //! - [`cli`], [`demo`]: the `netlet` command line and the seeds' demo.
 
 pub mod bindings;
 pub mod cli;
+pub mod clock;
+
 pub mod config;
 pub mod demo;
 pub mod dgram;
@@ -41,6 +44,8 @@ pub mod resolve;
 pub mod serve;
 pub mod shard;
 pub mod stats;
+pub mod testing;
+
 pub mod timers;
 pub mod wasi;
 

@@ -44,7 +44,7 @@ pub enum Completion {
     TcpConnect {
         inst: u32,
         id: u32,
-        result: Result<tokio::net::TcpStream, ConnectError>,
+        result: Result<crate::net::stream::Stream, ConnectError>,
     },
     /// A UDP destination name was resolved (or failed to).
     UdpResolved {

@@ -9,10 +9,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
+use crate::clock::Clock;
 use crate::config::HandlerConfig;
+use crate::dgram::UdpSource;
 use crate::engine::Handler;
 use crate::log::LogSink;
-use crate::net::listener::{bind_tcp, bind_udp};
+use crate::net::listener::{ListenerSource, bind_tcp, bind_udp};
 use crate::policy::Policy;
 use crate::reactor::Reactor;
 use crate::shard::{self, ShardExit, ShardSpec};
@@ -62,10 +64,9 @@ impl Service {
     ) -> Result<Self, ServeError> {
         let shards = config.shards.max(1);
         let reuse = shards > 1;
-        let mut per_shard_tcp: Vec<Vec<(u32, std::net::TcpListener)>> =
+        let mut per_shard_tcp: Vec<Vec<(u32, ListenerSource)>> =
             (0..shards).map(|_| Vec::new()).collect();
-        let mut per_shard_udp: Vec<Vec<std::net::UdpSocket>> =
-            (0..shards).map(|_| Vec::new()).collect();
+        let mut per_shard_udp: Vec<Vec<UdpSource>> = (0..shards).map(|_| Vec::new()).collect();
         let mut tcp_addrs = Vec::new();
         let mut udp_addrs = Vec::new();
 
@@ -84,7 +85,7 @@ impl Service {
                         .map_err(|e| ServeError::Start(e.to_string()))?;
                     tcp_addrs.push(addr);
                 }
-                listeners.push((index as u32 + 1, listener));
+                listeners.push((index as u32 + 1, ListenerSource::Std(listener)));
             }
         }
         for requested in &config.udp {
@@ -101,7 +102,7 @@ impl Service {
                         .map_err(|e| ServeError::Start(e.to_string()))?;
                     udp_addrs.push(addr);
                 }
-                sockets.push(socket);
+                sockets.push(UdpSource::Std(socket));
             }
         }
 
@@ -129,6 +130,9 @@ impl Service {
                 reactor: reactor.clone(),
                 tcp,
                 udp,
+                clock: Clock::Real,
+                mem: None,
+                trace: None,
             };
             let thread = shard::spawn(spec, started_tx.clone())
                 .map_err(|e| ServeError::Start(format!("cannot start a shard thread: {e}")))?;

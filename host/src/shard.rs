@@ -25,18 +25,21 @@ use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 
+use crate::clock::Clock;
 use crate::config::{HandlerConfig, Isolation, TrapPolicy};
 use crate::dgram;
+use crate::dgram::UdpSource;
 use crate::engine::Handler;
 use crate::error::error_info;
 use crate::events::HostEvent;
 use crate::guest::{GuestFailure, Instance, Io, ShardCtx, TrapKind};
 use crate::log::LogSink;
-use crate::net::listener::{Accepted, Listener};
+use crate::net::listener::{Accepted, Listener, ListenerSock, ListenerSource};
 use crate::net::{self, ServerView, address_info, conn};
 use crate::policy::Policy;
 use crate::reactor::{Completion, Kind, Reactor, Token};
 use crate::stats::HandlerStats;
+use crate::testing::mem::MemNet;
 use crate::timers::TimerKey;
 
 /// Node reads sockets in 64 KiB chunks; so do we.
@@ -63,8 +66,14 @@ pub struct ShardSpec {
     pub sink: LogSink,
     pub reactor: Arc<Reactor>,
     /// Listeners bound for this shard, with the server id the guest will see.
-    pub tcp: Vec<(u32, std::net::TcpListener)>,
-    pub udp: Vec<std::net::UdpSocket>,
+    pub tcp: Vec<(u32, ListenerSource)>,
+    pub udp: Vec<UdpSource>,
+    /// Real time, or the testing harness's virtual time.
+    pub clock: Clock,
+    /// The testing harness's in-memory network (`None`: real sockets).
+    pub mem: Option<MemNet>,
+    /// Where to record delivered events (the harness's trace).
+    pub trace: Option<Arc<std::sync::Mutex<Vec<String>>>>,
 }
 
 /// How a shard ended.
@@ -146,7 +155,7 @@ struct Shard {
     sleep: Pin<Box<tokio::time::Sleep>>,
     backoff: Backoff,
     /// Host-bound UDP sockets waiting for a restarted primary.
-    orphan_udp: Vec<std::net::UdpSocket>,
+    orphan_udp: Vec<UdpSource>,
     /// Set when a stop was requested: the end of the grace period.
     draining: Option<Instant>,
     /// Counts loop turns (see `conn::read`).
@@ -156,7 +165,7 @@ struct Shard {
 }
 
 impl Shard {
-    fn new(spec: ShardSpec) -> Result<(Self, Vec<std::net::UdpSocket>), String> {
+    fn new(spec: ShardSpec) -> Result<(Self, Vec<UdpSource>), String> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
@@ -169,13 +178,31 @@ impl Shard {
             policy: spec.policy,
             log_prefix: spec.log_prefix,
             stats: spec.stats,
+            clock: spec.clock,
+            mem: spec.mem,
+            trace: spec.trace,
         };
         let enter = rt.enter();
         let mut listeners = Vec::new();
-        for (index, (id, socket)) in spec.tcp.into_iter().enumerate() {
-            let addr = socket.local_addr().map_err(|e| e.to_string())?;
-            let socket = tokio::net::TcpListener::from_std(socket)
-                .map_err(|e| format!("cannot register listener {addr}: {e}"))?;
+        for (index, (id, source)) in spec.tcp.into_iter().enumerate() {
+            let (addr, socket) = match source {
+                ListenerSource::Std(socket) => {
+                    let addr = socket.local_addr().map_err(|e| e.to_string())?;
+                    let socket = tokio::net::TcpListener::from_std(socket)
+                        .map_err(|e| format!("cannot register listener {addr}: {e}"))?;
+                    (addr, ListenerSock::Tcp(socket))
+                }
+                ListenerSource::Mem(mem_index) => {
+                    let net = ctx
+                        .mem
+                        .clone()
+                        .ok_or("an in-memory listener needs the in-memory network")?;
+                    let addr = net
+                        .listener_addr(mem_index)
+                        .ok_or("no such in-memory listener")?;
+                    (addr, ListenerSock::Mem(net, mem_index))
+                }
+            };
             let token = accept_token(index as u32);
             listeners.push(Some(Listener {
                 id,
@@ -243,7 +270,7 @@ impl Shard {
 
     /// Starts (or restarts) the primary instance: `init`, its servers, the host-bound
     /// UDP sockets.
-    fn start_primary(&mut self, udp: Vec<std::net::UdpSocket>) -> Result<(), GuestFailure> {
+    fn start_primary(&mut self, udp: Vec<UdpSource>) -> Result<(), GuestFailure> {
         let key = match self.new_instance() {
             Ok(key) => key,
             Err(e) => {
@@ -333,7 +360,7 @@ impl Shard {
                 .instances
                 .values()
                 .any(|i| !i.store.data().io.tcp.is_empty() || !i.store.data().io.events.is_empty());
-            if !open || Instant::now() >= deadline {
+            if !open || self.ctx.clock.now() >= deadline {
                 return Some(ShardExit::Done);
             }
             return None;
@@ -351,7 +378,7 @@ impl Shard {
     /// host-bound UDP sockets, and give open connections `--grace` to finish.
     fn begin_drain(&mut self) {
         let grace = self.ctx.config.grace;
-        let deadline = Instant::now() + grace;
+        let deadline = self.ctx.clock.now() + grace;
         self.draining = Some(deadline);
         self.heap
             .push(Reverse((deadline, SHARD_KEY, TimerKey::GraceOver)));
@@ -409,7 +436,7 @@ impl Shard {
     }
 
     fn fire_timers(&mut self) {
-        let now = Instant::now();
+        let now = self.ctx.clock.now();
         while let Some(Reverse((at, key, timer))) = self.heap.peek().copied() {
             if at > now {
                 break;
@@ -530,7 +557,7 @@ impl Shard {
                         });
                     }
                     self.heap.push(Reverse((
-                        Instant::now() + ACCEPT_RETRY,
+                        self.ctx.clock.now() + ACCEPT_RETRY,
                         SHARD_KEY,
                         TimerKey::AcceptRetry(index),
                     )));
@@ -553,7 +580,7 @@ impl Shard {
     fn drop_connection(
         &mut self,
         server: u32,
-        stream: tokio::net::TcpStream,
+        stream: crate::net::stream::Stream,
         peer: std::net::SocketAddr,
     ) {
         let local = stream.local_addr().ok();
@@ -691,7 +718,7 @@ impl Shard {
             self.ctx.log(format_args!("{failure}; closed {what}"));
             return;
         }
-        let delay = self.backoff.delay(Instant::now());
+        let delay = self.backoff.delay(self.ctx.clock.now());
         if delay.is_zero() {
             self.ctx.log(format_args!(
                 "{failure}; closed {what}; starting a new instance"
@@ -702,7 +729,7 @@ impl Shard {
                 "{failure}; closed {what}; starting a new instance in {delay:?} (it keeps trapping)"
             ));
             self.heap.push(Reverse((
-                Instant::now() + delay,
+                self.ctx.clock.now() + delay,
                 SHARD_KEY,
                 TimerKey::Restart,
             )));
@@ -716,11 +743,11 @@ impl Shard {
         HandlerStats::add(&self.ctx.stats.restarts, 1);
         let udp = std::mem::take(&mut self.orphan_udp);
         if let Err(failure) = self.start_primary(udp) {
-            let delay = self.backoff.delay(Instant::now()).max(BACKOFF_FIRST);
+            let delay = self.backoff.delay(self.ctx.clock.now()).max(BACKOFF_FIRST);
             self.ctx
                 .log(format_args!("{failure}; trying again in {delay:?}"));
             self.heap.push(Reverse((
-                Instant::now() + delay,
+                self.ctx.clock.now() + delay,
                 SHARD_KEY,
                 TimerKey::Restart,
             )));

@@ -54,7 +54,7 @@ impl Timers {
         self.table.is_empty()
     }
 
-    fn add(&mut self, ms: u64, repeat: bool) -> wasmtime::Result<u32> {
+    fn add(&mut self, now: Instant, ms: u64, repeat: bool) -> wasmtime::Result<u32> {
         if self.table.len() >= crate::config::MAX_TIMERS {
             return Err(wasmtime::Error::msg(format!(
                 "too many pending timers (the limit is {})",
@@ -65,7 +65,7 @@ impl Timers {
         let delay = Duration::from_millis(if repeat { ms.max(1) } else { ms });
         self.next_id = self.next_id.wrapping_add(1).max(1);
         let id = self.next_id;
-        let deadline = Instant::now() + delay;
+        let deadline = now + delay;
         self.table.insert(
             id,
             TimerState {
@@ -105,11 +105,13 @@ impl Timers {
 
 impl Host for GuestState {
     fn set_timeout(&mut self, ms: u64) -> wasmtime::Result<u32> {
-        self.io.timers.add(ms, false)
+        let now = self.io.now();
+        self.io.timers.add(now, ms, false)
     }
 
     fn set_interval(&mut self, ms: u64) -> wasmtime::Result<u32> {
-        self.io.timers.add(ms, true)
+        let now = self.io.now();
+        self.io.timers.add(now, ms, true)
     }
 
     fn clear_timeout(&mut self, id: u32) {

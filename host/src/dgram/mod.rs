@@ -24,6 +24,7 @@ use crate::guest::{GuestState, Io};
 use crate::net::{address_info, guest_ip};
 use crate::reactor::{Completion, Kind, UdpRequest};
 use crate::resolve;
+use crate::testing::mem::MemUdp;
 
 /// The type behind the guest's `dgram.socket` handles; a handle's rep is the socket's id.
 pub struct DgramRep;
@@ -41,9 +42,90 @@ const MAX_PEERS: usize = 4096;
 /// Datagrams read from one socket per loop turn before others get their go.
 const READS_PER_TURN: usize = 64;
 
+/// A UDP socket's transport: a real socket, or the testing harness's in-memory one.
+pub enum Transport {
+    Udp(tokio::net::UdpSocket),
+    /// Socket options go to `options`, a real socket that is never bound or used for
+    /// traffic, so they behave (and fail) as they would on a real one.
+    Mem {
+        mem: MemUdp,
+        options: Socket,
+    },
+}
+
+impl Transport {
+    fn options(&self) -> SockRef<'_> {
+        match self {
+            Transport::Udp(s) => SockRef::from(s),
+            Transport::Mem { options, .. } => SockRef::from(options),
+        }
+    }
+
+    fn bind(&self, addr: SocketAddr) -> io::Result<()> {
+        match self {
+            Transport::Udp(s) => SockRef::from(s).bind(&addr.into()),
+            Transport::Mem { mem, .. } => mem.bind(addr),
+        }
+    }
+
+    fn connect(&self, addr: SocketAddr) -> io::Result<()> {
+        match self {
+            Transport::Udp(s) => SockRef::from(s).connect(&addr.into()),
+            Transport::Mem { mem, .. } => {
+                mem.connect(Some(addr));
+                Ok(())
+            }
+        }
+    }
+
+    fn disconnect(&self) -> io::Result<()> {
+        match self {
+            Transport::Udp(s) => disconnect(&SockRef::from(s)),
+            Transport::Mem { mem, .. } => {
+                mem.connect(None);
+                Ok(())
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Transport::Udp(s) => s.local_addr(),
+            Transport::Mem { mem, .. } => mem
+                .local_addr()
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected)),
+        }
+    }
+
+    fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<SocketAddr>> {
+        match self {
+            Transport::Udp(s) => s.poll_recv_from(cx, buf),
+            Transport::Mem { mem, .. } => mem.poll_recv_from(cx, buf),
+        }
+    }
+
+    /// Sends to `dest`, or to the connected peer.
+    fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+        dest: Option<SocketAddr>,
+    ) -> Poll<io::Result<usize>> {
+        match (self, dest) {
+            (Transport::Udp(s), Some(dest)) => s.poll_send_to(cx, data, dest),
+            (Transport::Udp(s), None) => s.poll_send(cx, data),
+            (Transport::Mem { mem, .. }, dest) => Poll::Ready(mem.send_to(data, dest)),
+        }
+    }
+}
+
 /// One UDP socket's state.
 pub struct UdpSock {
-    sock: Option<tokio::net::UdpSocket>,
+    sock: Option<Transport>,
     v6: bool,
     bound: bool,
     connected: Option<SocketAddr>,
@@ -66,7 +148,7 @@ fn push(io: &mut Io, ev: HostEvent) {
     io.events.push(ev);
 }
 
-fn new_sock(io: &Io, id: u32, sock: tokio::net::UdpSocket, v6: bool) -> UdpSock {
+fn new_sock(io: &Io, id: u32, sock: Transport, v6: bool) -> UdpSock {
     UdpSock {
         sock: Some(sock),
         v6,
@@ -85,9 +167,19 @@ fn new_sock(io: &Io, id: u32, sock: tokio::net::UdpSocket, v6: bool) -> UdpSock 
 }
 
 /// A socket the host bound for `--udp`, handed to the guest with a `listening` event.
-pub fn adopt_bound(io: &mut Io, socket: std::net::UdpSocket, buf: &mut [u8]) -> io::Result<u32> {
-    let v6 = socket.local_addr()?.is_ipv6();
-    let sock = tokio::net::UdpSocket::from_std(socket)?;
+pub fn adopt_bound(io: &mut Io, socket: UdpSource, buf: &mut [u8]) -> io::Result<u32> {
+    let (sock, v6) = match socket {
+        UdpSource::Std(socket) => {
+            let v6 = socket.local_addr()?.is_ipv6();
+            (Transport::Udp(tokio::net::UdpSocket::from_std(socket)?), v6)
+        }
+        UdpSource::Mem(mem) => {
+            let v6 = mem.local_addr().is_some_and(|a| a.is_ipv6());
+            let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
+            let options = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+            (Transport::Mem { mem, options }, v6)
+        }
+    };
     let id = io.next_id();
     let mut udp = new_sock(io, id, sock, v6);
     udp.bound = true;
@@ -104,8 +196,15 @@ pub fn adopt_bound(io: &mut Io, socket: std::net::UdpSocket, buf: &mut [u8]) -> 
     Ok(id)
 }
 
+/// A socket bound by the host for `--udp`, before an instance adopts it.
+pub enum UdpSource {
+    Std(std::net::UdpSocket),
+    /// The testing harness's in-memory socket.
+    Mem(MemUdp),
+}
+
 /// Takes back the host-bound sockets (to hand them to a new instance after a trap).
-pub fn take_host_bound(io: &mut Io) -> Vec<std::net::UdpSocket> {
+pub fn take_host_bound(io: &mut Io) -> Vec<UdpSource> {
     let ids: Vec<u32> = io
         .udp
         .iter()
@@ -115,7 +214,10 @@ pub fn take_host_bound(io: &mut Io) -> Vec<std::net::UdpSocket> {
     ids.into_iter()
         .filter_map(|id| io.udp.remove(&id))
         .filter_map(|mut s| s.sock.take())
-        .filter_map(|s| s.into_std().ok())
+        .filter_map(|s| match s {
+            Transport::Udp(s) => s.into_std().ok().map(UdpSource::Std),
+            Transport::Mem { mem, .. } => Some(UdpSource::Mem(mem)),
+        })
         .collect()
 }
 
@@ -187,10 +289,7 @@ pub fn flush(io: &mut Io, id: u32) {
     if let Some(sock) = udp.sock.as_ref() {
         let mut cx = Context::from_waker(&udp.write_waker);
         while let Some((data, dest)) = udp.queue.front() {
-            let polled = match dest {
-                Some(dest) => sock.poll_send_to(&mut cx, data, *dest),
-                None => sock.poll_send(&mut cx, data),
-            };
+            let polled = sock.poll_send(&mut cx, data, *dest);
             match polled {
                 Poll::Pending => break,
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -284,19 +383,22 @@ impl Io {
         }
     }
 
-    fn sock_ref(&self, id: u32) -> Result<SockRef<'_>, ErrorCode> {
+    fn transport(&self, id: u32) -> Result<&Transport, ErrorCode> {
         self.udp_sock(id)?
             .sock
             .as_ref()
-            .map(SockRef::from)
             .ok_or(ErrorCode::InvalidState)
+    }
+
+    /// The socket to set options on.
+    fn sock_ref(&self, id: u32) -> Result<SockRef<'_>, ErrorCode> {
+        Ok(self.transport(id)?.options())
     }
 
     /// Binds `id` to `addr` and announces `listening`.
     fn udp_bind(&mut self, id: u32, addr: SocketAddr) -> Result<(), ErrorCode> {
-        let sock = self.sock_ref(id)?;
-        sock.bind(&addr.into()).map_err(|e| error_code(&e))?;
-        let udp = self.udp.get_mut(&id).expect("checked by sock_ref");
+        self.transport(id)?.bind(addr).map_err(|e| error_code(&e))?;
+        let udp = self.udp.get_mut(&id).expect("checked by transport");
         udp.bound = true;
         push(
             self,
@@ -349,10 +451,7 @@ impl Io {
             && let Some(sock) = udp.sock.as_ref()
         {
             let mut cx = Context::from_waker(&udp.write_waker);
-            let polled = match dest {
-                Some(dest) => sock.poll_send_to(&mut cx, &data, dest),
-                None => sock.poll_send(&mut cx, &data),
-            };
+            let polled = sock.poll_send(&mut cx, &data, dest);
             match polled {
                 Poll::Ready(Ok(_)) => return Ok(()),
                 Poll::Ready(Err(e)) if e.kind() != io::ErrorKind::Interrupted => {
@@ -372,8 +471,8 @@ impl Io {
 
     fn udp_connect_to(&mut self, id: u32, dest: SocketAddr) -> Result<(), ErrorCode> {
         self.udp_autobind(id)?;
-        self.sock_ref(id)?
-            .connect(&dest.into())
+        self.transport(id)?
+            .connect(dest)
             .map_err(|e| error_code(&e))?;
         if let Some(udp) = self.udp.get_mut(&id) {
             udp.connected = Some(dest);
@@ -627,8 +726,10 @@ impl HostSocket for GuestState {
         if udp.connected.is_none() {
             return Err(ErrorCode::InvalidState);
         }
-        let sock = self.io.sock_ref(id)?;
-        disconnect(&sock).map_err(|e| error_code(&e))?;
+        self.io
+            .transport(id)?
+            .disconnect()
+            .map_err(|e| error_code(&e))?;
         if let Some(udp) = self.io.udp.get_mut(&id) {
             udp.connected = None;
         }
@@ -923,7 +1024,16 @@ impl Host for GuestState {
         // Guest calls run outside the shard's runtime (see `shard`); register with it.
         let rt = self.io.ctx.rt.clone();
         let _enter = rt.enter();
-        let sock = tokio::net::UdpSocket::from_std(socket.into()).map_err(|e| error_code(&e))?;
+        let sock = match &self.io.ctx.mem {
+            // Under the testing harness: traffic in memory, options on the real socket.
+            Some(net) => Transport::Mem {
+                mem: net.udp(None),
+                options: socket,
+            },
+            None => Transport::Udp(
+                tokio::net::UdpSocket::from_std(socket.into()).map_err(|e| error_code(&e))?,
+            ),
+        };
         let id = self.io.next_id();
         let udp = new_sock(&self.io, id, sock, v6);
         self.io.udp.insert(id, udp);

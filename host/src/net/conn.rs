@@ -8,12 +8,14 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use tokio::io::ReadBuf;
 use tokio::net::TcpStream;
+
+use super::stream::Stream;
 
 use super::{TcpConn, display_addr};
 use crate::bindings::netlet::net::net::ConnectOptions;
@@ -97,7 +99,7 @@ fn fail(io: &mut Io, id: u32, e: &io::Error, op: &str) {
 }
 
 /// A new accepted connection: registers it, tells the guest, reads what already arrived.
-pub fn accept(io: &mut Io, server: u32, stream: TcpStream, peer: SocketAddr, buf: &mut [u8]) {
+pub fn accept(io: &mut Io, server: u32, stream: Stream, peer: SocketAddr, buf: &mut [u8]) {
     let id = io.next_id();
     let allow_half_open = io.ctx.config.allow_half_open;
     let mut conn = TcpConn::new(io, id, allow_half_open);
@@ -109,7 +111,12 @@ pub fn accept(io: &mut Io, server: u32, stream: TcpStream, peer: SocketAddr, buf
     HandlerStats::add(&stats.connections_active, 1);
     HandlerStats::add(&stats.connections_total, 1);
     conn.stats = Some(stats);
-    conn.active(&mut io.timers, io.ctx.config.idle_timeout, id);
+    conn.active(
+        &io.ctx.clock,
+        &mut io.timers,
+        io.ctx.config.idle_timeout,
+        id,
+    );
     io.tcp.insert(id, conn);
     if let Some(view) = io.servers.get_mut(&server) {
         view.connections += 1;
@@ -140,7 +147,7 @@ pub fn read(io: &mut Io, id: u32, buf: &mut [u8]) {
     };
     let mut cx = Context::from_waker(&conn.read_waker);
     let mut rb = ReadBuf::new(buf);
-    match Pin::new(&mut *stream).poll_read(&mut cx, &mut rb) {
+    match stream.poll_read(&mut cx, &mut rb) {
         Poll::Pending => {}
         Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {
             io.ctx.reactor.push(io.token(Kind::TcpRead, id));
@@ -159,7 +166,12 @@ pub fn read(io: &mut Io, id: u32, buf: &mut [u8]) {
             // back next turn, after the guest has seen this. A short read cleared it:
             // register the waker now (no syscall) unless more arrived meanwhile.
             let again = full || stream.poll_read_ready(&mut cx).is_ready();
-            conn.active(&mut io.timers, io.ctx.config.idle_timeout, id);
+            conn.active(
+                &io.ctx.clock,
+                &mut io.timers,
+                io.ctx.config.idle_timeout,
+                id,
+            );
             push(io, HostEvent::Data { socket: id, data });
             if again {
                 io.ctx.reactor.push(io.token(Kind::TcpRead, id));
@@ -198,7 +210,7 @@ pub fn flush(io: &mut Io, id: u32) {
     let mut cx = Context::from_waker(&conn.write_waker);
     let mut wrote = false;
     while !conn.out.is_empty() {
-        match Pin::new(&mut *stream).poll_write(&mut cx, conn.out.pending()) {
+        match stream.poll_write(&mut cx, conn.out.pending()) {
             Poll::Pending => break,
             Poll::Ready(Ok(0)) => {
                 let e = io::Error::new(io::ErrorKind::WriteZero, "the socket accepted no bytes");
@@ -217,7 +229,12 @@ pub fn flush(io: &mut Io, id: u32) {
         }
     }
     if wrote {
-        conn.active(&mut io.timers, io.ctx.config.idle_timeout, id);
+        conn.active(
+            &io.ctx.clock,
+            &mut io.timers,
+            io.ctx.config.idle_timeout,
+            id,
+        );
     }
     if !conn.out.is_empty() {
         return;
@@ -230,7 +247,7 @@ pub fn flush(io: &mut Io, id: u32) {
     if conn.end_called && !conn.fin_sent {
         conn.fin_sent = true;
         if let Some(stream) = &conn.stream
-            && let Err(e) = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write)
+            && let Err(e) = stream.shutdown_write()
             && e.kind() != io::ErrorKind::NotConnected
         {
             fail(io, id, &e, "shutdown");
@@ -310,20 +327,6 @@ pub fn idle_check(io: &mut Io, id: u32, now: Instant) {
     }
 }
 
-pub fn apply_keep_alive(stream: &TcpStream, enable: bool, initial_delay_ms: u32) -> io::Result<()> {
-    let sock = socket2::SockRef::from(stream);
-    if !enable {
-        return sock.set_keepalive(false);
-    }
-    if initial_delay_ms > 0 {
-        let ka = socket2::TcpKeepalive::new()
-            .with_time(Duration::from_millis(u64::from(initial_delay_ms)));
-        sock.set_tcp_keepalive(&ka)
-    } else {
-        sock.set_keepalive(true)
-    }
-}
-
 /// Destroys every connection without telling the guest (it trapped, or the host stops).
 pub fn drop_all(io: &mut Io) {
     io.tcp.clear();
@@ -350,6 +353,15 @@ fn family_ok(ip: &IpAddr, family: Option<IpFamily>) -> bool {
 }
 
 impl ConnectPlan {
+    /// The destination host, as the guest wrote it.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// Resolves (if needed), filters by family and policy, and tries each address in
     /// turn until one connects.
     pub async fn run(self, policy: &Policy) -> Result<TcpStream, ConnectError> {
@@ -513,12 +525,7 @@ fn deny_log(io: &Io, target: &str) {
 }
 
 /// The connect task finished.
-pub fn finish_connect(
-    io: &mut Io,
-    id: u32,
-    result: Result<TcpStream, ConnectError>,
-    buf: &mut [u8],
-) {
+pub fn finish_connect(io: &mut Io, id: u32, result: Result<Stream, ConnectError>, buf: &mut [u8]) {
     let Some(conn) = io.tcp.get_mut(&id) else {
         // Destroyed while connecting; a stream that did come up is dropped here.
         return;
@@ -548,7 +555,7 @@ pub fn finish_connect(
                 let _ = stream.set_nodelay(no_delay);
             }
             if let Some((enable, delay)) = conn.pending.keep_alive {
-                let _ = apply_keep_alive(&stream, enable, delay);
+                let _ = stream.set_keepalive(enable, delay);
             }
             conn.stream = Some(stream);
             push(io, HostEvent::Connect(id));

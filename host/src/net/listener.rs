@@ -7,9 +7,11 @@ use std::task::{Context, Poll, Waker};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::stream::Stream;
 use crate::config::BACKLOG;
 use crate::events::HostEvent;
 use crate::guest::Io;
+use crate::testing::mem::MemNet;
 
 /// Binds and listens on `addr`. With `reuse_port`, several shards can bind the same port
 /// and the kernel spreads connections over them.
@@ -43,18 +45,32 @@ pub fn bind_udp(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::UdpS
     Ok(socket.into())
 }
 
+/// A listener before its shard registers it.
+pub enum ListenerSource {
+    Std(std::net::TcpListener),
+    /// The testing harness's in-memory listener number `index`.
+    Mem(usize),
+}
+
+/// Where a listener's connections come from.
+pub enum ListenerSock {
+    Tcp(tokio::net::TcpListener),
+    /// The testing harness's in-memory listener number `index`.
+    Mem(MemNet, usize),
+}
+
 /// A listening socket owned by a shard.
 pub struct Listener {
     /// The server id the guest sees.
     pub id: u32,
     pub addr: SocketAddr,
-    pub socket: tokio::net::TcpListener,
+    pub socket: ListenerSock,
     pub waker: Waker,
 }
 
 /// What one accept attempt produced.
 pub enum Accepted {
-    Conn(tokio::net::TcpStream, SocketAddr),
+    Conn(Stream, SocketAddr),
     /// Nothing pending; the waker is registered.
     None,
     /// A transient failure (the peer gave up before we accepted): try again.
@@ -66,9 +82,18 @@ pub enum Accepted {
 impl Listener {
     pub fn accept(&self) -> Accepted {
         let mut cx = Context::from_waker(&self.waker);
-        match self.socket.poll_accept(&mut cx) {
+        let socket = match &self.socket {
+            ListenerSock::Tcp(socket) => socket,
+            ListenerSock::Mem(net, index) => {
+                return match net.poll_accept(*index, &mut cx) {
+                    Poll::Pending => Accepted::None,
+                    Poll::Ready((stream, peer)) => Accepted::Conn(Stream::Mem(stream), peer),
+                };
+            }
+        };
+        match socket.poll_accept(&mut cx) {
             Poll::Pending => Accepted::None,
-            Poll::Ready(Ok((stream, peer))) => Accepted::Conn(stream, peer),
+            Poll::Ready(Ok((stream, peer))) => Accepted::Conn(Stream::Tcp(stream), peer),
             Poll::Ready(Err(e)) => match e.kind() {
                 io::ErrorKind::ConnectionAborted
                 | io::ErrorKind::ConnectionReset

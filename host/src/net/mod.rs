@@ -8,6 +8,9 @@
 
 pub mod conn;
 pub mod listener;
+pub mod stream;
+
+use stream::Stream;
 
 use std::net::{IpAddr, SocketAddr};
 use std::task::Waker;
@@ -41,7 +44,7 @@ struct PendingOptions {
 pub struct TcpConn {
     /// The server that accepted it (`None` for a client socket).
     pub server: Option<u32>,
-    stream: Option<tokio::net::TcpStream>,
+    stream: Option<Stream>,
     /// An outbound connection not yet established.
     connecting: bool,
     /// The peer's FIN was read (`end` delivered).
@@ -97,7 +100,7 @@ impl TcpConn {
             bytes_read: 0,
             bytes_written: 0,
             idle: None,
-            last_active: Instant::now(),
+            last_active: io.now(),
             idle_armed: false,
             host_idle_armed: false,
             stats: None,
@@ -126,6 +129,7 @@ impl TcpConn {
     /// set (the common case, on the hot path).
     fn active(
         &mut self,
+        clock: &crate::clock::Clock,
         io_timers: &mut crate::timers::Timers,
         host_idle: Option<Duration>,
         id: u32,
@@ -133,7 +137,7 @@ impl TcpConn {
         if self.idle.is_none() && host_idle.is_none() {
             return;
         }
-        let now = Instant::now();
+        let now = clock.now();
         self.last_active = now;
         if let Some(idle) = self.idle
             && !self.idle_armed
@@ -281,7 +285,7 @@ impl HostSocket for GuestState {
         let id = this.rep();
         if let Some(stream) = self.io.tcp.get(&id).and_then(|c| c.stream.as_ref()) {
             // SO_LINGER 0: close() sends RST and drops anything unsent.
-            let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
+            let _ = stream.reset_on_close();
         }
         conn::close(&mut self.io, id, None);
     }
@@ -336,7 +340,8 @@ impl HostSocket for GuestState {
             .get_mut(&this.rep())
             .ok_or(ErrorCode::InvalidState)?;
         match &conn.stream {
-            Some(stream) => conn::apply_keep_alive(stream, enable, initial_delay_ms)
+            Some(stream) => stream
+                .set_keepalive(enable, initial_delay_ms)
                 .map_err(|e| crate::error::error_code(&e)),
             None => {
                 conn.pending.keep_alive = Some((enable, initial_delay_ms));
@@ -352,7 +357,7 @@ impl HostSocket for GuestState {
         };
         conn.idle = (ms > 0).then(|| Duration::from_millis(u64::from(ms)));
         let host_idle = self.io.ctx.config.idle_timeout;
-        conn.active(&mut self.io.timers, host_idle, id);
+        conn.active(&self.io.ctx.clock, &mut self.io.timers, host_idle, id);
     }
 
     fn remote_address(&mut self, this: Resource<SocketRep>) -> Option<AddressInfo> {
@@ -456,12 +461,7 @@ impl crate::bindings::netlet::net::net_handler::Host for GuestState {}
 impl crate::bindings::netlet::net::types::Host for GuestState {}
 
 /// The completion of an outbound connect: hands the stream to its socket.
-pub fn on_connected(
-    io: &mut Io,
-    id: u32,
-    result: Result<tokio::net::TcpStream, ConnectError>,
-    buf: &mut [u8],
-) {
+pub fn on_connected(io: &mut Io, id: u32, result: Result<Stream, ConnectError>, buf: &mut [u8]) {
     io.in_flight = io.in_flight.saturating_sub(1);
     conn::finish_connect(io, id, result, buf);
 }
@@ -470,11 +470,21 @@ pub fn on_connected(
 /// reactor.
 fn spawn_connect(io: &mut Io, id: u32, plan: conn::ConnectPlan) {
     io.in_flight += 1;
+    if let Some(mem) = &io.ctx.mem {
+        // Under the testing harness the test answers the connect.
+        mem.push_connect(crate::testing::mem::PendingConnect {
+            inst: io.inst,
+            id,
+            host: plan.host().to_string(),
+            port: plan.port(),
+        });
+        return;
+    }
     let reactor = io.ctx.reactor.clone();
     let inst = io.inst;
     let policy = io.ctx.policy.clone();
     io.ctx.rt.spawn(async move {
-        let result = plan.run(&policy).await;
+        let result = plan.run(&policy).await.map(Stream::Tcp);
         reactor.complete(Completion::TcpConnect { inst, id, result });
     });
 }
