@@ -16,6 +16,7 @@ const GUESTS: &[&str] = &[
     "scripted",
     "notahandler",
     "hostile",
+    "broken",
 ];
 
 fn main() {

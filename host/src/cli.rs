@@ -36,6 +36,13 @@ enum Command {
     Run(RunArgs),
     /// Serve the seeds' demo (the default).
     Demo(DemoArgs),
+    /// Run scenario files (TOML) against a component in the in-memory harness.
+    ///
+    /// Each scenario runs in a fresh harness: an in-memory network and a virtual clock,
+    /// with the engine and limits of `netlet run`. Prints one line per scenario and
+    /// `N passed, N failed`; exits non-zero if any failed. The step reference is in the
+    /// README ("Testing your component").
+    Test(TestArgs),
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -61,6 +68,16 @@ impl CacheArgs {
             pooling: None,
         }
     }
+}
+
+#[derive(clap::Args, Debug)]
+struct TestArgs {
+    /// The handler to test.
+    #[arg(value_name = "COMPONENT.wasm")]
+    component: PathBuf,
+    /// Scenario files.
+    #[arg(value_name = "SCENARIO.toml", required = true)]
+    scenarios: Vec<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -193,6 +210,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Run(args)) => run(args),
         Some(Command::Demo(demo)) => run_demo(demo),
+        Some(Command::Test(test)) => run_tests(test),
         None => run_demo(DemoArgs::default()),
     }
 }
@@ -228,6 +246,36 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let service = Service::start(handler, config, LogSink::Stderr)?;
     print_listening(&service);
     supervise(vec![service])
+}
+
+fn run_tests(args: TestArgs) -> anyhow::Result<ExitCode> {
+    if !args.component.exists() {
+        anyhow::bail!("{}: cannot read: no such file", args.component.display());
+    }
+    let outcomes = crate::testing::scenario::run(&args.component, &args.scenarios);
+    let mut out = std::io::stdout().lock();
+    let (mut passed, mut failed) = (0, 0);
+    for outcome in &outcomes {
+        match &outcome.failure {
+            None => {
+                passed += 1;
+                let _ = writeln!(out, "ok   {}: {}", outcome.file.display(), outcome.name);
+            }
+            Some(why) => {
+                failed += 1;
+                let _ = writeln!(out, "FAIL {}: {}", outcome.file.display(), outcome.name);
+                for line in why.lines() {
+                    let _ = writeln!(out, "     {line}");
+                }
+            }
+        }
+    }
+    let _ = writeln!(out, "{passed} passed, {failed} failed");
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Instances the pooling allocator holds: one per connection, plus each shard's primary.

@@ -121,6 +121,16 @@ fn info(error: &HostError) -> ErrorInfo<'_> {
 }
 
 impl HostEvent {
+    /// The bytes a `data` or `message` event carries (empty for other events).
+    pub fn payload<'a>(&self, arena: &'a Arena) -> &'a [u8] {
+        match self {
+            HostEvent::Data { data, .. } | HostEvent::UdpMessage { data, .. } => {
+                &arena.bytes[data.clone()]
+            }
+            _ => &[],
+        }
+    }
+
     /// The WIT event, borrowing its payload from `arena`. Handles the event carries
     /// (a new socket, a server) are created here, once per event.
     pub fn to_wit<'a>(&'a self, arena: &'a Arena) -> Event<'a> {

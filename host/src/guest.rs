@@ -41,13 +41,26 @@ pub struct ShardCtx {
     /// The in-memory network when running under the testing harness.
     pub mem: Option<crate::testing::mem::MemNet>,
     /// When set, every delivered event is recorded here (the harness's trace).
-    pub trace: Option<Arc<std::sync::Mutex<Vec<String>>>>,
+    pub trace: Option<Arc<std::sync::Mutex<Vec<TraceEvent>>>>,
+    /// Where guest output and the host's lines about this handler go.
+    pub sink: LogSink,
+}
+
+/// One delivered event, as the testing harness records it.
+#[derive(Clone, Debug)]
+pub struct TraceEvent {
+    /// The instance it was delivered to.
+    pub instance: u32,
+    pub event: HostEvent,
+    /// The event's payload (a `data` or `message`'s bytes).
+    pub payload: Vec<u8>,
 }
 
 impl ShardCtx {
     /// Writes a host-side log line about this handler.
     pub fn log(&self, msg: std::fmt::Arguments<'_>) {
-        eprintln!("netlet: {} {msg}", self.log_prefix);
+        self.sink
+            .host(&format!("netlet: {} {msg}", self.log_prefix));
     }
 }
 
@@ -294,19 +307,20 @@ impl std::fmt::Display for GuestFailure {
     }
 }
 
-/// A trap in a few lines: its message and the guest frames wasmtime recorded.
+/// A trap in one line: its message and the innermost guest functions of the author's
+/// own code (frames of the standard library and panic machinery are left out).
 pub fn describe_trap(e: &wasmtime::Error) -> String {
     let mut text = e.root_cause().to_string();
     if let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>() {
         let frames: Vec<String> = bt
             .frames()
             .iter()
-            .take(8)
-            .map(|f| {
+            .filter_map(|f| {
                 f.func_name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_else(|| format!("func[{}]", f.func_index()))
+                    .map(|n| format!("{:#}", rustc_demangle::demangle(n)))
             })
+            .filter(|name| !is_runtime_frame(name))
+            .take(3)
             .collect();
         if !frames.is_empty() {
             text.push_str(" (in ");
@@ -317,20 +331,39 @@ pub fn describe_trap(e: &wasmtime::Error) -> String {
     text
 }
 
+/// Frames of Rust's standard library, panic and allocation machinery, or the SDK's
+/// plumbing: not where a handler's bug is.
+fn is_runtime_frame(name: &str) -> bool {
+    const RUNTIME: &[&str] = &[
+        "std::",
+        "core::",
+        "alloc::",
+        "__rustc",
+        "__rust",
+        "rust_panic",
+        "abort",
+        "dlmalloc",
+        "wit_bindgen::",
+        "cabi_realloc",
+        "netlet_guest::runtime::",
+        "<netlet_guest::",
+    ];
+    RUNTIME.iter().any(|p| name.starts_with(p))
+        || name.contains("::__export")
+        || name.starts_with("_RN")
+}
+
 impl Instance {
     /// Instantiates `handler` and runs its `init` with the configured arguments.
-    pub fn start(
-        handler: &Handler,
-        inst: u32,
-        ctx: ShardCtx,
-        sink: LogSink,
-    ) -> Result<Self, GuestFailure> {
+    pub fn start(handler: &Handler, inst: u32, ctx: ShardCtx) -> Result<Self, GuestFailure> {
+        let sink = ctx.sink.clone();
         let stdout = GuestOutput::new(ctx.log_prefix.clone(), sink.clone());
         let stderr = GuestOutput::new(ctx.log_prefix.clone(), sink);
         let mut wasi = WasiCtx::builder();
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
         let policy = ctx.policy.clone();
         let log_prefix = ctx.log_prefix.clone();
+        let log_sink = ctx.sink.clone();
         wasi.socket_addr_check(move |addr: SocketAddr, addr_use| {
             use wasmtime_wasi::sockets::SocketAddrUse as Use;
             let ok = match addr_use {
@@ -345,9 +378,9 @@ impl Instance {
             };
             if !ok {
                 let shown = crate::resolve::display_addr(&addr);
-                eprintln!(
+                                log_sink.host(&format!(
                     "netlet: {log_prefix} denied wasi:sockets {addr_use:?} {shown} (not allowed; run with --allow {shown} to permit it)"
-                );
+                ));
             }
             Box::pin(async move { ok })
         });
@@ -437,6 +470,16 @@ impl Instance {
         let io = &mut self.store.data_mut().io;
         let batch = std::mem::replace(&mut io.events, std::mem::take(&mut self.batch));
         let arena = std::mem::replace(&mut io.arena, std::mem::take(&mut self.batch_arena));
+        if let Some(trace) = &io.ctx.trace {
+            let mut trace = trace.lock().unwrap_or_else(|p| p.into_inner());
+            for event in &batch {
+                trace.push(TraceEvent {
+                    instance: io.inst,
+                    event: event.clone(),
+                    payload: event.payload(&arena).to_vec(),
+                });
+            }
+        }
         let wit: Vec<Event<'_>> = batch.iter().map(|e| e.to_wit(&arena)).collect();
         self.arm_deadline();
         let result = handler.call_handle(&mut self.store, &wit);

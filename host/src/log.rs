@@ -21,22 +21,60 @@ pub enum LogSink {
     /// The host's stderr (the default).
     #[default]
     Stderr,
-    /// A buffer of lines (without the prefix), for tests and embedders.
-    Capture(Arc<Mutex<Vec<String>>>),
+    /// Kept in memory, for tests and embedders.
+    Capture(Arc<Mutex<CapturedLog>>),
+}
+
+/// Lines kept by [`LogSink::Capture`].
+#[derive(Clone, Debug, Default)]
+pub struct CapturedLog {
+    /// What guests printed, one line each, without the `[name]` prefix.
+    pub guest: Vec<String>,
+    /// The host's own lines about the handler (faults, denials), as on stderr.
+    pub host: Vec<String>,
 }
 
 impl LogSink {
-    /// Writes one finished line.
+    /// A new in-memory sink.
+    pub fn capture() -> Self {
+        LogSink::Capture(Arc::default())
+    }
+
+    /// A snapshot of what was captured (empty for stderr).
+    pub fn captured(&self) -> CapturedLog {
+        match self {
+            LogSink::Stderr => CapturedLog::default(),
+            LogSink::Capture(log) => log.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        }
+    }
+
+    /// Writes one finished line of guest output.
     pub fn line(&self, prefix: &str, line: &str) {
         match self {
             LogSink::Stderr => {
                 let mut err = std::io::stderr().lock();
                 let _ = writeln!(err, "{prefix} {line}");
             }
-            LogSink::Capture(lines) => {
-                lines
-                    .lock()
+            LogSink::Capture(log) => {
+                log.lock()
                     .unwrap_or_else(|p| p.into_inner())
+                    .guest
+                    .push(line.to_string());
+            }
+        }
+    }
+
+    /// Writes one line of the host's own (`netlet: ...`).
+    pub fn host(&self, line: &str) {
+        match self {
+            LogSink::Stderr => {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "{line}");
+            }
+            LogSink::Capture(log) => {
+                log.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .host
                     .push(line.to_string());
             }
         }

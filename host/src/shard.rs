@@ -32,7 +32,7 @@ use crate::dgram::UdpSource;
 use crate::engine::Handler;
 use crate::error::error_info;
 use crate::events::HostEvent;
-use crate::guest::{GuestFailure, Instance, Io, ShardCtx, TrapKind};
+use crate::guest::{GuestFailure, Instance, Io, ShardCtx, TraceEvent, TrapKind};
 use crate::log::LogSink;
 use crate::net::listener::{Accepted, Listener, ListenerSock, ListenerSource};
 use crate::net::{self, ServerView, address_info, conn};
@@ -73,7 +73,7 @@ pub struct ShardSpec {
     /// The testing harness's in-memory network (`None`: real sockets).
     pub mem: Option<MemNet>,
     /// Where to record delivered events (the harness's trace).
-    pub trace: Option<Arc<std::sync::Mutex<Vec<String>>>>,
+    pub trace: Option<Arc<std::sync::Mutex<Vec<TraceEvent>>>>,
 }
 
 /// How a shard ended.
@@ -135,10 +135,19 @@ impl Backoff {
     }
 }
 
-struct Shard {
+/// A trap the shard dealt with (kept for the testing harness).
+#[derive(Clone, Debug)]
+pub struct FailureRecord {
+    /// The instance that failed.
+    pub instance: u32,
+    /// `None` for an `init` that returned an error.
+    pub kind: Option<TrapKind>,
+    pub message: String,
+}
+
+pub(crate) struct Shard {
     handler: Arc<Handler>,
     ctx: ShardCtx,
-    sink: LogSink,
     rt: tokio::runtime::Runtime,
     /// Indexed by listener index; `None` once closed.
     listeners: Vec<Option<Listener>>,
@@ -162,10 +171,12 @@ struct Shard {
     turn: u64,
     /// Why the shard is stopping for good (`--on-trap close`, a failed restart).
     failed: Option<String>,
+    /// The latest faults, for the testing harness (bounded).
+    pub(crate) failures: Vec<FailureRecord>,
 }
 
 impl Shard {
-    fn new(spec: ShardSpec) -> Result<(Self, Vec<UdpSource>), String> {
+    pub(crate) fn new(spec: ShardSpec) -> Result<(Self, Vec<UdpSource>), String> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
@@ -181,6 +192,7 @@ impl Shard {
             clock: spec.clock,
             mem: spec.mem,
             trace: spec.trace,
+            sink: spec.sink,
         };
         let enter = rt.enter();
         let mut listeners = Vec::new();
@@ -218,7 +230,6 @@ impl Shard {
         let shard = Shard {
             handler: spec.handler,
             ctx,
-            sink: spec.sink,
             rt,
             listeners,
             instances: FxHashMap::default(),
@@ -235,6 +246,7 @@ impl Shard {
             draining: None,
             failed: None,
             turn: 0,
+            failures: Vec::new(),
         };
         Ok((shard, spec.udp))
     }
@@ -243,7 +255,7 @@ impl Shard {
     fn new_instance(&mut self) -> Result<u32, GuestFailure> {
         let key = self.next_key;
         self.next_key = self.next_key.wrapping_add(1) % SHARD_KEY;
-        let instance = Instance::start(&self.handler, key, self.ctx.clone(), self.sink.clone())?;
+        let instance = Instance::start(&self.handler, key, self.ctx.clone())?;
         self.instances.insert(key, instance);
         self.mark_active(key);
         Ok(key)
@@ -270,7 +282,7 @@ impl Shard {
 
     /// Starts (or restarts) the primary instance: `init`, its servers, the host-bound
     /// UDP sockets.
-    fn start_primary(&mut self, udp: Vec<UdpSource>) -> Result<(), GuestFailure> {
+    pub(crate) fn start_primary(&mut self, udp: Vec<UdpSource>) -> Result<(), GuestFailure> {
         let key = match self.new_instance() {
             Ok(key) => key,
             Err(e) => {
@@ -345,6 +357,59 @@ impl Shard {
             }
             self.deliver_all();
         }
+    }
+
+    /// Runs turns, without waiting for I/O, until nothing is left to do at the current
+    /// time: the testing harness's loop, where time moves only when the test moves it.
+    /// Fails if the guest keeps making work (e.g. a zero-delay timer that sets itself).
+    pub(crate) fn settle(&mut self, max_turns: usize) -> Result<(), String> {
+        for _ in 0..max_turns {
+            if self.ctx.reactor.take_shutdown() && self.draining.is_none() {
+                self.begin_drain();
+            }
+            self.ctx
+                .reactor
+                .take(&mut self.ready, &mut self.completions);
+            let now = self.ctx.clock.now();
+            let due = self
+                .heap
+                .peek()
+                .is_some_and(|Reverse((at, _, _))| *at <= now);
+            if self.ready.is_empty()
+                && self.completions.is_empty()
+                && self.active.is_empty()
+                && !due
+            {
+                return Ok(());
+            }
+            {
+                let rt = self.ctx.rt.clone();
+                let _enter = rt.enter();
+                self.turn += 1;
+                self.fire_timers();
+                self.finish_tasks();
+                self.handle_ready();
+            }
+            self.deliver_all();
+        }
+        Err(format!(
+            "the handler did not settle within {max_turns} loop turns (does it keep scheduling work?)"
+        ))
+    }
+
+    /// The earliest pending deadline, if any.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// The instances, by key.
+    pub(crate) fn instances(&mut self) -> &mut FxHashMap<u32, Instance> {
+        &mut self.instances
+    }
+
+    /// Whether listener `index` still accepts.
+    pub(crate) fn listening(&self, index: usize) -> bool {
+        self.listeners.get(index).is_some_and(Option::is_some)
     }
 
     /// Whether the shard is done, and how.
@@ -667,6 +732,17 @@ impl Shard {
         let Some(mut instance) = self.instances.remove(&key) else {
             return;
         };
+        if self.failures.len() >= 100 {
+            self.failures.remove(0);
+        }
+        self.failures.push(FailureRecord {
+            instance: key,
+            kind: match &failure {
+                GuestFailure::Trap { kind, .. } => Some(*kind),
+                GuestFailure::Init(_) => None,
+            },
+            message: failure.to_string(),
+        });
         let stats = &self.ctx.stats;
         if let GuestFailure::Trap { kind, .. } = &failure {
             HandlerStats::add(

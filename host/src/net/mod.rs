@@ -112,6 +112,16 @@ impl TcpConn {
         }
     }
 
+    /// Whether the guest paused reading this socket.
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Whether this is the testing harness's connection to `peer`.
+    pub fn is_for(&self, peer: &crate::testing::mem::Peer) -> bool {
+        matches!(&self.stream, Some(Stream::Mem(s)) if s.is_for(peer))
+    }
+
     fn ready_state(&self) -> ReadyState {
         if self.connecting {
             return ReadyState::Opening;

@@ -95,7 +95,8 @@ impl MemStream {
     ) -> Poll<io::Result<()>> {
         let mut p = lock(&self.pipe);
         if p.reset {
-            return Poll::Ready(Err(io::Error::from(io::ErrorKind::ConnectionReset)));
+            // What a kernel reports, so messages read as with real sockets.
+            return Poll::Ready(Err(io::Error::from_raw_os_error(libc::ECONNRESET)));
         }
         if !p.inbound.is_empty() {
             let n = buf.remaining().min(p.inbound.len());
@@ -126,7 +127,7 @@ impl MemStream {
     pub fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let mut p = lock(&self.pipe);
         if p.reset {
-            return Poll::Ready(Err(io::Error::from(io::ErrorKind::ConnectionReset)));
+            return Poll::Ready(Err(io::Error::from_raw_os_error(libc::EPIPE)));
         }
         let room = p
             .window
