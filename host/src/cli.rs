@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::config::{HandlerConfig, Isolation, TrapPolicy, parse_listen_addr};
-use crate::engine::{EngineOptions, Handler, Pooling, default_cache_dir, new_engine};
+use crate::engine::{EngineOptions, Handler, Loader, Pooling, default_cache_dir};
 use crate::log::LogSink;
 use crate::policy::AllowRule;
 use crate::serve::Service;
@@ -36,6 +36,13 @@ enum Command {
     Run(RunArgs),
     /// Serve the seeds' demo (the default).
     Demo(DemoArgs),
+    /// Precompile a component to machine code for this machine (`X.cwasm`), so `netlet
+    /// run X.cwasm` starts without compiling. A `.cwasm` is machine code: run only those
+    /// you made (or trust as you would a native binary).
+    Compile(CompileArgs),
+    /// Show which netlet world a component targets, its exports and imports, and what
+    /// it would need granted (outbound destinations, name lookups).
+    Inspect(InspectArgs),
     /// Run scenario files (TOML) against a component in the in-memory harness.
     ///
     /// Each scenario runs in a fresh harness: an in-memory network and a virtual clock,
@@ -68,6 +75,32 @@ impl CacheArgs {
             pooling: None,
         }
     }
+}
+
+#[derive(clap::Args, Debug)]
+struct CompileArgs {
+    /// The component to compile.
+    #[arg(value_name = "COMPONENT.wasm")]
+    component: PathBuf,
+    /// Where to write it (default: next to the component, with `.cwasm`).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Compile for `netlet run --isolation connection` (its engine lays memory out
+    /// differently; a `.cwasm` only runs in the mode it was made for).
+    #[arg(long, value_enum, default_value_t = Isolation::Shared)]
+    isolation: Isolation,
+    /// The `--max-memory` it will run with, when compiling for connection isolation.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = config::parse_size)]
+    max_memory: usize,
+}
+
+#[derive(clap::Args, Debug)]
+struct InspectArgs {
+    /// The component to inspect.
+    #[arg(value_name = "COMPONENT.wasm")]
+    component: PathBuf,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -211,6 +244,8 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Run(args)) => run(args),
         Some(Command::Demo(demo)) => run_demo(demo),
         Some(Command::Test(test)) => run_tests(test),
+        Some(Command::Compile(args)) => compile(args),
+        Some(Command::Inspect(args)) => inspect(args),
         None => run_demo(DemoArgs::default()),
     }
 }
@@ -241,11 +276,55 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             max_memory: config.max_memory,
         });
     }
-    let engine = new_engine(&engine_options)?;
-    let handler = Arc::new(Handler::from_file(&engine, &args.component)?);
+    let loader = Loader::new(&engine_options)?;
+    let handler = Arc::new(Handler::from_file(&loader, &args.component)?);
     let service = Service::start(handler, config, LogSink::Stderr)?;
     print_listening(&service);
     supervise(vec![service])
+}
+
+fn compile(args: CompileArgs) -> anyhow::Result<ExitCode> {
+    let pooling = (args.isolation == Isolation::Connection).then(|| Pooling {
+        instances: pool_size(&HandlerConfig {
+            max_memory: args.max_memory,
+            ..HandlerConfig::default()
+        }),
+        max_memory: args.max_memory,
+    });
+    let loader = Loader::new(&EngineOptions {
+        cache_dir: None,
+        pooling,
+    })?;
+    // Loading first checks that it is a netlet handler this host can run.
+    Handler::from_file(&loader, &args.component)?;
+    let bytes = std::fs::read(&args.component)
+        .with_context(|| format!("{}: cannot read", args.component.display()))?;
+    let compiled = loader
+        .engine
+        .precompile_component(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e:#}", args.component.display()))?;
+    let output = args
+        .output
+        .unwrap_or_else(|| args.component.with_extension("cwasm"));
+    std::fs::write(&output, &compiled)
+        .with_context(|| format!("{}: cannot write", output.display()))?;
+    println!(
+        "netlet: compiled {} -> {} ({} bytes)",
+        args.component.display(),
+        output.display(),
+        compiled.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
+    let loader = Loader::new(&args.cache.engine_options())?;
+    let handler = Handler::from_file(&loader, &args.component)?;
+    print!(
+        "{}",
+        crate::inspect::inspect(&handler, &args.component.display().to_string())
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_tests(args: TestArgs) -> anyhow::Result<ExitCode> {
@@ -296,13 +375,13 @@ fn print_listening(service: &Service) {
 }
 
 fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let engine = new_engine(&args.cache.engine_options())?;
+    let loader = Loader::new(&args.cache.engine_options())?;
     let start = |example: &demo::Example,
                  tcp: Option<&str>,
                  udp: Option<&str>|
      -> anyhow::Result<Service> {
         let handler = Handler::from_bytes(
-            &engine,
+            &loader,
             example.name,
             &format!("{}.wasm (embedded)", example.name),
             example.wasm,

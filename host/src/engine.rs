@@ -13,6 +13,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
 use crate::bindings::TcpUdpPre;
+use crate::cache::CompileCache;
 use crate::guest::GuestState;
 
 /// The interface every netlet handler exports.
@@ -21,11 +22,8 @@ pub const HANDLER_EXPORT: &str = "netlet:net/handler@0.1.0";
 /// Why a component could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("{file}: cannot read: {source}")]
-    Read {
-        file: String,
-        source: std::io::Error,
-    },
+    #[error("{file}: cannot read: {error}")]
+    Read { file: String, error: std::io::Error },
     #[error("{file}: not a WebAssembly file (it does not start with the \\0asm magic number)")]
     NotWasm { file: String },
     #[error(
@@ -82,7 +80,33 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache").join("netlet"))
 }
 
-/// Builds the engine every handler of the process shares.
+/// An engine and, when enabled, its compile cache: what loads components.
+#[derive(Clone)]
+pub struct Loader {
+    pub engine: Engine,
+    pub cache: Option<CompileCache>,
+}
+
+impl Loader {
+    /// An engine built with `options`, and its cache (a cache that cannot be used is
+    /// reported once and skipped: it only costs compile time).
+    pub fn new(options: &EngineOptions) -> anyhow::Result<Loader> {
+        let engine = new_engine(options)?;
+        let cache = options
+            .cache_dir
+            .as_deref()
+            .and_then(|dir| match CompileCache::open(dir) {
+                Ok(cache) => Some(cache),
+                Err(why) => {
+                    eprintln!("netlet: compile cache disabled: {why}");
+                    None
+                }
+            });
+        Ok(Loader { engine, cache })
+    }
+}
+
+/// Builds an engine.
 pub fn new_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
@@ -111,17 +135,7 @@ pub fn new_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
         config.memory_guard_size(1 << 16);
         config.memory_reservation_for_growth(0);
     }
-    if let Some(dir) = &options.cache_dir {
-        // A cache that cannot be set up only costs compile time; never fail a run for it.
-        let mut cache_config = wasmtime::CacheConfig::new();
-        cache_config.with_directory(dir);
-        match wasmtime::Cache::new(cache_config) {
-            Ok(cache) => {
-                config.cache(Some(cache));
-            }
-            Err(e) => eprintln!("netlet: compile cache disabled ({}): {e:#}", dir.display()),
-        }
-    }
+
     let engine = Engine::new(&config)?;
     start_epoch_ticker(&engine);
     Ok(engine)
@@ -147,41 +161,60 @@ pub struct Handler {
     pub name: Arc<str>,
     pub engine: Engine,
     pub pre: TcpUdpPre<GuestState>,
+    /// The SHA-256 of the file it was loaded from.
+    pub sha256: String,
+    pub component: Component,
 }
 
 impl Handler {
-    /// Loads the component at `path`.
-    pub fn from_file(engine: &Engine, path: &Path) -> Result<Self, LoadError> {
+    /// Loads the component at `path`: a `.wasm` component, or a `.cwasm` that
+    /// `netlet compile` made (machine code, trusted as a native binary would be).
+    pub fn from_file(loader: &Loader, path: &Path) -> Result<Self, LoadError> {
         let file = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        let bytes = std::fs::read(path).map_err(|error| LoadError::Read {
             file: file.clone(),
-            source,
+            error,
         })?;
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "guest".into());
-        Self::from_bytes(engine, &name, &file, &bytes)
+        Self::from_bytes(loader, &name, &file, &bytes)
     }
 
     /// Loads a component from memory; `file` is what errors call it.
     pub fn from_bytes(
-        engine: &Engine,
+        loader: &Loader,
         name: &str,
         file: &str,
         bytes: &[u8],
     ) -> Result<Self, LoadError> {
+        let engine = &loader.engine;
         let file = file.to_string();
-        if !bytes.starts_with(b"\0asm") {
-            return Err(LoadError::NotWasm { file });
-        }
-        if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
-            return Err(LoadError::CoreModule { file });
-        }
-        let component = Component::from_binary(engine, bytes).map_err(|e| LoadError::Invalid {
-            file: file.clone(),
-            reason: first_line(&e),
-        })?;
+        let component = if bytes.starts_with(b"\x7fELF") {
+            // SAFETY: a precompiled component is machine code the user chose to run, as
+            // a native binary would be; wasmtime refuses one made by another version or
+            // with another configuration.
+            unsafe { Component::deserialize(engine, bytes) }.map_err(|e| LoadError::Invalid {
+                file: file.clone(),
+                reason: format!("precompiled component not usable here: {}", first_line(&e)),
+            })?
+        } else {
+            if !bytes.starts_with(b"\0asm") {
+                return Err(LoadError::NotWasm { file });
+            }
+            if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
+                return Err(LoadError::CoreModule { file });
+            }
+            match &loader.cache {
+                Some(cache) => cache.load_or_compile(engine, bytes),
+                None => Component::from_binary(engine, bytes),
+            }
+            .map_err(|e| LoadError::Invalid {
+                file: file.clone(),
+                reason: first_line(&e),
+            })?
+        };
 
         let ty = component.component_type();
         let exports: Vec<String> = ty
@@ -215,6 +248,8 @@ impl Handler {
             name: name.into(),
             engine: engine.clone(),
             pre,
+            sha256: crate::cache::sha256_hex(bytes),
+            component,
         })
     }
 }

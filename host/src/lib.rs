@@ -7,7 +7,8 @@
 //! # Layout
 //!
 //! - [`bindings`]: the one `bindgen!` site.
-//! - [`engine`]: the wasmtime engine, compile cache, loading and checking components.
+//! - [`engine`]: the wasmtime engine, loading and checking components.
+//! - [`cache`]: compiled components on disk, checked before they are trusted.
 //! - [`guest`]: one instance: its store, and [`guest::Io`], the state of everything it owns.
 //! - [`events`]: events waiting for a guest, their payloads in a per-instance arena.
 //! - [`net`]: TCP (connections, listeners, the guest's socket and server methods).
@@ -22,9 +23,12 @@
 //! - [`config`], [`log`], [`error`], [`resolve`], [`clock`]: settings, guest output,
 //!   error mapping, address resolution, real or virtual time.
 //! - [`testing`]: test a component in memory or on real sockets (`netlet test`).
-//! - [`cli`], [`demo`]: the `netlet` command line and the seeds' demo.
+//! - [`cli`], [`demo`], [`inspect`]: the `netlet` command line, the seeds' demo, `netlet
+//!   inspect`.
 
 pub mod bindings;
+pub mod cache;
+
 pub mod cli;
 pub mod clock;
 
@@ -36,6 +40,8 @@ pub mod error;
 pub mod events;
 
 pub mod guest;
+pub mod inspect;
+
 pub mod log;
 pub mod net;
 pub mod policy;
@@ -50,6 +56,6 @@ pub mod timers;
 pub mod wasi;
 
 pub use config::HandlerConfig;
-pub use engine::{EngineOptions, Handler, LoadError};
+pub use engine::{EngineOptions, Handler, LoadError, Loader};
 pub use log::LogSink;
 pub use serve::{ServeError, Service};

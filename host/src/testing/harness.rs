@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::config::{HandlerConfig, Isolation, TrapPolicy};
 use crate::dgram::UdpSource;
-use crate::engine::{EngineOptions, Handler, LoadError, Pooling, default_cache_dir, new_engine};
+use crate::engine::{EngineOptions, Handler, LoadError, Loader, Pooling, default_cache_dir};
 use crate::events::HostEvent;
 use crate::guest::TraceEvent;
 use crate::log::LogSink;
@@ -161,24 +161,24 @@ impl HarnessBuilder {
 
     /// Loads the component at `path`.
     pub fn load(self, path: impl AsRef<Path>) -> Result<Harness, HarnessError> {
-        let engine = self.engine()?;
-        let handler = Handler::from_file(&engine, path.as_ref())?;
+        let loader = self.loader()?;
+        let handler = Handler::from_file(&loader, path.as_ref())?;
         self.start(handler)
     }
 
     /// Loads a component from memory; `name` is what its log lines are prefixed with.
     pub fn from_bytes(self, name: &str, bytes: &[u8]) -> Result<Harness, HarnessError> {
-        let engine = self.engine()?;
-        let handler = Handler::from_bytes(&engine, name, name, bytes)?;
+        let loader = self.loader()?;
+        let handler = Handler::from_bytes(&loader, name, name, bytes)?;
         self.start(handler)
     }
 
-    fn engine(&self) -> Result<wasmtime::Engine, HarnessError> {
+    fn loader(&self) -> Result<Loader, HarnessError> {
         let pooling = (self.config.isolation == Isolation::Connection).then_some(Pooling {
             instances: 1000,
             max_memory: self.config.max_memory,
         });
-        new_engine(&EngineOptions {
+        Loader::new(&EngineOptions {
             cache_dir: default_cache_dir(),
             pooling,
         })

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::{HandlerConfig, Isolation};
-use crate::engine::{EngineOptions, Handler, Pooling, default_cache_dir, new_engine};
+use crate::engine::{EngineOptions, Handler, Loader, Pooling, default_cache_dir};
 use crate::log::LogSink;
 use crate::serve::Service;
 
@@ -51,12 +51,12 @@ impl Server {
             instances: 1000,
             max_memory: config.max_memory,
         });
-        let engine = new_engine(&EngineOptions {
+        let loader = Loader::new(&EngineOptions {
             cache_dir: default_cache_dir(),
             pooling,
         })
         .map_err(|e| HarnessError::Start(format!("{e:#}")))?;
-        let handler = Handler::from_file(&engine, path.as_ref())?;
+        let handler = Handler::from_file(&loader, path.as_ref())?;
         let sink = LogSink::capture();
         let service = Service::start(Arc::new(handler), config, sink.clone())
             .map_err(|e| HarnessError::Start(e.to_string()))?;

@@ -1,0 +1,145 @@
+//! `netlet inspect`: what a component is (which netlet world it targets), what it
+//! exports and imports, and what it would need granted to do all it can.
+
+use std::fmt;
+
+use wasmtime::component::types::{ComponentExtern, ComponentItem};
+
+use crate::engine::{HANDLER_EXPORT, Handler};
+
+/// One imported or exported instance and the functions in it.
+#[derive(Debug)]
+pub struct Interface {
+    pub name: String,
+    pub functions: Vec<String>,
+}
+
+/// What `netlet inspect` reports.
+#[derive(Debug)]
+pub struct Report {
+    pub file: String,
+    pub sha256: String,
+    pub world: &'static str,
+    pub exports: Vec<Interface>,
+    pub imports: Vec<Interface>,
+    /// What would need `--allow` / `--allow-dns`, one line each.
+    pub grants: Vec<String>,
+}
+
+fn interfaces<'a>(
+    engine: &wasmtime::Engine,
+    items: impl Iterator<Item = (&'a str, ComponentExtern<'a>)>,
+) -> Vec<Interface> {
+    let mut out: Vec<Interface> = items
+        .map(|(name, item)| {
+            let functions = match item.ty {
+                ComponentItem::ComponentInstance(instance) => {
+                    let mut fns: Vec<String> = instance
+                        .exports(engine)
+                        .filter(|(_, item)| matches!(item.ty, ComponentItem::ComponentFunc(_)))
+                        .map(|(name, _)| name.to_string())
+                        .collect();
+                    fns.sort();
+                    fns
+                }
+                _ => Vec::new(),
+            };
+            Interface {
+                name: name.to_string(),
+                functions,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+fn has(imports: &[Interface], interface: &str, function: Option<&str>) -> bool {
+    imports.iter().any(|i| {
+        i.name.starts_with(interface) && function.is_none_or(|f| i.functions.iter().any(|g| g == f))
+    })
+}
+
+/// Inspects a loaded handler.
+pub fn inspect(handler: &Handler, file: &str) -> Report {
+    let engine = &handler.engine;
+    let ty = handler.component.component_type();
+    let exports = interfaces(engine, ty.exports(engine));
+    let imports = interfaces(engine, ty.imports(engine));
+    let tcp = has(&imports, "netlet:net/net@", None);
+    let udp = has(&imports, "netlet:net/dgram@", None);
+    let world = match (tcp, udp) {
+        (true, true) => "netlet:net/tcp-udp (TCP and UDP)",
+        (false, true) => "netlet:net/udp (UDP)",
+        _ => "netlet:net/tcp (TCP)",
+    };
+    let mut grants = Vec::new();
+    if has(&imports, "netlet:net/net@", Some("connect")) {
+        grants
+            .push("outbound TCP (net.connect): --allow HOST:PORT for each destination".to_string());
+    }
+    if has(&imports, "netlet:net/dgram@", Some("create-socket")) {
+        grants.push(
+            "UDP sockets of its own (dgram.create-socket): sending needs --allow HOST:PORT \
+             (answering a peer that wrote to it does not)"
+                .to_string(),
+        );
+    } else if has(&imports, "netlet:net/dgram@", Some("[method]socket.send")) {
+        grants.push(
+            "UDP send to new peers: --allow HOST:PORT (answering a peer does not)".to_string(),
+        );
+    }
+    if has(&imports, "wasi:sockets/tcp-create-socket@", None)
+        || has(&imports, "wasi:sockets/udp-create-socket@", None)
+    {
+        grants.push(
+            "wasi:sockets (its own sockets): --allow HOST:PORT for each destination".to_string(),
+        );
+    }
+    if has(&imports, "wasi:sockets/ip-name-lookup@", None) {
+        grants.push("name lookups (wasi:sockets/ip-name-lookup): --allow-dns".to_string());
+    }
+    Report {
+        file: file.to_string(),
+        sha256: handler.sha256.clone(),
+        world,
+        exports,
+        imports,
+        grants,
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}: a netlet handler for {}", self.file, self.world)?;
+        writeln!(f, "sha256: {}", self.sha256)?;
+        writeln!(f, "exports:")?;
+        for e in &self.exports {
+            let mark = if e.name == HANDLER_EXPORT {
+                " (the handler)"
+            } else {
+                ""
+            };
+            writeln!(f, "  {}{mark}: {}", e.name, e.functions.join(", "))?;
+        }
+        writeln!(f, "imports:")?;
+        for i in &self.imports {
+            if i.functions.is_empty() {
+                writeln!(f, "  {}", i.name)?;
+            } else {
+                writeln!(f, "  {}: {}", i.name, i.functions.join(", "))?;
+            }
+        }
+        writeln!(f, "needs granted:")?;
+        if self.grants.is_empty() {
+            writeln!(
+                f,
+                "  nothing: it cannot reach out (no outbound connects, no sockets of its own, no name lookups)"
+            )?;
+        }
+        for g in &self.grants {
+            writeln!(f, "  {g}")?;
+        }
+        Ok(())
+    }
+}
