@@ -1,5 +1,5 @@
-//! The `netlet` command line: `netlet run COMPONENT.wasm ...`, and with no command the
-//! seeds' demo.
+//! The `netlet` command line: `netlet run COMPONENT.wasm ...`, `netlet up [netlet.toml]`,
+//! `compile`, `inspect`, `test`, and with no command the seeds' demo.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -12,11 +12,12 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::config::{HandlerConfig, Isolation, TrapPolicy, parse_listen_addr};
+use crate::deploy::manifest::HandlerSpec;
 use crate::engine::{EngineOptions, Handler, Loader, Pooling, default_cache_dir};
 use crate::log::LogSink;
 use crate::policy::AllowRule;
 use crate::serve::Service;
-use crate::{config, demo};
+use crate::{config, demo, deploy};
 
 /// Run sandboxed TCP/UDP handlers written as WebAssembly components, with the events
 /// and socket methods of Node.js's `net` and `dgram` modules.
@@ -33,7 +34,20 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a handler component on the given listeners.
+    ///
+    /// SIGHUP (or a change of the file, with --watch) reloads the component and swaps
+    /// it in without closing the listeners: new connections get the new code, open ones
+    /// stay on the old code until they close (or --drain-timeout).
     Run(RunArgs),
+    /// Run the handlers a manifest declares (default: ./netlet.toml).
+    ///
+    /// Each [handler.NAME] table has a component and its listeners; every `netlet run`
+    /// flag is a key of the same name (max-memory = "32MiB", allow = ["127.0.0.1:9000"]),
+    /// plus sha256 (the component's expected hash). Everything is checked before
+    /// anything binds. SIGHUP (or a change, with --watch) reloads it: changed components
+    /// are swapped in without closing their listeners, added handlers start, removed
+    /// ones stop.
+    Up(UpArgs),
     /// Serve the seeds' demo (the default).
     Demo(DemoArgs),
     /// Precompile a component to machine code for this machine (`X.cwasm`), so `netlet
@@ -75,6 +89,35 @@ impl CacheArgs {
             pooling: None,
         }
     }
+}
+
+#[derive(clap::Args, Debug)]
+struct DeployArgs {
+    /// Reload when a component (or the manifest) changes on disk, as on SIGHUP.
+    #[arg(long)]
+    watch: bool,
+
+    /// Serve Prometheus metrics on http://ADDR/metrics (port 0 picks one; the address
+    /// is printed).
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_addr)]
+    metrics: Option<SocketAddr>,
+}
+
+#[derive(clap::Args, Debug)]
+struct UpArgs {
+    /// The manifest.
+    #[arg(value_name = "MANIFEST", default_value = "netlet.toml")]
+    manifest: PathBuf,
+
+    /// Check the manifest and load every component, print what would run, and exit.
+    #[arg(long)]
+    check: bool,
+
+    #[command(flatten)]
+    deploy: DeployArgs,
+
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -156,7 +199,7 @@ struct RunArgs {
 
     /// Worker threads, each with its own instance: a number, or `auto` (one per core).
     /// With more than one, a handler's state is per shard (a chat room would split).
-    #[arg(long, value_name = "N|auto", default_value = "1", value_parser = parse_shards)]
+    #[arg(long, value_name = "N|auto", default_value = "1", value_parser = config::parse_shards)]
     shards: usize,
 
     /// Let the handler reach HOST:PORT (outbound TCP connect, UDP send, wasi:sockets).
@@ -217,6 +260,14 @@ struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = config::parse_duration)]
     grace: Duration,
 
+    /// After a code swap (SIGHUP, --watch), how long connections may stay on the old
+    /// code before they are closed.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = config::parse_duration)]
+    drain_timeout: Duration,
+
+    #[command(flatten)]
+    deploy: DeployArgs,
+
     #[command(flatten)]
     cache: CacheArgs,
 
@@ -225,23 +276,12 @@ struct RunArgs {
     args: Vec<String>,
 }
 
-fn parse_shards(s: &str) -> Result<usize, String> {
-    if s == "auto" {
-        return Ok(std::thread::available_parallelism().map_or(1, |n| n.get()));
-    }
-    match s.parse::<usize>() {
-        Ok(n) if (1..=1024).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "invalid shard count {s:?}: expected 1..1024 or `auto`"
-        )),
-    }
-}
-
 /// Parses the command line and runs it.
 pub fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Run(args)) => run(args),
+        Some(Command::Up(args)) => up(args),
         Some(Command::Demo(demo)) => run_demo(demo),
         Some(Command::Test(test)) => run_tests(test),
         Some(Command::Compile(args)) => compile(args),
@@ -268,24 +308,36 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         isolation: args.isolation,
         on_trap: args.on_trap,
         grace: args.grace,
+        drain_timeout: args.drain_timeout,
     };
-    let mut engine_options = args.cache.engine_options();
-    if config.isolation == Isolation::Connection {
-        engine_options.pooling = Some(Pooling {
-            instances: pool_size(&config),
-            max_memory: config.max_memory,
-        });
-    }
-    let loader = Loader::new(&engine_options)?;
-    let handler = Arc::new(Handler::from_file(&loader, &args.component)?);
-    let service = Service::start(handler, config, LogSink::Stderr)?;
-    print_listening(&service);
-    supervise(vec![service])
+    deploy::run(
+        deploy::Options {
+            source: deploy::Source::Single(Box::new(HandlerSpec::single(args.component, config))),
+            cache_dir: args.cache.engine_options().cache_dir,
+            watch: args.deploy.watch,
+            metrics: args.deploy.metrics,
+            check: false,
+        },
+        LogSink::Stderr,
+    )
+}
+
+fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
+    deploy::run(
+        deploy::Options {
+            source: deploy::Source::Manifest(args.manifest),
+            cache_dir: args.cache.engine_options().cache_dir,
+            watch: args.deploy.watch,
+            metrics: args.deploy.metrics,
+            check: args.check,
+        },
+        LogSink::Stderr,
+    )
 }
 
 fn compile(args: CompileArgs) -> anyhow::Result<ExitCode> {
     let pooling = (args.isolation == Isolation::Connection).then(|| Pooling {
-        instances: pool_size(&HandlerConfig {
+        instances: deploy::pool_size(&HandlerConfig {
             max_memory: args.max_memory,
             ..HandlerConfig::default()
         }),
@@ -358,11 +410,6 @@ fn run_tests(args: TestArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Instances the pooling allocator holds: one per connection, plus each shard's primary.
-fn pool_size(config: &HandlerConfig) -> u32 {
-    let connections = config.max_connections.unwrap_or(10_000);
-    u32::try_from(connections + 2 * config.shards.max(1)).unwrap_or(u32::MAX)
-}
-
 fn print_listening(service: &Service) {
     let mut out = std::io::stdout().lock();
     for addr in &service.tcp {

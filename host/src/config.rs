@@ -24,6 +24,9 @@ pub const DEFAULT_EVENT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Default `--grace`: how long open connections may finish after SIGINT/SIGTERM.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
+/// Default `--drain-timeout`: how long connections may stay on replaced code.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Sockets (TCP clients and UDP sockets) one instance may create.
 pub const MAX_GUEST_SOCKETS: usize = 1024;
 
@@ -54,7 +57,7 @@ pub enum TrapPolicy {
 }
 
 /// One handler's settings.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct HandlerConfig {
     /// TCP addresses to listen on (port 0: any free port).
     pub tcp: Vec<SocketAddr>,
@@ -87,6 +90,9 @@ pub struct HandlerConfig {
     pub on_trap: TrapPolicy,
     /// How long open connections may finish after a stop is requested.
     pub grace: Duration,
+    /// After a hot swap, how long connections may stay on the old code before they are
+    /// closed.
+    pub drain_timeout: Duration,
 }
 
 impl Default for HandlerConfig {
@@ -108,7 +114,21 @@ impl Default for HandlerConfig {
             isolation: Isolation::Shared,
             on_trap: TrapPolicy::Restart,
             grace: DEFAULT_GRACE,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
         }
+    }
+}
+
+/// Parses `--shards`: a count, or `auto` (one per core).
+pub fn parse_shards(s: &str) -> Result<usize, String> {
+    if s == "auto" {
+        return Ok(std::thread::available_parallelism().map_or(1, |n| n.get()));
+    }
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "invalid shard count {s:?}: expected 1..1024 or `auto`"
+        )),
     }
 }
 

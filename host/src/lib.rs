@@ -16,7 +16,10 @@
 //! - [`timers`]: guest timers and sockets' idle timeouts.
 //! - [`reactor`]: readiness plumbing between tokio's driver and a shard's loop.
 //! - [`shard`]: a worker thread and its loop (poll, deliver a batch, flush).
-//! - [`serve`]: running one handler: binding, shards, start and stop.
+//! - [`serve`]: running one handler: binding, shards, start, hot swap and stop.
+//! - [`deploy`]: `netlet up` / `netlet run`: the manifest, the supervisor that reloads
+//!   and swaps code, restarts, adds and removes handlers.
+//! - [`metrics`]: `--metrics`, the handlers' counters for Prometheus.
 //! - [`stats`]: a handler's counters (connections, drops, traps, restarts).
 //! - [`policy`]: the outbound allow-list.
 //! - [`wasi`]: WASI with blocking calls bounded by the event deadline.
@@ -34,6 +37,7 @@ pub mod clock;
 
 pub mod config;
 pub mod demo;
+pub mod deploy;
 pub mod dgram;
 pub mod engine;
 pub mod error;
@@ -43,6 +47,7 @@ pub mod guest;
 pub mod inspect;
 
 pub mod log;
+pub mod metrics;
 pub mod net;
 pub mod policy;
 pub mod reactor;

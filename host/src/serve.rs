@@ -42,6 +42,28 @@ fn bind_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// A handler's listeners, bound but not yet served (so several handlers can all bind
+/// before any starts: a port in use fails the lot before anything is served).
+pub struct Bound {
+    config: HandlerConfig,
+    tcp_addrs: Vec<SocketAddr>,
+    udp_addrs: Vec<SocketAddr>,
+    per_shard_tcp: Vec<Vec<(u32, ListenerSource)>>,
+    per_shard_udp: Vec<Vec<UdpSource>>,
+}
+
+impl Bound {
+    /// The bound TCP addresses (with the real ports).
+    pub fn tcp(&self) -> &[SocketAddr] {
+        &self.tcp_addrs
+    }
+
+    /// The bound UDP addresses.
+    pub fn udp(&self) -> &[SocketAddr] {
+        &self.udp_addrs
+    }
+}
+
 /// A running handler.
 pub struct Service {
     /// The bound TCP addresses, in `--tcp` order (with the real ports).
@@ -50,6 +72,8 @@ pub struct Service {
     pub udp: Vec<SocketAddr>,
     /// The handler's counters.
     pub stats: Arc<HandlerStats>,
+    /// What it runs with now (changed by [`Service::swap`]).
+    pub config: Arc<HandlerConfig>,
     reactors: Vec<Arc<Reactor>>,
     threads: Vec<JoinHandle<ShardExit>>,
 }
@@ -62,6 +86,11 @@ impl Service {
         config: HandlerConfig,
         sink: LogSink,
     ) -> Result<Self, ServeError> {
+        Self::bind(config)?.start(handler, sink)
+    }
+
+    /// Binds `config`'s listeners (nothing is served until [`Bound::start`]).
+    pub fn bind(config: HandlerConfig) -> Result<Bound, ServeError> {
         let shards = config.shards.max(1);
         let reuse = shards > 1;
         let mut per_shard_tcp: Vec<Vec<(u32, ListenerSource)>> =
@@ -106,9 +135,110 @@ impl Service {
             }
         }
 
+        Ok(Bound {
+            config,
+            tcp_addrs,
+            udp_addrs,
+            per_shard_tcp,
+            per_shard_udp,
+        })
+    }
+
+    /// Hot swap: every shard starts `handler` with `config` for new connections, while
+    /// open connections stay on the code they started with (see `shard`). `config` must
+    /// keep the listeners, shards and isolation. Returns when every shard answered;
+    /// `Err` names what failed (a shard whose new instance failed keeps the old code).
+    pub fn swap(&self, handler: Arc<Handler>, config: HandlerConfig) -> Result<(), String> {
+        if config.tcp != self.config.tcp
+            || config.udp != self.config.udp
+            || config.shards != self.config.shards
+            || config.isolation != self.config.isolation
+        {
+            return Err(
+                "listeners, shards or isolation changed: the handler must be restarted".into(),
+            );
+        }
         let config = Arc::new(config);
         let policy = Arc::new(Policy::new(config.allow.clone()));
-        let stats = Arc::new(HandlerStats::default());
+        let (done, results) = mpsc::channel();
+        for reactor in &self.reactors {
+            reactor.swap(crate::reactor::Swap {
+                handler: handler.clone(),
+                config: config.clone(),
+                policy: policy.clone(),
+                done: done.clone(),
+            });
+        }
+        drop(done);
+        let mut errors = Vec::new();
+        for _ in &self.reactors {
+            // `init` is bounded by the event timeout; the margin covers a busy shard.
+            match results
+                .recv_timeout(config.event_timeout * 2 + std::time::Duration::from_secs(30))
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => errors.push(e),
+                Err(_) => errors.push("a shard did not answer".to_string()),
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            errors.dedup();
+            Err(errors.join("; "))
+        }
+    }
+
+    /// Asks every shard to stop: listeners close at once, open connections get the grace
+    /// period (`HandlerConfig::grace`) to finish, then the rest is closed.
+    pub fn stop(&self) {
+        for reactor in &self.reactors {
+            reactor.shutdown();
+        }
+    }
+
+    /// True once every shard has ended (nothing left to do, or stopped).
+    pub fn is_finished(&self) -> bool {
+        self.threads.iter().all(JoinHandle::is_finished)
+    }
+
+    /// Waits for every shard to end. `Err` carries the first failure.
+    pub fn wait(self) -> Result<(), String> {
+        let mut result = Ok(());
+        for thread in self.threads {
+            match thread.join() {
+                Ok(ShardExit::Done) => {}
+                Ok(ShardExit::Failed(msg)) => {
+                    if result.is_ok() {
+                        result = Err(msg);
+                    }
+                }
+                Err(_) => {
+                    if result.is_ok() {
+                        result = Err("a shard thread panicked".into());
+                    }
+                }
+            }
+        }
+        result
+    }
+}
+
+impl Bound {
+    /// Starts `handler` on these listeners. Returns once every shard's guest has run
+    /// `init`.
+    pub fn start(self, handler: Arc<Handler>, sink: LogSink) -> Result<Service, ServeError> {
+        let Bound {
+            config,
+            tcp_addrs,
+            udp_addrs,
+            per_shard_tcp,
+            per_shard_udp,
+        } = self;
+        let shards = config.shards.max(1);
+        let config = Arc::new(config);
+        let policy = Arc::new(Policy::new(config.allow.clone()));
+        let stats = Arc::new(HandlerStats::new(&tcp_addrs, &udp_addrs));
         let (started_tx, started_rx) = mpsc::channel();
         let mut reactors = Vec::new();
         let mut threads = Vec::new();
@@ -144,6 +274,7 @@ impl Service {
             tcp: tcp_addrs,
             udp: udp_addrs,
             stats,
+            config,
             reactors,
             threads,
         };
@@ -163,39 +294,5 @@ impl Service {
             }
         }
         Ok(service)
-    }
-
-    /// Asks every shard to stop: listeners close at once, open connections get the grace
-    /// period (`HandlerConfig::grace`) to finish, then the rest is closed.
-    pub fn stop(&self) {
-        for reactor in &self.reactors {
-            reactor.shutdown();
-        }
-    }
-
-    /// True once every shard has ended (nothing left to do, or stopped).
-    pub fn is_finished(&self) -> bool {
-        self.threads.iter().all(JoinHandle::is_finished)
-    }
-
-    /// Waits for every shard to end. `Err` carries the first failure.
-    pub fn wait(self) -> Result<(), String> {
-        let mut result = Ok(());
-        for thread in self.threads {
-            match thread.join() {
-                Ok(ShardExit::Done) => {}
-                Ok(ShardExit::Failed(msg)) => {
-                    if result.is_ok() {
-                        result = Err(msg);
-                    }
-                }
-                Err(_) => {
-                    if result.is_ok() {
-                        result = Err("a shard thread panicked".into());
-                    }
-                }
-            }
-        }
-        result
     }
 }

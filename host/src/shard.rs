@@ -23,7 +23,7 @@ use std::sync::mpsc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::clock::Clock;
 use crate::config::{HandlerConfig, Isolation, TrapPolicy};
@@ -37,7 +37,7 @@ use crate::log::LogSink;
 use crate::net::listener::{Accepted, Listener, ListenerSock, ListenerSource};
 use crate::net::{self, ServerView, address_info, conn};
 use crate::policy::Policy;
-use crate::reactor::{Completion, Kind, Reactor, Token};
+use crate::reactor::{Completion, Kind, Reactor, Swap, Token};
 use crate::stats::HandlerStats;
 use crate::testing::mem::MemNet;
 use crate::timers::TimerKey;
@@ -171,6 +171,9 @@ pub(crate) struct Shard {
     turn: u64,
     /// Why the shard is stopping for good (`--on-trap close`, a failed restart).
     failed: Option<String>,
+    /// Instances running replaced code: they keep their connections until those close
+    /// or `--drain-timeout` passes, and take no new ones.
+    retiring: FxHashSet<u32>,
     /// The latest faults, for the testing harness (bounded).
     pub(crate) failures: Vec<FailureRecord>,
 }
@@ -246,6 +249,7 @@ impl Shard {
             draining: None,
             failed: None,
             turn: 0,
+            retiring: FxHashSet::default(),
             failures: Vec::new(),
         };
         Ok((shard, spec.udp))
@@ -335,6 +339,9 @@ impl Shard {
         loop {
             if self.ctx.reactor.take_shutdown() && self.draining.is_none() {
                 self.begin_drain();
+            }
+            for swap in self.ctx.reactor.take_swaps() {
+                self.apply_swap(swap);
             }
             if let Some(exit) = self.finished() {
                 return exit;
@@ -511,6 +518,7 @@ impl Shard {
                 TimerKey::AcceptRetry(index) => self.ctx.reactor.push(accept_token(index)),
                 TimerKey::Restart => self.restart_primary(),
                 TimerKey::GraceOver => {}
+                TimerKey::Retire => self.retire_now(key),
                 TimerKey::Guest(id) => {
                     if let Some(Io { timers, events, .. }) = self.route(key) {
                         timers.fire(id, now, events);
@@ -651,6 +659,10 @@ impl Shard {
         let local = stream.local_addr().ok();
         drop(stream);
         HandlerStats::add(&self.ctx.stats.connections_dropped, 1);
+        HandlerStats::add(
+            &self.ctx.stats.tcp_port(Some(server)).connections_dropped,
+            1,
+        );
         if let Some(io) = self.primary.and_then(|key| self.route(key)) {
             io.events.push(HostEvent::Drop {
                 server,
@@ -692,7 +704,10 @@ impl Shard {
             if batch > 0 {
                 HandlerStats::add(&self.ctx.stats.events_delivered, batch);
                 HandlerStats::add(&self.ctx.stats.guest_calls, 1);
-                if let Err(failure) = instance.deliver() {
+                let started = Instant::now();
+                let result = instance.deliver();
+                self.ctx.stats.call_duration.observe(started.elapsed());
+                if let Err(failure) = result {
                     failures.push((key, failure));
                     continue;
                 }
@@ -700,8 +715,11 @@ impl Shard {
             // Servers the guest closed stop accepting before its writes go out, so no
             // peer that saw a reply can still connect.
             let closed = std::mem::take(&mut instance.io().closed_servers);
-            for id in closed {
-                close_listener(&mut self.listeners, id);
+            // A retiring instance's servers are the new code's now.
+            if !self.retiring.contains(&key) {
+                for id in closed {
+                    close_listener(&mut self.listeners, id);
+                }
             }
             let Some(instance) = self.instances.get_mut(&key) else {
                 continue;
@@ -711,9 +729,18 @@ impl Shard {
             dgram::after_call(io);
             let more = !io.events.is_empty();
             let idle = !io.has_work();
+            let retired = self.retiring.contains(&key) && io.tcp.is_empty();
             self.schedule_timers(key);
             if more {
                 again.push(key);
+            } else if retired {
+                self.retiring.remove(&key);
+                self.instances.remove(&key);
+                if self.retiring.is_empty() {
+                    self.ctx.log(format_args!(
+                        "the replaced code's connections have all closed; its instances are gone"
+                    ));
+                }
             } else if idle && Some(key) != self.primary {
                 // A per-connection instance whose connection is gone.
                 self.instances.remove(&key);
@@ -732,6 +759,7 @@ impl Shard {
         let Some(mut instance) = self.instances.remove(&key) else {
             return;
         };
+        self.retiring.remove(&key);
         if self.failures.len() >= 100 {
             self.failures.remove(0);
         }
@@ -809,6 +837,104 @@ impl Shard {
                 SHARD_KEY,
                 TimerKey::Restart,
             )));
+        }
+    }
+
+    /// Hot swap: a new primary instance of the new code takes the listeners (and the
+    /// host-bound UDP sockets); every instance running so far retires. Listeners stay
+    /// open throughout, so no connection is refused. If the new code's `init` fails, it
+    /// is not swapped in and the old code keeps serving.
+    fn apply_swap(&mut self, swap: Swap) {
+        if self.draining.is_some() || self.failed.is_some() {
+            let _ = swap.done.send(Err("the handler is stopping".into()));
+            return;
+        }
+        let old_handler = std::mem::replace(&mut self.handler, swap.handler);
+        let old_config = std::mem::replace(&mut self.ctx.config, swap.config);
+        let old_policy = std::mem::replace(&mut self.ctx.policy, swap.policy);
+        let new_key = match self.new_instance() {
+            Ok(key) => key,
+            Err(failure) => {
+                self.handler = old_handler;
+                self.ctx.config = old_config;
+                self.ctx.policy = old_policy;
+                self.ctx.log(format_args!(
+                    "the new code was not swapped in: {failure}; the old code keeps serving"
+                ));
+                let _ = swap.done.send(Err(failure.to_string()));
+                return;
+            }
+        };
+        let old_primary = self.primary.replace(new_key);
+        self.give_servers(new_key);
+        let mut udp = std::mem::take(&mut self.orphan_udp);
+        {
+            let _enter = self.ctx.rt.enter();
+            if let Some(instance) = old_primary.and_then(|key| self.instances.get_mut(&key)) {
+                udp.extend(dgram::take_host_bound(instance.io()));
+            }
+            let instance = self.instances.get_mut(&new_key).expect("just started");
+            let io = instance.io();
+            for socket in udp {
+                if let Err(e) = dgram::adopt_bound(io, socket, &mut self.buf) {
+                    self.ctx
+                        .log(format_args!("cannot register a UDP socket: {e}"));
+                }
+            }
+        }
+        self.schedule_timers(new_key);
+        let deadline = self.ctx.clock.now() + self.ctx.config.drain_timeout;
+        let old: Vec<u32> = self
+            .instances
+            .keys()
+            .copied()
+            .filter(|key| *key != new_key)
+            .collect();
+        let mut open = 0;
+        for key in old {
+            self.retiring.insert(key);
+            self.heap.push(Reverse((deadline, key, TimerKey::Retire)));
+            let Some(io) = self.route(key) else { continue };
+            open += io.tcp.len();
+            // As Node's `server.close()` in a process being replaced: it gets no new
+            // connections, and its servers' `close` comes when its connections end.
+            let ids: Vec<u32> = io.servers.keys().copied().collect();
+            for id in ids {
+                if let Some(server) = io.servers.get_mut(&id) {
+                    server.listening = false;
+                }
+                net::listener::maybe_server_closed(io, id);
+            }
+        }
+        for index in 0..self.listeners.len() {
+            self.ctx.reactor.push(accept_token(index as u32));
+        }
+        HandlerStats::add(&self.ctx.stats.swaps, 1);
+        self.ctx.log(format_args!(
+            "swapped in new code (sha256 {}): new connections go to it; {open} open \
+             connection(s) stay on the old code (at most {:?})",
+            &self.handler.sha256[..12],
+            self.ctx.config.drain_timeout
+        ));
+        let _ = swap.done.send(Ok(()));
+    }
+
+    /// A retiring instance's drain timeout passed: close what it still holds.
+    fn retire_now(&mut self, key: u32) {
+        if !self.retiring.remove(&key) {
+            return;
+        }
+        let Some(mut instance) = self.instances.remove(&key) else {
+            return;
+        };
+        let io = instance.io();
+        let open = io.tcp.len();
+        conn::drop_all(io);
+        dgram::drop_all(io);
+        if open > 0 {
+            self.ctx.log(format_args!(
+                "--drain-timeout: closed {open} connection(s) still on the replaced code"
+            ));
         }
     }
 

@@ -31,6 +31,8 @@ pub enum TimerKey {
     Restart,
     /// The grace period after a stop request is over.
     GraceOver,
+    /// A retiring instance's `--drain-timeout` is over (after a swap).
+    Retire,
 }
 
 struct TimerState {

@@ -24,6 +24,7 @@ use crate::guest::{GuestState, Io};
 use crate::net::{address_info, guest_ip};
 use crate::reactor::{Completion, Kind, UdpRequest};
 use crate::resolve;
+use crate::stats::HandlerStats;
 use crate::testing::mem::MemUdp;
 
 /// The type behind the guest's `dgram.socket` handles; a handle's rep is the socket's id.
@@ -133,6 +134,8 @@ pub struct UdpSock {
     closing: bool,
     /// Bound by the host (`--udp`), not by the guest: survives an instance restart.
     pub host_bound: bool,
+    /// Which of the handler's UDP counters this socket feeds.
+    port: usize,
     queue: VecDeque<(Vec<u8>, Option<SocketAddr>)>,
     queue_bytes: usize,
     peers: FxHashSet<SocketAddr>,
@@ -156,6 +159,7 @@ fn new_sock(io: &Io, id: u32, sock: Transport, v6: bool) -> UdpSock {
         connected: None,
         closing: false,
         host_bound: false,
+        port: 0,
         queue: VecDeque::new(),
         queue_bytes: 0,
         peers: FxHashSet::default(),
@@ -168,6 +172,10 @@ fn new_sock(io: &Io, id: u32, sock: Transport, v6: bool) -> UdpSock {
 
 /// A socket the host bound for `--udp`, handed to the guest with a `listening` event.
 pub fn adopt_bound(io: &mut Io, socket: UdpSource, buf: &mut [u8]) -> io::Result<u32> {
+    let local = match &socket {
+        UdpSource::Std(socket) => socket.local_addr().ok(),
+        UdpSource::Mem(mem) => mem.local_addr(),
+    };
     let (sock, v6) = match socket {
         UdpSource::Std(socket) => {
             let v6 = socket.local_addr()?.is_ipv6();
@@ -184,6 +192,7 @@ pub fn adopt_bound(io: &mut Io, socket: UdpSource, buf: &mut [u8]) -> io::Result
     let mut udp = new_sock(io, id, sock, v6);
     udp.bound = true;
     udp.host_bound = true;
+    udp.port = io.ctx.stats.udp_index(local);
     io.udp.insert(id, udp);
     push(
         io,
@@ -244,6 +253,9 @@ pub fn read(io: &mut Io, id: u32, buf: &mut [u8]) {
                     udp.last_dest = None;
                 }
                 udp.peers.insert(from);
+                let port = io.ctx.stats.udp_port(udp.port);
+                HandlerStats::add(&port.datagrams_in, 1);
+                HandlerStats::add(&port.bytes_in, rb.filled().len() as u64);
                 let data = io.arena.bytes(rb.filled());
                 let (ip, family) = guest_ip(from);
                 let address = io.arena.text(|t| {
@@ -296,6 +308,7 @@ pub fn flush(io: &mut Io, id: u32) {
                 Poll::Ready(result) => {
                     let (data, dest) = udp.queue.pop_front().expect("front exists");
                     udp.queue_bytes -= data.len();
+                    count_sent(&io.ctx.stats, udp.port, data.len(), result.is_ok());
                     if let Err(e) = result {
                         let target = dest.map(|d| resolve::display_addr(&d));
                         errors.push(error_info(&e, "send", target.as_deref()));
@@ -327,6 +340,17 @@ fn touch(io: &mut Io, id: u32) {
     {
         udp.touched = true;
         io.touched_udp.push(id);
+    }
+}
+
+/// Counts a datagram sent (or dropped: refused by a full queue, or failed).
+fn count_sent(stats: &HandlerStats, port: usize, len: usize, sent: bool) {
+    let port = stats.udp_port(port);
+    if sent {
+        HandlerStats::add(&port.datagrams_out, 1);
+        HandlerStats::add(&port.bytes_out, len as u64);
+    } else {
+        HandlerStats::add(&port.datagrams_dropped, 1);
     }
 }
 
@@ -453,14 +477,19 @@ impl Io {
             let mut cx = Context::from_waker(&udp.write_waker);
             let polled = sock.poll_send(&mut cx, &data, dest);
             match polled {
-                Poll::Ready(Ok(_)) => return Ok(()),
+                Poll::Ready(Ok(_)) => {
+                    count_sent(&self.ctx.stats, udp.port, data.len(), true);
+                    return Ok(());
+                }
                 Poll::Ready(Err(e)) if e.kind() != io::ErrorKind::Interrupted => {
+                    count_sent(&self.ctx.stats, udp.port, data.len(), false);
                     return Err(error_code(&e));
                 }
                 _ => {}
             }
         }
         if udp.queue.len() >= MAX_QUEUED || udp.queue_bytes + data.len() > MAX_QUEUED_BYTES {
+            count_sent(&self.ctx.stats, udp.port, data.len(), false);
             return Err(ErrorCode::WouldExceedLimit);
         }
         udp.queue_bytes += data.len();

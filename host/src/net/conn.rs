@@ -57,6 +57,10 @@ pub fn write(io: &mut Io, id: u32, data: Vec<u8>) -> Result<bool, ErrorCode> {
         return Err(ErrorCode::WouldExceedLimit);
     }
     conn.bytes_written += data.len() as u64;
+    HandlerStats::add(
+        &conn.stats.tcp_port(conn.server).bytes_out,
+        data.len() as u64,
+    );
     conn.out.push(data);
     let below = conn.out.len() < hwm;
     if !below {
@@ -107,10 +111,12 @@ pub fn accept(io: &mut Io, server: u32, stream: Stream, peer: SocketAddr, buf: &
     conn.local = stream.local_addr().ok();
     conn.peer = Some(peer);
     conn.stream = Some(stream);
-    let stats = io.ctx.stats.clone();
+    let stats = &io.ctx.stats;
     HandlerStats::add(&stats.connections_active, 1);
     HandlerStats::add(&stats.connections_total, 1);
-    conn.stats = Some(stats);
+    let port = stats.tcp_port(Some(server));
+    HandlerStats::add(&port.connections_active, 1);
+    HandlerStats::add(&port.connections_total, 1);
     conn.active(
         &io.ctx.clock,
         &mut io.timers,
@@ -160,6 +166,7 @@ pub fn read(io: &mut Io, id: u32, buf: &mut [u8]) {
                 return;
             }
             conn.bytes_read += n as u64;
+            HandlerStats::add(&conn.stats.tcp_port(conn.server).bytes_in, n as u64);
             let data = io.arena.bytes(rb.filled());
             let full = n == rb.capacity();
             // A full buffer means more may be waiting (readiness was not cleared): come

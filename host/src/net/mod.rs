@@ -72,8 +72,9 @@ pub struct TcpConn {
     idle_armed: bool,
     /// Likewise for the host's `--idle-timeout`.
     host_idle_armed: bool,
-    /// For accepted connections: the counters `--max-connections` reads.
-    stats: Option<Arc<HandlerStats>>,
+    /// The handler's counters (for accepted connections, also what
+    /// `--max-connections` reads).
+    pub(crate) stats: Arc<HandlerStats>,
     local: Option<SocketAddr>,
     peer: Option<SocketAddr>,
     pending: PendingOptions,
@@ -103,7 +104,7 @@ impl TcpConn {
             last_active: io.now(),
             idle_armed: false,
             host_idle_armed: false,
-            stats: None,
+            stats: io.ctx.stats.clone(),
             local: None,
             peer: None,
             pending: PendingOptions::default(),
@@ -219,8 +220,9 @@ impl WriteQueue {
 
 impl Drop for TcpConn {
     fn drop(&mut self) {
-        if let Some(stats) = &self.stats {
-            HandlerStats::sub(&stats.connections_active, 1);
+        if self.server.is_some() {
+            HandlerStats::sub(&self.stats.connections_active, 1);
+            HandlerStats::sub(&self.stats.tcp_port(self.server).connections_active, 1);
         }
     }
 }

@@ -1,0 +1,515 @@
+//! Deploying handlers: `netlet up` (a manifest of handlers) and `netlet run` (one),
+//! kept running by a supervisor that reloads on SIGHUP or, with `--watch`, when the
+//! manifest or a component changes.
+//!
+//! A reload loads and checks the new components off the supervisor's thread, then, per
+//! handler: swaps its code in (same listeners: the listeners stay bound and open
+//! connections stay on the old code, see `shard`), restarts it (its listeners, shards or
+//! isolation changed), starts it (new) or stops it (gone). A handler whose new component
+//! fails to load, or whose new instance fails `init`, keeps its old code.
+
+pub mod manifest;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+
+use crate::config::{HandlerConfig, Isolation};
+use crate::engine::{EngineOptions, Handler, Loader, Pooling};
+use crate::log::LogSink;
+use crate::serve::{Bound, Service};
+use crate::stats::HandlerStats;
+use manifest::{HandlerSpec, Manifest, ManifestError};
+
+/// Where the handlers come from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// `netlet up FILE`.
+    Manifest(PathBuf),
+    /// `netlet run COMPONENT ...`: one handler from flags (a reload re-reads the file).
+    Single(Box<HandlerSpec>),
+}
+
+/// How `netlet up` / `netlet run` run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub source: Source,
+    /// Where compiled components are cached (`None`: no cache).
+    pub cache_dir: Option<PathBuf>,
+    /// Reload when the manifest or a component file changes.
+    pub watch: bool,
+    /// Serve Prometheus metrics on this address.
+    pub metrics: Option<SocketAddr>,
+    /// Check everything, print what would run, and exit.
+    pub check: bool,
+}
+
+/// The running handlers' counters, by name, for `--metrics`.
+pub type Registry = Arc<Mutex<BTreeMap<String, Arc<HandlerStats>>>>;
+
+/// A connection-isolation engine's pool (instances, memory), or `None` for shared.
+type PoolKey = Option<(u32, usize)>;
+
+/// Engines by pooling settings: handlers that can share one do.
+#[derive(Clone)]
+struct Loaders {
+    cache_dir: Option<PathBuf>,
+    made: Arc<Mutex<Vec<(PoolKey, Loader)>>>,
+}
+
+impl Loaders {
+    fn for_config(&self, config: &HandlerConfig) -> anyhow::Result<Loader> {
+        let pooling = (config.isolation == Isolation::Connection).then(|| Pooling {
+            instances: pool_size(config),
+            max_memory: config.max_memory,
+        });
+        let key = pooling.map(|p| (p.instances, p.max_memory));
+        let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, loader)) = made.iter().find(|(k, _)| *k == key) {
+            return Ok(loader.clone());
+        }
+        let loader = Loader::new(&EngineOptions {
+            cache_dir: self.cache_dir.clone(),
+            pooling,
+        })?;
+        made.push((key, loader.clone()));
+        Ok(loader)
+    }
+}
+
+/// The pooling allocator's instance count for a handler in connection isolation.
+pub fn pool_size(config: &HandlerConfig) -> u32 {
+    let connections = config.max_connections.unwrap_or(10_000);
+    u32::try_from(connections + 2 * config.shards.max(1)).unwrap_or(u32::MAX)
+}
+
+/// A handler checked and ready to start or swap in.
+struct Loaded {
+    spec: HandlerSpec,
+    handler: Arc<Handler>,
+}
+
+/// Reads the source's handlers (the manifest, or the one handler).
+fn specs(source: &Source) -> Result<Vec<HandlerSpec>, ManifestError> {
+    match source {
+        Source::Manifest(path) => manifest::load(path).map(|m: Manifest| m.handlers),
+        Source::Single(spec) => Ok(vec![(**spec).clone()]),
+    }
+}
+
+/// Loads and checks one handler's component: valid, a netlet handler, the expected
+/// sha256.
+fn load_one(loaders: &Loaders, spec: HandlerSpec) -> Result<Loaded, String> {
+    let loader = loaders
+        .for_config(&spec.config)
+        .map_err(|e| format!("{e:#}"))?;
+    let mut handler = Handler::from_file(&loader, &spec.component)
+        .map_err(|e| spec.error("component", e.to_string()).to_string())?;
+    if let Some(expected) = &spec.sha256
+        && *expected != handler.sha256
+    {
+        return Err(spec
+            .error(
+                "sha256",
+                format!(
+                    "{} has sha256 {}, not the {expected} the manifest expects",
+                    spec.component.display(),
+                    handler.sha256
+                ),
+            )
+            .to_string());
+    }
+    handler.name = spec.name.as_str().into();
+    Ok(Loaded {
+        spec,
+        handler: Arc::new(handler),
+    })
+}
+
+/// One handler as it runs.
+struct Running {
+    spec: HandlerSpec,
+    sha256: String,
+    service: Service,
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+fn print_listening(name: &str, tcp: &[SocketAddr], udp: &[SocketAddr], named: bool) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let suffix = if named {
+        format!(" ({name})")
+    } else {
+        String::new()
+    };
+    for addr in tcp {
+        let _ = writeln!(out, "netlet: listening tcp {addr}{suffix}");
+    }
+    for addr in udp {
+        let _ = writeln!(out, "netlet: listening udp {addr}{suffix}");
+    }
+    let _ = out.flush();
+}
+
+/// Binds, with a few retries while a restarted handler's old listeners close.
+fn bind_retrying(config: &HandlerConfig, retry_for: Duration) -> Result<Bound, String> {
+    let deadline = Instant::now() + retry_for;
+    loop {
+        match Service::bind(config.clone()) {
+            Ok(bound) => return Ok(bound),
+            Err(e) if Instant::now() >= deadline => return Err(e.to_string()),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// What a reload decided.
+enum Change {
+    Swap(Loaded),
+    Restart(Loaded),
+    Add(Loaded),
+    Remove(String),
+}
+
+/// Works out what changed, loading new or changed components (off the supervisor's
+/// thread: compiling takes time). Problems are logged; an unchanged or failing handler
+/// produces no change.
+fn plan(
+    source: &Source,
+    loaders: &Loaders,
+    running: &BTreeMap<String, (HandlerSpec, String)>,
+) -> Vec<Change> {
+    let specs = match specs(source) {
+        Ok(specs) => specs,
+        Err(e) => {
+            eprintln!("netlet: reload failed, nothing changed: {e}");
+            return Vec::new();
+        }
+    };
+    let mut changes = Vec::new();
+    for name in running.keys() {
+        if !specs.iter().any(|s| &s.name == name) {
+            changes.push(Change::Remove(name.clone()));
+        }
+    }
+    for spec in specs {
+        let current = running.get(&spec.name);
+        if let Some((old, sha)) = current {
+            let same_file = std::fs::read(&spec.component)
+                .map(|b| crate::cache::sha256_hex(&b) == *sha)
+                .unwrap_or(false);
+            if same_file && old.same_settings(&spec) {
+                continue;
+            }
+        }
+        let name = spec.name.clone();
+        match load_one(loaders, spec) {
+            Err(e) => {
+                eprintln!("netlet: {name}: not reloaded, the running code keeps serving: {e}")
+            }
+            Ok(loaded) => changes.push(match current {
+                None => Change::Add(loaded),
+                Some((old, _)) if old.needs_restart(&loaded.spec) => Change::Restart(loaded),
+                Some(_) => Change::Swap(loaded),
+            }),
+        }
+    }
+    changes
+}
+
+/// Runs the handlers until SIGINT/SIGTERM (or until every handler has stopped).
+pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
+    let named = matches!(options.source, Source::Manifest(_));
+    let loaders = Loaders {
+        cache_dir: options.cache_dir.clone(),
+        made: Arc::default(),
+    };
+    let specs = specs(&options.source).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut loaded = Vec::new();
+    for spec in specs {
+        loaded.push(load_one(&loaders, spec).map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
+    if options.check {
+        for l in &loaded {
+            println!(
+                "netlet: {}: {} (sha256 {}), tcp {:?}, udp {:?}",
+                l.spec.name,
+                l.spec.component.display(),
+                l.handler.sha256,
+                l.spec.config.tcp,
+                l.spec.config.udp
+            );
+        }
+        println!("netlet: {} handler(s) OK", loaded.len());
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Everything binds before anything serves: a port in use stops the lot.
+    let mut bound = Vec::new();
+    for l in loaded {
+        let b = Service::bind(l.spec.config.clone()).map_err(|e| {
+            if named {
+                anyhow::anyhow!("{}: {e}", l.spec.name)
+            } else {
+                anyhow::anyhow!("{e}")
+            }
+        })?;
+        bound.push((l, b));
+    }
+    let registry: Registry = Arc::default();
+    let mut handlers: BTreeMap<String, Running> = BTreeMap::new();
+    for (l, b) in bound {
+        let (tcp, udp) = (b.tcp().to_vec(), b.udp().to_vec());
+        let service = b
+            .start(l.handler.clone(), sink.clone())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", l.spec.name))?;
+        print_listening(&l.spec.name, &tcp, &udp, named);
+        registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(l.spec.name.clone(), service.stats.clone());
+        handlers.insert(
+            l.spec.name.clone(),
+            Running {
+                sha256: l.handler.sha256.clone(),
+                spec: l.spec,
+                service,
+            },
+        );
+    }
+    if let Some(addr) = options.metrics {
+        let bound = crate::metrics::serve(addr, registry.clone())
+            .with_context(|| format!("cannot serve metrics on {addr}"))?;
+        println!("netlet: metrics on http://{bound}/metrics");
+    }
+    supervise(options, loaders, handlers, registry, sink)
+}
+
+/// What the supervisor watches for `--watch`: the manifest's and components' mtimes.
+fn watched(
+    source: &Source,
+    handlers: &BTreeMap<String, Running>,
+) -> Vec<(PathBuf, Option<SystemTime>)> {
+    let mut files: Vec<PathBuf> = handlers
+        .values()
+        .map(|r| r.spec.component.clone())
+        .collect();
+    if let Source::Manifest(path) = source {
+        files.push(path.clone());
+    }
+    files
+        .into_iter()
+        .map(|p| {
+            let m = modified(&p);
+            (p, m)
+        })
+        .collect()
+}
+
+fn supervise(
+    options: Options,
+    loaders: Loaders,
+    mut handlers: BTreeMap<String, Running>,
+    registry: Registry,
+    sink: LogSink,
+) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the signal handler")?;
+    let named = matches!(options.source, Source::Manifest(_));
+    // Handlers being stopped (removed, or replaced by a restart): they drain.
+    let mut stopping: Vec<Service> = Vec::new();
+    let mut failed = false;
+    let outcome = rt.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        let mut shutting_down = false;
+        let mut reload_wanted = false;
+        let mut reload: Option<mpsc::Receiver<Vec<Change>>> = None;
+        let mut files = watched(&options.source, &handlers);
+        let mut last_watch = Instant::now();
+        let mut settling = false;
+        loop {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+                _ = hup.recv() => {
+                    eprintln!("netlet: SIGHUP: reloading");
+                    reload_wanted = true;
+                    continue;
+                }
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {
+                    stopping.retain(|s| !s.is_finished());
+                    if handlers.values().all(|r| r.service.is_finished()) && stopping.is_empty() && reload.is_none() {
+                        return Ok::<(), std::io::Error>(());
+                    }
+                    if shutting_down {
+                        continue;
+                    }
+                    if options.watch && last_watch.elapsed() >= Duration::from_millis(250) {
+                        last_watch = Instant::now();
+                        // A change is acted on once the files stop changing (a
+                        // copy in progress is not loaded half-written).
+                        let now = watched(&options.source, &handlers);
+                        if now != files {
+                            files = now;
+                            settling = true;
+                        } else if settling {
+                            settling = false;
+                            eprintln!("netlet: a watched file changed: reloading");
+                            reload_wanted = true;
+                        }
+                    }
+                    if let Some(rx) = &reload {
+                        match rx.try_recv() {
+                            Ok(changes) => {
+                                reload = None;
+                                apply(changes, &mut handlers, &mut stopping, &registry, &sink, named);
+                                files = watched(&options.source, &handlers);
+                            }
+                            Err(mpsc::TryRecvError::Empty) => {}
+                            Err(mpsc::TryRecvError::Disconnected) => reload = None,
+                        }
+                    }
+                    if reload_wanted && reload.is_none() {
+                        reload_wanted = false;
+                        let (tx, rx) = mpsc::channel();
+                        let source = options.source.clone();
+                        let loaders = loaders.clone();
+                        let current: BTreeMap<String, (HandlerSpec, String)> = handlers
+                            .iter()
+                            .map(|(n, r)| (n.clone(), (r.spec.clone(), r.sha256.clone())))
+                            .collect();
+                        std::thread::spawn(move || {
+                            let _ = tx.send(plan(&source, &loaders, &current));
+                        });
+                        reload = Some(rx);
+                    }
+                    continue;
+                }
+            }
+            if shutting_down {
+                eprintln!("netlet: stopping now");
+                std::process::exit(0);
+            }
+            shutting_down = true;
+            eprintln!(
+                "netlet: stopping (open connections have their grace period; a second signal stops at once)"
+            );
+            for r in handlers.values() {
+                r.service.stop();
+            }
+            for s in &stopping {
+                s.stop();
+            }
+        }
+    });
+    outcome?;
+    for (name, r) in handlers {
+        if let Err(msg) = r.service.wait() {
+            eprintln!("netlet: {name}: {msg}");
+            failed = true;
+        }
+    }
+    for s in stopping {
+        let _ = s.wait();
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn apply(
+    changes: Vec<Change>,
+    handlers: &mut BTreeMap<String, Running>,
+    stopping: &mut Vec<Service>,
+    registry: &Registry,
+    sink: &LogSink,
+    named: bool,
+) {
+    let register = |name: &str, stats: Option<Arc<HandlerStats>>| {
+        let mut r = registry.lock().unwrap_or_else(|p| p.into_inner());
+        match stats {
+            Some(s) => r.insert(name.to_string(), s),
+            None => r.remove(name),
+        };
+    };
+    if changes.is_empty() {
+        eprintln!("netlet: reload: nothing changed");
+    }
+    for change in changes {
+        match change {
+            Change::Remove(name) => {
+                if let Some(r) = handlers.remove(&name) {
+                    eprintln!("netlet: {name}: removed from the manifest: closing its listeners");
+                    r.service.stop();
+                    stopping.push(r.service);
+                    register(&name, None);
+                }
+            }
+            Change::Swap(l) => {
+                let name = l.spec.name.clone();
+                let Some(r) = handlers.get_mut(&name) else {
+                    continue;
+                };
+                match r.service.swap(l.handler.clone(), l.spec.config.clone()) {
+                    Ok(()) => {
+                        eprintln!(
+                            "netlet: {name}: swapped in {} (sha256 {})",
+                            l.spec.component.display(),
+                            l.handler.sha256
+                        );
+                        r.sha256 = l.handler.sha256.clone();
+                        r.spec = l.spec;
+                    }
+                    Err(e) => eprintln!(
+                        "netlet: {name}: not swapped in, the running code keeps serving: {e}"
+                    ),
+                }
+            }
+            Change::Restart(l) | Change::Add(l) => {
+                let name = l.spec.name.clone();
+                if let Some(old) = handlers.remove(&name) {
+                    eprintln!(
+                        "netlet: {name}: its listeners, shards or isolation changed: restarting it (open connections get their grace period)"
+                    );
+                    old.service.stop();
+                    stopping.push(old.service);
+                }
+                let started = bind_retrying(&l.spec.config, Duration::from_secs(5)).and_then(|b| {
+                    let (tcp, udp) = (b.tcp().to_vec(), b.udp().to_vec());
+                    b.start(l.handler.clone(), sink.clone())
+                        .map(|s| (s, tcp, udp))
+                        .map_err(|e| e.to_string())
+                });
+                match started {
+                    Ok((service, tcp, udp)) => {
+                        print_listening(&name, &tcp, &udp, named);
+                        register(&name, Some(service.stats.clone()));
+                        handlers.insert(
+                            name,
+                            Running {
+                                sha256: l.handler.sha256.clone(),
+                                spec: l.spec,
+                                service,
+                            },
+                        );
+                    }
+                    Err(e) => eprintln!("netlet: {name}: cannot start: {e}"),
+                }
+            }
+        }
+    }
+}
