@@ -833,3 +833,66 @@ fn metrics_count_connections_bytes_datagrams_calls_and_swaps() {
     );
     drop(open);
 }
+
+// ---- logs ---------------------------------------------------------------------------
+
+#[test]
+fn json_logs_tag_guest_output_with_handler_and_connection() {
+    let hello = guest("hello");
+    let n = Netlet::start(&[
+        "run",
+        hello.to_str().unwrap(),
+        "--tcp",
+        "127.0.0.1:0",
+        "--isolation",
+        "connection",
+        "--log-format",
+        "json",
+    ]);
+    for _ in 0..2 {
+        let mut s = connect(n.tcp[0]);
+        let banner = "欢迎光临《深入浅出Node.js》示例：\n";
+        assert_eq!(read_exact(&mut s, banner.len()), banner.as_bytes());
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let _ = read_to_end(&mut s);
+    }
+    // hello logs 连接断开 on `end`: once per connection, each tagged with its own.
+    for id in [1, 2] {
+        n.stderr
+            .wait_until(WAIT, |l| {
+                l.contains("\"message\":\"连接断开\"")
+                    && l.contains(&format!("\"connection\":{id}"))
+            })
+            .unwrap_or_else(|| panic!("no line for connection {id}:\n{}", n.stderr.text()));
+    }
+    for line in n.stderr.all() {
+        assert!(
+            line.starts_with('{') && line.ends_with('}'),
+            "not a JSON line: {line}"
+        );
+        assert!(line.contains("\"timestamp\":"), "{line}");
+    }
+    assert!(
+        n.stderr
+            .all()
+            .iter()
+            .all(|l| !l.contains("netlet::guest") || l.contains("\"handler\":\"hello\""))
+    );
+}
+
+#[test]
+fn text_logs_name_the_handler_and_connection() {
+    let hello = guest("hello");
+    let n = Netlet::start(&[
+        "run",
+        hello.to_str().unwrap(),
+        "--tcp",
+        "127.0.0.1:0",
+        "--isolation",
+        "connection",
+    ]);
+    let mut s = connect(n.tcp[0]);
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let _ = read_to_end(&mut s);
+    n.stderr.wait_for("[hello conn=1] 连接断开", WAIT);
+}

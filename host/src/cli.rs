@@ -29,6 +29,11 @@ use crate::{config, demo, deploy};
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+
+    /// Log lines as readable text, or as one JSON object per line (fields: timestamp,
+    /// level, target, message, handler, shard, connection).
+    #[arg(long, global = true, value_enum, default_value_t = crate::log::LogFormat::Text)]
+    log_format: crate::log::LogFormat,
 }
 
 #[derive(Subcommand, Debug)]
@@ -279,6 +284,7 @@ struct RunArgs {
 /// Parses the command line and runs it.
 pub fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    crate::log::init(cli.log_format);
     match cli.command {
         Some(Command::Run(args)) => run(args),
         Some(Command::Up(args)) => up(args),

@@ -33,7 +33,7 @@ pub struct ShardCtx {
     pub config: Arc<HandlerConfig>,
     pub policy: Arc<Policy>,
     /// `[name]`, or `[name#shard]` when there are several shards.
-    pub log_prefix: Arc<str>,
+    pub log_tag: crate::log::LogTag,
     /// The handler's counters, shared by its shards.
     pub stats: Arc<crate::stats::HandlerStats>,
     /// Real time, or the testing harness's virtual time.
@@ -59,8 +59,7 @@ pub struct TraceEvent {
 impl ShardCtx {
     /// Writes a host-side log line about this handler.
     pub fn log(&self, msg: std::fmt::Arguments<'_>) {
-        self.sink
-            .host(&format!("netlet: {} {msg}", self.log_prefix));
+        self.sink.host(&self.log_tag, &msg.to_string());
     }
 }
 
@@ -357,12 +356,12 @@ impl Instance {
     /// Instantiates `handler` and runs its `init` with the configured arguments.
     pub fn start(handler: &Handler, inst: u32, ctx: ShardCtx) -> Result<Self, GuestFailure> {
         let sink = ctx.sink.clone();
-        let stdout = GuestOutput::new(ctx.log_prefix.clone(), sink.clone());
-        let stderr = GuestOutput::new(ctx.log_prefix.clone(), sink);
+        let stdout = GuestOutput::new(ctx.log_tag.clone(), sink.clone());
+        let stderr = GuestOutput::new(ctx.log_tag.clone(), sink);
         let mut wasi = WasiCtx::builder();
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
         let policy = ctx.policy.clone();
-        let log_prefix = ctx.log_prefix.clone();
+        let log_tag = ctx.log_tag.clone();
         let log_sink = ctx.sink.clone();
         wasi.socket_addr_check(move |addr: SocketAddr, addr_use| {
             use wasmtime_wasi::sockets::SocketAddrUse as Use;
@@ -378,8 +377,8 @@ impl Instance {
             };
             if !ok {
                 let shown = crate::resolve::display_addr(&addr);
-                                log_sink.host(&format!(
-                    "netlet: {log_prefix} denied wasi:sockets {addr_use:?} {shown} (not allowed; run with --allow {shown} to permit it)"
+                                log_sink.host(&log_tag, &format!(
+                    "denied wasi:sockets {addr_use:?} {shown} (not allowed; run with --allow {shown} to permit it)"
                 ));
             }
             Box::pin(async move { ok })

@@ -244,10 +244,10 @@ impl Bound {
         let mut threads = Vec::new();
         for (index, (tcp, udp)) in per_shard_tcp.into_iter().zip(per_shard_udp).enumerate() {
             let reactor = Arc::new(Reactor::default());
-            let log_prefix: Arc<str> = if shards > 1 {
-                format!("[{}#{index}]", handler.name).into()
-            } else {
-                format!("[{}]", handler.name).into()
+            let log_tag = crate::log::LogTag {
+                handler: handler.name.clone(),
+                shard: (shards > 1).then_some(index),
+                connection: None,
             };
             let spec = ShardSpec {
                 index,
@@ -255,7 +255,7 @@ impl Bound {
                 config: config.clone(),
                 policy: policy.clone(),
                 stats: stats.clone(),
-                log_prefix,
+                log_tag,
                 sink: sink.clone(),
                 reactor: reactor.clone(),
                 tcp,

@@ -62,7 +62,7 @@ pub struct ShardSpec {
     pub config: Arc<HandlerConfig>,
     pub policy: Arc<Policy>,
     pub stats: Arc<HandlerStats>,
-    pub log_prefix: Arc<str>,
+    pub log_tag: crate::log::LogTag,
     pub sink: LogSink,
     pub reactor: Arc<Reactor>,
     /// Listeners bound for this shard, with the server id the guest will see.
@@ -100,7 +100,7 @@ pub fn spawn(
             }
             Ok((mut shard, udp)) => match shard.start_primary(udp) {
                 Err(failure) => {
-                    let msg = format!("{} {failure}", shard.ctx.log_prefix);
+                    let msg = format!("{} {failure}", shard.ctx.log_tag);
                     let _ = started.send(Err(msg.clone()));
                     ShardExit::Failed(msg)
                 }
@@ -190,7 +190,7 @@ impl Shard {
             rt: rt.handle().clone(),
             config: spec.config,
             policy: spec.policy,
-            log_prefix: spec.log_prefix,
+            log_tag: spec.log_tag,
             stats: spec.stats,
             clock: spec.clock,
             mem: spec.mem,
@@ -256,10 +256,13 @@ impl Shard {
     }
 
     /// Instantiates the guest and runs its `init`; returns its key.
-    fn new_instance(&mut self) -> Result<u32, GuestFailure> {
+    fn new_instance(&mut self, connection: Option<u64>) -> Result<u32, GuestFailure> {
         let key = self.next_key;
         self.next_key = self.next_key.wrapping_add(1) % SHARD_KEY;
-        let instance = Instance::start(&self.handler, key, self.ctx.clone())?;
+        let mut ctx = self.ctx.clone();
+        // In connection isolation the instance's log lines name its connection.
+        ctx.log_tag.connection = connection;
+        let instance = Instance::start(&self.handler, key, ctx)?;
         self.instances.insert(key, instance);
         self.mark_active(key);
         Ok(key)
@@ -287,7 +290,7 @@ impl Shard {
     /// Starts (or restarts) the primary instance: `init`, its servers, the host-bound
     /// UDP sockets.
     pub(crate) fn start_primary(&mut self, udp: Vec<UdpSource>) -> Result<(), GuestFailure> {
-        let key = match self.new_instance() {
+        let key = match self.new_instance(None) {
             Ok(key) => key,
             Err(e) => {
                 self.orphan_udp = udp;
@@ -674,7 +677,13 @@ impl Shard {
 
     /// `--isolation connection`: a fresh instance for a new connection.
     fn instance_for_connection(&mut self) -> Option<u32> {
-        match self.new_instance() {
+        let connection = self
+            .ctx
+            .stats
+            .connection_ids
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        match self.new_instance(Some(connection)) {
             Ok(key) => {
                 self.give_servers(key);
                 self.schedule_timers(key);
@@ -810,7 +819,7 @@ impl Shard {
             self.orphan_udp.clear();
             self.failed = Some(format!(
                 "{} stopped after a trap (--on-trap close)",
-                self.ctx.log_prefix
+                self.ctx.log_tag
             ));
             return;
         }
@@ -852,7 +861,7 @@ impl Shard {
         let old_handler = std::mem::replace(&mut self.handler, swap.handler);
         let old_config = std::mem::replace(&mut self.ctx.config, swap.config);
         let old_policy = std::mem::replace(&mut self.ctx.policy, swap.policy);
-        let new_key = match self.new_instance() {
+        let new_key = match self.new_instance(None) {
             Ok(key) => key,
             Err(failure) => {
                 self.handler = old_handler;

@@ -86,6 +86,8 @@ pub struct HandlerStats {
     pub traps_fault: AtomicU64,
     /// Instances started again after a trap.
     pub restarts: AtomicU64,
+    /// Numbers connections for logs (connection isolation).
+    pub connection_ids: AtomicU64,
     /// Code swaps done (per shard).
     pub swaps: AtomicU64,
     /// Events handed to guests.
@@ -127,6 +129,7 @@ impl HandlerStats {
             traps_fault: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
             swaps: AtomicU64::new(0),
+            connection_ids: AtomicU64::new(0),
             events_delivered: AtomicU64::new(0),
             guest_calls: AtomicU64::new(0),
             call_duration: Histogram::default(),

@@ -190,7 +190,7 @@ fn plan(
     let specs = match specs(source) {
         Ok(specs) => specs,
         Err(e) => {
-            eprintln!("netlet: reload failed, nothing changed: {e}");
+            crate::log::deploy(None, &format!("reload failed, nothing changed: {e}"));
             return Vec::new();
         }
     };
@@ -212,9 +212,10 @@ fn plan(
         }
         let name = spec.name.clone();
         match load_one(loaders, spec) {
-            Err(e) => {
-                eprintln!("netlet: {name}: not reloaded, the running code keeps serving: {e}")
-            }
+            Err(e) => crate::log::deploy(
+                Some(&name),
+                &format!("not reloaded, the running code keeps serving: {e}"),
+            ),
             Ok(loaded) => changes.push(match current {
                 None => Change::Add(loaded),
                 Some((old, _)) if old.needs_restart(&loaded.spec) => Change::Restart(loaded),
@@ -344,7 +345,7 @@ fn supervise(
                 _ = int.recv() => {}
                 _ = term.recv() => {}
                 _ = hup.recv() => {
-                    eprintln!("netlet: SIGHUP: reloading");
+                    crate::log::deploy(None, "SIGHUP: reloading");
                     reload_wanted = true;
                     continue;
                 }
@@ -366,7 +367,7 @@ fn supervise(
                             settling = true;
                         } else if settling {
                             settling = false;
-                            eprintln!("netlet: a watched file changed: reloading");
+                            crate::log::deploy(None, "a watched file changed: reloading");
                             reload_wanted = true;
                         }
                     }
@@ -399,13 +400,11 @@ fn supervise(
                 }
             }
             if shutting_down {
-                eprintln!("netlet: stopping now");
+                crate::log::deploy(None, "stopping now");
                 std::process::exit(0);
             }
             shutting_down = true;
-            eprintln!(
-                "netlet: stopping (open connections have their grace period; a second signal stops at once)"
-            );
+            crate::log::deploy(None, "stopping (open connections have their grace period; a second signal stops at once)");
             for r in handlers.values() {
                 r.service.stop();
             }
@@ -417,7 +416,7 @@ fn supervise(
     outcome?;
     for (name, r) in handlers {
         if let Err(msg) = r.service.wait() {
-            eprintln!("netlet: {name}: {msg}");
+            crate::log::deploy(Some(&name), &msg);
             failed = true;
         }
     }
@@ -447,13 +446,16 @@ fn apply(
         };
     };
     if changes.is_empty() {
-        eprintln!("netlet: reload: nothing changed");
+        crate::log::deploy(None, "reload: nothing changed");
     }
     for change in changes {
         match change {
             Change::Remove(name) => {
                 if let Some(r) = handlers.remove(&name) {
-                    eprintln!("netlet: {name}: removed from the manifest: closing its listeners");
+                    crate::log::deploy(
+                        Some(&name),
+                        "removed from the manifest: closing its listeners",
+                    );
                     r.service.stop();
                     stopping.push(r.service);
                     register(&name, None);
@@ -466,24 +468,29 @@ fn apply(
                 };
                 match r.service.swap(l.handler.clone(), l.spec.config.clone()) {
                     Ok(()) => {
-                        eprintln!(
-                            "netlet: {name}: swapped in {} (sha256 {})",
-                            l.spec.component.display(),
-                            l.handler.sha256
+                        crate::log::deploy(
+                            Some(&name),
+                            &format!(
+                                "swapped in {} (sha256 {})",
+                                l.spec.component.display(),
+                                l.handler.sha256
+                            ),
                         );
                         r.sha256 = l.handler.sha256.clone();
                         r.spec = l.spec;
                     }
-                    Err(e) => eprintln!(
-                        "netlet: {name}: not swapped in, the running code keeps serving: {e}"
+                    Err(e) => crate::log::deploy(
+                        Some(&name),
+                        &format!("not swapped in, the running code keeps serving: {e}"),
                     ),
                 }
             }
             Change::Restart(l) | Change::Add(l) => {
                 let name = l.spec.name.clone();
                 if let Some(old) = handlers.remove(&name) {
-                    eprintln!(
-                        "netlet: {name}: its listeners, shards or isolation changed: restarting it (open connections get their grace period)"
+                    crate::log::deploy(
+                        Some(&name),
+                        "its listeners, shards or isolation changed: restarting it (open connections get their grace period)",
                     );
                     old.service.stop();
                     stopping.push(old.service);
@@ -507,7 +514,7 @@ fn apply(
                             },
                         );
                     }
-                    Err(e) => eprintln!("netlet: {name}: cannot start: {e}"),
+                    Err(e) => crate::log::deploy(Some(&name), &format!("cannot start: {e}")),
                 }
             }
         }

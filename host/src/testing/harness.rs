@@ -228,7 +228,7 @@ impl HarnessBuilder {
             policy: Arc::new(Policy::new(config.allow.clone())),
             config,
             stats: Arc::new(HandlerStats::default()),
-            log_prefix: "[guest]".into(),
+            log_tag: crate::log::LogTag::new("guest"),
             sink: sink.clone(),
             reactor: reactor.clone(),
             tcp: listeners,
