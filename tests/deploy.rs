@@ -896,3 +896,21 @@ fn text_logs_name_the_handler_and_connection() {
     let _ = read_to_end(&mut s);
     n.stderr.wait_for("[hello conn=1] 连接断开", WAIT);
 }
+
+#[test]
+fn up_without_a_manifest_says_so() {
+    let dir = temp_dir("no-manifest");
+    let out = Command::new(netlet_bin())
+        .arg("up")
+        .current_dir(&dir)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("netlet.toml: cannot read: no such file"),
+        "{err}"
+    );
+}

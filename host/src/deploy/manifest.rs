@@ -17,8 +17,7 @@ use crate::config::{self, HandlerConfig, Isolation, TrapPolicy};
 use crate::policy::AllowRule;
 
 /// A problem in a manifest, located.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{file}:{line}: {key}: {message}")]
+#[derive(Debug, Clone)]
 pub struct ManifestError {
     pub file: String,
     pub line: usize,
@@ -26,6 +25,23 @@ pub struct ManifestError {
     pub key: String,
     pub message: String,
 }
+
+impl std::fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            // The file as a whole (it cannot be read).
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}: {}: {}",
+                self.file, self.line, self.key, self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for ManifestError {}
 
 /// One handler, as the manifest declares it.
 #[derive(Clone, Debug)]
@@ -164,7 +180,12 @@ pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
         file: file.clone(),
         line: 0,
         key: "manifest".into(),
-        message: format!("cannot read: {e}"),
+        message: match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                "cannot read: no such file (netlet up reads ./netlet.toml unless given a manifest; see examples/netlet.toml)".to_string()
+            }
+            _ => format!("cannot read: {e}"),
+        },
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
     parse(&file, &text, base)
