@@ -53,17 +53,21 @@ impl CompileCache {
         })
     }
 
-    fn key(engine: &Engine, bytes: &[u8]) -> String {
+    fn key(engine: &Engine, source: &str) -> String {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        format!("{}-{:016x}", sha256_hex(bytes), hasher.finish())
+        format!("{source}-{:016x}", hasher.finish())
     }
 
     /// The component for `bytes`: from the cache when a trusted entry exists, otherwise
-    /// compiled (and stored).
-    pub fn load_or_compile(&self, engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
-        let source = sha256_hex(bytes);
-        let key = Self::key(engine, bytes);
+    /// compiled (and stored). `source` is [`sha256_hex`] of `bytes` (the caller has it).
+    pub fn load_or_compile(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        source: &str,
+    ) -> wasmtime::Result<Component> {
+        let key = Self::key(engine, source);
         let artifact = self.dir.join(format!("{key}.cwasm"));
         let digest = self.dir.join(format!("{key}.sha256"));
         // The digest file names both the component the entry was compiled from and the

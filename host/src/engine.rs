@@ -191,6 +191,7 @@ impl Handler {
     ) -> Result<Self, LoadError> {
         let engine = &loader.engine;
         let file = file.to_string();
+        let sha256 = crate::cache::sha256_hex(bytes);
         let component = if bytes.starts_with(b"\x7fELF") {
             // SAFETY: a precompiled component is machine code the user chose to run, as
             // a native binary would be; wasmtime refuses one made by another version or
@@ -207,7 +208,7 @@ impl Handler {
                 return Err(LoadError::CoreModule { file });
             }
             match &loader.cache {
-                Some(cache) => cache.load_or_compile(engine, bytes),
+                Some(cache) => cache.load_or_compile(engine, bytes, &sha256),
                 None => Component::from_binary(engine, bytes),
             }
             .map_err(|e| LoadError::Invalid {
@@ -248,7 +249,7 @@ impl Handler {
             name: name.into(),
             engine: engine.clone(),
             pre,
-            sha256: crate::cache::sha256_hex(bytes),
+            sha256,
             component,
         })
     }

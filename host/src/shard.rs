@@ -882,12 +882,13 @@ impl Shard {
             if let Some(instance) = old_primary.and_then(|key| self.instances.get_mut(&key)) {
                 udp.extend(dgram::take_host_bound(instance.io()));
             }
-            let instance = self.instances.get_mut(&new_key).expect("just started");
-            let io = instance.io();
-            for socket in udp {
-                if let Err(e) = dgram::adopt_bound(io, socket, &mut self.buf) {
-                    self.ctx
-                        .log(format_args!("cannot register a UDP socket: {e}"));
+            if let Some(instance) = self.instances.get_mut(&new_key) {
+                let io = instance.io();
+                for socket in udp {
+                    if let Err(e) = dgram::adopt_bound(io, socket, &mut self.buf) {
+                        self.ctx
+                            .log(format_args!("cannot register a UDP socket: {e}"));
+                    }
                 }
             }
         }
