@@ -595,6 +595,22 @@ fn an_instance_cannot_open_sockets_without_end() {
 }
 
 #[test]
+fn wasi_sockets_count_against_the_same_cap_so_host_fds_are_not_exhausted() {
+    let (_netlet, _) = with_fault(&[], |n| {
+        let mut c = connect(n.tcp[0]);
+        c.write_all(b"!sockets 1000\n").unwrap();
+        assert_eq!(read_line(&mut c), "sockets ok=1000 refused=0");
+        // Binding a port-0 UDP socket needs no --allow, so only the cap stops this.
+        c.write_all(b"!wasi-sockets 2000\n").unwrap();
+        assert_eq!(read_line(&mut c), "wasi-sockets ok=24 refused=1976");
+        // The host still has descriptors to accept with.
+        let mut other = connect(n.tcp[0]);
+        other.write_all(b"still here\n").unwrap();
+        assert_eq!(read_line(&mut other), "still here");
+    });
+}
+
+#[test]
 fn host_names_need_a_rule_naming_them_or_allow_dns() {
     // An address rule alone does not let the guest send DNS queries for any name.
     let netlet = Netlet::run(

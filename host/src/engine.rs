@@ -269,6 +269,7 @@ fn new_linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     crate::wasi::shadow_blocking_io(&mut linker)?;
+    crate::wasi::cap_socket_creation(&mut linker)?;
     crate::bindings::TcpUdp::add_to_linker::<_, wasmtime::component::HasSelf<GuestState>>(
         &mut linker,
         |state| state,

@@ -12,6 +12,7 @@ use std::time::Instant;
 use rustc_hash::FxHashMap;
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
+use wasmtime_wasi::sockets::WasiSocketsView;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::{Event, TcpUdp};
@@ -140,9 +141,15 @@ impl Io {
     /// Whether the guest may open one more socket (and start one more connect or
     /// lookup): the per-instance caps of `config::MAX_GUEST_SOCKETS` and `MAX_IN_FLIGHT`.
     pub fn may_open_socket(&self) -> bool {
-        let own = self.tcp.values().filter(|c| c.server.is_none()).count()
-            + self.udp.values().filter(|u| !u.host_bound).count();
-        own < crate::config::MAX_GUEST_SOCKETS && self.in_flight < crate::config::MAX_IN_FLIGHT
+        self.own_sockets() < crate::config::MAX_GUEST_SOCKETS
+            && self.in_flight < crate::config::MAX_IN_FLIGHT
+    }
+
+    /// The sockets the guest created itself (not connections a server accepted, nor
+    /// UDP sockets the host bound for it).
+    pub fn own_sockets(&self) -> usize {
+        self.tcp.values().filter(|c| c.server.is_none()).count()
+            + self.udp.values().filter(|u| !u.host_bound).count()
     }
 
     /// True while the instance holds anything of its own that can still produce an
@@ -219,6 +226,12 @@ impl GuestState {
     pub fn deadlined(&mut self) -> crate::wasi::Deadlined<'_> {
         crate::wasi::Deadlined::new(&mut self.table, self.deadline)
     }
+
+    /// WASI's sockets with the instance's socket count, for the capped socket creation.
+    pub fn capped(&mut self) -> crate::wasi::Capped<'_> {
+        let netlet_sockets = self.io.own_sockets();
+        crate::wasi::Capped::new(self.sockets(), netlet_sockets)
+    }
 }
 
 impl WasiView for GuestState {
@@ -228,6 +241,16 @@ impl WasiView for GuestState {
             table: &mut self.table,
         }
     }
+}
+
+/// WASI resources (streams, pollables, sockets) one instance may hold: they live in host
+/// memory, outside `--max-memory`, so their number is bounded; past it the call traps.
+const MAX_WASI_RESOURCES: usize = 65_536;
+
+fn wasi_table() -> ResourceTable {
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_WASI_RESOURCES);
+    table
 }
 
 /// A live guest instance.
@@ -391,7 +414,7 @@ impl Instance {
         let args = ctx.config.args.clone();
         let state = GuestState {
             wasi: wasi.build(),
-            table: ResourceTable::new(),
+            table: wasi_table(),
             limiter: Limiter {
                 max_memory: ctx.config.max_memory,
                 memory_denied: false,

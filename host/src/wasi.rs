@@ -6,14 +6,26 @@
 //! and `wasi:io/streams` are replaced by versions that give up at the deadline of the
 //! current guest call (`--event-timeout`) and trap the guest with [`Blocked`]. The
 //! non-blocking functions are passed through unchanged.
+//!
+//! Socket creation is capped the same way: every `wasi:sockets` socket is a host file
+//! descriptor, and without a cap one guest could take them all, so the host could no
+//! longer accept a connection for any handler. `create-tcp-socket` and
+//! `create-udp-socket` answer `new-socket-limit` once an instance holds
+//! `config::MAX_GUEST_SOCKETS` sockets (its `wasi:sockets` ones and its netlet ones).
 
 use std::future::Future;
 use std::time::Instant;
 
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+use wasmtime_wasi::p2::bindings::sockets::network::{self, ErrorCode, IpAddressFamily};
+use wasmtime_wasi::p2::bindings::sockets::tcp_create_socket;
 use wasmtime_wasi::p2::bindings::sync::io::{poll, streams};
-use wasmtime_wasi::p2::{StreamError, StreamResult};
+use wasmtime_wasi::p2::bindings::sync::sockets::udp_create_socket;
+use wasmtime_wasi::p2::{
+    SocketError, SocketResult, StreamError, StreamResult, TcpSocket, UdpSocket,
+};
 use wasmtime_wasi::runtime::in_tokio;
+use wasmtime_wasi::sockets::WasiSocketsCtxView;
 use wasmtime_wasi_io::bindings::wasi::io::poll as async_poll;
 use wasmtime_wasi_io::bindings::wasi::io::streams::{
     HostInputStream as AsyncInput, HostOutputStream as AsyncOutput,
@@ -66,6 +78,90 @@ pub fn shadow_blocking_io(linker: &mut Linker<GuestState>) -> wasmtime::Result<(
     streams::add_to_linker::<GuestState, HasDeadline>(linker, GuestState::deadlined)?;
     linker.allow_shadowing(false);
     Ok(())
+}
+
+/// WASI's sockets context, with how many netlet sockets the instance already holds.
+pub struct Capped<'a> {
+    sockets: WasiSocketsCtxView<'a>,
+    netlet_sockets: usize,
+}
+
+impl<'a> Capped<'a> {
+    pub fn new(sockets: WasiSocketsCtxView<'a>, netlet_sockets: usize) -> Self {
+        Self {
+            sockets,
+            netlet_sockets,
+        }
+    }
+
+    fn check(&mut self) -> SocketResult<()> {
+        // Counted rather than tracked: a socket's resource can be dropped by the guest
+        // without any hook here, and creation is rare enough for a scan.
+        let wasi_sockets = self
+            .sockets
+            .table
+            .iter_mut()
+            .filter(|entry| entry.is::<TcpSocket>() || entry.is::<UdpSocket>())
+            .count();
+        if wasi_sockets + self.netlet_sockets >= crate::config::MAX_GUEST_SOCKETS {
+            return Err(ErrorCode::NewSocketLimit.into());
+        }
+        Ok(())
+    }
+}
+
+struct HasCap;
+
+impl HasData for HasCap {
+    type Data<'a> = Capped<'a>;
+}
+
+/// Replaces `wasi:sockets` socket creation in a linker that already has WASI.
+pub fn cap_socket_creation(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    tcp_create_socket::add_to_linker::<GuestState, HasCap>(linker, GuestState::capped)?;
+    udp_create_socket::add_to_linker::<GuestState, HasCap>(linker, GuestState::capped)?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+impl network::Host for Capped<'_> {
+    fn convert_error_code(&mut self, error: SocketError) -> wasmtime::Result<ErrorCode> {
+        network::Host::convert_error_code(&mut self.sockets, error)
+    }
+
+    fn network_error_code(
+        &mut self,
+        err: Resource<wasmtime_wasi_io::streams::Error>,
+    ) -> wasmtime::Result<Option<ErrorCode>> {
+        network::Host::network_error_code(&mut self.sockets, err)
+    }
+}
+
+impl network::HostNetwork for Capped<'_> {
+    fn drop(&mut self, this: Resource<network::Network>) -> wasmtime::Result<()> {
+        network::HostNetwork::drop(&mut self.sockets, this)
+    }
+}
+
+impl tcp_create_socket::Host for Capped<'_> {
+    fn create_tcp_socket(
+        &mut self,
+        address_family: IpAddressFamily,
+    ) -> SocketResult<Resource<TcpSocket>> {
+        self.check()?;
+        tcp_create_socket::Host::create_tcp_socket(&mut self.sockets, address_family)
+    }
+}
+
+impl udp_create_socket::Host for Capped<'_> {
+    fn create_udp_socket(
+        &mut self,
+        address_family: IpAddressFamily,
+    ) -> SocketResult<Resource<UdpSocket>> {
+        self.check()?;
+        udp_create_socket::Host::create_udp_socket(&mut self.sockets, address_family)
+    }
 }
 
 impl poll::Host for Deadlined<'_> {

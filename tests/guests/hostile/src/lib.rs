@@ -16,6 +16,8 @@
 //! - `!wasi-connect HOST:PORT`: connect through `wasi:sockets` (`std::net::TcpStream`)
 //! - `!dns NAME`: resolve through `wasi:sockets/ip-name-lookup`
 //! - `!sockets N`: create N UDP sockets; reply how many the host allowed
+//! - `!wasi-sockets N`: bind N UDP sockets through `wasi:sockets` (`std::net::UdpSocket`),
+//!   keep them; reply how many the host allowed
 //! - `!count`: reply with how many connections this instance has seen
 
 use std::time::Duration;
@@ -28,6 +30,7 @@ struct Hostile {
     closed: Vec<Socket>,
     timers: Vec<TimerId>,
     udp: Vec<netlet_guest::DgramSocket>,
+    wasi_udp: Vec<std::net::UdpSocket>,
 }
 
 impl Hostile {
@@ -146,6 +149,20 @@ impl Hostile {
                     }
                 }
                 socket.write(format!("sockets ok={ok} refused={refused}\n"));
+            }
+            "!wasi-sockets" => {
+                let n: usize = rest.parse().unwrap_or(10);
+                let (mut ok, mut refused) = (0, 0);
+                for _ in 0..n {
+                    match std::net::UdpSocket::bind("127.0.0.1:0") {
+                        Ok(s) => {
+                            ok += 1;
+                            self.wasi_udp.push(s);
+                        }
+                        Err(_) => refused += 1,
+                    }
+                }
+                socket.write(format!("wasi-sockets ok={ok} refused={refused}\n"));
             }
             "!count" => {
                 socket.write(format!("count {}\n", self.seen));
