@@ -611,6 +611,51 @@ fn wasi_sockets_count_against_the_same_cap_so_host_fds_are_not_exhausted() {
 }
 
 #[test]
+fn guests_together_cannot_use_up_the_process_descriptors() {
+    // With a limit of 400 descriptors, guests may hold 200 sockets between them: here
+    // with one instance per connection, each well under its own cap of 1,024.
+    let netlet = Netlet::run_with(
+        "hostile",
+        &["--tcp", "127.0.0.1:0", "--isolation", "connection"],
+        Some(400),
+    );
+    let mut first = connect(netlet.tcp[0]);
+    first.write_all(b"!sockets 100\n").unwrap();
+    assert_eq!(read_line(&mut first), "sockets ok=100 refused=0");
+    first.write_all(b"!wasi-sockets 50\n").unwrap();
+    assert_eq!(read_line(&mut first), "wasi-sockets ok=50 refused=0");
+    let mut second = connect(netlet.tcp[0]);
+    second.write_all(b"!sockets 100\n").unwrap();
+    assert_eq!(read_line(&mut second), "sockets ok=50 refused=50");
+    let mut third = connect(netlet.tcp[0]);
+    third.write_all(b"!wasi-sockets 10\n").unwrap();
+    assert_eq!(read_line(&mut third), "wasi-sockets ok=0 refused=10");
+    // Connections are still accepted and served.
+    let mut plain = connect(netlet.tcp[0]);
+    plain.write_all(b"hello\n").unwrap();
+    assert_eq!(read_line(&mut plain), "hello");
+    // Closed sockets give their share back (the wasi:sockets ones once their
+    // instance, no longer needed, is gone).
+    first.write_all(b"!close-sockets\n").unwrap();
+    assert_eq!(read_line(&mut first), "closed 150");
+    drop(first);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut next = connect(netlet.tcp[0]);
+        next.write_all(b"!wasi-sockets 100\n").unwrap();
+        let reply = read_line(&mut next);
+        if reply == "wasi-sockets ok=100 refused=0" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the share never came back: {reply}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn host_names_need_a_rule_naming_them_or_allow_dns() {
     // An address rule alone does not let the guest send DNS queries for any name.
     let netlet = Netlet::run(

@@ -12,10 +12,11 @@ use std::time::Instant;
 use rustc_hash::FxHashMap;
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::sockets::WasiSocketsView;
+use wasmtime_wasi::sockets::WasiSocketsCtxView;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::{Event, TcpUdp};
+use crate::budget::Permit;
 use crate::config::HandlerConfig;
 use crate::dgram::UdpSock;
 use crate::engine::Handler;
@@ -88,6 +89,8 @@ pub struct Io {
     /// The shard loop's turn, as of the last time the shard handed this instance work
     /// (see `conn::read`).
     pub turn: u64,
+    /// The share of the process's socket budget its `wasi:sockets` sockets hold.
+    pub wasi_permit: Permit,
     next_id: u32,
 }
 
@@ -107,6 +110,7 @@ impl Io {
             closed_servers: Vec::new(),
             in_flight: 0,
             turn: 0,
+            wasi_permit: Permit::default(),
             next_id: 0,
         }
     }
@@ -138,11 +142,16 @@ impl Io {
         named || (self.ctx.config.allow_dns && self.ctx.policy.any_for_port(port))
     }
 
-    /// Whether the guest may open one more socket (and start one more connect or
-    /// lookup): the per-instance caps of `config::MAX_GUEST_SOCKETS` and `MAX_IN_FLIGHT`.
-    pub fn may_open_socket(&self) -> bool {
-        self.own_sockets() < crate::config::MAX_GUEST_SOCKETS
-            && self.in_flight < crate::config::MAX_IN_FLIGHT
+    /// The process-wide budget's share for one more socket, if the guest may open one
+    /// more socket (and start one more connect or lookup): the per-instance caps of
+    /// `config::MAX_GUEST_SOCKETS` and `MAX_IN_FLIGHT`, and the [`crate::budget`].
+    pub fn socket_permit(&self) -> Option<Permit> {
+        if self.own_sockets() >= crate::config::MAX_GUEST_SOCKETS
+            || self.in_flight >= crate::config::MAX_IN_FLIGHT
+        {
+            return None;
+        }
+        Permit::one()
     }
 
     /// The sockets the guest created itself (not connections a server accepted, nor
@@ -230,7 +239,11 @@ impl GuestState {
     /// WASI's sockets with the instance's socket count, for the capped socket creation.
     pub fn capped(&mut self) -> crate::wasi::Capped<'_> {
         let netlet_sockets = self.io.own_sockets();
-        crate::wasi::Capped::new(self.sockets(), netlet_sockets)
+        let sockets = WasiSocketsCtxView {
+            ctx: self.wasi.sockets(),
+            table: &mut self.table,
+        };
+        crate::wasi::Capped::new(sockets, netlet_sockets, &mut self.io.wasi_permit)
     }
 }
 

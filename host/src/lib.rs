@@ -30,6 +30,7 @@
 //!   inspect`.
 
 pub mod bindings;
+pub mod budget;
 pub mod cache;
 
 pub mod cli;

@@ -11,7 +11,8 @@
 //! descriptor, and without a cap one guest could take them all, so the host could no
 //! longer accept a connection for any handler. `create-tcp-socket` and
 //! `create-udp-socket` answer `new-socket-limit` once an instance holds
-//! `config::MAX_GUEST_SOCKETS` sockets (its `wasi:sockets` ones and its netlet ones).
+//! `config::MAX_GUEST_SOCKETS` sockets (its `wasi:sockets` ones and its netlet ones), or
+//! when the process-wide [`crate::budget`] is used up.
 
 use std::future::Future;
 use std::time::Instant;
@@ -33,6 +34,7 @@ use wasmtime_wasi_io::bindings::wasi::io::streams::{
 use wasmtime_wasi_io::poll::DynPollable;
 use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream};
 
+use crate::budget::Permit;
 use crate::guest::GuestState;
 
 /// The trap raised when a guest blocks in a host call past its deadline.
@@ -84,13 +86,20 @@ pub fn shadow_blocking_io(linker: &mut Linker<GuestState>) -> wasmtime::Result<(
 pub struct Capped<'a> {
     sockets: WasiSocketsCtxView<'a>,
     netlet_sockets: usize,
+    /// The instance's share of the budget for its `wasi:sockets` sockets.
+    permit: &'a mut Permit,
 }
 
 impl<'a> Capped<'a> {
-    pub fn new(sockets: WasiSocketsCtxView<'a>, netlet_sockets: usize) -> Self {
+    pub fn new(
+        sockets: WasiSocketsCtxView<'a>,
+        netlet_sockets: usize,
+        permit: &'a mut Permit,
+    ) -> Self {
         Self {
             sockets,
             netlet_sockets,
+            permit,
         }
     }
 
@@ -103,7 +112,13 @@ impl<'a> Capped<'a> {
             .iter_mut()
             .filter(|entry| entry.is::<TcpSocket>() || entry.is::<UdpSocket>())
             .count();
-        if wasi_sockets + self.netlet_sockets >= crate::config::MAX_GUEST_SOCKETS {
+        // The share follows the count (sockets the guest dropped are given back), plus
+        // one for the socket about to be made; if making it fails, the next count
+        // corrects the share.
+        if wasi_sockets + self.netlet_sockets >= crate::config::MAX_GUEST_SOCKETS
+            || !self.permit.resize(wasi_sockets + 1)
+        {
+            self.permit.resize(wasi_sockets);
             return Err(ErrorCode::NewSocketLimit.into());
         }
         Ok(())

@@ -131,11 +131,17 @@ impl Netlet {
     /// Starts `netlet ARGS...` and waits until it printed a `listening` line for each
     /// `--tcp`/`--udp` in `args` (or exited).
     pub fn start(args: &[&str]) -> Netlet {
+        Self::start_with(args, None)
+    }
+
+    /// Like [`Netlet::start`], with the process's descriptor limit (`RLIMIT_NOFILE`)
+    /// set to `fd_limit` if given.
+    pub fn start_with(args: &[&str], fd_limit: Option<u64>) -> Netlet {
         let expected = args
             .iter()
             .filter(|a| **a == "--tcp" || **a == "--udp")
             .count();
-        let mut netlet = Self::spawn(args);
+        let mut netlet = Self::spawn_with(args, fd_limit);
         let deadline = Instant::now() + WAIT;
         loop {
             let lines: Vec<String> = netlet
@@ -168,6 +174,11 @@ impl Netlet {
 
     /// Starts `netlet run GUEST ARGS...` with the test cache.
     pub fn run(guest_name: &str, args: &[&str]) -> Netlet {
+        Self::run_with(guest_name, args, None)
+    }
+
+    /// Like [`Netlet::run`], with a descriptor limit as in [`Netlet::start_with`].
+    pub fn run_with(guest_name: &str, args: &[&str], fd_limit: Option<u64>) -> Netlet {
         let path = guest(guest_name);
         let cache = cache_dir();
         let mut full: Vec<&str> = vec![
@@ -177,20 +188,40 @@ impl Netlet {
             cache.to_str().unwrap(),
         ];
         full.extend_from_slice(args);
-        Self::start(&full)
+        Self::start_with(&full, fd_limit)
     }
 
     /// Starts netlet without waiting for anything.
     pub fn spawn(args: &[&str]) -> Netlet {
-        let mut child = Command::new(netlet_bin())
+        Self::spawn_with(args, None)
+    }
+
+    fn spawn_with(args: &[&str], fd_limit: Option<u64>) -> Netlet {
+        let mut command = Command::new(netlet_bin());
+        command
             .args(args)
             .env("NETLET_CACHE_DIR", cache_dir())
             .env_remove("RUST_BACKTRACE")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn netlet");
+            .stderr(Stdio::piped());
+        if let Some(limit) = fd_limit {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe, and the closure allocates nothing.
+            unsafe {
+                command.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: limit,
+                        rlim_max: limit,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command.spawn().expect("spawn netlet");
         let stdout = Lines::default();
         let stderr = Lines::default();
         stdout.spawn_reader(child.stdout.take().unwrap());

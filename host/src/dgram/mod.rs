@@ -145,6 +145,8 @@ pub struct UdpSock {
     touched: bool,
     read_waker: Waker,
     write_waker: Waker,
+    /// Its share of the process's socket budget (for a socket the guest created).
+    permit: Option<crate::budget::Permit>,
 }
 
 fn push(io: &mut Io, ev: HostEvent) {
@@ -167,6 +169,7 @@ fn new_sock(io: &Io, id: u32, sock: Transport, v6: bool) -> UdpSock {
         touched: false,
         read_waker: io.ctx.reactor.waker(io.token(Kind::UdpRead, id)),
         write_waker: io.ctx.reactor.waker(io.token(Kind::UdpWrite, id)),
+        permit: None,
     }
 }
 
@@ -1026,9 +1029,7 @@ impl Host for GuestState {
         kind: SocketType,
         options: SocketOptions,
     ) -> Result<Resource<DgramRep>, ErrorCode> {
-        if !self.io.may_open_socket() {
-            return Err(ErrorCode::WouldExceedLimit);
-        }
+        let permit = self.io.socket_permit().ok_or(ErrorCode::WouldExceedLimit)?;
         let v6 = matches!(kind, SocketType::Udp6);
         let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
         let socket =
@@ -1064,7 +1065,8 @@ impl Host for GuestState {
             ),
         };
         let id = self.io.next_id();
-        let udp = new_sock(&self.io, id, sock, v6);
+        let mut udp = new_sock(&self.io, id, sock, v6);
+        udp.permit = Some(permit);
         self.io.udp.insert(id, udp);
         Ok(Resource::new_own(id))
     }

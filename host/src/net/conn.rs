@@ -455,9 +455,7 @@ pub fn start_connect(io: &mut Io, options: ConnectOptions) -> Result<u32, ErrorC
     if port == 0 {
         return Err(ErrorCode::InvalidArgument);
     }
-    if !io.may_open_socket() {
-        return Err(ErrorCode::WouldExceedLimit);
-    }
+    let permit = io.socket_permit().ok_or(ErrorCode::WouldExceedLimit)?;
     let host = if host.is_empty() {
         "localhost".to_string()
     } else {
@@ -498,6 +496,7 @@ pub fn start_connect(io: &mut Io, options: ConnectOptions) -> Result<u32, ErrorC
     let id = io.next_id();
     let mut conn = TcpConn::new(io, id, allow_half_open);
     conn.connecting = true;
+    conn.permit = Some(permit);
     conn.pending.no_delay = no_delay.then_some(true);
     conn.pending.keep_alive = keep_alive.then_some((true, keep_alive_initial_delay_ms));
     io.tcp.insert(id, conn);

@@ -80,6 +80,8 @@ pub struct TcpConn {
     pending: PendingOptions,
     read_waker: Waker,
     write_waker: Waker,
+    /// Its share of the process's socket budget (for a socket the guest opened).
+    permit: Option<crate::budget::Permit>,
 }
 
 impl TcpConn {
@@ -110,6 +112,7 @@ impl TcpConn {
             pending: PendingOptions::default(),
             read_waker: io.ctx.reactor.waker(io.token(Kind::TcpRead, id)),
             write_waker: io.ctx.reactor.waker(io.token(Kind::TcpWrite, id)),
+            permit: None,
         }
     }
 

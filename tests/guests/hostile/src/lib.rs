@@ -18,6 +18,8 @@
 //! - `!sockets N`: create N UDP sockets; reply how many the host allowed
 //! - `!wasi-sockets N`: bind N UDP sockets through `wasi:sockets` (`std::net::UdpSocket`),
 //!   keep them; reply how many the host allowed
+//! - `!close-sockets`: close every socket `!sockets` and `!wasi-sockets` made; reply
+//!   `closed N`
 //! - `!count`: reply with how many connections this instance has seen
 
 use std::time::Duration;
@@ -163,6 +165,14 @@ impl Hostile {
                     }
                 }
                 socket.write(format!("wasi-sockets ok={ok} refused={refused}\n"));
+            }
+            "!close-sockets" => {
+                let n = self.udp.len() + self.wasi_udp.len();
+                for s in self.udp.drain(..) {
+                    s.close();
+                }
+                self.wasi_udp.clear();
+                socket.write(format!("closed {n}\n"));
             }
             "!count" => {
                 socket.write(format!("count {}\n", self.seen));
