@@ -48,7 +48,7 @@ pub fn write(io: &mut Io, id: u32, data: Vec<u8>) -> Result<bool, ErrorCode> {
         let info = host_error(
             ErrorCode::WouldExceedLimit,
             format!(
-                "write buffer limit exceeded: {queued} bytes queued + {} more > {cap} (the peer is not reading)",
+                "write buffer limit exceeded: {queued} bytes queued + {} more > {cap} (--max-write-buffer)",
                 data.len()
             ),
         );
