@@ -656,6 +656,38 @@ fn guests_together_cannot_use_up_the_process_descriptors() {
 }
 
 #[test]
+fn a_guest_binds_a_chosen_udp_port_only_if_allowed() {
+    let port = {
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let netlet = Netlet::run("hostile", &["--tcp", "127.0.0.1:0"]);
+    let mut c = connect(netlet.tcp[0]);
+    // A free port is what any client socket gets: no rule needed.
+    c.write_all(b"!udp-bind 127.0.0.1 0\n").unwrap();
+    let reply = read_line(&mut c);
+    assert!(reply.starts_with("udp-bind ok "), "{reply}");
+    assert_ne!(reply, "udp-bind ok 0");
+    // A chosen port would be a listener nobody configured.
+    c.write_all(format!("!udp-bind 127.0.0.1 {port}\n").as_bytes())
+        .unwrap();
+    assert_eq!(read_line(&mut c), "udp-bind EACCES");
+    c.write_all(format!("!udp-bind 0.0.0.0 {port}\n").as_bytes())
+        .unwrap();
+    assert_eq!(read_line(&mut c), "udp-bind EACCES");
+    netlet.stderr.wait_for(
+        &format!("denied UDP bind to 0.0.0.0:{port} (not allowed; run with --allow 0.0.0.0:{port}"),
+        WAIT,
+    );
+    let rule = format!("127.0.0.1:{port}");
+    let netlet = Netlet::run("hostile", &["--tcp", "127.0.0.1:0", "--allow", &rule]);
+    let mut c = connect(netlet.tcp[0]);
+    c.write_all(format!("!udp-bind 127.0.0.1 {port}\n").as_bytes())
+        .unwrap();
+    assert_eq!(read_line(&mut c), format!("udp-bind ok {port}"));
+}
+
+#[test]
 fn host_names_need_a_rule_naming_them_or_allow_dns() {
     // An address rule alone does not let the guest send DNS queries for any name.
     let netlet = Netlet::run(

@@ -59,7 +59,8 @@ impl DgramSocket {
     }
 
     /// Node's `socket.bind(port, address)`. Port 0 picks a free port; `None` binds every
-    /// interface. `on_listening` follows.
+    /// interface. `on_listening` follows. A chosen port (not 0) must be permitted by the
+    /// host's `--allow` list, or this fails with `access-denied`.
     pub fn bind(&self, port: u16, address: Option<&str>) -> Result<(), Error> {
         self.0.raw.bind(port, address).map_err(err("bind"))
     }

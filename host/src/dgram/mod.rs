@@ -637,7 +637,15 @@ impl HostSocket for GuestState {
                 None => return Err(ErrorCode::InvalidArgument),
             },
         };
-        self.io.udp_bind(id, SocketAddr::new(ip, port))
+        let addr = SocketAddr::new(ip, port);
+        // A chosen port is a listener the operator did not configure (on an unspecified
+        // address, one any network can reach), so it needs a rule, as a `wasi:sockets`
+        // bind does; a free port (0) is what every client socket gets anyway.
+        if port != 0 && !self.io.ctx.policy.allows(addr) {
+            self.io.udp_deny_log("bind", &resolve::display_addr(&addr));
+            return Err(ErrorCode::AccessDenied);
+        }
+        self.io.udp_bind(id, addr)
     }
 
     fn send(

@@ -18,6 +18,8 @@
 //! - `!sockets N`: create N UDP sockets; reply how many the host allowed
 //! - `!wasi-sockets N`: bind N UDP sockets through `wasi:sockets` (`std::net::UdpSocket`),
 //!   keep them; reply how many the host allowed
+//! - `!udp-bind ADDR PORT`: bind a new UDP socket there; reply `udp-bind ok PORT` or
+//!   `udp-bind CODE`
 //! - `!close-sockets`: close every socket `!sockets` and `!wasi-sockets` made; reply
 //!   `closed N`
 //! - `!count`: reply with how many connections this instance has seen
@@ -165,6 +167,25 @@ impl Hostile {
                     }
                 }
                 socket.write(format!("wasi-sockets ok={ok} refused={refused}\n"));
+            }
+            "!udp-bind" => {
+                let mut parts = rest.split(' ');
+                let addr = parts.next().unwrap_or("").to_string();
+                let port = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+                let reply = netlet_guest::dgram::create_socket(
+                    netlet_guest::dgram::SocketType::Udp4,
+                    Default::default(),
+                )
+                .and_then(|s| {
+                    s.bind(port, Some(&addr))?;
+                    let port = s.address().map(|a| a.port).unwrap_or(0);
+                    self.udp.push(s);
+                    Ok(port)
+                });
+                match reply {
+                    Ok(port) => socket.write(format!("udp-bind ok {port}\n")),
+                    Err(e) => socket.write(format!("udp-bind {}\n", e.code().node_code())),
+                };
             }
             "!close-sockets" => {
                 let n = self.udp.len() + self.wasi_udp.len();
