@@ -207,7 +207,8 @@ struct RunArgs {
     #[arg(long, value_name = "N|auto", default_value = "1", value_parser = config::parse_shards)]
     shards: usize,
 
-    /// Let the handler reach HOST:PORT (outbound TCP connect, UDP send, wasi:sockets).
+    /// Let the handler reach HOST:PORT (outbound TCP connect, UDP send, wasi:sockets), or bind
+    /// it when PORT is a chosen one (UDP bind, wasi:sockets bind and listen).
     /// HOST: an IP, a CIDR (10.0.0.0/8), a name, or `*`; PORT: a number, a range
     /// (1000-2000) or `*`. Repeatable; nothing is allowed by default.
     #[arg(long = "allow", value_name = "HOST:PORT")]
