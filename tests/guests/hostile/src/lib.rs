@@ -37,6 +37,14 @@ struct Hostile {
     wasi_udp: Vec<std::net::UdpSocket>,
 }
 
+/// Tries `n` times to make something, keeping what was made; returns (made, refused).
+fn make<T, E>(n: usize, kept: &mut Vec<T>, mut f: impl FnMut() -> Result<T, E>) -> (usize, usize) {
+    let before = kept.len();
+    kept.extend((0..n).filter_map(|_| f().ok()));
+    let made = kept.len() - before;
+    (made, n - made)
+}
+
 impl Hostile {
     fn command(&mut self, socket: &Socket, line: &str) {
         let (cmd, rest) = line.split_once(' ').unwrap_or((line, ""));
@@ -139,33 +147,19 @@ impl Hostile {
             }
             "!sockets" => {
                 let n: usize = rest.parse().unwrap_or(10);
-                let (mut ok, mut refused) = (0, 0);
-                for _ in 0..n {
-                    match netlet_guest::dgram::create_socket(
+                let (ok, refused) = make(n, &mut self.udp, || {
+                    netlet_guest::dgram::create_socket(
                         netlet_guest::dgram::SocketType::Udp4,
                         Default::default(),
-                    ) {
-                        Ok(s) => {
-                            ok += 1;
-                            self.udp.push(s);
-                        }
-                        Err(_) => refused += 1,
-                    }
-                }
+                    )
+                });
                 socket.write(format!("sockets ok={ok} refused={refused}\n"));
             }
             "!wasi-sockets" => {
                 let n: usize = rest.parse().unwrap_or(10);
-                let (mut ok, mut refused) = (0, 0);
-                for _ in 0..n {
-                    match std::net::UdpSocket::bind("127.0.0.1:0") {
-                        Ok(s) => {
-                            ok += 1;
-                            self.wasi_udp.push(s);
-                        }
-                        Err(_) => refused += 1,
-                    }
-                }
+                let (ok, refused) = make(n, &mut self.wasi_udp, || {
+                    std::net::UdpSocket::bind("127.0.0.1:0")
+                });
                 socket.write(format!("wasi-sockets ok={ok} refused={refused}\n"));
             }
             "!udp-bind" => {
