@@ -607,6 +607,10 @@ fn wasi_sockets_count_against_the_same_cap_so_host_fds_are_not_exhausted() {
         let mut other = connect(n.tcp[0]);
         other.write_all(b"still here\n").unwrap();
         assert_eq!(read_line(&mut other), "still here");
+        // The log says so once, not 1,976 times.
+        let line = "refused the guest a socket: the limit of 1024 sockets per instance is reached";
+        n.stderr.wait_for(line, WAIT);
+        assert_eq!(n.stderr.text().matches(line).count(), 1);
     });
 }
 
@@ -630,6 +634,10 @@ fn guests_together_cannot_use_up_the_process_descriptors() {
     let mut third = connect(netlet.tcp[0]);
     third.write_all(b"!wasi-sockets 10\n").unwrap();
     assert_eq!(read_line(&mut third), "wasi-sockets ok=0 refused=10");
+    netlet.stderr.wait_for(
+        "the limit of 200 sockets for all guests together (half the process's descriptor limit) is reached",
+        WAIT,
+    );
     // Connections are still accepted and served.
     let mut plain = connect(netlet.tcp[0]);
     plain.write_all(b"hello\n").unwrap();

@@ -34,6 +34,39 @@ fn descriptor_limit() -> usize {
     usize::try_from(lim.rlim_cur).unwrap_or(1 << 20)
 }
 
+/// Which limit refused a guest a socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// `config::MAX_GUEST_SOCKETS` in one instance.
+    Instance,
+    /// `config::MAX_IN_FLIGHT` connects and lookups in one instance.
+    InFlight,
+    /// This process-wide budget.
+    Process,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Instance => write!(
+                f,
+                "{} sockets per instance",
+                crate::config::MAX_GUEST_SOCKETS
+            ),
+            Refusal::InFlight => write!(
+                f,
+                "{} connects and lookups in flight per instance",
+                crate::config::MAX_IN_FLIGHT
+            ),
+            Refusal::Process => write!(
+                f,
+                "{} sockets for all guests together (half the process's descriptor limit)",
+                limit()
+            ),
+        }
+    }
+}
+
 /// A share of the budget: some number of sockets, given back when dropped.
 #[derive(Debug, Default)]
 pub struct Permit {

@@ -16,7 +16,7 @@ use wasmtime_wasi::sockets::WasiSocketsCtxView;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::{Event, TcpUdp};
-use crate::budget::Permit;
+use crate::budget::{Permit, Refusal};
 use crate::config::HandlerConfig;
 use crate::dgram::UdpSock;
 use crate::engine::Handler;
@@ -91,6 +91,8 @@ pub struct Io {
     pub turn: u64,
     /// The share of the process's socket budget its `wasi:sockets` sockets hold.
     pub wasi_permit: Permit,
+    /// A socket refusal was logged already.
+    socket_refusal_logged: bool,
     next_id: u32,
 }
 
@@ -111,6 +113,7 @@ impl Io {
             in_flight: 0,
             turn: 0,
             wasi_permit: Permit::default(),
+            socket_refusal_logged: false,
             next_id: 0,
         }
     }
@@ -145,13 +148,30 @@ impl Io {
     /// The process-wide budget's share for one more socket, if the guest may open one
     /// more socket (and start one more connect or lookup): the per-instance caps of
     /// `config::MAX_GUEST_SOCKETS` and `MAX_IN_FLIGHT`, and the [`crate::budget`].
-    pub fn socket_permit(&self) -> Option<Permit> {
-        if self.own_sockets() >= crate::config::MAX_GUEST_SOCKETS
-            || self.in_flight >= crate::config::MAX_IN_FLIGHT
-        {
-            return None;
+    pub fn socket_permit(&mut self) -> Option<Permit> {
+        let refusal = if self.own_sockets() >= crate::config::MAX_GUEST_SOCKETS {
+            Refusal::Instance
+        } else if self.in_flight >= crate::config::MAX_IN_FLIGHT {
+            Refusal::InFlight
+        } else {
+            match Permit::one() {
+                Some(permit) => return Some(permit),
+                None => Refusal::Process,
+            }
+        };
+        self.socket_refused(refusal);
+        None
+    }
+
+    /// Logs the first socket an instance is refused (the guest gets an error each time;
+    /// a guest retrying in a loop must not flood the log).
+    pub fn socket_refused(&mut self, refusal: Refusal) {
+        if !self.socket_refusal_logged {
+            self.socket_refusal_logged = true;
+            self.ctx.log(format_args!(
+                "refused the guest a socket: the limit of {refusal} is reached (further refusals in this instance are not logged)"
+            ));
         }
-        Permit::one()
     }
 
     /// The sockets the guest created itself (not connections a server accepted, nor
@@ -238,12 +258,11 @@ impl GuestState {
 
     /// WASI's sockets with the instance's socket count, for the capped socket creation.
     pub fn capped(&mut self) -> crate::wasi::Capped<'_> {
-        let netlet_sockets = self.io.own_sockets();
         let sockets = WasiSocketsCtxView {
             ctx: self.wasi.sockets(),
             table: &mut self.table,
         };
-        crate::wasi::Capped::new(sockets, netlet_sockets, &mut self.io.wasi_permit)
+        crate::wasi::Capped::new(sockets, &mut self.io)
     }
 }
 

@@ -34,8 +34,8 @@ use wasmtime_wasi_io::bindings::wasi::io::streams::{
 use wasmtime_wasi_io::poll::DynPollable;
 use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream};
 
-use crate::budget::Permit;
-use crate::guest::GuestState;
+use crate::budget::Refusal;
+use crate::guest::{GuestState, Io};
 
 /// The trap raised when a guest blocks in a host call past its deadline.
 #[derive(Debug, thiserror::Error)]
@@ -82,25 +82,16 @@ pub fn shadow_blocking_io(linker: &mut Linker<GuestState>) -> wasmtime::Result<(
     Ok(())
 }
 
-/// WASI's sockets context, with how many netlet sockets the instance already holds.
+/// WASI's sockets context, with the instance's netlet side (its own sockets, and the
+/// share of the budget its `wasi:sockets` sockets hold).
 pub struct Capped<'a> {
     sockets: WasiSocketsCtxView<'a>,
-    netlet_sockets: usize,
-    /// The instance's share of the budget for its `wasi:sockets` sockets.
-    permit: &'a mut Permit,
+    io: &'a mut Io,
 }
 
 impl<'a> Capped<'a> {
-    pub fn new(
-        sockets: WasiSocketsCtxView<'a>,
-        netlet_sockets: usize,
-        permit: &'a mut Permit,
-    ) -> Self {
-        Self {
-            sockets,
-            netlet_sockets,
-            permit,
-        }
+    pub fn new(sockets: WasiSocketsCtxView<'a>, io: &'a mut Io) -> Self {
+        Self { sockets, io }
     }
 
     fn check(&mut self) -> SocketResult<()> {
@@ -115,13 +106,16 @@ impl<'a> Capped<'a> {
         // The share follows the count (sockets the guest dropped are given back), plus
         // one for the socket about to be made; if making it fails, the next count
         // corrects the share.
-        if wasi_sockets + self.netlet_sockets >= crate::config::MAX_GUEST_SOCKETS
-            || !self.permit.resize(wasi_sockets + 1)
-        {
-            self.permit.resize(wasi_sockets);
-            return Err(ErrorCode::NewSocketLimit.into());
-        }
-        Ok(())
+        let refusal = if wasi_sockets + self.io.own_sockets() >= crate::config::MAX_GUEST_SOCKETS {
+            Refusal::Instance
+        } else if self.io.wasi_permit.resize(wasi_sockets + 1) {
+            return Ok(());
+        } else {
+            Refusal::Process
+        };
+        self.io.wasi_permit.resize(wasi_sockets);
+        self.io.socket_refused(refusal);
+        Err(ErrorCode::NewSocketLimit.into())
     }
 }
 
