@@ -256,7 +256,8 @@ impl GuestState {
         crate::wasi::Deadlined::new(&mut self.table, self.deadline)
     }
 
-    /// WASI's sockets with the instance's socket count, for the capped socket creation.
+    /// WASI's sockets with the instance's netlet side (its sockets, its budget share), for
+    /// the capped socket creation.
     pub fn capped(&mut self) -> crate::wasi::Capped<'_> {
         let sockets = WasiSocketsCtxView {
             ctx: self.wasi.sockets(),
