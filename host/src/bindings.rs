@@ -1,7 +1,7 @@
 //! The one `bindgen!` site: host-side types and traits for the `netlet:net` WIT package.
 //!
 //! Resources are mapped to marker types: the host keeps its sockets in its own tables
-//! (see [`crate::guest::Io`]) and a resource's `rep` is the socket's id there.
+//! (see [`crate::net::Tcp`], [`crate::dgram::Udp`]) and a resource's `rep` is the socket's id there.
 
 wasmtime::component::bindgen!({
         world: "tcp-udp",

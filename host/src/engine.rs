@@ -14,7 +14,7 @@ use wasmtime::{Config, Engine};
 
 use crate::bindings::TcpUdpPre;
 use crate::cache::CompileCache;
-use crate::guest::GuestState;
+use crate::instance::GuestState;
 
 /// The interface every netlet handler exports.
 pub const HANDLER_EXPORT: &str = "netlet:net/handler@0.1.0";
@@ -270,9 +270,6 @@ fn new_linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     crate::wasi::shadow_blocking_io(&mut linker)?;
     crate::wasi::cap_socket_creation(&mut linker)?;
-    crate::bindings::TcpUdp::add_to_linker::<_, wasmtime::component::HasSelf<GuestState>>(
-        &mut linker,
-        |state| state,
-    )?;
+    crate::instance::state::add_to_linker(&mut linker)?;
     Ok(linker)
 }

@@ -32,8 +32,8 @@ pub enum Kind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Token {
     pub kind: Kind,
-    /// The instance's key in its shard (unused for `Accept`).
-    pub inst: u32,
+    /// The instance's key in its shard (0 for `Accept`). Keys are never reused.
+    pub inst: u64,
     /// The socket's id in that instance, or the listener's index.
     pub id: u32,
 }
@@ -42,13 +42,13 @@ pub struct Token {
 pub enum Completion {
     /// An outbound TCP connection attempt finished.
     TcpConnect {
-        inst: u32,
+        inst: u64,
         id: u32,
-        result: Result<crate::net::stream::Stream, ConnectError>,
+        result: Result<Box<dyn crate::transport::Stream>, crate::transport::ConnectError>,
     },
     /// A UDP destination name was resolved (or failed to).
     UdpResolved {
-        inst: u32,
+        inst: u64,
         id: u32,
         request: UdpRequest,
         result: std::io::Result<Vec<SocketAddr>>,
@@ -59,15 +59,6 @@ pub enum Completion {
 pub enum UdpRequest {
     Send { data: Vec<u8>, port: u16 },
     Connect { port: u16 },
-}
-
-/// A failed outbound connection: the error and the address it was for (for Node's
-/// `connect ECONNREFUSED 127.0.0.1:9` message).
-#[derive(Debug)]
-pub struct ConnectError {
-    pub error: std::io::Error,
-    pub target: String,
-    pub denied: bool,
 }
 
 /// New code for a running shard (hot swap): new connections go to an instance of
@@ -92,8 +83,9 @@ struct Queues {
 
 /// The queues a shard's wakers and tasks fill and its loop drains.
 ///
-/// Everything here is touched by one thread (the shard's), so the mutex is never
-/// contended; it only makes the wakers `Send + Sync` as `Waker` requires.
+/// The shard's own thread fills and drains it; other threads reach it too: tokio's
+/// blocking pool finishing a name lookup, the supervisor asking for a swap or a stop.
+/// The lock is held only to push or swap a vector.
 #[derive(Default)]
 pub struct Reactor {
     queues: Mutex<Queues>,
@@ -171,6 +163,12 @@ impl Reactor {
         }
     }
 
+    /// Whether a token or a completion is queued.
+    pub fn is_pending(&self) -> bool {
+        let q = self.lock();
+        !q.ready.is_empty() || !q.completions.is_empty()
+    }
+
     /// Moves everything queued into the loop's buffers (kept to reuse their capacity).
     pub fn take(&self, ready: &mut Vec<Token>, completions: &mut Vec<Completion>) {
         let mut q = self.lock();
@@ -190,8 +188,9 @@ impl Wake for TokenWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        // No de-duplication: a token queued twice costs one spurious poll, which finds
-        // nothing ready and registers the waker again.
+        // tokio wakes a registration once; a token that is queued twice (a wake racing
+        // the host's own re-queue) costs one spurious poll, which finds nothing ready
+        // and registers the waker again.
         self.reactor.push(self.token);
     }
 }

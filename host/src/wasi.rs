@@ -35,7 +35,7 @@ use wasmtime_wasi_io::poll::DynPollable;
 use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream};
 
 use crate::budget::Refusal;
-use crate::guest::{GuestState, Io};
+use crate::instance::{GuestState, InstanceCtx};
 
 /// The trap raised when a guest blocks in a host call past its deadline.
 #[derive(Debug, thiserror::Error)]
@@ -82,16 +82,16 @@ pub fn shadow_blocking_io(linker: &mut Linker<GuestState>) -> wasmtime::Result<(
     Ok(())
 }
 
-/// WASI's sockets context, with the instance's netlet side (its own sockets, and the
-/// share of the budget its `wasi:sockets` sockets hold).
+/// WASI's sockets context, with the instance's quota (its own sockets, and the share of
+/// the budget its `wasi:sockets` sockets hold).
 pub struct Capped<'a> {
     sockets: WasiSocketsCtxView<'a>,
-    io: &'a mut Io,
+    cx: &'a mut InstanceCtx,
 }
 
 impl<'a> Capped<'a> {
-    pub fn new(sockets: WasiSocketsCtxView<'a>, io: &'a mut Io) -> Self {
-        Self { sockets, io }
+    pub fn new(sockets: WasiSocketsCtxView<'a>, cx: &'a mut InstanceCtx) -> Self {
+        Self { sockets, cx }
     }
 
     fn check(&mut self) -> SocketResult<()> {
@@ -106,15 +106,16 @@ impl<'a> Capped<'a> {
         // The share follows the count (sockets the guest dropped are given back), plus
         // one for the socket about to be made; if making it fails, the next count
         // corrects the share.
-        let refusal = if wasi_sockets + self.io.own_sockets() >= crate::config::MAX_GUEST_SOCKETS {
-            Refusal::Instance
-        } else if self.io.wasi_permit.resize(wasi_sockets + 1) {
-            return Ok(());
-        } else {
-            Refusal::Process
-        };
-        self.io.wasi_permit.resize(wasi_sockets);
-        self.io.socket_refused(refusal);
+        let refusal =
+            if wasi_sockets + self.cx.quota.own_sockets() >= crate::config::MAX_GUEST_SOCKETS {
+                Refusal::Instance
+            } else if self.cx.quota.wasi_permit.resize(wasi_sockets + 1) {
+                return Ok(());
+            } else {
+                Refusal::Process
+            };
+        self.cx.quota.wasi_permit.resize(wasi_sockets);
+        self.cx.socket_refused(refusal);
         Err(ErrorCode::NewSocketLimit.into())
     }
 }
