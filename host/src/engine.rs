@@ -268,8 +268,8 @@ fn first_line(e: &wasmtime::Error) -> String {
 fn new_linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    crate::wasi::shadow_blocking_io(&mut linker)?;
-    crate::wasi::cap_socket_creation(&mut linker)?;
+    crate::wasi::shadow_blocking_io(&mut linker, GuestState::deadlined)?;
+    crate::wasi::cap_socket_creation(&mut linker, GuestState::capped)?;
     crate::instance::state::add_to_linker(&mut linker)?;
     Ok(linker)
 }

@@ -11,6 +11,8 @@
 //! - [`cache`]: compiled components on disk, checked before they are trusted.
 //! - [`transport`]: what a byte stream, a listener, a UDP socket and name resolution
 //!   must do; kernel sockets implement it (the testing harness's in-memory network too).
+//! - [`context`]: what an instance's interfaces share (the shard's context, socket ids,
+//!   the instance's quota).
 //! - [`instance`]: one instance: its store, starting it, delivering a batch, its faults;
 //!   [`instance::state`]: its per-interface state and the views the WIT interfaces use.
 //! - [`net`]: TCP (the `net` interface: connections, servers, outbound connects).
@@ -42,6 +44,7 @@ pub mod cli;
 pub mod clock;
 
 pub mod config;
+pub mod context;
 pub mod demo;
 pub mod deploy;
 pub mod dgram;

@@ -226,11 +226,6 @@ impl Policy {
         Self { rules, allow_dns }
     }
 
-    /// The policy a handler's settings give.
-    pub fn of(config: &crate::config::HandlerConfig) -> Self {
-        Self::new(config.allow.clone(), config.allow_dns)
-    }
-
     /// Whether the guest may use `addr` for `what`.
     pub fn permits(&self, what: Use, addr: SocketAddr) -> bool {
         match what {

@@ -61,24 +61,13 @@ pub enum UdpRequest {
     Connect { port: u16 },
 }
 
-/// New code for a running shard (hot swap): new connections go to an instance of
-/// `handler` started with `config`; the instances already running keep theirs until
-/// their connections close or `drain_timeout` passes.
-pub struct Swap {
-    pub handler: Arc<crate::engine::Handler>,
-    pub config: Arc<crate::config::HandlerConfig>,
-    pub policy: Arc<crate::policy::Policy>,
-    /// Receives whether the new instance started (`Err`: the old code keeps serving).
-    pub done: std::sync::mpsc::Sender<Result<(), String>>,
-}
-
 #[derive(Default)]
 struct Queues {
     ready: Vec<Token>,
     completions: Vec<Completion>,
     loop_waker: Option<Waker>,
-    shutdown: bool,
-    swaps: Vec<Swap>,
+    /// The loop was asked to look at its requests (a stop, a swap).
+    notified: bool,
 }
 
 /// The queues a shard's wakers and tasks fill and its loop drains.
@@ -123,39 +112,19 @@ impl Reactor {
         }
     }
 
-    /// Asks the shard to stop (from any thread).
-    pub fn shutdown(&self) {
+    /// Wakes the loop to look at its requests (see `shard::control`).
+    pub fn notify(&self) {
         let mut q = self.lock();
-        q.shutdown = true;
+        q.notified = true;
         if let Some(w) = q.loop_waker.take() {
             w.wake();
         }
-    }
-
-    /// Hands the shard new code (from any thread).
-    pub fn swap(&self, swap: Swap) {
-        let mut q = self.lock();
-        q.swaps.push(swap);
-        if let Some(w) = q.loop_waker.take() {
-            w.wake();
-        }
-    }
-
-    /// Swaps requested since the last call, oldest first.
-    pub fn take_swaps(&self) -> Vec<Swap> {
-        std::mem::take(&mut self.lock().swaps)
-    }
-
-    /// Whether a stop was requested since the last call (the flag is consumed, so a
-    /// draining loop does not wake up for it again).
-    pub fn take_shutdown(&self) -> bool {
-        std::mem::take(&mut self.lock().shutdown)
     }
 
     /// Ready when something is queued; otherwise remembers the loop's waker.
     pub fn poll_pending(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut q = self.lock();
-        if !q.ready.is_empty() || !q.completions.is_empty() || q.shutdown || !q.swaps.is_empty() {
+        if !q.ready.is_empty() || !q.completions.is_empty() || q.notified {
             Poll::Ready(())
         } else {
             q.loop_waker = Some(cx.waker().clone());
@@ -172,6 +141,7 @@ impl Reactor {
     /// Moves everything queued into the loop's buffers (kept to reuse their capacity).
     pub fn take(&self, ready: &mut Vec<Token>, completions: &mut Vec<Completion>) {
         let mut q = self.lock();
+        q.notified = false;
         std::mem::swap(&mut q.ready, ready);
         std::mem::swap(&mut q.completions, completions);
     }

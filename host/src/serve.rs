@@ -14,8 +14,7 @@ use crate::config::HandlerConfig;
 use crate::engine::Handler;
 use crate::log::LogSink;
 use crate::policy::Policy;
-use crate::reactor::Reactor;
-use crate::shard::{self, ShardExit, ShardSpec};
+use crate::shard::{self, Control, ShardExit, ShardSpec, Swap};
 use crate::stats::HandlerStats;
 use crate::transport::{DatagramSource, ListenerSource};
 
@@ -73,7 +72,7 @@ pub struct Service {
     pub stats: Arc<HandlerStats>,
     /// What it runs with now (changed by [`Service::swap`]).
     pub config: Arc<HandlerConfig>,
-    reactors: Vec<Arc<Reactor>>,
+    controls: Vec<Arc<Control>>,
     threads: Vec<JoinHandle<ShardExit>>,
 }
 
@@ -161,10 +160,10 @@ impl Service {
             );
         }
         let config = Arc::new(config);
-        let policy = Arc::new(Policy::of(&config));
+        let policy = Arc::new(Policy::new(config.allow.clone(), config.allow_dns));
         let (done, results) = mpsc::channel();
-        for reactor in &self.reactors {
-            reactor.swap(crate::reactor::Swap {
+        for control in &self.controls {
+            control.swap(Swap {
                 handler: handler.clone(),
                 config: config.clone(),
                 policy: policy.clone(),
@@ -173,7 +172,7 @@ impl Service {
         }
         drop(done);
         let mut errors = Vec::new();
-        for _ in &self.reactors {
+        for _ in &self.controls {
             // `init` is bounded by the event timeout; the margin covers a busy shard.
             match results
                 .recv_timeout(config.event_timeout * 2 + std::time::Duration::from_secs(30))
@@ -194,8 +193,8 @@ impl Service {
     /// Asks every shard to stop: listeners close at once, open connections get the grace
     /// period (`HandlerConfig::grace`) to finish, then the rest is closed.
     pub fn stop(&self) {
-        for reactor in &self.reactors {
-            reactor.shutdown();
+        for control in &self.controls {
+            control.shutdown();
         }
     }
 
@@ -239,13 +238,13 @@ impl Bound {
         } = self;
         let shards = config.shards.max(1);
         let config = Arc::new(config);
-        let policy = Arc::new(Policy::of(&config));
+        let policy = Arc::new(Policy::new(config.allow.clone(), config.allow_dns));
         let stats = Arc::new(HandlerStats::new(&tcp_addrs, &udp_addrs));
         let (started_tx, started_rx) = mpsc::channel();
-        let mut reactors = Vec::new();
+        let mut controls = Vec::new();
         let mut threads = Vec::new();
         for (index, (tcp, udp)) in per_shard_tcp.into_iter().zip(per_shard_udp).enumerate() {
-            let reactor = Arc::new(Reactor::default());
+            let control = Arc::new(Control::default());
             let log_tag = crate::log::LogTag {
                 handler: handler.name.clone(),
                 shard: (shards > 1).then_some(index),
@@ -259,7 +258,7 @@ impl Bound {
                 stats: stats.clone(),
                 log_tag,
                 sink: sink.clone(),
-                reactor: reactor.clone(),
+                control: control.clone(),
                 tcp,
                 udp,
                 clock: Clock::Real,
@@ -268,7 +267,7 @@ impl Bound {
             };
             let thread = shard::spawn(spec, started_tx.clone())
                 .map_err(|e| ServeError::Start(format!("cannot start a shard thread: {e}")))?;
-            reactors.push(reactor);
+            controls.push(control);
             threads.push(thread);
         }
         drop(started_tx);
@@ -277,7 +276,7 @@ impl Bound {
             udp: udp_addrs,
             stats,
             config,
-            reactors,
+            controls,
             threads,
         };
         for _ in 0..shards {

@@ -35,7 +35,7 @@ use wasmtime_wasi_io::poll::DynPollable;
 use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream};
 
 use crate::budget::Refusal;
-use crate::instance::{GuestState, InstanceCtx};
+use crate::context::InstanceCtx;
 
 /// The trap raised when a guest blocks in a host call past its deadline.
 #[derive(Debug, thiserror::Error)]
@@ -73,11 +73,15 @@ fn blocked_stream<T>(r: Result<StreamResult<T>, Blocked>) -> StreamResult<T> {
     r.unwrap_or_else(|b| Err(StreamError::Trap(wasmtime::Error::new(b))))
 }
 
-/// Replaces the blocking parts of `wasi:io` in a linker that already has WASI.
-pub fn shadow_blocking_io(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+/// Replaces the blocking parts of `wasi:io` in a linker that already has WASI; `view`
+/// gives the store's resource table with the current call's deadline.
+pub fn shadow_blocking_io<T: 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> Deadlined<'_>,
+) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    poll::add_to_linker::<GuestState, HasDeadline>(linker, GuestState::deadlined)?;
-    streams::add_to_linker::<GuestState, HasDeadline>(linker, GuestState::deadlined)?;
+    poll::add_to_linker::<T, HasDeadline>(linker, view)?;
+    streams::add_to_linker::<T, HasDeadline>(linker, view)?;
     linker.allow_shadowing(false);
     Ok(())
 }
@@ -126,11 +130,15 @@ impl HasData for HasCap {
     type Data<'a> = Capped<'a>;
 }
 
-/// Replaces `wasi:sockets` socket creation in a linker that already has WASI.
-pub fn cap_socket_creation(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+/// Replaces `wasi:sockets` socket creation in a linker that already has WASI; `view`
+/// gives WASI's sockets with the instance's quota.
+pub fn cap_socket_creation<T: 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> Capped<'_>,
+) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    tcp_create_socket::add_to_linker::<GuestState, HasCap>(linker, GuestState::capped)?;
-    udp_create_socket::add_to_linker::<GuestState, HasCap>(linker, GuestState::capped)?;
+    tcp_create_socket::add_to_linker::<T, HasCap>(linker, view)?;
+    udp_create_socket::add_to_linker::<T, HasCap>(linker, view)?;
     linker.allow_shadowing(false);
     Ok(())
 }

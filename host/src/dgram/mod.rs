@@ -20,14 +20,13 @@ use std::task::Waker;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::context::GuestSocket;
+use crate::context::InstanceCtx;
 use crate::events::{Events, HostEvent};
-use crate::instance::InstanceCtx;
-use crate::instance::state::GuestSocket;
 use crate::reactor::Kind;
 use crate::transport::Datagram;
 
-/// The type behind the guest's `dgram.socket` handles; a handle's rep is the socket's id.
-pub struct DgramRep;
+pub use crate::bindings::DgramRep;
 
 /// Largest UDP payload over IPv4 (65,535 − 8 − 20).
 pub const MAX_DATAGRAM_V4: usize = 65_507;

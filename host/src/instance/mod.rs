@@ -19,7 +19,9 @@ use crate::events::{Arena, HostEvent};
 use crate::log::GuestOutput;
 use crate::policy::Use;
 
-pub use state::{GuestState, InstanceCtx, Observer, ShardCtx};
+pub use state::GuestState;
+
+use crate::context::{InstanceCtx, ShardCtx};
 
 /// A live guest instance.
 pub struct Instance {

@@ -24,19 +24,15 @@ use std::time::{Duration, Instant};
 use rustc_hash::FxHashMap;
 
 use crate::bindings::{AddressInfo, IpFamily};
+use crate::context::GuestSocket;
+use crate::context::InstanceCtx;
 use crate::events::{Events, HostEvent};
-use crate::instance::InstanceCtx;
-use crate::instance::state::GuestSocket;
 use crate::reactor::Kind;
 use crate::stats::HandlerStats;
 use crate::timers::{Slot, Timers};
 use crate::transport::Stream;
 
-/// The type behind the guest's `net.socket` handles; a handle's rep is the socket's id.
-pub struct SocketRep;
-
-/// The type behind the guest's `net.server` handles; a handle's rep is the server's id.
-pub struct ServerRep;
+pub use crate::bindings::{ServerRep, SocketRep};
 
 /// One instance's TCP state.
 #[derive(Default)]

@@ -9,9 +9,11 @@
 //! - [`lifecycle`]: starting instances, traps and restarts with backoff;
 //! - [`accept`]: the listeners, accepting, `--max-connections`;
 //! - [`swap`]: hot swap, retiring old code, draining on stop;
+//! - [`control`]: stop and swap requests from other threads;
 //! - [`deadlines`]: the shard's own deadlines.
 
 mod accept;
+pub mod control;
 mod deadlines;
 pub mod instances;
 mod lifecycle;
@@ -27,14 +29,15 @@ use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
 use crate::config::HandlerConfig;
+use crate::context::{Observer, ShardCtx};
 use crate::engine::Handler;
-use crate::instance::{Observer, ShardCtx};
 use crate::log::LogSink;
 use crate::policy::Policy;
-use crate::reactor::{Completion, Reactor, Token};
+use crate::reactor::{Completion, Token};
 use crate::stats::HandlerStats;
 use crate::transport::{Datagram, DatagramSource, ListenerSource, Network, SystemNetwork};
 
+pub use control::{Control, Swap};
 pub use instances::FailureRecord;
 
 use accept::Listeners;
@@ -53,7 +56,8 @@ pub struct ShardSpec {
     pub stats: Arc<HandlerStats>,
     pub log_tag: crate::log::LogTag,
     pub sink: LogSink,
-    pub reactor: Arc<Reactor>,
+    /// Where other threads ask it to stop or swap code.
+    pub control: Arc<Control>,
     /// Listeners bound for this shard, with the server id the guest will see.
     pub tcp: Vec<(u32, Box<dyn ListenerSource>)>,
     /// UDP sockets bound for this shard (`--udp`).
@@ -105,6 +109,7 @@ pub fn spawn(
 pub(crate) struct Shard {
     handler: Arc<Handler>,
     ctx: ShardCtx,
+    control: Arc<Control>,
     rt: tokio::runtime::Runtime,
     listeners: Listeners,
     instances: Instances,
@@ -135,7 +140,7 @@ impl Shard {
             .network
             .unwrap_or_else(|| Arc::new(SystemNetwork::new(rt.handle().clone())));
         let ctx = ShardCtx {
-            reactor: spec.reactor,
+            reactor: spec.control.reactor().clone(),
             rt: rt.handle().clone(),
             config: spec.config,
             policy: spec.policy,
@@ -160,6 +165,7 @@ impl Shard {
         Ok(Shard {
             handler: spec.handler,
             ctx,
+            control: spec.control,
             rt,
             listeners,
             instances: Instances::default(),
@@ -208,10 +214,10 @@ impl Shard {
 
     /// Stop and swap requests from other threads.
     fn take_requests(&mut self) {
-        if self.ctx.reactor.take_shutdown() && self.draining.is_none() {
+        if self.control.take_shutdown() && self.draining.is_none() {
             self.begin_drain();
         }
-        for swap in self.ctx.reactor.take_swaps() {
+        for swap in self.control.take_swaps() {
             self.apply_swap(swap);
         }
     }

@@ -2,8 +2,8 @@
 //! instances, and stopping (drain with a grace period).
 
 use super::Shard;
+use super::control::Swap;
 use super::deadlines::ShardTimer;
-use crate::reactor::Swap;
 use crate::stats::HandlerStats;
 
 impl Shard {

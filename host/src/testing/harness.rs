@@ -12,13 +12,12 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::config::{HandlerConfig, Isolation, TrapPolicy};
+use crate::context::Observer;
 use crate::engine::{EngineOptions, Handler, LoadError, Loader, Pooling, default_cache_dir};
 use crate::events::HostEvent;
-use crate::instance::Observer;
 use crate::log::LogSink;
 use crate::policy::{AllowRule, Policy};
-use crate::reactor::Reactor;
-use crate::shard::{FailureRecord, Shard, ShardSpec};
+use crate::shard::{Control, FailureRecord, Shard, ShardSpec};
 use crate::stats::HandlerStats;
 use crate::transport::{ConnectError, DatagramSource, ListenerSource};
 
@@ -251,12 +250,12 @@ impl HarnessBuilder {
         let spec = ShardSpec {
             index: 0,
             handler: Arc::new(handler),
-            policy: Arc::new(Policy::of(&config)),
+            policy: Arc::new(Policy::new(config.allow.clone(), config.allow_dns)),
             config,
             stats: Arc::new(HandlerStats::default()),
             log_tag: crate::log::LogTag::new("guest"),
             sink: sink.clone(),
-            reactor: Arc::new(Reactor::default()),
+            control: Arc::new(Control::default()),
             tcp: listeners,
             udp: sockets,
             clock: clock.clone(),
