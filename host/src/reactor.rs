@@ -57,8 +57,16 @@ pub enum Completion {
 
 /// What a UDP socket wanted to do once its destination's name resolved.
 pub enum UdpRequest {
-    Send { data: Vec<u8>, port: u16 },
-    Connect { port: u16 },
+    /// `name_allowed`: a rule names the host, so whatever it resolves to is allowed.
+    Send {
+        data: Vec<u8>,
+        port: u16,
+        name_allowed: bool,
+    },
+    Connect {
+        port: u16,
+        name_allowed: bool,
+    },
 }
 
 #[derive(Default)]

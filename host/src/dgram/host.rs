@@ -118,7 +118,15 @@ impl HostSocket for DgramView<'_> {
                     return Err(ErrorCode::AccessDenied);
                 }
                 self.autobind(id)?;
-                self.lookup(id, host, UdpRequest::Send { data: msg, port })
+                self.lookup(
+                    id,
+                    host,
+                    UdpRequest::Send {
+                        data: msg,
+                        port,
+                        name_allowed,
+                    },
+                )
             }
         }
     }
@@ -160,7 +168,7 @@ impl HostSocket for DgramView<'_> {
                         .denied(Use::UdpConnect, &display_target(&host, port));
                     return Err(ErrorCode::AccessDenied);
                 }
-                self.lookup(id, host, UdpRequest::Connect { port })
+                self.lookup(id, host, UdpRequest::Connect { port, name_allowed })
             }
         }
     }

@@ -300,7 +300,7 @@ impl DgramView<'_> {
         let reactor = self.cx.shard.reactor.clone();
         let inst = self.cx.key;
         let port = match &request {
-            UdpRequest::Send { port, .. } | UdpRequest::Connect { port } => *port,
+            UdpRequest::Send { port, .. } | UdpRequest::Connect { port, .. } => *port,
         };
         self.cx.shard.net.lookup(
             host,
@@ -329,9 +329,13 @@ impl DgramView<'_> {
             return;
         };
         let v6 = udp.v6;
-        let (op, what, port) = match &request {
-            UdpRequest::Send { port, .. } => ("send", Use::Send, *port),
-            UdpRequest::Connect { port } => ("connect", Use::UdpConnect, *port),
+        let (op, what, port, name_allowed) = match &request {
+            UdpRequest::Send {
+                port, name_allowed, ..
+            } => ("send", Use::Send, *port, *name_allowed),
+            UdpRequest::Connect { port, name_allowed } => {
+                ("connect", Use::UdpConnect, *port, *name_allowed)
+            }
         };
         let outcome: Result<(), HostError> = match result {
             Err(e) => Err(error_info(&e, op, None)),
@@ -343,7 +347,7 @@ impl DgramView<'_> {
                     ErrorCode::NameNotFound,
                     format!("{op} ENOTFOUND (no address of the socket's family)"),
                 )),
-                Some(dest) if !self.permitted(id, what, dest, false) => {
+                Some(dest) if !self.permitted(id, what, dest, name_allowed) => {
                     let shown = resolve::display_addr(&dest);
                     self.cx.denied(what, &shown);
                     Err(host_error(
