@@ -503,6 +503,7 @@ fn supervise(services: Vec<Service>) -> anyhow::Result<ExitCode> {
             }
             if stopping {
                 eprintln!("netlet: stopping now");
+                crate::log::flush(Duration::from_secs(1));
                 std::process::exit(0);
             }
             stopping = true;

@@ -11,10 +11,10 @@ use std::time::Instant;
 
 use rustc_hash::FxHashMap;
 
-use crate::budget::{Permit, Refusal};
+use crate::budget::{MemoryAccount, Permit, Refusal};
 use crate::config::HandlerConfig;
 use crate::events::HostEvent;
-use crate::log::LogSink;
+use crate::log::{InstanceLog, LogSink};
 use crate::policy::{Policy, Use};
 use crate::reactor::{Kind, Reactor, Token};
 use crate::transport::Network;
@@ -114,9 +114,11 @@ impl Drop for GuestSocket {
     }
 }
 
-/// What an instance may still open: its own sockets, connects and lookups in flight.
-#[derive(Default)]
+/// What an instance may still open or hold: its own sockets, connects and lookups in
+/// flight, host memory in its queues.
 pub struct Quota {
+    /// Host memory its queues hold (`--max-host-memory`).
+    pub memory: Arc<MemoryAccount>,
     own_sockets: Arc<AtomicUsize>,
     /// Outbound connects and name lookups still running.
     pub in_flight: u32,
@@ -127,6 +129,16 @@ pub struct Quota {
 }
 
 impl Quota {
+    pub fn new(max_host_memory: usize) -> Self {
+        Quota {
+            memory: MemoryAccount::new(max_host_memory),
+            own_sockets: Arc::default(),
+            in_flight: 0,
+            wasi_permit: Permit::default(),
+            refusal_logged: false,
+        }
+    }
+
     /// Sockets the guest opened itself through netlet's `net`/`dgram` (not connections a
     /// server accepted, nor UDP sockets the host bound for it).
     pub fn own_sockets(&self) -> usize {
@@ -139,6 +151,11 @@ pub struct InstanceCtx {
     /// This instance's key in its shard; part of every [`Token`] of its sockets.
     pub key: u64,
     pub shard: ShardCtx,
+    /// Its output and the host's lines about it (rate-limited).
+    pub log: InstanceLog,
+    /// It serves one connection (`--isolation connection`): it may not change what the
+    /// handler's instances share (close a listener).
+    pub per_connection: bool,
     pub ids: Ids,
     pub quota: Quota,
     /// The shard loop's turn, as of the last time the shard handed this instance work
@@ -168,15 +185,15 @@ impl InstanceCtx {
         &self.shard.policy
     }
 
+    /// A host line about this instance (rate-limited: see [`crate::log`]).
     pub fn log(&self, msg: std::fmt::Arguments<'_>) {
-        self.shard.log(msg);
+        self.log.host(&msg.to_string());
     }
 
     /// Logs an outbound attempt the policy refused, in the one wording of
     /// [`crate::policy::denial`].
     pub fn denied(&mut self, what: Use, target: &str) {
-        self.shard
-            .log(format_args!("{}", crate::policy::denial(what, target)));
+        self.log.host(&crate::policy::denial(what, target));
     }
 
     /// A slot for one more socket of the guest's own, if it may open one (and start one

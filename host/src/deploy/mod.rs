@@ -401,6 +401,7 @@ fn supervise(
             }
             if shutting_down {
                 crate::log::deploy(None, "stopping now");
+                crate::log::flush(Duration::from_secs(1));
                 std::process::exit(0);
             }
             shutting_down = true;

@@ -81,6 +81,9 @@ impl DgramView<'_> {
     /// Reads the datagrams waiting on a socket (a bounded number per turn).
     pub(super) fn read(&mut self, id: u32, buf: &mut [u8]) {
         for _ in 0..READS_PER_TURN {
+            if self.events.arena.bytes.len() >= crate::net::conn::MAX_BATCH_BYTES {
+                break;
+            }
             let Some(udp) = self.udp.socks.get_mut(&id) else {
                 return;
             };
@@ -149,6 +152,7 @@ impl DgramView<'_> {
                     Poll::Ready(result) => {
                         let (data, dest) = udp.queue.pop_front().expect("front exists");
                         udp.queue_bytes -= data.len();
+                        udp.charge.shrink(data.len());
                         count_sent(&self.cx.shard.stats, udp.port, data.len(), result.is_ok());
                         if let Err(e) = result {
                             let target = dest.map(|d| resolve::display_addr(&d));
@@ -263,7 +267,10 @@ impl DgramView<'_> {
                 _ => {}
             }
         }
-        if udp.queue.len() >= MAX_QUEUED || udp.queue_bytes + data.len() > MAX_QUEUED_BYTES {
+        if udp.queue.len() >= MAX_QUEUED
+            || udp.queue_bytes + data.len() > MAX_QUEUED_BYTES
+            || udp.charge.grow(data.len()).is_err()
+        {
             count_sent(&stats, udp.port, data.len(), false);
             return Err(ErrorCode::WouldExceedLimit);
         }

@@ -20,6 +20,7 @@ use std::task::Waker;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::budget::Charge;
 use crate::context::GuestSocket;
 use crate::context::InstanceCtx;
 use crate::events::{Events, HostEvent};
@@ -93,6 +94,8 @@ pub struct UdpSock {
     port: usize,
     queue: VecDeque<(Vec<u8>, Option<SocketAddr>)>,
     queue_bytes: usize,
+    /// The queue's bytes, charged to the instance's host memory.
+    charge: Charge,
     peers: FxHashSet<SocketAddr>,
     /// The last destination a `send` resolved and the policy allowed (as the guest wrote
     /// it, and as parsed): an echo answering the same peer skips parsing and checks.
@@ -127,6 +130,7 @@ impl DgramView<'_> {
             port: 0,
             queue: VecDeque::new(),
             queue_bytes: 0,
+            charge: Charge::new(self.cx.quota.memory.clone()),
             peers: FxHashSet::default(),
             last_dest: None,
             touched: false,

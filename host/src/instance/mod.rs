@@ -16,7 +16,7 @@ use wasmtime_wasi::WasiCtx;
 use crate::bindings::{Event, TcpUdp};
 use crate::engine::Handler;
 use crate::events::{Arena, HostEvent};
-use crate::log::GuestOutput;
+use crate::log::{GuestOutput, InstanceLog};
 use crate::policy::Use;
 
 pub use state::GuestState;
@@ -37,6 +37,8 @@ pub struct Instance {
     pub queued: bool,
     /// Its earliest deadline as the shard's index has it.
     pub scheduled: Option<Instant>,
+    /// A per-connection instance whose connection has closed, waiting to be dropped.
+    pub lingering: bool,
 }
 
 /// What kind of fault stopped a guest.
@@ -149,15 +151,19 @@ fn is_runtime_frame(name: &str) -> bool {
 
 impl Instance {
     /// Instantiates `handler` and runs its `init` with the configured arguments.
-    pub fn start(handler: &Handler, key: u64, ctx: ShardCtx) -> Result<Self, GuestFailure> {
-        let sink = ctx.sink.clone();
-        let stdout = GuestOutput::new(ctx.log_tag.clone(), sink.clone());
-        let stderr = GuestOutput::new(ctx.log_tag.clone(), sink);
+    pub fn start(
+        handler: &Handler,
+        key: u64,
+        ctx: ShardCtx,
+        per_connection: bool,
+    ) -> Result<Self, GuestFailure> {
+        let log = InstanceLog::new(ctx.log_tag.clone(), ctx.sink.clone());
+        let stdout = GuestOutput::new(log.clone());
+        let stderr = GuestOutput::new(log.clone());
         let mut wasi = WasiCtx::builder();
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
         let policy = ctx.policy.clone();
-        let log_tag = ctx.log_tag.clone();
-        let log_sink = ctx.sink.clone();
+        let denials = log.clone();
         wasi.socket_addr_check(move |addr: SocketAddr, addr_use| {
             use wasmtime_wasi::sockets::SocketAddrUse as Wasi;
             let what = match addr_use {
@@ -171,10 +177,10 @@ impl Instance {
             let ok = policy.permits(what, addr);
             if !ok {
                 let target = crate::resolve::display_addr(&addr);
-                log_sink.host(
-                    &log_tag,
-                    &format!("wasi:sockets: {}", crate::policy::denial(what, &target)),
-                );
+                denials.host(&format!(
+                    "wasi:sockets: {}",
+                    crate::policy::denial(what, &target)
+                ));
             }
             Box::pin(async move { ok })
         });
@@ -191,8 +197,10 @@ impl Instance {
         let cx = InstanceCtx {
             key,
             shard: ctx,
+            log,
+            per_connection,
             ids: Default::default(),
-            quota: Default::default(),
+            quota: crate::context::Quota::new(crate::budget::DEFAULT_MAX_HOST_MEMORY),
             turn: 0,
         };
         let state = GuestState::new(wasi.build(), limiter, cx);
@@ -207,6 +215,7 @@ impl Instance {
             batch_arena: Arena::default(),
             queued: false,
             scheduled: None,
+            lingering: false,
         };
         instance.arm_deadline();
         let bindings = handler
@@ -294,5 +303,6 @@ impl Drop for Instance {
         for out in &self.output {
             out.finish();
         }
+        self.store.data().cx.log.finish();
     }
 }

@@ -21,6 +21,9 @@ use crate::stats::HandlerStats;
 use crate::timers::Deadline;
 use crate::transport::Stream;
 
+/// Bytes of received data one batch carries at most (the rest waits a turn).
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
+
 impl NetView<'_> {
     /// A new accepted connection: registers it, tells the guest, reads what already
     /// arrived.
@@ -45,6 +48,7 @@ impl NetView<'_> {
         HandlerStats::add(&port.connections_active, 1);
         HandlerStats::add(&port.connections_total, 1);
         self.tcp.conns.insert(id, conn);
+        self.tcp.accepted += 1;
         self.active(id);
         if let Some(view) = self.tcp.servers.get_mut(&server) {
             view.connections += 1;
@@ -106,12 +110,18 @@ impl NetView<'_> {
             self.close(id, Some(info));
             return Err(ErrorCode::WouldExceedLimit);
         }
-        conn.bytes_written += data.len() as u64;
-        HandlerStats::add(
-            &conn.stats.tcp_port(conn.server).bytes_out,
-            data.len() as u64,
-        );
-        conn.out.push(data);
+        let len = data.len();
+        if let Err(refusal) = conn.out.push(data) {
+            let info = host_error(
+                ErrorCode::WouldExceedLimit,
+                format!("write refused: {refusal}"),
+            );
+            self.cx.log(format_args!("socket {id}: {}", info.message));
+            self.close(id, Some(info));
+            return Err(ErrorCode::WouldExceedLimit);
+        }
+        conn.bytes_written += len as u64;
+        HandlerStats::add(&conn.stats.tcp_port(conn.server).bytes_out, len as u64);
         let below = conn.out.len() < hwm;
         if !below {
             conn.need_drain = true;
@@ -140,6 +150,9 @@ impl NetView<'_> {
         }
         let server = conn.server;
         drop(conn);
+        if server.is_some() {
+            self.tcp.accepted -= 1;
+        }
         self.cx.ids.release(id);
         let had_error = error.is_some();
         if let Some(error) = error {
@@ -180,9 +193,10 @@ impl NetView<'_> {
         if conn.paused || conn.read_eof || conn.connecting {
             return;
         }
-        if conn.read_turn == turn {
+        if conn.read_turn == turn || self.events.arena.bytes.len() >= MAX_BATCH_BYTES {
             // One `data` per socket per batch: a guest that pauses on it must see no more,
-            // as in Node. The rest is read next turn, after the guest had its say.
+            // as in Node. The rest is read next turn, after the guest had its say. And a
+            // batch holds a bounded number of bytes, however many sockets are readable.
             self.queue_read(id);
             return;
         }

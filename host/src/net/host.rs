@@ -186,7 +186,11 @@ impl HostServer for NetView<'_> {
             .is_some_and(|s| s.listening)
     }
 
-    fn close(&mut self, this: Resource<ServerRep>) {
+    fn close(&mut self, this: Resource<ServerRep>) -> Result<(), ErrorCode> {
+        if self.cx.per_connection {
+            // The listener is every connection's; one connection's code may not close it.
+            return Err(ErrorCode::InvalidState);
+        }
         let id = this.rep();
         if let Some(server) = self.tcp.servers.get_mut(&id)
             && server.listening
@@ -195,6 +199,7 @@ impl HostServer for NetView<'_> {
             self.tcp.closed_servers.push(id);
             self.maybe_server_closed(id);
         }
+        Ok(())
     }
 
     fn drop(&mut self, _this: Resource<ServerRep>) -> wasmtime::Result<()> {

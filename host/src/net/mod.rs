@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use rustc_hash::FxHashMap;
 
 use crate::bindings::{AddressInfo, IpFamily};
+use crate::budget::{Charge, MemoryRefusal};
 use crate::context::GuestSocket;
 use crate::context::InstanceCtx;
 use crate::events::{Events, HostEvent};
@@ -38,6 +39,8 @@ pub use crate::bindings::{ServerRep, SocketRep};
 #[derive(Default)]
 pub struct Tcp {
     conns: FxHashMap<u32, TcpConn>,
+    /// How many of them a server accepted.
+    accepted: usize,
     /// The servers the instance was handed, by id.
     pub servers: FxHashMap<u32, ServerView>,
     /// Connections to revisit after the current guest call (flush, end, ...).
@@ -55,6 +58,11 @@ impl Tcp {
 
     pub fn is_empty(&self) -> bool {
         self.conns.is_empty()
+    }
+
+    /// Open connections a server accepted.
+    pub fn accepted(&self) -> usize {
+        self.accepted
     }
 
     pub fn get(&self, id: u32) -> Option<&TcpConn> {
@@ -85,6 +93,7 @@ impl Tcp {
     /// Destroys every connection without telling the guest (it trapped, or is retired).
     pub fn drop_all(&mut self) {
         self.conns.clear();
+        self.accepted = 0;
     }
 }
 
@@ -167,7 +176,7 @@ impl TcpConn {
             read_queued: false,
             read_turn: u64::MAX,
             need_drain: false,
-            out: WriteQueue::default(),
+            out: WriteQueue::new(Charge::new(cx.quota.memory.clone())),
             bytes_read: 0,
             bytes_written: 0,
             idle: None,
@@ -200,14 +209,23 @@ impl Drop for TcpConn {
 }
 
 /// A socket's write queue: one contiguous buffer, sent from `head` with a single `send`.
-/// A write into an empty queue takes the guest's buffer as it is (no copy).
-#[derive(Default)]
+/// A write into an empty queue takes the guest's buffer as it is (no copy). What it holds
+/// is charged to the instance's host memory.
 pub struct WriteQueue {
     buf: Vec<u8>,
     head: usize,
+    charge: Charge,
 }
 
 impl WriteQueue {
+    pub fn new(charge: Charge) -> Self {
+        WriteQueue {
+            buf: Vec::new(),
+            head: 0,
+            charge,
+        }
+    }
+
     /// Bytes queued, not yet sent.
     pub fn len(&self) -> usize {
         self.buf.len() - self.head
@@ -217,13 +235,16 @@ impl WriteQueue {
         self.len() == 0
     }
 
-    pub fn push(&mut self, data: Vec<u8>) {
+    /// Queues `data`, if the instance's host memory allows it.
+    pub fn push(&mut self, data: Vec<u8>) -> Result<(), MemoryRefusal> {
+        self.charge.grow(data.len())?;
         if self.is_empty() {
             self.buf = data;
             self.head = 0;
         } else {
             self.buf.extend_from_slice(&data);
         }
+        Ok(())
     }
 
     pub fn pending(&self) -> &[u8] {
@@ -232,6 +253,7 @@ impl WriteQueue {
 
     /// `n` bytes went out.
     pub fn consume(&mut self, n: usize) {
+        self.charge.shrink(n);
         self.head += n;
         if self.head == self.buf.len() {
             self.buf.clear();

@@ -202,7 +202,13 @@ impl Shard {
             .connection_ids
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
-        match self.new_instance(Some(connection)) {
+        let mut started = self.new_instance(Some(connection));
+        if started.is_err() && self.instances.evict_lingering() > 0 {
+            // The pool may have been full of instances whose connections are gone: they
+            // never cost a live connection its place.
+            started = self.new_instance(Some(connection));
+        }
+        match started {
             Ok(key) => {
                 self.give_servers(key);
                 Some(key)

@@ -17,10 +17,14 @@ pub enum ShardTimer {
     GraceOver,
     /// A retiring instance's `--drain-timeout` is over.
     Retire(u64),
+    /// A per-connection instance's connection closed a while ago: whatever it still
+    /// holds (timers, other sockets) goes with it.
+    Linger(u64),
 }
 
 /// The shard's deadlines, earliest first. Each kind is bounded: one retry per listener,
-/// one restart, one grace period, one retirement per instance of replaced code.
+/// one restart, one grace period, one retirement per instance of replaced code or per
+/// per-connection instance whose connection closed.
 #[derive(Default)]
 pub struct Deadlines {
     heap: BinaryHeap<Reverse<(Instant, ShardTimer)>>,

@@ -8,7 +8,7 @@
 //! instance opened are gone. After a hot swap the instances of the old code *retire*:
 //! they keep their connections until those close or `--drain-timeout` passes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -75,6 +75,8 @@ pub struct Instances {
     pub retiring: FxHashSet<u64>,
     /// Each instance's earliest deadline, in order.
     due: BTreeSet<(Instant, u64)>,
+    /// Per-connection instances whose connection has closed, oldest first.
+    lingering: VecDeque<u64>,
     pub backoff: Backoff,
     /// The latest faults (bounded).
     pub failures: Vec<FailureRecord>,
@@ -96,6 +98,9 @@ impl Instances {
     pub fn remove(&mut self, key: u64) -> Option<Instance> {
         self.retiring.remove(&key);
         let instance = self.map.remove(&key)?;
+        if instance.lingering {
+            self.lingering.retain(|k| *k != key);
+        }
         if let Some(at) = instance.scheduled {
             self.due.remove(&(at, key));
         }
@@ -181,6 +186,32 @@ impl Instances {
             instance.scheduled = None;
         }
         Some(key)
+    }
+
+    /// Marks a per-connection instance whose connection closed; false if it already was.
+    pub fn linger(&mut self, key: u64) -> bool {
+        let Some(instance) = self.map.get_mut(&key) else {
+            return false;
+        };
+        if instance.lingering {
+            return false;
+        }
+        instance.lingering = true;
+        self.lingering.push_back(key);
+        true
+    }
+
+    /// Drops every lingering instance (their slots are wanted); returns how many.
+    pub fn evict_lingering(&mut self) -> usize {
+        let mut evicted = 0;
+        while let Some(key) = self.lingering.pop_front() {
+            if let Some(mut instance) = self.remove(key) {
+                instance.state().tcp.drop_all();
+                instance.state().udp.drop_all();
+                evicted += 1;
+            }
+        }
+        evicted
     }
 
     /// Whether any instance holds something that can still produce an event.

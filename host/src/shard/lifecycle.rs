@@ -20,7 +20,7 @@ impl Shard {
         let mut ctx = self.ctx.clone();
         // In connection isolation the instance's log lines name its connection.
         ctx.log_tag.connection = connection;
-        let instance = Instance::start(&self.handler, key, ctx)?;
+        let instance = Instance::start(&self.handler, key, ctx, connection.is_some())?;
         self.instances.insert(key, instance);
         Ok(key)
     }

@@ -12,6 +12,12 @@ use crate::reactor::{Completion, Kind};
 use crate::stats::HandlerStats;
 use crate::timers::Deadline;
 
+/// How long a per-connection instance may outlive its connection.
+pub const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Deadlines one instance handles per turn.
+const DEADLINES_PER_TURN: usize = 256;
+
 impl Shard {
     pub(super) fn turn(&mut self) {
         self.ctx
@@ -41,6 +47,12 @@ impl Shard {
                 ShardTimer::Restart => self.restart_primary(),
                 ShardTimer::GraceOver => {}
                 ShardTimer::Retire(key) => self.retire_now(key),
+                ShardTimer::Linger(key) => {
+                    if let Some(mut instance) = self.instances.remove(key) {
+                        instance.state().tcp.drop_all();
+                        instance.state().udp.drop_all();
+                    }
+                }
             }
         }
     }
@@ -50,7 +62,13 @@ impl Shard {
             let Some(state) = self.instances.route(key, self.turn) else {
                 continue;
             };
-            while let Some(what) = state.timers.pop_due(now) {
+            // A bounded number per turn: an instance with thousands of due timers (zero
+            // delays that set themselves again) gets them over several turns, and the
+            // other instances get theirs in between.
+            for _ in 0..DEADLINES_PER_TURN {
+                let Some(what) = state.timers.pop_due(now) else {
+                    break;
+                };
                 match what {
                     Deadline::Guest(id) => state.timers.fire(id, now, &mut state.events),
                     socket => state.net().on_deadline(socket, now),
@@ -140,6 +158,7 @@ impl Shard {
             let more = !state.events.is_empty();
             let idle = !state.has_work();
             let no_connections = state.tcp.is_empty();
+            let connection_gone = state.cx.per_connection && state.tcp.accepted() == 0;
             self.instances.reschedule(key);
             if more {
                 again.push(key);
@@ -153,6 +172,11 @@ impl Shard {
             } else if idle && Some(key) != primary {
                 // A per-connection instance whose connection is gone.
                 self.instances.remove(key);
+            } else if connection_gone && self.instances.linger(key) {
+                // Its connection closed but it holds more (a timer, a socket of its
+                // own): it may finish for a moment, then it goes, whatever it holds.
+                self.deadlines
+                    .push(self.ctx.clock.now() + LINGER, ShardTimer::Linger(key));
             }
         }
         for key in again {
