@@ -15,7 +15,7 @@
 //! when the process-wide [`crate::budget`] is used up.
 
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use wasmtime_wasi::p2::bindings::sockets::network::{self, ErrorCode, IpAddressFamily};
@@ -37,21 +37,67 @@ use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream};
 use crate::budget::Refusal;
 use crate::context::InstanceCtx;
 
-/// The trap raised when a guest blocks in a host call past its deadline.
-#[derive(Debug, thiserror::Error)]
-#[error("blocked in a WASI call past the event deadline (--event-timeout)")]
-pub struct Blocked;
+/// How long one event may spend blocked in WASI calls, by default (`--max-blocking`): a
+/// Node handler cannot block at all, and while one instance blocks, its shard serves
+/// nobody else.
+pub const DEFAULT_MAX_BLOCKING: Duration = Duration::from_millis(10);
 
-/// WASI's resource table with the current call's deadline.
+/// The trap raised when a guest blocks in a host call past what it may.
+#[derive(Debug, thiserror::Error)]
+pub enum Blocked {
+    #[error("blocked in a WASI call past the event deadline (--event-timeout)")]
+    EventTimeout,
+    #[error("blocked in WASI calls for more than {0:?} in one event (--max-blocking)")]
+    MaxBlocking(Duration),
+}
+
+/// WASI's resource table with what the current call may still spend blocked: until its
+/// deadline, and no more than what is left of its blocking budget.
 pub struct Deadlined<'a> {
     table: &'a mut ResourceTable,
     deadline: Instant,
+    /// What is left of the event's blocking budget, and the whole of it.
+    left: &'a mut Duration,
+    budget: Duration,
 }
 
 impl<'a> Deadlined<'a> {
-    pub fn new(table: &'a mut ResourceTable, deadline: Instant) -> Self {
-        Self { table, deadline }
+    pub fn new(
+        table: &'a mut ResourceTable,
+        deadline: Instant,
+        left: &'a mut Duration,
+        budget: Duration,
+    ) -> Self {
+        Self {
+            table,
+            deadline,
+            left,
+            budget,
+        }
     }
+
+    /// When a blocking call starting now must give up, and which limit that is.
+    fn limit(&self, now: Instant) -> (Instant, Blocked) {
+        let by_budget = now + *self.left;
+        if by_budget < self.deadline {
+            (by_budget, Blocked::MaxBlocking(self.budget))
+        } else {
+            (self.deadline, Blocked::EventTimeout)
+        }
+    }
+}
+
+/// Runs a blocking WASI call on `view`'s table until it finishes or `view` may block no
+/// longer; what it took comes off the event's blocking budget.
+macro_rules! blocking {
+    ($view:expr, |$table:ident| $call:expr $(,)?) => {{
+        let start = Instant::now();
+        let (limit, blocked) = $view.limit(start);
+        let $table = &mut *$view.table;
+        let result = within(limit, $call);
+        *$view.left = $view.left.saturating_sub(start.elapsed());
+        result.map_err(|_| blocked)
+    }};
 }
 
 struct HasDeadline;
@@ -60,12 +106,12 @@ impl HasData for HasDeadline {
     type Data<'a> = Deadlined<'a>;
 }
 
-/// Runs a blocking WASI future until it finishes or the deadline passes.
-fn within<T>(deadline: Instant, f: impl Future<Output = T>) -> Result<T, Blocked> {
+/// Runs a blocking WASI future until it finishes or `limit` passes.
+fn within<T>(limit: Instant, f: impl Future<Output = T>) -> Result<T, ()> {
     in_tokio(async move {
-        tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), f)
+        tokio::time::timeout_at(tokio::time::Instant::from_std(limit), f)
             .await
-            .map_err(|_| Blocked)
+            .map_err(|_| ())
     })
 }
 
@@ -184,7 +230,7 @@ impl udp_create_socket::Host for Capped<'_> {
 
 impl poll::Host for Deadlined<'_> {
     fn poll(&mut self, pollables: Vec<Resource<DynPollable>>) -> wasmtime::Result<Vec<u32>> {
-        within(self.deadline, async_poll::Host::poll(self.table, pollables))
+        blocking!(self, |table| async_poll::Host::poll(table, pollables))
             .map_err(wasmtime::Error::new)?
     }
 }
@@ -195,10 +241,9 @@ impl poll::HostPollable for Deadlined<'_> {
     }
 
     fn block(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
-        within(
-            self.deadline,
-            async_poll::HostPollable::block(self.table, pollable),
-        )
+        blocking!(self, |table| async_poll::HostPollable::block(
+            table, pollable
+        ),)
         .map_err(wasmtime::Error::new)?
     }
 
@@ -231,10 +276,9 @@ impl streams::HostOutputStream for Deadlined<'_> {
         stream: Resource<DynOutputStream>,
         bytes: Vec<u8>,
     ) -> StreamResult<()> {
-        blocked_stream(within(
-            self.deadline,
-            AsyncOutput::blocking_write_and_flush(self.table, stream, bytes),
-        ))
+        blocked_stream(blocking!(self, |table| {
+            AsyncOutput::blocking_write_and_flush(table, stream, bytes)
+        },))
     }
 
     fn subscribe(
@@ -253,10 +297,9 @@ impl streams::HostOutputStream for Deadlined<'_> {
         stream: Resource<DynOutputStream>,
         len: u64,
     ) -> StreamResult<()> {
-        blocked_stream(within(
-            self.deadline,
-            AsyncOutput::blocking_write_zeroes_and_flush(self.table, stream, len),
-        ))
+        blocked_stream(blocking!(self, |table| {
+            AsyncOutput::blocking_write_zeroes_and_flush(table, stream, len)
+        },))
     }
 
     fn flush(&mut self, stream: Resource<DynOutputStream>) -> StreamResult<()> {
@@ -264,10 +307,10 @@ impl streams::HostOutputStream for Deadlined<'_> {
     }
 
     fn blocking_flush(&mut self, stream: Resource<DynOutputStream>) -> StreamResult<()> {
-        blocked_stream(within(
-            self.deadline,
-            AsyncOutput::blocking_flush(self.table, Resource::new_borrow(stream.rep())),
-        ))
+        blocked_stream(blocking!(self, |table| AsyncOutput::blocking_flush(
+            table,
+            Resource::new_borrow(stream.rep())
+        ),))
     }
 
     fn splice(
@@ -285,10 +328,9 @@ impl streams::HostOutputStream for Deadlined<'_> {
         src: Resource<DynInputStream>,
         len: u64,
     ) -> StreamResult<u64> {
-        blocked_stream(within(
-            self.deadline,
-            AsyncOutput::blocking_splice(self.table, dst, src, len),
-        ))
+        blocked_stream(blocking!(self, |table| AsyncOutput::blocking_splice(
+            table, dst, src, len
+        ),))
     }
 }
 
@@ -306,10 +348,9 @@ impl streams::HostInputStream for Deadlined<'_> {
         stream: Resource<DynInputStream>,
         len: u64,
     ) -> StreamResult<Vec<u8>> {
-        blocked_stream(within(
-            self.deadline,
-            AsyncInput::blocking_read(self.table, stream, len),
-        ))
+        blocked_stream(blocking!(self, |table| AsyncInput::blocking_read(
+            table, stream, len
+        ),))
     }
 
     fn skip(&mut self, stream: Resource<DynInputStream>, len: u64) -> StreamResult<u64> {
@@ -317,10 +358,9 @@ impl streams::HostInputStream for Deadlined<'_> {
     }
 
     fn blocking_skip(&mut self, stream: Resource<DynInputStream>, len: u64) -> StreamResult<u64> {
-        blocked_stream(within(
-            self.deadline,
-            AsyncInput::blocking_skip(self.table, stream, len),
-        ))
+        blocked_stream(blocking!(self, |table| AsyncInput::blocking_skip(
+            table, stream, len
+        ),))
     }
 
     fn subscribe(

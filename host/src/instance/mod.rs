@@ -81,13 +81,14 @@ impl std::fmt::Display for GuestFailure {
             GuestFailure::Trap {
                 kind: TrapKind::Deadline,
                 limit,
-                ..
-            } => {
-                write!(
+                error,
+            } => match error.downcast_ref::<crate::wasi::Blocked>() {
+                Some(blocked) => write!(f, "trapped: {blocked}"),
+                None => write!(
                     f,
                     "trapped: exceeded its CPU time for one event (--event-timeout {limit})"
-                )
-            }
+                ),
+            },
             GuestFailure::Trap {
                 kind: TrapKind::Memory,
                 limit,
@@ -240,17 +241,19 @@ impl Instance {
         let timeout = self.store.data().cx.shard.config.event_timeout;
         self.store
             .set_epoch_deadline(crate::engine::epoch_ticks(timeout));
-        self.store.data_mut().deadline = Instant::now() + timeout;
+        let state = self.store.data_mut();
+        state.deadline = Instant::now() + timeout;
+        state.blocking_left = crate::wasi::DEFAULT_MAX_BLOCKING;
     }
 
     /// Classifies the error a guest call ended with.
     fn failure(&self, error: wasmtime::Error) -> GuestFailure {
         let config = &self.store.data().cx.shard.config;
-        let (kind, limit) = if matches!(
-            error.downcast_ref::<wasmtime::Trap>(),
-            Some(wasmtime::Trap::Interrupt)
-        ) || error.downcast_ref::<crate::wasi::Blocked>().is_some()
-        {
+        let (kind, limit) = if error.downcast_ref::<crate::wasi::Blocked>().is_some()
+            || matches!(
+                error.downcast_ref::<wasmtime::Trap>(),
+                Some(wasmtime::Trap::Interrupt)
+            ) {
             (TrapKind::Deadline, format!("{:?}", config.event_timeout))
         } else if self.store.data().limiter.memory_denied {
             (TrapKind::Memory, format!("{} MiB", config.max_memory >> 20))

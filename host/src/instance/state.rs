@@ -5,7 +5,7 @@
 //! interface is served by a narrow view over the parts it needs, as wasmtime-wasi's `p2`
 //! does.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::sockets::WasiSocketsCtxView;
@@ -75,6 +75,8 @@ pub struct GuestState {
     pub limiter: Limiter,
     /// When the current guest call must end; blocking WASI calls give up here.
     pub deadline: Instant,
+    /// What the current call may still spend blocked in WASI calls (`--max-blocking`).
+    pub blocking_left: Duration,
     pub cx: InstanceCtx,
     pub events: Events,
     pub tcp: Tcp,
@@ -91,6 +93,7 @@ impl GuestState {
             table,
             limiter,
             deadline: Instant::now(),
+            blocking_left: Duration::ZERO,
             cx,
             events: Events::default(),
             tcp: Tcp::default(),
@@ -128,7 +131,12 @@ impl GuestState {
 
     /// WASI's resource table with the current call's deadline, for the blocking shims.
     pub fn deadlined(&mut self) -> crate::wasi::Deadlined<'_> {
-        crate::wasi::Deadlined::new(&mut self.table, self.deadline)
+        crate::wasi::Deadlined::new(
+            &mut self.table,
+            self.deadline,
+            &mut self.blocking_left,
+            crate::wasi::DEFAULT_MAX_BLOCKING,
+        )
     }
 
     /// WASI's sockets with the instance's quota, for the capped socket creation.
