@@ -656,6 +656,52 @@ fn drain_timeout_closes_connections_left_on_the_old_code() {
 }
 
 #[test]
+fn a_changed_limit_is_swapped_in_and_a_changed_pool_restarts() {
+    let dir = temp_dir("swap-or-restart");
+    let component = dir.join("handler.wasm");
+    std::fs::copy(guest("echo"), &component).unwrap();
+    let base = "[handler.svc]\ncomponent = \"handler.wasm\"\ntcp = \"127.0.0.1:0\"\nisolation = \"connection\"\n";
+    let path = manifest(&dir, base);
+    let up = Up::start(&path, &[], 1);
+    let addr = up.addr("tcp", "svc");
+
+    // A limit that does not size the pool: swapped in, on the same listener.
+    std::fs::write(&path, format!("{base}idle-timeout = \"10s\"\n")).unwrap();
+    up.netlet.signal(libc::SIGHUP);
+    up.wait_count("svc: swapped in", 1);
+    assert_eq!(up.addr("tcp", "svc"), addr);
+    assert_echoes(addr);
+
+    // max-memory sizes a connection-isolation pool's slots: restarted.
+    std::fs::write(
+        &path,
+        format!("{base}idle-timeout = \"10s\"\nmax-memory = \"32MiB\"\n"),
+    )
+    .unwrap();
+    up.netlet.signal(libc::SIGHUP);
+    up.wait_count("svc: max-memory changed: restarting it", 1);
+    // The restarted handler bound its listener again (a new listening line).
+    let deadline = std::time::Instant::now() + WAIT;
+    while Up::listening(&up.netlet).len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            up.netlet.stdout.text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_echoes(up.addr("tcp", "svc"));
+    let swaps = up
+        .netlet
+        .stderr
+        .all()
+        .iter()
+        .filter(|l| l.contains("svc: swapped in"))
+        .count();
+    assert_eq!(swaps, 1, "{}", up.netlet.stderr.text());
+}
+
+#[test]
 fn handlers_added_to_and_removed_from_the_manifest_start_and_stop() {
     let dir = temp_dir("add-remove");
     let echo = guest("echo");

@@ -11,13 +11,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use crate::config::{HandlerConfig, Isolation, TrapPolicy, parse_listen_addr};
+use crate::config::flags::{CompileFlags, RunFlags};
+use crate::config::{HandlerConfig, parse_listen_addr};
 use crate::deploy::manifest::HandlerSpec;
 use crate::engine::{EngineOptions, Handler, Loader, Pooling, default_cache_dir};
 use crate::log::LogSink;
-use crate::policy::AllowRule;
 use crate::serve::Service;
-use crate::{config, demo, deploy};
+use crate::{demo, deploy};
 
 /// Run sandboxed TCP/UDP handlers written as WebAssembly components, with the events
 /// and socket methods of Node.js's `net` and `dgram` modules.
@@ -133,13 +133,11 @@ struct CompileArgs {
     /// Where to write it (default: next to the component, with `.cwasm`).
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Compile for `netlet run --isolation connection` (its engine lays memory out
-    /// differently; a `.cwasm` only runs in the mode it was made for).
-    #[arg(long, value_enum, default_value_t = Isolation::Shared)]
-    isolation: Isolation,
-    /// The `--max-memory` it will run with, when compiling for connection isolation.
-    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = config::parse_size)]
-    max_memory: usize,
+    /// The `--isolation` and `--max-memory` it will run with: in connection isolation
+    /// the engine lays memory out differently, and a `.cwasm` only runs in the mode
+    /// (and, there, with the memory cap) it was made for.
+    #[command(flatten)]
+    settings: CompileFlags,
 }
 
 #[derive(clap::Args, Debug)]
@@ -193,93 +191,15 @@ struct RunArgs {
     #[arg(value_name = "COMPONENT.wasm")]
     component: PathBuf,
 
-    /// Listen for TCP connections on ADDR (HOST:PORT, [IPV6]:PORT, or PORT for every
-    /// interface); port 0 picks a free port. Repeatable.
-    #[arg(long = "tcp", value_name = "ADDR", value_parser = parse_listen_addr)]
-    tcp: Vec<SocketAddr>,
-
-    /// Bind a UDP socket on ADDR and hand it to the handler. Repeatable.
-    #[arg(long = "udp", value_name = "ADDR", value_parser = parse_listen_addr)]
-    udp: Vec<SocketAddr>,
-
-    /// Worker threads, each with its own instance: a number, or `auto` (one per core).
-    /// With more than one, a handler's state is per shard (a chat room would split).
-    #[arg(long, value_name = "N|auto", default_value = "1", value_parser = config::parse_shards)]
-    shards: usize,
-
-    /// Let the handler reach HOST:PORT (outbound TCP connect, UDP send, wasi:sockets), or bind
-    /// it when PORT is a chosen one (UDP bind, wasi:sockets bind and listen).
-    /// HOST: an IP, a CIDR (10.0.0.0/8), a name, or `*`; PORT: a number, a range
-    /// (1000-2000) or `*`. Repeatable; nothing is allowed by default.
-    #[arg(long = "allow", value_name = "HOST:PORT")]
-    allow: Vec<AllowRule>,
-
-    /// Let the handler resolve host names that no --allow rule names (net.connect,
-    /// UDP send, wasi:sockets ip-name-lookup). Off: a name must be allowed by name.
-    #[arg(long)]
-    allow_dns: bool,
-
-    /// Node's `allowHalfOpen: true` for accepted sockets: after the peer's `end`, our
-    /// side stays open until the handler ends it.
-    #[arg(long)]
-    allow_half_open: bool,
-
-    /// `shared`: one instance per shard serves every connection (as one Node process).
-    /// `connection`: a fresh instance per connection, so a crash or state never crosses
-    /// connections.
-    #[arg(long, value_enum, default_value_t = Isolation::Shared)]
-    isolation: Isolation,
-
-    /// On a trap, `restart` a fresh instance (with backoff if it keeps trapping) or
-    /// `close` the handler's listeners and stop.
-    #[arg(long, value_enum, default_value_t = TrapPolicy::Restart)]
-    on_trap: TrapPolicy,
-
-    /// Linear memory cap per instance; growing past it fails inside the guest (its
-    /// allocation fails and it traps), never in the host.
-    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = config::parse_size)]
-    max_memory: usize,
-
-    /// CPU time one event may take; a guest still running (a loop, a blocking call) is
-    /// stopped, and the connections it held are closed.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = config::parse_duration)]
-    event_timeout: Duration,
-
-    /// Node's `server.maxConnections`: connections past it are closed at once and
-    /// counted as dropped (Node's `drop` event). Default: no limit.
-    #[arg(long, value_name = "N")]
-    max_connections: Option<usize>,
-
-    /// Destroy a connection with no traffic for this long (default: never, as Node).
-    #[arg(long, value_name = "DURATION", value_parser = config::parse_duration)]
-    idle_timeout: Option<Duration>,
-
-    /// A socket's write queue size at which `write` returns false (Node's highWaterMark).
-    #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = config::parse_size)]
-    high_water_mark: usize,
-
-    /// A socket whose write queue would exceed this is destroyed with an error.
-    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = config::parse_size)]
-    max_write_buffer: usize,
-
-    /// After SIGINT/SIGTERM, how long open connections may finish before they are closed.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = config::parse_duration)]
-    grace: Duration,
-
-    /// After a code swap (SIGHUP, --watch), how long connections may stay on the old
-    /// code before they are closed.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = config::parse_duration)]
-    drain_timeout: Duration,
+    /// The handler's settings (listeners, permissions, limits) and `-- ARGS`.
+    #[command(flatten)]
+    settings: RunFlags,
 
     #[command(flatten)]
     deploy: DeployArgs,
 
     #[command(flatten)]
     cache: CacheArgs,
-
-    /// Arguments for the handler's `init`.
-    #[arg(last = true, value_name = "ARGS")]
-    args: Vec<String>,
 }
 
 /// Parses the command line and runs it.
@@ -289,7 +209,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Run(args)) => run(args),
         Some(Command::Up(args)) => up(args),
-        Some(Command::Demo(demo)) => run_demo(demo),
+        Some(Command::Demo(args)) => run_demo(args),
         Some(Command::Test(test)) => run_tests(test),
         Some(Command::Compile(args)) => compile(args),
         Some(Command::Inspect(args)) => inspect(args),
@@ -298,28 +218,10 @@ pub fn main() -> anyhow::Result<ExitCode> {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let config = HandlerConfig {
-        tcp: args.tcp,
-        udp: args.udp,
-        shards: args.shards,
-        args: args.args,
-        allow: args.allow,
-        allow_dns: args.allow_dns,
-        allow_half_open: args.allow_half_open,
-        high_water_mark: args.high_water_mark.max(1),
-        max_write_buffer: args.max_write_buffer.max(1),
-        max_memory: args.max_memory.max(1 << 16),
-        event_timeout: args.event_timeout.max(crate::engine::EPOCH_TICK),
-        max_connections: args.max_connections,
-        idle_timeout: args.idle_timeout.filter(|d| !d.is_zero()),
-        isolation: args.isolation,
-        on_trap: args.on_trap,
-        grace: args.grace,
-        drain_timeout: args.drain_timeout,
-    };
+    let spec = HandlerSpec::single(args.component, args.settings.0);
     deploy::run(
         deploy::Options {
-            source: deploy::Source::Single(Box::new(HandlerSpec::single(args.component, config))),
+            source: deploy::Source::Single(Box::new(spec)),
             cache_dir: args.cache.engine_options().cache_dir,
             watch: args.deploy.watch,
             metrics: args.deploy.metrics,
@@ -343,16 +245,9 @@ fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn compile(args: CompileArgs) -> anyhow::Result<ExitCode> {
-    let pooling = (args.isolation == Isolation::Connection).then(|| Pooling {
-        instances: deploy::pool_size(&HandlerConfig {
-            max_memory: args.max_memory,
-            ..HandlerConfig::default()
-        }),
-        max_memory: args.max_memory,
-    });
     let loader = Loader::new(&EngineOptions {
         cache_dir: None,
-        pooling,
+        pooling: Pooling::for_config(&args.settings.0),
     })?;
     // Loading first checks that it is a netlet handler this host can run.
     Handler::from_file(&loader, &args.component)?;

@@ -14,6 +14,7 @@ use wasmtime::{Config, Engine};
 
 use crate::bindings::TcpUdpPre;
 use crate::cache::CompileCache;
+use crate::config::{HandlerConfig, Isolation};
 use crate::guest::GuestState;
 
 /// The interface every netlet handler exports.
@@ -54,14 +55,26 @@ pub struct EngineOptions {
 
 /// The pooling allocator's size: how many instances may live at once, and the memory
 /// each may have.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pooling {
     pub instances: u32,
     pub max_memory: usize,
 }
 
-/// How often the engine's epoch advances; event deadlines are counted in these ticks.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+impl Pooling {
+    /// The pool a handler with `config` needs: one in connection isolation (sized by
+    /// [`HandlerConfig::pool_size`]), none in shared isolation.
+    pub fn for_config(config: &HandlerConfig) -> Option<Pooling> {
+        (config.isolation == Isolation::Connection).then(|| Pooling {
+            instances: config.pool_size(),
+            max_memory: config.max_memory,
+        })
+    }
+}
+
+/// How often the engine's epoch advances; event deadlines are counted in these ticks
+/// (and `--event-timeout` is at least one).
+pub const EPOCH_TICK: Duration = crate::config::EVENT_TIMEOUT_RESOLUTION;
 
 /// Epoch ticks for a deadline of `timeout` (at least one).
 pub fn epoch_ticks(timeout: Duration) -> u64 {

@@ -23,8 +23,11 @@
 //! - [`stats`]: a handler's counters (connections, drops, traps, restarts).
 //! - [`policy`]: the outbound allow-list.
 //! - [`wasi`]: WASI with blocking calls bounded by the event deadline.
-//! - [`config`], [`log`], [`error`], [`resolve`], [`clock`]: settings, guest output,
-//!   error mapping, address resolution, real or virtual time.
+//! - [`config`]: a handler's settings, defined once in a table that `netlet run`'s flags,
+//!   manifests, scenario files and the harness all read through; their validation and
+//!   the rule for what needs a restart rather than a hot swap.
+//! - [`log`], [`error`], [`resolve`], [`clock`]: guest output, error mapping, address
+//!   resolution, real or virtual time.
 //! - [`testing`]: test a component in memory or on real sockets (`netlet test`).
 //! - [`cli`], [`demo`], [`inspect`]: the `netlet` command line, the seeds' demo, `netlet
 //!   inspect`.

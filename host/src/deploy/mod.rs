@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 
-use crate::config::{HandlerConfig, Isolation};
+use crate::config::HandlerConfig;
 use crate::engine::{EngineOptions, Handler, Loader, Pooling};
 use crate::log::LogSink;
 use crate::serve::{Bound, Service};
@@ -52,8 +52,8 @@ pub struct Options {
 /// The running handlers' counters, by name, for `--metrics`.
 pub type Registry = Arc<Mutex<BTreeMap<String, Arc<HandlerStats>>>>;
 
-/// A connection-isolation engine's pool (instances, memory), or `None` for shared.
-type PoolKey = Option<(u32, usize)>;
+/// A connection-isolation engine's pool, or `None` for shared isolation.
+type PoolKey = Option<Pooling>;
 
 /// Engines by pooling settings: handlers that can share one do.
 #[derive(Clone)]
@@ -64,28 +64,18 @@ struct Loaders {
 
 impl Loaders {
     fn for_config(&self, config: &HandlerConfig) -> anyhow::Result<Loader> {
-        let pooling = (config.isolation == Isolation::Connection).then(|| Pooling {
-            instances: pool_size(config),
-            max_memory: config.max_memory,
-        });
-        let key = pooling.map(|p| (p.instances, p.max_memory));
+        let pooling = Pooling::for_config(config);
         let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, loader)) = made.iter().find(|(k, _)| *k == key) {
+        if let Some((_, loader)) = made.iter().find(|(k, _)| *k == pooling) {
             return Ok(loader.clone());
         }
         let loader = Loader::new(&EngineOptions {
             cache_dir: self.cache_dir.clone(),
             pooling,
         })?;
-        made.push((key, loader.clone()));
+        made.push((pooling, loader.clone()));
         Ok(loader)
     }
-}
-
-/// The pooling allocator's instance count for a handler in connection isolation.
-pub fn pool_size(config: &HandlerConfig) -> u32 {
-    let connections = config.max_connections.unwrap_or(10_000);
-    u32::try_from(connections + 2 * config.shards.max(1)).unwrap_or(u32::MAX)
 }
 
 /// A handler checked and ready to start or swap in.
@@ -174,7 +164,8 @@ fn bind_retrying(config: &HandlerConfig, retry_for: Duration) -> Result<Bound, S
 /// What a reload decided.
 enum Change {
     Swap(Loaded),
-    Restart(Loaded),
+    /// With the settings whose change needs the restart.
+    Restart(Loaded, Vec<&'static str>),
     Add(Loaded),
     Remove(String),
 }
@@ -218,8 +209,14 @@ fn plan(
             ),
             Ok(loaded) => changes.push(match current {
                 None => Change::Add(loaded),
-                Some((old, _)) if old.needs_restart(&loaded.spec) => Change::Restart(loaded),
-                Some(_) => Change::Swap(loaded),
+                Some((old, _)) => {
+                    let changed = old.config.restart_needed_for(&loaded.spec.config);
+                    if changed.is_empty() {
+                        Change::Swap(loaded)
+                    } else {
+                        Change::Restart(loaded, changed)
+                    }
+                }
             }),
         }
     }
@@ -485,38 +482,53 @@ fn apply(
                     ),
                 }
             }
-            Change::Restart(l) | Change::Add(l) => {
-                let name = l.spec.name.clone();
-                if let Some(old) = handlers.remove(&name) {
+            Change::Restart(l, changed) => {
+                if let Some(old) = handlers.remove(&l.spec.name) {
                     crate::log::deploy(
-                        Some(&name),
-                        "its listeners, shards or isolation changed: restarting it (open connections get their grace period)",
+                        Some(&l.spec.name),
+                        &format!(
+                            "{} changed: restarting it (open connections get their grace period)",
+                            changed.join(", ")
+                        ),
                     );
                     old.service.stop();
                     stopping.push(old.service);
                 }
-                let started = bind_retrying(&l.spec.config, Duration::from_secs(5)).and_then(|b| {
-                    let (tcp, udp) = (b.tcp().to_vec(), b.udp().to_vec());
-                    b.start(l.handler.clone(), sink.clone())
-                        .map(|s| (s, tcp, udp))
-                        .map_err(|e| e.to_string())
-                });
-                match started {
-                    Ok((service, tcp, udp)) => {
-                        print_listening(&name, &tcp, &udp, named);
-                        register(&name, Some(service.stats.clone()));
-                        handlers.insert(
-                            name,
-                            Running {
-                                sha256: l.handler.sha256.clone(),
-                                spec: l.spec,
-                                service,
-                            },
-                        );
-                    }
-                    Err(e) => crate::log::deploy(Some(&name), &format!("cannot start: {e}")),
-                }
+                start(l, handlers, &register, sink, named);
             }
+            Change::Add(l) => start(l, handlers, &register, sink, named),
         }
+    }
+}
+
+/// Binds and starts a handler that is new, or whose old self is stopping.
+fn start(
+    l: Loaded,
+    handlers: &mut BTreeMap<String, Running>,
+    register: &dyn Fn(&str, Option<Arc<HandlerStats>>),
+    sink: &LogSink,
+    named: bool,
+) {
+    let name = l.spec.name.clone();
+    let started = bind_retrying(&l.spec.config, Duration::from_secs(5)).and_then(|b| {
+        let (tcp, udp) = (b.tcp().to_vec(), b.udp().to_vec());
+        b.start(l.handler.clone(), sink.clone())
+            .map(|s| (s, tcp, udp))
+            .map_err(|e| e.to_string())
+    });
+    match started {
+        Ok((service, tcp, udp)) => {
+            print_listening(&name, &tcp, &udp, named);
+            register(&name, Some(service.stats.clone()));
+            handlers.insert(
+                name,
+                Running {
+                    sha256: l.handler.sha256.clone(),
+                    spec: l.spec,
+                    service,
+                },
+            );
+        }
+        Err(e) => crate::log::deploy(Some(&name), &format!("cannot start: {e}")),
     }
 }
