@@ -237,3 +237,28 @@ fn a_guest_panic_closes_its_connections_and_a_new_instance_serves() {
     let mut d = connect(netlet.tcp[0]);
     assert_eq!(command(&mut d, "echo after"), "after");
 }
+
+#[test]
+fn run_errors_name_the_file_and_the_problem_only() {
+    // `netlet run` has no manifest: no FILE:LINE: handler.NAME.KEY prefix.
+    let file = temp_file("bad.wasm", b"garbage");
+    let (ok, err) = run_file(&file);
+    assert!(!ok);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "netlet: {}: not a WebAssembly file (it does not start with the \\0asm magic number)",
+            file.display()
+        )
+    );
+    // A port in use names the address and the problem.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let echo = guest("echo");
+    let mut netlet = Netlet::spawn(&["run", echo.to_str().unwrap(), "--tcp", &addr]);
+    assert!(!netlet.wait_exit(WAIT).success());
+    assert_eq!(
+        netlet.stderr.text().trim(),
+        format!("netlet: cannot listen on tcp {addr}: address already in use")
+    );
+}

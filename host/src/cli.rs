@@ -5,18 +5,15 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::config::flags::{CompileFlags, RunFlags};
-use crate::config::{HandlerConfig, parse_listen_addr};
+use crate::config::parse_listen_addr;
 use crate::deploy::manifest::HandlerSpec;
 use crate::engine::{EngineOptions, Handler, Loader, Pooling, default_cache_dir};
 use crate::log::LogSink;
-use crate::serve::Service;
 use crate::{demo, deploy};
 
 /// Run sandboxed TCP/UDP handlers written as WebAssembly components, with the events
@@ -162,27 +159,16 @@ struct TestArgs {
 #[derive(clap::Args, Debug)]
 struct DemoArgs {
     /// Where the greeting server (hello) listens.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8124")]
-    hello: String,
+    #[arg(long, value_name = "ADDR", default_value = demo::HELLO.addr, value_parser = parse_listen_addr)]
+    hello: SocketAddr,
     /// Where the echo server (echo) listens.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:1337")]
-    echo: String,
+    #[arg(long, value_name = "ADDR", default_value = demo::ECHO.addr, value_parser = parse_listen_addr)]
+    echo: SocketAddr,
     /// Where the UDP echo server (udp_echo) is bound.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:41234")]
-    udp_echo: String,
+    #[arg(long, value_name = "ADDR", default_value = demo::UDP_ECHO.addr, value_parser = parse_listen_addr)]
+    udp_echo: SocketAddr,
     #[command(flatten)]
     cache: CacheArgs,
-}
-
-impl Default for DemoArgs {
-    fn default() -> Self {
-        Self {
-            hello: "127.0.0.1:8124".into(),
-            echo: "127.0.0.1:1337".into(),
-            udp_echo: "127.0.0.1:41234".into(),
-            cache: CacheArgs::default(),
-        }
-    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -213,7 +199,14 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Test(test)) => run_tests(test),
         Some(Command::Compile(args)) => compile(args),
         Some(Command::Inspect(args)) => inspect(args),
-        None => run_demo(DemoArgs::default()),
+        None => {
+            // The demo's own defaults, as `netlet demo` with no flags parses them.
+            let args = <DemoArgs as clap::FromArgMatches>::from_arg_matches(
+                &<DemoArgs as clap::Args>::augment_args(clap::Command::new("demo"))
+                    .get_matches_from(["demo"]),
+            )?;
+            run_demo(args)
+        }
     }
 }
 
@@ -221,11 +214,12 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let spec = HandlerSpec::single(args.component, args.settings.0);
     deploy::run(
         deploy::Options {
-            source: deploy::Source::Single(Box::new(spec)),
+            source: deploy::Source::Handlers(vec![spec]),
             cache_dir: args.cache.engine_options().cache_dir,
             watch: args.deploy.watch,
             metrics: args.deploy.metrics,
             check: false,
+            announce: None,
         },
         LogSink::Stderr,
     )
@@ -239,6 +233,7 @@ fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
             watch: args.deploy.watch,
             metrics: args.deploy.metrics,
             check: args.check,
+            announce: None,
         },
         LogSink::Stderr,
     )
@@ -311,112 +306,19 @@ fn run_tests(args: TestArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Instances the pooling allocator holds: one per connection, plus each shard's primary.
-fn print_listening(service: &Service) {
-    let mut out = std::io::stdout().lock();
-    for addr in &service.tcp {
-        let _ = writeln!(out, "netlet: listening tcp {addr}");
-    }
-    for addr in &service.udp {
-        let _ = writeln!(out, "netlet: listening udp {addr}");
-    }
-    let _ = out.flush();
-}
-
+/// The demo: its built-in handlers, run by the same supervisor as `netlet up`.
 fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let loader = Loader::new(&args.cache.engine_options())?;
-    let start = |example: &demo::Example,
-                 tcp: Option<&str>,
-                 udp: Option<&str>|
-     -> anyhow::Result<Service> {
-        let handler = Handler::from_bytes(
-            &loader,
-            example.name,
-            &format!("{}.wasm (embedded)", example.name),
-            example.wasm,
-        )?;
-        let config = HandlerConfig {
-            tcp: tcp
-                .iter()
-                .map(|a| parse_listen_addr(a))
-                .collect::<Result<_, _>>()
-                .map_err(anyhow::Error::msg)?,
-            udp: udp
-                .iter()
-                .map(|a| parse_listen_addr(a))
-                .collect::<Result<_, _>>()
-                .map_err(anyhow::Error::msg)?,
-            ..HandlerConfig::default()
-        };
-        Service::start(Arc::new(handler), config, LogSink::Stderr)
-            .with_context(|| format!("the demo's {} server", example.name))
-    };
-    println!(
-        "netlet demo: the seeds' examples, each a WebAssembly component embedded in this binary"
-    );
-    let hello = start(&demo::HELLO, Some(&args.hello), None)?;
-    let echo = start(&demo::ECHO, Some(&args.echo), None)?;
-    let udp = start(&demo::UDP_ECHO, None, Some(&args.udp_echo))?;
-    for service in [&hello, &echo, &udp] {
-        print_listening(service);
-    }
-    println!(
-        "{}",
-        demo::instructions(
-            &hello.tcp[0].to_string(),
-            &echo.tcp[0].to_string(),
-            &udp.udp[0].to_string()
-        )
-    );
+    println!("{}", demo::INTRO);
     let _ = std::io::stdout().flush();
-    supervise(vec![hello, echo, udp])
-}
-
-/// Waits until every service has finished by itself, or SIGINT/SIGTERM asks them to
-/// stop: listeners close at once, open connections get `--grace` to finish. A second
-/// signal exits at once. Exit status 0 unless a guest failed.
-fn supervise(services: Vec<Service>) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the signal handler")?;
-    rt.block_on(async {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut term = signal(SignalKind::terminate())?;
-        let mut stopping = false;
-        loop {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-                _ = tokio::time::sleep(Duration::from_millis(20)) => {
-                    if services.iter().all(Service::is_finished) {
-                        return Ok::<(), std::io::Error>(());
-                    }
-                    continue;
-                }
-            }
-            if stopping {
-                eprintln!("netlet: stopping now");
-                std::process::exit(0);
-            }
-            stopping = true;
-            eprintln!("netlet: stopping (open connections have their grace period; a second signal stops at once)");
-            for service in &services {
-                service.stop();
-            }
-        }
-    })?;
-    let mut failed = false;
-    for service in services {
-        if let Err(msg) = service.wait() {
-            eprintln!("netlet: {msg}");
-            failed = true;
-        }
-    }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    deploy::run(
+        deploy::Options {
+            source: deploy::Source::Handlers(demo::handlers(args.hello, args.echo, args.udp_echo)),
+            cache_dir: args.cache.engine_options().cache_dir,
+            watch: false,
+            metrics: None,
+            check: false,
+            announce: Some(demo::announce),
+        },
+        LogSink::Stderr,
+    )
 }

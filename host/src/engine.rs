@@ -5,6 +5,7 @@
 //! component, a component that is not a netlet handler (wrong world), a component that
 //! imports something netlet does not provide.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,76 @@ pub enum LoadError {
     WrongWorld { file: String, exports: String },
     #[error("{file}: cannot be run by netlet: {reason}")]
     Link { file: String, reason: String },
+}
+
+/// Where a component's bytes come from.
+#[derive(Clone, PartialEq)]
+pub enum ComponentSource {
+    /// A file: a `.wasm` component, or a `.cwasm` that `netlet compile` made.
+    File(PathBuf),
+    /// A component built into this binary (the demo's examples): `name` is what logs
+    /// call it, `file` what errors call it.
+    Embedded {
+        name: &'static str,
+        file: &'static str,
+        bytes: &'static [u8],
+    },
+}
+
+impl std::fmt::Debug for ComponentSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ComponentSource::File(path) => f.debug_tuple("File").field(path).finish(),
+            ComponentSource::Embedded { file, bytes, .. } => {
+                write!(f, "Embedded({file}, {} bytes)", bytes.len())
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ComponentSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ComponentSource::File(path) => write!(f, "{}", path.display()),
+            ComponentSource::Embedded { file, .. } => write!(f, "{file}"),
+        }
+    }
+}
+
+impl ComponentSource {
+    /// A short name for logs: the file's stem (`echo` for `echo.wasm`).
+    pub fn name(&self) -> String {
+        match self {
+            ComponentSource::File(path) => path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "guest".into()),
+            ComponentSource::Embedded { name, .. } => name.to_string(),
+        }
+    }
+
+    /// The file, if it is one (what `--watch` watches).
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            ComponentSource::File(path) => Some(path),
+            ComponentSource::Embedded { .. } => None,
+        }
+    }
+
+    /// The component's bytes.
+    pub fn read(&self) -> Result<Cow<'static, [u8]>, LoadError> {
+        match self {
+            ComponentSource::File(path) => {
+                std::fs::read(path)
+                    .map(Cow::Owned)
+                    .map_err(|error| LoadError::Read {
+                        file: path.display().to_string(),
+                        error,
+                    })
+            }
+            ComponentSource::Embedded { bytes, .. } => Ok(Cow::Borrowed(bytes)),
+        }
+    }
 }
 
 /// Engine settings that matter to callers.
@@ -180,19 +251,16 @@ pub struct Handler {
 }
 
 impl Handler {
+    /// Loads the component `source` names.
+    pub fn load(loader: &Loader, source: &ComponentSource) -> Result<Self, LoadError> {
+        let bytes = source.read()?;
+        Self::from_bytes(loader, &source.name(), &source.to_string(), &bytes)
+    }
+
     /// Loads the component at `path`: a `.wasm` component, or a `.cwasm` that
     /// `netlet compile` made (machine code, trusted as a native binary would be).
     pub fn from_file(loader: &Loader, path: &Path) -> Result<Self, LoadError> {
-        let file = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|error| LoadError::Read {
-            file: file.clone(),
-            error,
-        })?;
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "guest".into());
-        Self::from_bytes(loader, &name, &file, &bytes)
+        Self::load(loader, &ComponentSource::File(path.to_path_buf()))
     }
 
     /// Loads a component from memory; `file` is what errors call it.

@@ -17,8 +17,8 @@
 //! - [`reactor`]: readiness plumbing between tokio's driver and a shard's loop.
 //! - [`shard`]: a worker thread and its loop (poll, deliver a batch, flush).
 //! - [`serve`]: running one handler: binding, shards, start, hot swap and stop.
-//! - [`deploy`]: `netlet up` / `netlet run`: the manifest, the supervisor that reloads
-//!   and swaps code, restarts, adds and removes handlers.
+//! - [`deploy`]: `netlet up` / `netlet run` / the demo: the manifest, the one supervisor
+//!   that reloads and swaps code, restarts, adds and removes handlers.
 //! - [`metrics`]: `--metrics`, the handlers' counters for Prometheus.
 //! - [`stats`]: a handler's counters (connections, drops, traps, restarts).
 //! - [`policy`]: the outbound allow-list.

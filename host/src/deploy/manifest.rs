@@ -14,34 +14,102 @@ use toml::de::{DeTable, DeValue};
 
 use crate::config::HandlerConfig;
 use crate::config::document::Document;
+use crate::engine::ComponentSource;
 
 pub use crate::config::document::LocatedError as ManifestError;
 
-/// One handler, as the manifest declares it.
+/// Where a handler's declaration came from: what its errors name.
+#[derive(Clone, Debug, PartialEq)]
+enum Origin {
+    /// A manifest: errors name its file, the line and the key.
+    Manifest {
+        file: String,
+        /// The line of each key ("": the handler's table).
+        lines: BTreeMap<String, usize>,
+    },
+    /// `netlet run`'s flags: errors name the component file and the problem only.
+    Flags,
+    /// Built into netlet (the demo): errors name the handler.
+    Builtin,
+}
+
+/// One handler, as the manifest (or `netlet run`, or the demo) declares it.
 #[derive(Clone, Debug)]
 pub struct HandlerSpec {
     pub name: String,
-    /// The component's path (relative paths are relative to the manifest's folder).
-    pub component: PathBuf,
+    /// The component (a manifest's relative paths are resolved against its folder).
+    pub component: ComponentSource,
     /// The SHA-256 the component must have.
     pub sha256: Option<String>,
     pub config: HandlerConfig,
-    /// Where each key was, for errors found later (loading the component).
-    lines: BTreeMap<String, usize>,
-    file: String,
+    origin: Origin,
 }
 
 impl HandlerSpec {
-    /// An error about this handler's `key`, located at that key (or the handler's table).
-    pub fn error(&self, key: &str, message: impl Into<String>) -> ManifestError {
-        let line = self
-            .lines
-            .get(key)
-            .or_else(|| self.lines.get(""))
-            .copied()
-            .unwrap_or(1);
+    /// One handler from `netlet run`'s flags.
+    pub fn single(component: PathBuf, config: HandlerConfig) -> Self {
+        let component = ComponentSource::File(component);
+        HandlerSpec {
+            name: component.name(),
+            component,
+            sha256: None,
+            config,
+            origin: Origin::Flags,
+        }
+    }
+
+    /// A handler built into netlet.
+    pub fn builtin(component: ComponentSource, config: HandlerConfig) -> Self {
+        HandlerSpec {
+            name: component.name(),
+            component,
+            sha256: None,
+            config,
+            origin: Origin::Builtin,
+        }
+    }
+
+    /// Whether it comes from a manifest (its listeners are then labelled with its name).
+    pub fn from_manifest(&self) -> bool {
+        matches!(self.origin, Origin::Manifest { .. })
+    }
+
+    /// A problem with this handler's `key` (`component`, `sha256`, `tcp`...), as the user
+    /// should see it: located in the manifest (`FILE:LINE: handler.NAME.KEY: ...`); from
+    /// `netlet run`, `message` alone (it names the file itself); built in, after the
+    /// handler's name.
+    pub fn error(&self, key: &str, message: impl Into<String>) -> String {
+        match &self.origin {
+            Origin::Manifest { .. } => self.locate(key, message).to_string(),
+            Origin::Flags => message.into(),
+            Origin::Builtin => format!("{}: {}", self.name, message.into()),
+        }
+    }
+
+    /// A problem with the handler as a whole (its listeners cannot bind, it does not
+    /// start): after its name, unless it is `netlet run`'s only handler.
+    pub fn problem(&self, message: impl std::fmt::Display) -> String {
+        match self.origin {
+            Origin::Flags => message.to_string(),
+            _ => format!("{}: {message}", self.name),
+        }
+    }
+
+    /// `message` located at `key` (or the handler's table) in the manifest.
+    fn locate(&self, key: &str, message: impl Into<String>) -> ManifestError {
+        let (file, line) = match &self.origin {
+            Origin::Manifest { file, lines } => (
+                file.clone(),
+                lines
+                    .get(key)
+                    .or_else(|| lines.get(""))
+                    .copied()
+                    .unwrap_or(1),
+            ),
+            _ => (self.component.to_string(), 0),
+        };
         ManifestError {
-            file: self.file.clone(),
+            file,
             line,
             key: if key.is_empty() {
                 format!("handler.{}", self.name)
@@ -51,26 +119,8 @@ impl HandlerSpec {
             message: message.into(),
         }
     }
-}
 
-impl HandlerSpec {
-    /// One handler from `netlet run`'s flags.
-    pub fn single(component: PathBuf, config: HandlerConfig) -> Self {
-        let name = component
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "guest".into());
-        HandlerSpec {
-            file: component.display().to_string(),
-            name,
-            component,
-            sha256: None,
-            config,
-            lines: BTreeMap::new(),
-        }
-    }
-
-    /// Same component path and settings (the component's bytes are compared apart).
+    /// Same component, hash and settings (the component's bytes are compared apart).
     pub fn same_settings(&self, other: &HandlerSpec) -> bool {
         self.component == other.component
             && self.sha256 == other.sha256
@@ -217,11 +267,13 @@ fn handler(
     }
     Ok(HandlerSpec {
         name: name.to_string(),
-        component,
+        component: ComponentSource::File(component),
         sha256,
         config,
-        lines,
-        file: doc.file.to_string(),
+        origin: Origin::Manifest {
+            file: doc.file.to_string(),
+            lines,
+        },
     })
 }
 
@@ -248,7 +300,7 @@ fn check_collisions(handlers: &[HandlerSpec]) -> Result<(), ManifestError> {
                     } else {
                         format!("handler.{} already listens on {proto} {other}", owner.name)
                     };
-                    return Err(h.error(proto, format!("{proto} {addr}: {whose}")));
+                    return Err(h.locate(proto, format!("{proto} {addr}: {whose}")));
                 }
                 seen.push((proto, *addr, h));
             }
@@ -358,5 +410,30 @@ mod tests {
             "{e}"
         );
         assert!(keys().contains(&"allow-half-open") && keys()[..2] == ["component", "sha256"]);
+    }
+
+    #[test]
+    fn errors_of_run_and_of_a_manifest_differ_in_what_they_locate() {
+        let dir = std::env::temp_dir();
+        std::fs::write(dir.join("netlet-manifest-test.wasm"), b"").unwrap();
+        let m = parse(
+            "m.toml",
+            &format!("\n[handler.a]\n{C}tcp = \"127.0.0.1:0\"\n"),
+            &dir,
+        )
+        .unwrap();
+        let from_manifest = &m.handlers[0];
+        assert_eq!(
+            from_manifest.error("component", "x.wasm: broken"),
+            "m.toml:3: handler.a.component: x.wasm: broken"
+        );
+        assert_eq!(from_manifest.problem("cannot listen"), "a: cannot listen");
+        let from_flags = HandlerSpec::single("/tmp/x.wasm".into(), HandlerConfig::default());
+        assert_eq!(from_flags.name, "x");
+        assert_eq!(
+            from_flags.error("component", "/tmp/x.wasm: broken"),
+            "/tmp/x.wasm: broken"
+        );
+        assert_eq!(from_flags.problem("cannot listen"), "cannot listen");
     }
 }

@@ -1,6 +1,7 @@
-//! Deploying handlers: `netlet up` (a manifest of handlers) and `netlet run` (one),
-//! kept running by a supervisor that reloads on SIGHUP or, with `--watch`, when the
-//! manifest or a component changes.
+//! Deploying handlers: `netlet up` (a manifest of handlers), `netlet run` (one) and the
+//! demo (the seeds' servers, built in), kept running by one supervisor that reloads on
+//! SIGHUP or, with `--watch`, when the manifest or a component changes, and stops them
+//! on SIGINT/SIGTERM.
 //!
 //! A reload loads and checks the new components off the supervisor's thread, then, per
 //! handler: swaps its code in (same listeners: the listeners stay bound and open
@@ -31,8 +32,17 @@ use manifest::{HandlerSpec, Manifest, ManifestError};
 pub enum Source {
     /// `netlet up FILE`.
     Manifest(PathBuf),
-    /// `netlet run COMPONENT ...`: one handler from flags (a reload re-reads the file).
-    Single(Box<HandlerSpec>),
+    /// Handlers declared by the caller: `netlet run COMPONENT ...`'s one, from flags, or
+    /// the demo's built-in ones (a reload re-reads their files).
+    Handlers(Vec<HandlerSpec>),
+}
+
+/// A handler that has started, and where it listens.
+#[derive(Clone, Copy, Debug)]
+pub struct Started<'a> {
+    pub name: &'a str,
+    pub tcp: &'a [SocketAddr],
+    pub udp: &'a [SocketAddr],
 }
 
 /// How `netlet up` / `netlet run` run.
@@ -47,6 +57,8 @@ pub struct Options {
     pub metrics: Option<SocketAddr>,
     /// Check everything, print what would run, and exit.
     pub check: bool,
+    /// What to print once every handler has started (after their listening lines).
+    pub announce: Option<fn(&[Started<'_>]) -> String>,
 }
 
 /// The running handlers' counters, by name, for `--metrics`.
@@ -88,7 +100,7 @@ struct Loaded {
 fn specs(source: &Source) -> Result<Vec<HandlerSpec>, ManifestError> {
     match source {
         Source::Manifest(path) => manifest::load(path).map(|m: Manifest| m.handlers),
-        Source::Single(spec) => Ok(vec![(**spec).clone()]),
+        Source::Handlers(specs) => Ok(specs.clone()),
     }
 }
 
@@ -98,21 +110,18 @@ fn load_one(loaders: &Loaders, spec: HandlerSpec) -> Result<Loaded, String> {
     let loader = loaders
         .for_config(&spec.config)
         .map_err(|e| format!("{e:#}"))?;
-    let mut handler = Handler::from_file(&loader, &spec.component)
-        .map_err(|e| spec.error("component", e.to_string()).to_string())?;
+    let mut handler = Handler::load(&loader, &spec.component)
+        .map_err(|e| spec.error("component", e.to_string()))?;
     if let Some(expected) = &spec.sha256
         && *expected != handler.sha256
     {
-        return Err(spec
-            .error(
-                "sha256",
-                format!(
-                    "{} has sha256 {}, not the {expected} the manifest expects",
-                    spec.component.display(),
-                    handler.sha256
-                ),
-            )
-            .to_string());
+        return Err(spec.error(
+            "sha256",
+            format!(
+                "{} has sha256 {}, not the {expected} the manifest expects",
+                spec.component, handler.sha256
+            ),
+        ));
     }
     handler.name = spec.name.as_str().into();
     Ok(Loaded {
@@ -132,11 +141,13 @@ fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-fn print_listening(name: &str, tcp: &[SocketAddr], udp: &[SocketAddr], named: bool) {
+/// `netlet: listening tcp ADDR`, one line per listener, labelled with the handler's
+/// name when it comes from a manifest.
+fn print_listening(spec: &HandlerSpec, tcp: &[SocketAddr], udp: &[SocketAddr]) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let suffix = if named {
-        format!(" ({name})")
+    let suffix = if spec.from_manifest() {
+        format!(" ({})", spec.name)
     } else {
         String::new()
     };
@@ -194,7 +205,9 @@ fn plan(
     for spec in specs {
         let current = running.get(&spec.name);
         if let Some((old, sha)) = current {
-            let same_file = std::fs::read(&spec.component)
+            let same_file = spec
+                .component
+                .read()
                 .map(|b| crate::cache::sha256_hex(&b) == *sha)
                 .unwrap_or(false);
             if same_file && old.same_settings(&spec) {
@@ -225,7 +238,6 @@ fn plan(
 
 /// Runs the handlers until SIGINT/SIGTERM (or until every handler has stopped).
 pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
-    let named = matches!(options.source, Source::Manifest(_));
     let loaders = Loaders {
         cache_dir: options.cache_dir.clone(),
         made: Arc::default(),
@@ -240,7 +252,7 @@ pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
             println!(
                 "netlet: {}: {} (sha256 {}), tcp {:?}, udp {:?}",
                 l.spec.name,
-                l.spec.component.display(),
+                l.spec.component,
                 l.handler.sha256,
                 l.spec.config.tcp,
                 l.spec.config.udp
@@ -252,13 +264,8 @@ pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
     // Everything binds before anything serves: a port in use stops the lot.
     let mut bound = Vec::new();
     for l in loaded {
-        let b = Service::bind(l.spec.config.clone()).map_err(|e| {
-            if named {
-                anyhow::anyhow!("{}: {e}", l.spec.name)
-            } else {
-                anyhow::anyhow!("{e}")
-            }
-        })?;
+        let b =
+            Service::bind(l.spec.config.clone()).map_err(|e| anyhow::anyhow!(l.spec.problem(e)))?;
         bound.push((l, b));
     }
     let registry: Registry = Arc::default();
@@ -267,8 +274,8 @@ pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
         let (tcp, udp) = (b.tcp().to_vec(), b.udp().to_vec());
         let service = b
             .start(l.handler.clone(), sink.clone())
-            .map_err(|e| anyhow::anyhow!("{}: {e}", l.spec.name))?;
-        print_listening(&l.spec.name, &tcp, &udp, named);
+            .map_err(|e| anyhow::anyhow!(l.spec.problem(e)))?;
+        print_listening(&l.spec, &tcp, &udp);
         registry
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -281,6 +288,20 @@ pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
                 service,
             },
         );
+    }
+    if let Some(announce) = options.announce {
+        let started: Vec<Started<'_>> = handlers
+            .values()
+            .map(|r| Started {
+                name: &r.spec.name,
+                tcp: &r.service.tcp,
+                udp: &r.service.udp,
+            })
+            .collect();
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "{}", announce(&started));
+        let _ = out.flush();
     }
     if let Some(addr) = options.metrics {
         let bound = crate::metrics::serve(addr, registry.clone())
@@ -297,7 +318,7 @@ fn watched(
 ) -> Vec<(PathBuf, Option<SystemTime>)> {
     let mut files: Vec<PathBuf> = handlers
         .values()
-        .map(|r| r.spec.component.clone())
+        .filter_map(|r| r.spec.component.path().map(Path::to_path_buf))
         .collect();
     if let Source::Manifest(path) = source {
         files.push(path.clone());
@@ -322,7 +343,6 @@ fn supervise(
         .enable_all()
         .build()
         .context("cannot start the signal handler")?;
-    let named = matches!(options.source, Source::Manifest(_));
     // Handlers being stopped (removed, or replaced by a restart): they drain.
     let mut stopping: Vec<Service> = Vec::new();
     let mut failed = false;
@@ -372,7 +392,7 @@ fn supervise(
                         match rx.try_recv() {
                             Ok(changes) => {
                                 reload = None;
-                                apply(changes, &mut handlers, &mut stopping, &registry, &sink, named);
+                                apply(changes, &mut handlers, &mut stopping, &registry, &sink);
                                 files = watched(&options.source, &handlers);
                             }
                             Err(mpsc::TryRecvError::Empty) => {}
@@ -433,7 +453,6 @@ fn apply(
     stopping: &mut Vec<Service>,
     registry: &Registry,
     sink: &LogSink,
-    named: bool,
 ) {
     let register = |name: &str, stats: Option<Arc<HandlerStats>>| {
         let mut r = registry.lock().unwrap_or_else(|p| p.into_inner());
@@ -469,8 +488,7 @@ fn apply(
                             Some(&name),
                             &format!(
                                 "swapped in {} (sha256 {})",
-                                l.spec.component.display(),
-                                l.handler.sha256
+                                l.spec.component, l.handler.sha256
                             ),
                         );
                         r.sha256 = l.handler.sha256.clone();
@@ -494,9 +512,9 @@ fn apply(
                     old.service.stop();
                     stopping.push(old.service);
                 }
-                start(l, handlers, &register, sink, named);
+                start(l, handlers, &register, sink);
             }
-            Change::Add(l) => start(l, handlers, &register, sink, named),
+            Change::Add(l) => start(l, handlers, &register, sink),
         }
     }
 }
@@ -507,7 +525,6 @@ fn start(
     handlers: &mut BTreeMap<String, Running>,
     register: &dyn Fn(&str, Option<Arc<HandlerStats>>),
     sink: &LogSink,
-    named: bool,
 ) {
     let name = l.spec.name.clone();
     let started = bind_retrying(&l.spec.config, Duration::from_secs(5)).and_then(|b| {
@@ -518,7 +535,7 @@ fn start(
     });
     match started {
         Ok((service, tcp, udp)) => {
-            print_listening(&name, &tcp, &udp, named);
+            print_listening(&l.spec, &tcp, &udp);
             register(&name, Some(service.stats.clone()));
             handlers.insert(
                 name,
