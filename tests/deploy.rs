@@ -55,10 +55,69 @@ fn a_precompiled_component_runs() {
     ]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("echo.cwasm"), "{stdout}");
+    assert!(stdout.contains("--allow-precompiled"), "{stdout}");
     let bytes = std::fs::read(&out).unwrap();
     assert!(bytes.starts_with(b"\x7fELF"), "not machine code");
-    let n = Netlet::start(&["run", out.to_str().unwrap(), "--tcp", "127.0.0.1:0"]);
+    let n = Netlet::start(&[
+        "run",
+        out.to_str().unwrap(),
+        "--tcp",
+        "127.0.0.1:0",
+        "--allow-precompiled",
+    ]);
     assert_echoes(n.tcp[0]);
+}
+
+/// `netlet compile`s echo into `dir`.
+fn compiled_echo(dir: &Path) -> PathBuf {
+    let out = dir.join("echo.cwasm");
+    let (ok, _, stderr) = netlet(&[
+        "compile",
+        guest("echo").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    out
+}
+
+#[test]
+fn precompiled_code_is_refused_unless_allowed() {
+    let dir = temp_dir("precompiled-refused");
+    let out = compiled_echo(&dir);
+    // Whatever its name: machine code is recognised by content, and refused.
+    let renamed = dir.join("innocent.wasm");
+    std::fs::copy(&out, &renamed).unwrap();
+    for file in [&out, &renamed] {
+        let (ok, stdout, stderr) = netlet(&["run", file.to_str().unwrap(), "--tcp", "127.0.0.1:0"]);
+        assert!(!ok);
+        assert!(!stdout.contains("listening"), "{stdout}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+        assert!(stderr.contains("precompiled machine code"), "{stderr}");
+        assert!(stderr.contains("--allow-precompiled"), "{stderr}");
+    }
+    let (ok, _, stderr) = netlet(&["inspect", out.to_str().unwrap()]);
+    assert!(!ok && stderr.contains("--allow-precompiled"), "{stderr}");
+    let (ok, stdout, stderr) = netlet(&["inspect", out.to_str().unwrap(), "--allow-precompiled"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("netlet:net/handler@0.1.0"), "{stdout}");
+
+    // A manifest: refused at the component's key, accepted with allow-precompiled.
+    let text = format!(
+        "[handler.e]\ncomponent = \"{}\"\ntcp = \"127.0.0.1:0\"\n",
+        out.display()
+    );
+    assert_rejected(
+        &dir,
+        &text,
+        2,
+        "handler.e.component",
+        "allow-precompiled = true",
+    );
+    let path = manifest(&dir, &format!("{text}allow-precompiled = true\n"));
+    let up = Up::start(&path, &[], 1);
+    assert_echoes(up.addr("tcp", "e"));
 }
 
 #[test]
@@ -76,7 +135,13 @@ fn a_precompiled_component_for_another_mode_is_refused_clearly() {
     ]);
     assert!(ok, "{stderr}");
     // Compiled for the pooling allocator, run without it.
-    let (ok, _, stderr) = netlet(&["run", out.to_str().unwrap(), "--tcp", "127.0.0.1:0"]);
+    let (ok, _, stderr) = netlet(&[
+        "run",
+        out.to_str().unwrap(),
+        "--tcp",
+        "127.0.0.1:0",
+        "--allow-precompiled",
+    ]);
     assert!(!ok);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("echo.cwasm"), "{stderr}");
@@ -89,6 +154,7 @@ fn a_precompiled_component_for_another_mode_is_refused_clearly() {
         "127.0.0.1:0",
         "--isolation",
         "connection",
+        "--allow-precompiled",
     ]);
     assert_echoes(n.tcp[0]);
 }

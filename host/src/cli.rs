@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use crate::config::flags::{CompileFlags, RunFlags};
 use crate::config::parse_listen_addr;
 use crate::deploy::manifest::HandlerSpec;
-use crate::engine::{EngineOptions, Handler, Loader, Pooling, default_cache_dir};
+use crate::engine::{EngineOptions, Handler, Loader, Pooling, Precompiled, default_cache_dir};
 use crate::log::LogSink;
 use crate::{demo, deploy};
 
@@ -53,8 +53,10 @@ enum Command {
     /// Serve the seeds' demo (the default).
     Demo(DemoArgs),
     /// Precompile a component to machine code for this machine (`X.cwasm`), so `netlet
-    /// run X.cwasm` starts without compiling. A `.cwasm` is machine code: run only those
-    /// you made (or trust as you would a native binary).
+    /// run X.cwasm --allow-precompiled` starts without compiling. A `.cwasm` is machine
+    /// code, run without WebAssembly's checks: netlet loads one only when told to
+    /// (--allow-precompiled, or allow-precompiled = true in a manifest), and you should
+    /// allow only those you made.
     Compile(CompileArgs),
     /// Show which netlet world a component targets, its exports and imports, and what
     /// it would need granted (outbound destinations, name lookups).
@@ -142,6 +144,10 @@ struct InspectArgs {
     /// The component to inspect.
     #[arg(value_name = "COMPONENT.wasm")]
     component: PathBuf,
+    /// Let the component be precompiled machine code (a .cwasm), as `netlet run
+    /// --allow-precompiled` does.
+    #[arg(long)]
+    allow_precompiled: bool,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -244,8 +250,9 @@ fn compile(args: CompileArgs) -> anyhow::Result<ExitCode> {
         cache_dir: None,
         pooling: Pooling::for_config(&args.settings.0),
     })?;
-    // Loading first checks that it is a netlet handler this host can run.
-    Handler::from_file(&loader, &args.component)?;
+    // Loading first checks that it is a netlet handler this host can run (and not
+    // machine code already).
+    Handler::from_file(&loader, &args.component, Precompiled::Refuse)?;
     let bytes = std::fs::read(&args.component)
         .with_context(|| format!("{}: cannot read", args.component.display()))?;
     let compiled = loader
@@ -258,7 +265,8 @@ fn compile(args: CompileArgs) -> anyhow::Result<ExitCode> {
     std::fs::write(&output, &compiled)
         .with_context(|| format!("{}: cannot write", output.display()))?;
     println!(
-        "netlet: compiled {} -> {} ({} bytes)",
+        "netlet: compiled {} -> {} ({} bytes); run it with --allow-precompiled \
+         (allow-precompiled = true in a manifest)",
         args.component.display(),
         output.display(),
         compiled.len()
@@ -268,7 +276,11 @@ fn compile(args: CompileArgs) -> anyhow::Result<ExitCode> {
 
 fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let loader = Loader::new(&args.cache.engine_options())?;
-    let handler = Handler::from_file(&loader, &args.component)?;
+    let handler = Handler::from_file(
+        &loader,
+        &args.component,
+        Precompiled::allowed(args.allow_precompiled),
+    )?;
     print!(
         "{}",
         crate::inspect::inspect(&handler, &args.component.display().to_string())

@@ -99,6 +99,9 @@ pub struct HandlerConfig {
     pub allow_dns: bool,
     /// Node's `allowHalfOpen` for accepted sockets.
     pub allow_half_open: bool,
+    /// Whether the component may be precompiled machine code (a `.cwasm`), which is
+    /// trusted as a native binary would be.
+    pub allow_precompiled: bool,
     /// Write queue size at which `write` starts returning false.
     pub high_water_mark: usize,
     /// Write queue size past which the socket is destroyed.
@@ -130,6 +133,7 @@ impl Default for HandlerConfig {
             allow: Vec::new(),
             allow_dns: false,
             allow_half_open: false,
+            allow_precompiled: false,
             high_water_mark: DEFAULT_HIGH_WATER_MARK,
             max_write_buffer: DEFAULT_MAX_WRITE_BUFFER,
             max_memory: DEFAULT_MAX_MEMORY,
@@ -433,6 +437,10 @@ mod tests {
             },
             HandlerConfig {
                 drain_timeout: Duration::from_secs(2),
+                ..old.clone()
+            },
+            HandlerConfig {
+                allow_precompiled: true,
                 ..old.clone()
             },
         ] {

@@ -4,6 +4,11 @@
 //! clear line naming the file: not WebAssembly at all, a core module instead of a
 //! component, a component that is not a netlet handler (wrong world), a component that
 //! imports something netlet does not provide.
+//!
+//! Machine code is loaded only by intent: a precompiled component (`netlet compile`'s
+//! `.cwasm`) only when the user allowed it ([`Precompiled::Allow`], from
+//! `--allow-precompiled`), and otherwise only netlet's own compile cache's entries,
+//! which it verifies ([`crate::cache`]). What a file starts with decides nothing alone.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -42,12 +47,40 @@ pub enum LoadError {
     WrongWorld { file: String, exports: String },
     #[error("{file}: cannot be run by netlet: {reason}")]
     Link { file: String, reason: String },
+    #[error(
+        "{file}: precompiled machine code, which runs unchecked as a native binary would: \
+         netlet loads it only when asked to, with --allow-precompiled (allow-precompiled = \
+         true in a manifest or scenario file); allow only files you compiled yourself"
+    )]
+    Precompiled { file: String },
+}
+
+/// Whether a component may be precompiled machine code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precompiled {
+    /// Only WebAssembly: compiled here, or taken from netlet's own verified cache.
+    #[default]
+    Refuse,
+    /// The user asked for it (`--allow-precompiled`): a `.cwasm` is trusted as a
+    /// native binary would be.
+    Allow,
+}
+
+impl Precompiled {
+    /// `Allow` when `allowed` (a handler's `allow_precompiled`).
+    pub fn allowed(allowed: bool) -> Self {
+        if allowed {
+            Precompiled::Allow
+        } else {
+            Precompiled::Refuse
+        }
+    }
 }
 
 /// Where a component's bytes come from.
 #[derive(Clone, PartialEq)]
 pub enum ComponentSource {
-    /// A file: a `.wasm` component, or a `.cwasm` that `netlet compile` made.
+    /// A file: a `.wasm` component (or, when allowed, a `.cwasm`).
     File(PathBuf),
     /// A component built into this binary (the demo's examples): `name` is what logs
     /// call it, `file` what errors call it.
@@ -252,31 +285,54 @@ pub struct Handler {
 
 impl Handler {
     /// Loads the component `source` names.
-    pub fn load(loader: &Loader, source: &ComponentSource) -> Result<Self, LoadError> {
+    pub fn load(
+        loader: &Loader,
+        source: &ComponentSource,
+        precompiled: Precompiled,
+    ) -> Result<Self, LoadError> {
         let bytes = source.read()?;
-        Self::from_bytes(loader, &source.name(), &source.to_string(), &bytes)
+        Self::from_bytes(
+            loader,
+            &source.name(),
+            &source.to_string(),
+            &bytes,
+            precompiled,
+        )
     }
 
-    /// Loads the component at `path`: a `.wasm` component, or a `.cwasm` that
-    /// `netlet compile` made (machine code, trusted as a native binary would be).
-    pub fn from_file(loader: &Loader, path: &Path) -> Result<Self, LoadError> {
-        Self::load(loader, &ComponentSource::File(path.to_path_buf()))
+    /// Loads the component at `path`: a `.wasm` component, or with
+    /// [`Precompiled::Allow`] a `.cwasm` that `netlet compile` made.
+    pub fn from_file(
+        loader: &Loader,
+        path: &Path,
+        precompiled: Precompiled,
+    ) -> Result<Self, LoadError> {
+        Self::load(
+            loader,
+            &ComponentSource::File(path.to_path_buf()),
+            precompiled,
+        )
     }
 
-    /// Loads a component from memory; `file` is what errors call it.
+    /// Loads a component from memory; `file` is what errors call it. Precompiled
+    /// machine code is refused unless `precompiled` allows it.
     pub fn from_bytes(
         loader: &Loader,
         name: &str,
         file: &str,
         bytes: &[u8],
+        precompiled: Precompiled,
     ) -> Result<Self, LoadError> {
         let engine = &loader.engine;
         let file = file.to_string();
         let sha256 = crate::cache::sha256_hex(bytes);
         let component = if bytes.starts_with(b"\x7fELF") {
-            // SAFETY: a precompiled component is machine code the user chose to run, as
-            // a native binary would be; wasmtime refuses one made by another version or
-            // with another configuration.
+            if precompiled != Precompiled::Allow {
+                return Err(LoadError::Precompiled { file });
+            }
+            // SAFETY: the user asked for precompiled code to be run (as a native binary
+            // would be); wasmtime refuses one made by another version or with another
+            // configuration.
             unsafe { Component::deserialize(engine, bytes) }.map_err(|e| LoadError::Invalid {
                 file: file.clone(),
                 reason: format!("precompiled component not usable here: {}", first_line(&e)),
@@ -356,4 +412,36 @@ fn new_linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
         |state| state,
     )?;
     Ok(linker)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_code_loads_only_when_allowed() {
+        let loader = Loader::new(&EngineOptions::default()).unwrap();
+        let echo = crate::demo::ECHO.component.read().unwrap();
+        let machine_code = loader.engine.precompile_component(&echo).unwrap();
+        let load = |precompiled| {
+            Handler::from_bytes(&loader, "echo", "echo.cwasm", &machine_code, precompiled)
+        };
+        match load(Precompiled::Refuse) {
+            Err(e @ LoadError::Precompiled { .. }) => {
+                let message = e.to_string();
+                assert!(
+                    message.starts_with("echo.cwasm: precompiled machine code"),
+                    "{message}"
+                );
+                assert!(message.contains("--allow-precompiled"), "{message}");
+                assert!(!message.contains('\n'), "{message}");
+            }
+            Err(e) => panic!("refused for another reason: {e}"),
+            Ok(_) => panic!("machine code was loaded without being allowed"),
+        }
+        let handler = load(Precompiled::Allow).unwrap();
+        assert_eq!(handler.sha256, crate::cache::sha256_hex(&machine_code));
+        // WebAssembly itself needs no permission.
+        Handler::from_bytes(&loader, "echo", "echo.wasm", &echo, Precompiled::Refuse).unwrap();
+    }
 }

@@ -180,6 +180,7 @@ mod tests {
             (&["--allow", "10.0.0.0/8:*"], "allow = [\"10.0.0.0/8:*\"]"),
             (&["--allow-dns"], "allow-dns = true"),
             (&["--allow-half-open"], "allow-half-open = true"),
+            (&["--allow-precompiled"], "allow-precompiled = true"),
             (&["--isolation", "connection"], "isolation = \"connection\""),
             (&["--on-trap", "close"], "on-trap = \"close\""),
             (&["--max-memory", "32MiB"], "max-memory = \"32MiB\""),
@@ -245,6 +246,7 @@ mod tests {
             "[default: 64KiB]",
             "[default: 16MiB]",
             "[default: shared]",
+            "--allow-precompiled",
             "[possible values: restart, close]",
         ] {
             assert!(help.contains(shown), "{shown} not in\n{help}");

@@ -419,6 +419,11 @@ pub static SETTINGS: &[Setting] = &[
     setting!("allow-half-open", allow_half_open: Switch, Swap,
         "Node's `allowHalfOpen: true` for accepted sockets: after the peer's `end`, our side \
          stays open until the handler ends it."),
+    setting!("allow-precompiled", allow_precompiled: Switch, Swap,
+        "Let the component be precompiled machine code (a .cwasm from `netlet compile`). It \
+         runs as native code without WebAssembly's checks, so it is trusted as a native \
+         binary would be: allow only files you compiled yourself. Off: such a file is \
+         refused."),
     setting!("isolation", isolation: Choice<Isolation>, Restart,
         "`shared`: one instance per shard serves every connection (as one Node process). \
          `connection`: a fresh instance per connection, so a crash or state never crosses \
@@ -487,6 +492,7 @@ mod tests {
             ("allow", Value::Text("*:1")),
             ("allow-dns", Value::Bool(true)),
             ("allow-half-open", Value::Bool(true)),
+            ("allow-precompiled", Value::Bool(true)),
             ("isolation", Value::Text("connection")),
             ("on-trap", Value::Text("close")),
             ("max-memory", Value::Text("1MiB")),

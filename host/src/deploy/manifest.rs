@@ -388,6 +388,7 @@ mod tests {
         // Defaults are the flags' defaults.
         assert_eq!(c.high_water_mark, config::DEFAULT_HIGH_WATER_MARK);
         assert_eq!(c.drain_timeout, config::DEFAULT_DRAIN_TIMEOUT);
+        assert!(!c.allow_precompiled);
     }
 
     #[test]
@@ -396,20 +397,20 @@ mod tests {
         std::fs::write(dir.join("netlet-manifest-test.wasm"), b"").unwrap();
         let m = parse(
             "m.toml",
-            &format!("[handler.a]\n{C}tcp = \"127.0.0.1:0\"\nallow-half-open = true\n"),
+            &format!("[handler.a]\n{C}tcp = \"127.0.0.1:0\"\nallow-precompiled = true\n"),
             &dir,
         )
         .unwrap();
-        assert!(m.handlers[0].config.allow_half_open);
+        assert!(m.handlers[0].config.allow_precompiled);
         let e = parse_err(&format!(
-            "[handler.a]\n{C}tcp = \"127.0.0.1:0\"\nhalf-open = true\n"
+            "[handler.a]\n{C}tcp = \"127.0.0.1:0\"\nprecompiled = true\n"
         ));
         assert!(
             e.message
                 .ends_with(&format!("a handler's keys are: {}", keys().join(", "))),
             "{e}"
         );
-        assert!(keys().contains(&"allow-half-open") && keys()[..2] == ["component", "sha256"]);
+        assert!(keys().contains(&"allow-precompiled") && keys()[..2] == ["component", "sha256"]);
     }
 
     #[test]

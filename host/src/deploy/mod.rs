@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context as _;
 
 use crate::config::HandlerConfig;
-use crate::engine::{EngineOptions, Handler, Loader, Pooling};
+use crate::engine::{EngineOptions, Handler, Loader, Pooling, Precompiled};
 use crate::log::LogSink;
 use crate::serve::{Bound, Service};
 use crate::stats::HandlerStats;
@@ -110,7 +110,8 @@ fn load_one(loaders: &Loaders, spec: HandlerSpec) -> Result<Loaded, String> {
     let loader = loaders
         .for_config(&spec.config)
         .map_err(|e| format!("{e:#}"))?;
-    let mut handler = Handler::load(&loader, &spec.component)
+    let precompiled = Precompiled::allowed(spec.config.allow_precompiled);
+    let mut handler = Handler::load(&loader, &spec.component, precompiled)
         .map_err(|e| spec.error("component", e.to_string()))?;
     if let Some(expected) = &spec.sha256
         && *expected != handler.sha256

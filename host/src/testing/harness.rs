@@ -13,7 +13,9 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::config::{HandlerConfig, Isolation, TrapPolicy};
 use crate::dgram::UdpSource;
-use crate::engine::{EngineOptions, Handler, LoadError, Loader, Pooling, default_cache_dir};
+use crate::engine::{
+    EngineOptions, Handler, LoadError, Loader, Pooling, Precompiled, default_cache_dir,
+};
 use crate::events::HostEvent;
 use crate::guest::TraceEvent;
 use crate::log::LogSink;
@@ -135,6 +137,12 @@ impl HarnessBuilder {
         self
     }
 
+    /// Let the component be precompiled machine code (`--allow-precompiled`).
+    pub fn allow_precompiled(mut self, on: bool) -> Self {
+        self.config.allow_precompiled = on;
+        self
+    }
+
     pub fn isolation(mut self, isolation: Isolation) -> Self {
         self.config.isolation = isolation;
         self
@@ -186,14 +194,16 @@ impl HarnessBuilder {
     /// Loads the component at `path`.
     pub fn load(self, path: impl AsRef<Path>) -> Result<Harness, HarnessError> {
         let this = self.validated()?;
-        let handler = Handler::from_file(&this.loader()?, path.as_ref())?;
+        let precompiled = Precompiled::allowed(this.config.allow_precompiled);
+        let handler = Handler::from_file(&this.loader()?, path.as_ref(), precompiled)?;
         this.start(handler)
     }
 
     /// Loads a component from memory; `name` is what its log lines are prefixed with.
     pub fn from_bytes(self, name: &str, bytes: &[u8]) -> Result<Harness, HarnessError> {
         let this = self.validated()?;
-        let handler = Handler::from_bytes(&this.loader()?, name, name, bytes)?;
+        let precompiled = Precompiled::allowed(this.config.allow_precompiled);
+        let handler = Handler::from_bytes(&this.loader()?, name, name, bytes, precompiled)?;
         this.start(handler)
     }
 

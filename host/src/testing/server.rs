@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::HandlerConfig;
-use crate::engine::{EngineOptions, Handler, Loader, Pooling, default_cache_dir};
+use crate::engine::{EngineOptions, Handler, Loader, Pooling, Precompiled, default_cache_dir};
 use crate::log::LogSink;
 use crate::serve::Service;
 
@@ -53,7 +53,8 @@ impl Server {
             pooling: Pooling::for_config(&config),
         })
         .map_err(|e| HarnessError::Start(format!("{e:#}")))?;
-        let handler = Handler::from_file(&loader, path.as_ref())?;
+        let precompiled = Precompiled::allowed(config.allow_precompiled);
+        let handler = Handler::from_file(&loader, path.as_ref(), precompiled)?;
         let sink = LogSink::capture();
         let service = Service::start(Arc::new(handler), config, sink.clone())
             .map_err(|e| HarnessError::Start(e.to_string()))?;
