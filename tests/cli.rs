@@ -262,3 +262,42 @@ fn run_errors_name_the_file_and_the_problem_only() {
         format!("netlet: cannot listen on tcp {addr}: address already in use")
     );
 }
+
+#[test]
+fn a_server_given_no_listener_says_what_is_missing() {
+    let echo = guest("echo");
+    let mut netlet = Netlet::spawn(&["run", echo.to_str().unwrap()]);
+    let status = netlet.wait_exit(WAIT);
+    assert!(
+        !status.success(),
+        "it exited {status} having served nothing"
+    );
+    let err = netlet.stderr.text();
+    assert_one_clear_line(&err, &echo, "nothing to serve");
+    assert!(
+        err.contains("--tcp ADDR") && err.contains("--udp ADDR"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_client_given_no_listener_runs_and_exits_cleanly() {
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = server.local_addr().unwrap().to_string();
+    let mut netlet = Netlet::spawn(&[
+        "run",
+        guest("tcp-client").to_str().unwrap(),
+        "--allow",
+        &target,
+        "--",
+        &target,
+    ]);
+    let (mut peer, _) = server.accept().unwrap();
+    peer.set_read_timeout(Some(WAIT)).unwrap();
+    assert_eq!(read_exact(&mut peer, 8), b"world!\r\n");
+    peer.write_all(b"hello from the server").unwrap();
+    drop(peer);
+    let status = netlet.wait_exit(WAIT);
+    assert!(status.success(), "{status}: {}", netlet.stderr.text());
+    assert!(!netlet.stderr.contains("nothing to serve"));
+}

@@ -370,7 +370,7 @@ fn supervise(
                 _ = tokio::time::sleep(Duration::from_millis(20)) => {
                     stopping.retain(|s| !s.is_finished());
                     if handlers.values().all(|r| r.service.is_finished()) && stopping.is_empty() && reload.is_none() {
-                        return Ok::<(), std::io::Error>(());
+                        return Ok::<bool, std::io::Error>(shutting_down);
                     }
                     if shutting_down {
                         continue;
@@ -431,15 +431,37 @@ fn supervise(
             }
         }
     });
-    outcome?;
+    let stopped = outcome?;
+    let mut served_nothing = None;
     for (name, r) in handlers {
-        if let Err(msg) = r.service.wait() {
-            crate::log::deploy(Some(&name), &msg);
-            failed = true;
+        let stats = r.service.stats.clone();
+        match r.service.wait() {
+            Err(msg) => {
+                crate::log::deploy(Some(&name), &msg);
+                failed = true;
+            }
+            // No listener, and not one event in its life: `init` started nothing (no
+            // socket, timer or connect), so nothing could ever have been served.
+            Ok(())
+                if !stopped
+                    && r.spec.config.tcp.is_empty()
+                    && r.spec.config.udp.is_empty()
+                    && stats.guest_calls.load(std::sync::atomic::Ordering::Relaxed) == 0 =>
+            {
+                served_nothing.get_or_insert(r.spec);
+            }
+            Ok(()) => {}
         }
     }
     for s in stopping {
         let _ = s.wait();
+    }
+    if let Some(spec) = served_nothing {
+        anyhow::bail!(spec.problem(format_args!(
+            "{}: nothing to serve: no --tcp or --udp listener was given, and the handler's \
+             init started no socket, timer or connection; give it --tcp ADDR and/or --udp ADDR",
+            spec.component
+        )));
     }
     Ok(if failed {
         ExitCode::FAILURE
