@@ -311,7 +311,7 @@ fn outbound_connections_follow_the_allow_list_for_net_and_wasi_sockets() {
     assert!(
         netlet
             .stderr
-            .contains(&format!("denied wasi:sockets TcpConnect {addr}")),
+            .contains(&format!("wasi:sockets: denied connect to {addr}")),
         "{}",
         netlet.stderr.text()
     );

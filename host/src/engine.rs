@@ -21,7 +21,7 @@ use wasmtime::{Config, Engine};
 use crate::bindings::TcpUdpPre;
 use crate::cache::CompileCache;
 use crate::config::{HandlerConfig, Isolation};
-use crate::guest::GuestState;
+use crate::instance::GuestState;
 
 /// The interface every netlet handler exports.
 pub const HANDLER_EXPORT: &str = "netlet:net/handler@0.1.0";
@@ -405,12 +405,9 @@ fn first_line(e: &wasmtime::Error) -> String {
 fn new_linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    crate::wasi::shadow_blocking_io(&mut linker)?;
-    crate::wasi::cap_socket_creation(&mut linker)?;
-    crate::bindings::TcpUdp::add_to_linker::<_, wasmtime::component::HasSelf<GuestState>>(
-        &mut linker,
-        |state| state,
-    )?;
+    crate::wasi::shadow_blocking_io(&mut linker, GuestState::deadlined)?;
+    crate::wasi::cap_socket_creation(&mut linker, GuestState::capped)?;
+    crate::instance::state::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 

@@ -35,7 +35,7 @@ use wasmtime_wasi_io::poll::DynPollable;
 use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream};
 
 use crate::budget::Refusal;
-use crate::guest::{GuestState, Io};
+use crate::context::InstanceCtx;
 
 /// The trap raised when a guest blocks in a host call past its deadline.
 #[derive(Debug, thiserror::Error)]
@@ -73,25 +73,29 @@ fn blocked_stream<T>(r: Result<StreamResult<T>, Blocked>) -> StreamResult<T> {
     r.unwrap_or_else(|b| Err(StreamError::Trap(wasmtime::Error::new(b))))
 }
 
-/// Replaces the blocking parts of `wasi:io` in a linker that already has WASI.
-pub fn shadow_blocking_io(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+/// Replaces the blocking parts of `wasi:io` in a linker that already has WASI; `view`
+/// gives the store's resource table with the current call's deadline.
+pub fn shadow_blocking_io<T: 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> Deadlined<'_>,
+) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    poll::add_to_linker::<GuestState, HasDeadline>(linker, GuestState::deadlined)?;
-    streams::add_to_linker::<GuestState, HasDeadline>(linker, GuestState::deadlined)?;
+    poll::add_to_linker::<T, HasDeadline>(linker, view)?;
+    streams::add_to_linker::<T, HasDeadline>(linker, view)?;
     linker.allow_shadowing(false);
     Ok(())
 }
 
-/// WASI's sockets context, with the instance's netlet side (its own sockets, and the
-/// share of the budget its `wasi:sockets` sockets hold).
+/// WASI's sockets context, with the instance's quota (its own sockets, and the share of
+/// the budget its `wasi:sockets` sockets hold).
 pub struct Capped<'a> {
     sockets: WasiSocketsCtxView<'a>,
-    io: &'a mut Io,
+    cx: &'a mut InstanceCtx,
 }
 
 impl<'a> Capped<'a> {
-    pub fn new(sockets: WasiSocketsCtxView<'a>, io: &'a mut Io) -> Self {
-        Self { sockets, io }
+    pub fn new(sockets: WasiSocketsCtxView<'a>, cx: &'a mut InstanceCtx) -> Self {
+        Self { sockets, cx }
     }
 
     fn check(&mut self) -> SocketResult<()> {
@@ -106,15 +110,16 @@ impl<'a> Capped<'a> {
         // The share follows the count (sockets the guest dropped are given back), plus
         // one for the socket about to be made; if making it fails, the next count
         // corrects the share.
-        let refusal = if wasi_sockets + self.io.own_sockets() >= crate::config::MAX_GUEST_SOCKETS {
-            Refusal::Instance
-        } else if self.io.wasi_permit.resize(wasi_sockets + 1) {
-            return Ok(());
-        } else {
-            Refusal::Process
-        };
-        self.io.wasi_permit.resize(wasi_sockets);
-        self.io.socket_refused(refusal);
+        let refusal =
+            if wasi_sockets + self.cx.quota.own_sockets() >= crate::config::MAX_GUEST_SOCKETS {
+                Refusal::Instance
+            } else if self.cx.quota.wasi_permit.resize(wasi_sockets + 1) {
+                return Ok(());
+            } else {
+                Refusal::Process
+            };
+        self.cx.quota.wasi_permit.resize(wasi_sockets);
+        self.cx.socket_refused(refusal);
         Err(ErrorCode::NewSocketLimit.into())
     }
 }
@@ -125,11 +130,15 @@ impl HasData for HasCap {
     type Data<'a> = Capped<'a>;
 }
 
-/// Replaces `wasi:sockets` socket creation in a linker that already has WASI.
-pub fn cap_socket_creation(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+/// Replaces `wasi:sockets` socket creation in a linker that already has WASI; `view`
+/// gives WASI's sockets with the instance's quota.
+pub fn cap_socket_creation<T: 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> Capped<'_>,
+) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    tcp_create_socket::add_to_linker::<GuestState, HasCap>(linker, GuestState::capped)?;
-    udp_create_socket::add_to_linker::<GuestState, HasCap>(linker, GuestState::capped)?;
+    tcp_create_socket::add_to_linker::<T, HasCap>(linker, view)?;
+    udp_create_socket::add_to_linker::<T, HasCap>(linker, view)?;
     linker.allow_shadowing(false);
     Ok(())
 }

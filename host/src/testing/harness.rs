@@ -12,21 +12,45 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::config::{HandlerConfig, Isolation, TrapPolicy};
-use crate::dgram::UdpSource;
+use crate::context::Observer;
 use crate::engine::{
     EngineOptions, Handler, LoadError, Loader, Pooling, Precompiled, default_cache_dir,
 };
 use crate::events::HostEvent;
-use crate::guest::TraceEvent;
 use crate::log::LogSink;
-use crate::net::listener::ListenerSource;
-use crate::net::stream::Stream;
 use crate::policy::{AllowRule, Policy};
-use crate::reactor::{Completion, ConnectError, Reactor};
-use crate::shard::{FailureRecord, Shard, ShardSpec};
+use crate::shard::{Control, FailureRecord, Shard, ShardSpec};
 use crate::stats::HandlerStats;
+use crate::transport::{ConnectError, DatagramSource, ListenerSource};
 
 use super::mem::{Closed, MemNet, Peer, PendingConnect, SentDatagram, pair};
+
+/// One delivered event, as the harness records it.
+#[derive(Clone, Debug)]
+pub struct TraceEvent {
+    /// The instance it was delivered to.
+    pub instance: u64,
+    pub event: HostEvent,
+    /// The event's payload (a `data` or `message`'s bytes).
+    pub payload: Vec<u8>,
+}
+
+/// Records every delivered event.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<TraceEvent>>);
+
+impl Observer for Recorder {
+    fn delivered(&self, instance: u64, event: &HostEvent, payload: &[u8]) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(TraceEvent {
+                instance,
+                event: event.clone(),
+                payload: payload.to_vec(),
+            });
+    }
+}
 
 /// Loop turns one action may take before the harness gives up on the handler.
 const MAX_TURNS: usize = 100_000;
@@ -227,25 +251,26 @@ impl HarnessBuilder {
         let net = MemNet::default();
         let clock = Clock::new_virtual();
         let sink = LogSink::capture();
-        let trace = Arc::new(Mutex::new(Vec::new()));
-        let reactor = Arc::new(Reactor::default());
+        let trace = Arc::new(Recorder::default());
         let mut tcp = Vec::new();
-        let mut listeners = Vec::new();
+        let mut listeners: Vec<(u32, Box<dyn ListenerSource>)> = Vec::new();
         for (i, addr) in config.tcp.iter().enumerate() {
             let addr = Some(*addr)
                 .filter(|a| a.port() != 0)
                 .unwrap_or_else(|| nth(DEFAULT_TCP, i));
-            let index = net.listen(addr);
-            listeners.push((i as u32 + 1, ListenerSource::Mem(index)));
+            listeners.push((i as u32 + 1, Box::new(net.listen(addr))));
             tcp.push(addr);
         }
         let mut udp = Vec::new();
-        let mut sockets = Vec::new();
+        let mut sockets: Vec<Box<dyn DatagramSource>> = Vec::new();
         for (i, addr) in config.udp.iter().enumerate() {
             let addr = Some(*addr)
                 .filter(|a| a.port() != 0)
                 .unwrap_or_else(|| nth(DEFAULT_UDP, i));
-            sockets.push(UdpSource::Mem(net.udp(Some(addr))));
+            let sock = net
+                .udp(Some(addr))
+                .map_err(|e| HarnessError::Start(format!("cannot make a UDP socket: {e}")))?;
+            sockets.push(Box::new(sock));
             udp.push(addr);
         }
         config.tcp = tcp.clone();
@@ -255,21 +280,21 @@ impl HarnessBuilder {
         let spec = ShardSpec {
             index: 0,
             handler: Arc::new(handler),
-            policy: Arc::new(Policy::new(config.allow.clone())),
+            policy: Arc::new(Policy::new(config.allow.clone(), config.allow_dns)),
             config,
             stats: Arc::new(HandlerStats::default()),
             log_tag: crate::log::LogTag::new("guest"),
             sink: sink.clone(),
-            reactor: reactor.clone(),
+            control: Arc::new(Control::default()),
             tcp: listeners,
-            udp: Vec::new(),
+            udp: sockets,
             clock: clock.clone(),
-            mem: Some(net.clone()),
-            trace: Some(trace.clone()),
+            network: Some(Arc::new(net.clone())),
+            observer: Some(trace.clone()),
         };
-        let (mut shard, _) = Shard::new(spec).map_err(HarnessError::Start)?;
+        let mut shard = Shard::new(spec).map_err(HarnessError::Start)?;
         shard
-            .start_primary(sockets)
+            .start_primary()
             .map_err(|e| HarnessError::Init(e.to_string()))?;
         let inner = Rc::new(RefCell::new(Inner {
             shard,
@@ -277,7 +302,6 @@ impl HarnessBuilder {
             clock,
             sink,
             trace,
-            reactor,
             tcp,
             udp,
         }));
@@ -292,8 +316,7 @@ struct Inner {
     net: MemNet,
     clock: Clock,
     sink: LogSink,
-    trace: Arc<Mutex<Vec<TraceEvent>>>,
-    reactor: Arc<Reactor>,
+    trace: Arc<Recorder>,
     tcp: Vec<SocketAddr>,
     udp: Vec<SocketAddr>,
 }
@@ -432,13 +455,13 @@ impl Harness {
 
     /// Accepts the oldest outbound connect: the test plays the server.
     pub fn accept_connect(&self) -> Result<Conn, HarnessError> {
-        let pending = self
+        let (pending, done) = self
             .inner
             .borrow()
             .net
             .pop_connect()
             .ok_or(HarnessError::NoConnect)?;
-        let (peer, guest_side) = {
+        let peer = {
             let inner = self.inner.borrow();
             let remote = crate::resolve::resolve_now(&pending.host)
                 .and_then(|ips| ips.into_iter().next())
@@ -446,42 +469,39 @@ impl Harness {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], pending.port)));
             let local = SocketAddr::new(remote.ip(), inner.net.next_port());
             let (host_end, peer) = pair(local, remote);
-            inner.reactor.complete(Completion::TcpConnect {
-                inst: pending.inst,
-                id: pending.id,
-                result: Ok(Stream::Mem(host_end)),
-            });
-            (peer, (pending.inst, pending.id))
+            done(Ok(Box::new(host_end)));
+            peer
         };
         self.settle()?;
-        Ok(Conn {
+        let conn = Conn {
             inner: self.inner.clone(),
             peer,
-            socket: std::cell::Cell::new(Some(guest_side)),
-        })
+            socket: Default::default(),
+        };
+        conn.resolve();
+        Ok(conn)
     }
 
     /// Refuses the oldest outbound connect (the guest gets `ECONNREFUSED`).
     pub fn refuse_connect(&self) -> Result<(), HarnessError> {
-        let pending = self
+        let (pending, done) = self
             .inner
             .borrow()
             .net
             .pop_connect()
             .ok_or(HarnessError::NoConnect)?;
-        self.inner
-            .borrow()
-            .reactor
-            .complete(Completion::TcpConnect {
-                inst: pending.inst,
-                id: pending.id,
-                result: Err(ConnectError {
-                    error: std::io::Error::from_raw_os_error(libc::ECONNREFUSED),
-                    target: format!("{}:{}", pending.host, pending.port),
-                    denied: false,
-                }),
-            });
+        done(Err(ConnectError {
+            error: std::io::Error::from_raw_os_error(libc::ECONNREFUSED),
+            target: crate::resolve::display_target(&pending.host, pending.port),
+            denied: false,
+        }));
         self.settle()
+    }
+
+    /// Lets the in-memory resolver answer `name` (for a guest sending to, or connecting
+    /// to, a host name); other names are not found.
+    pub fn add_host(&self, name: &str, addrs: Vec<std::net::IpAddr>) {
+        self.inner.borrow().net.add_host(name, addrs);
     }
 
     /// Whether TCP listener `index` still accepts (the guest may have closed it).
@@ -504,6 +524,7 @@ impl Harness {
         self.inner
             .borrow()
             .trace
+            .0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -516,7 +537,7 @@ impl Harness {
 
     /// The faults so far: traps (deadline, memory, panics, ...) and failed `init`s.
     pub fn traps(&self) -> Vec<FailureRecord> {
-        self.inner.borrow().shard.failures.clone()
+        self.inner.borrow().shard.failures().to_vec()
     }
 }
 
@@ -533,7 +554,7 @@ pub struct Conn {
     inner: Rc<RefCell<Inner>>,
     peer: Peer,
     /// The guest's (instance, socket id) for it, once known.
-    socket: std::cell::Cell<Option<(u32, u32)>>,
+    socket: std::cell::Cell<Option<(u64, u32)>>,
 }
 
 impl Conn {
@@ -544,8 +565,9 @@ impl Conn {
         }
         let mut inner = self.inner.borrow_mut();
         for (key, instance) in inner.shard.instances().iter_mut() {
-            if let Some((id, _)) = instance.io().tcp.iter().find(|(_, c)| c.is_for(&self.peer)) {
-                self.socket.set(Some((*key, *id)));
+            let tcp = &instance.state().tcp;
+            if let Some(id) = tcp.find(self.peer.host_addr, self.peer.addr) {
+                self.socket.set(Some((*key, id)));
                 return;
             }
         }
@@ -634,8 +656,8 @@ impl Conn {
             return false;
         };
         let inner = self.inner.borrow();
-        let trapped = inner.shard.failures.iter().any(|f| f.instance == inst);
-        let errored = inner.trace.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|t| {
+        let trapped = inner.shard.failures().iter().any(|f| f.instance == inst);
+        let errored = inner.trace.0.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|t| {
             t.instance == inst && matches!(t.event, HostEvent::Close { socket, had_error: true } if socket == id)
         });
         trapped || errored
@@ -651,8 +673,8 @@ impl Conn {
         inner
             .shard
             .instances()
-            .get_mut(&inst)
-            .and_then(|i| i.io().tcp.get(&id).map(|c| c.is_paused()))
+            .get(inst)
+            .and_then(|i| i.state().tcp.get(id).map(|c| c.is_paused()))
             .unwrap_or(false)
     }
 
