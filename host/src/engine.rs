@@ -4,7 +4,13 @@
 //! clear line naming the file: not WebAssembly at all, a core module instead of a
 //! component, a component that is not a netlet handler (wrong world), a component that
 //! imports something netlet does not provide.
+//!
+//! Machine code is loaded only by intent: a precompiled component (`netlet compile`'s
+//! `.cwasm`) only when the user allowed it ([`Precompiled::Allow`], from
+//! `--allow-precompiled`), and otherwise only netlet's own compile cache's entries,
+//! which it verifies ([`crate::cache`]). What a file starts with decides nothing alone.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +20,7 @@ use wasmtime::{Config, Engine};
 
 use crate::bindings::TcpUdpPre;
 use crate::cache::CompileCache;
+use crate::config::{HandlerConfig, Isolation};
 use crate::instance::GuestState;
 
 /// The interface every netlet handler exports.
@@ -40,6 +47,104 @@ pub enum LoadError {
     WrongWorld { file: String, exports: String },
     #[error("{file}: cannot be run by netlet: {reason}")]
     Link { file: String, reason: String },
+    #[error(
+        "{file}: precompiled machine code, which runs unchecked as a native binary would: \
+         netlet loads it only when asked to, with --allow-precompiled (allow-precompiled = \
+         true in a manifest or scenario file); allow only files you compiled yourself"
+    )]
+    Precompiled { file: String },
+}
+
+/// Whether a component may be precompiled machine code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precompiled {
+    /// Only WebAssembly: compiled here, or taken from netlet's own verified cache.
+    #[default]
+    Refuse,
+    /// The user asked for it (`--allow-precompiled`): a `.cwasm` is trusted as a
+    /// native binary would be.
+    Allow,
+}
+
+impl Precompiled {
+    /// `Allow` when `allowed` (a handler's `allow_precompiled`).
+    pub fn allowed(allowed: bool) -> Self {
+        if allowed {
+            Precompiled::Allow
+        } else {
+            Precompiled::Refuse
+        }
+    }
+}
+
+/// Where a component's bytes come from.
+#[derive(Clone, PartialEq)]
+pub enum ComponentSource {
+    /// A file: a `.wasm` component (or, when allowed, a `.cwasm`).
+    File(PathBuf),
+    /// A component built into this binary (the demo's examples): `name` is what logs
+    /// call it, `file` what errors call it.
+    Embedded {
+        name: &'static str,
+        file: &'static str,
+        bytes: &'static [u8],
+    },
+}
+
+impl std::fmt::Debug for ComponentSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ComponentSource::File(path) => f.debug_tuple("File").field(path).finish(),
+            ComponentSource::Embedded { file, bytes, .. } => {
+                write!(f, "Embedded({file}, {} bytes)", bytes.len())
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ComponentSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ComponentSource::File(path) => write!(f, "{}", path.display()),
+            ComponentSource::Embedded { file, .. } => write!(f, "{file}"),
+        }
+    }
+}
+
+impl ComponentSource {
+    /// A short name for logs: the file's stem (`echo` for `echo.wasm`).
+    pub fn name(&self) -> String {
+        match self {
+            ComponentSource::File(path) => path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "guest".into()),
+            ComponentSource::Embedded { name, .. } => name.to_string(),
+        }
+    }
+
+    /// The file, if it is one (what `--watch` watches).
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            ComponentSource::File(path) => Some(path),
+            ComponentSource::Embedded { .. } => None,
+        }
+    }
+
+    /// The component's bytes.
+    pub fn read(&self) -> Result<Cow<'static, [u8]>, LoadError> {
+        match self {
+            ComponentSource::File(path) => {
+                std::fs::read(path)
+                    .map(Cow::Owned)
+                    .map_err(|error| LoadError::Read {
+                        file: path.display().to_string(),
+                        error,
+                    })
+            }
+            ComponentSource::Embedded { bytes, .. } => Ok(Cow::Borrowed(bytes)),
+        }
+    }
 }
 
 /// Engine settings that matter to callers.
@@ -54,14 +159,26 @@ pub struct EngineOptions {
 
 /// The pooling allocator's size: how many instances may live at once, and the memory
 /// each may have.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pooling {
     pub instances: u32,
     pub max_memory: usize,
 }
 
-/// How often the engine's epoch advances; event deadlines are counted in these ticks.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+impl Pooling {
+    /// The pool a handler with `config` needs: one in connection isolation (sized by
+    /// [`HandlerConfig::pool_size`]), none in shared isolation.
+    pub fn for_config(config: &HandlerConfig) -> Option<Pooling> {
+        (config.isolation == Isolation::Connection).then(|| Pooling {
+            instances: config.pool_size(),
+            max_memory: config.max_memory,
+        })
+    }
+}
+
+/// How often the engine's epoch advances; event deadlines are counted in these ticks
+/// (and `--event-timeout` is at least one).
+pub const EPOCH_TICK: Duration = crate::config::EVENT_TIMEOUT_RESOLUTION;
 
 /// Epoch ticks for a deadline of `timeout` (at least one).
 pub fn epoch_ticks(timeout: Duration) -> u64 {
@@ -167,35 +284,55 @@ pub struct Handler {
 }
 
 impl Handler {
-    /// Loads the component at `path`: a `.wasm` component, or a `.cwasm` that
-    /// `netlet compile` made (machine code, trusted as a native binary would be).
-    pub fn from_file(loader: &Loader, path: &Path) -> Result<Self, LoadError> {
-        let file = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|error| LoadError::Read {
-            file: file.clone(),
-            error,
-        })?;
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "guest".into());
-        Self::from_bytes(loader, &name, &file, &bytes)
+    /// Loads the component `source` names.
+    pub fn load(
+        loader: &Loader,
+        source: &ComponentSource,
+        precompiled: Precompiled,
+    ) -> Result<Self, LoadError> {
+        let bytes = source.read()?;
+        Self::from_bytes(
+            loader,
+            &source.name(),
+            &source.to_string(),
+            &bytes,
+            precompiled,
+        )
     }
 
-    /// Loads a component from memory; `file` is what errors call it.
+    /// Loads the component at `path`: a `.wasm` component, or with
+    /// [`Precompiled::Allow`] a `.cwasm` that `netlet compile` made.
+    pub fn from_file(
+        loader: &Loader,
+        path: &Path,
+        precompiled: Precompiled,
+    ) -> Result<Self, LoadError> {
+        Self::load(
+            loader,
+            &ComponentSource::File(path.to_path_buf()),
+            precompiled,
+        )
+    }
+
+    /// Loads a component from memory; `file` is what errors call it. Precompiled
+    /// machine code is refused unless `precompiled` allows it.
     pub fn from_bytes(
         loader: &Loader,
         name: &str,
         file: &str,
         bytes: &[u8],
+        precompiled: Precompiled,
     ) -> Result<Self, LoadError> {
         let engine = &loader.engine;
         let file = file.to_string();
         let sha256 = crate::cache::sha256_hex(bytes);
         let component = if bytes.starts_with(b"\x7fELF") {
-            // SAFETY: a precompiled component is machine code the user chose to run, as
-            // a native binary would be; wasmtime refuses one made by another version or
-            // with another configuration.
+            if precompiled != Precompiled::Allow {
+                return Err(LoadError::Precompiled { file });
+            }
+            // SAFETY: the user asked for precompiled code to be run (as a native binary
+            // would be); wasmtime refuses one made by another version or with another
+            // configuration.
             unsafe { Component::deserialize(engine, bytes) }.map_err(|e| LoadError::Invalid {
                 file: file.clone(),
                 reason: format!("precompiled component not usable here: {}", first_line(&e)),
@@ -272,4 +409,36 @@ fn new_linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     crate::wasi::cap_socket_creation(&mut linker, GuestState::capped)?;
     crate::instance::state::add_to_linker(&mut linker)?;
     Ok(linker)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_code_loads_only_when_allowed() {
+        let loader = Loader::new(&EngineOptions::default()).unwrap();
+        let echo = crate::demo::ECHO.component.read().unwrap();
+        let machine_code = loader.engine.precompile_component(&echo).unwrap();
+        let load = |precompiled| {
+            Handler::from_bytes(&loader, "echo", "echo.cwasm", &machine_code, precompiled)
+        };
+        match load(Precompiled::Refuse) {
+            Err(e @ LoadError::Precompiled { .. }) => {
+                let message = e.to_string();
+                assert!(
+                    message.starts_with("echo.cwasm: precompiled machine code"),
+                    "{message}"
+                );
+                assert!(message.contains("--allow-precompiled"), "{message}");
+                assert!(!message.contains('\n'), "{message}");
+            }
+            Err(e) => panic!("refused for another reason: {e}"),
+            Ok(_) => panic!("machine code was loaded without being allowed"),
+        }
+        let handler = load(Precompiled::Allow).unwrap();
+        assert_eq!(handler.sha256, crate::cache::sha256_hex(&machine_code));
+        // WebAssembly itself needs no permission.
+        Handler::from_bytes(&loader, "echo", "echo.wasm", &echo, Precompiled::Refuse).unwrap();
+    }
 }

@@ -23,15 +23,18 @@
 //! - [`shard`]: a worker thread and its loop (poll, deliver a batch, flush), its
 //!   instances' lifecycle, accepting, swap and drain.
 //! - [`serve`]: running one handler: binding, shards, start, hot swap and stop.
-//! - [`deploy`]: `netlet up` / `netlet run`: the manifest, the supervisor that reloads
-//!   and swaps code, restarts, adds and removes handlers.
+//! - [`deploy`]: `netlet up` / `netlet run` / the demo: the manifest, the one supervisor
+//!   that reloads and swaps code, restarts, adds and removes handlers.
 //! - [`metrics`]: `--metrics`, the handlers' counters for Prometheus.
 //! - [`stats`]: a handler's counters (connections, drops, traps, restarts).
 //! - [`policy`]: the outbound allow-list: every outbound path asks it, one log wording.
 //! - [`budget`]: the process-wide budget of guest-opened sockets.
 //! - [`wasi`]: WASI with blocking calls bounded by the event deadline.
-//! - [`config`], [`log`], [`error`], [`resolve`], [`clock`]: settings, guest output,
-//!   error mapping, address resolution, real or virtual time.
+//! - [`config`]: a handler's settings, defined once in a table that `netlet run`'s flags,
+//!   manifests, scenario files and the harness all read through; their validation and
+//!   the rule for what needs a restart rather than a hot swap.
+//! - [`log`], [`error`], [`resolve`], [`clock`]: guest output, error mapping, address
+//!   resolution, real or virtual time.
 //! - [`testing`]: test a component in memory or on real sockets (`netlet test`).
 //! - [`cli`], [`demo`], [`inspect`]: the `netlet` command line, the seeds' demo, `netlet
 //!   inspect`.

@@ -147,17 +147,17 @@ impl Service {
 
     /// Hot swap: every shard starts `handler` with `config` for new connections, while
     /// open connections stay on the code they started with (see `shard`). `config` must
-    /// keep the listeners, shards and isolation. Returns when every shard answered;
-    /// `Err` names what failed (a shard whose new instance failed keeps the old code).
+    /// not change what needs a restart ([`HandlerConfig::restart_needed_for`]: the
+    /// listeners, shards, isolation, a connection-isolation pool). Returns when every
+    /// shard answered; `Err` names what failed (a shard whose new instance failed keeps
+    /// the old code).
     pub fn swap(&self, handler: Arc<Handler>, config: HandlerConfig) -> Result<(), String> {
-        if config.tcp != self.config.tcp
-            || config.udp != self.config.udp
-            || config.shards != self.config.shards
-            || config.isolation != self.config.isolation
-        {
-            return Err(
-                "listeners, shards or isolation changed: the handler must be restarted".into(),
-            );
+        let changed = self.config.restart_needed_for(&config);
+        if !changed.is_empty() {
+            return Err(format!(
+                "{} changed: the handler must be restarted",
+                changed.join(", ")
+            ));
         }
         let config = Arc::new(config);
         let policy = Arc::new(Policy::new(config.allow.clone(), config.allow_dns));

@@ -4,7 +4,7 @@
 //! test reads next is everything the handler did in answer.
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
@@ -13,7 +13,9 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::config::{HandlerConfig, Isolation, TrapPolicy};
 use crate::context::Observer;
-use crate::engine::{EngineOptions, Handler, LoadError, Loader, Pooling, default_cache_dir};
+use crate::engine::{
+    EngineOptions, Handler, LoadError, Loader, Pooling, Precompiled, default_cache_dir,
+};
 use crate::events::HostEvent;
 use crate::log::LogSink;
 use crate::policy::{AllowRule, Policy};
@@ -79,33 +81,58 @@ pub enum HarnessError {
     Config(String),
 }
 
-/// Settings for a harness: the handler's configuration, as for `netlet run`.
+/// The first TCP listener's address in memory (when none is given); the next ones
+/// follow it (8001, ...).
+pub const DEFAULT_TCP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8000);
+
+/// The first host-bound UDP socket's address in memory (when none is given).
+pub const DEFAULT_UDP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9000);
+
+/// The address `i` places after `first`.
+fn nth(first: SocketAddr, i: usize) -> SocketAddr {
+    let port = u16::try_from(i).map_or(u16::MAX, |i| first.port().saturating_add(i));
+    SocketAddr::new(first.ip(), port)
+}
+
+/// `n` addresses from `first` up.
+fn addrs_from(first: SocketAddr, n: usize) -> Vec<SocketAddr> {
+    (0..n).map(|i| nth(first, i)).collect()
+}
+
+/// Settings for a harness: the handler's configuration, as for `netlet run`, checked by
+/// [`HandlerConfig::validate`] when the harness starts.
 pub struct HarnessBuilder {
     config: HandlerConfig,
-    tcp: usize,
-    udp: usize,
 }
 
 impl Default for HarnessBuilder {
     fn default() -> Self {
         Self {
-            config: HandlerConfig::default(),
-            tcp: 1,
-            udp: 1,
+            config: Self::default_config(),
         }
     }
 }
 
 impl HarnessBuilder {
+    /// What a harness runs with unless told otherwise: `netlet run`'s defaults, one TCP
+    /// listener at [`DEFAULT_TCP`] and one UDP socket at [`DEFAULT_UDP`].
+    pub fn default_config() -> HandlerConfig {
+        HandlerConfig {
+            tcp: vec![DEFAULT_TCP],
+            udp: vec![DEFAULT_UDP],
+            ..HandlerConfig::default()
+        }
+    }
+
     /// How many TCP listeners the handler gets (default 1), at 127.0.0.1:8000, 8001, ...
     pub fn tcp(mut self, listeners: usize) -> Self {
-        self.tcp = listeners;
+        self.config.tcp = addrs_from(DEFAULT_TCP, listeners);
         self
     }
 
     /// How many host-bound UDP sockets the handler gets (default 1), at 127.0.0.1:9000, ...
     pub fn udp(mut self, sockets: usize) -> Self {
-        self.udp = sockets;
+        self.config.udp = addrs_from(DEFAULT_UDP, sockets);
         self
     }
 
@@ -131,6 +158,12 @@ impl HarnessBuilder {
 
     pub fn allow_half_open(mut self, on: bool) -> Self {
         self.config.allow_half_open = on;
+        self
+    }
+
+    /// Let the component be precompiled machine code (`--allow-precompiled`).
+    pub fn allow_precompiled(mut self, on: bool) -> Self {
+        self.config.allow_precompiled = on;
         self
     }
 
@@ -165,88 +198,85 @@ impl HarnessBuilder {
     }
 
     pub fn high_water_mark(mut self, bytes: usize) -> Self {
-        self.config.high_water_mark = bytes.max(1);
+        self.config.high_water_mark = bytes;
         self
     }
 
     pub fn max_write_buffer(mut self, bytes: usize) -> Self {
-        self.config.max_write_buffer = bytes.max(1);
+        self.config.max_write_buffer = bytes;
         self
     }
 
-    /// Replaces the whole configuration (its `tcp`/`udp` addresses become the harness's
-    /// listeners and sockets).
+    /// Replaces the whole configuration: its `tcp`/`udp` addresses become the
+    /// harness's listeners and sockets (none when empty; port 0 takes the default
+    /// address of its place). The harness always runs one shard.
     pub fn config(mut self, config: HandlerConfig) -> Self {
-        self.tcp = config.tcp.len();
-        self.udp = config.udp.len();
         self.config = config;
         self
     }
 
     /// Loads the component at `path`.
     pub fn load(self, path: impl AsRef<Path>) -> Result<Harness, HarnessError> {
-        let loader = self.loader()?;
-        let handler = Handler::from_file(&loader, path.as_ref())?;
-        self.start(handler)
+        let this = self.validated()?;
+        let precompiled = Precompiled::allowed(this.config.allow_precompiled);
+        let handler = Handler::from_file(&this.loader()?, path.as_ref(), precompiled)?;
+        this.start(handler)
     }
 
     /// Loads a component from memory; `name` is what its log lines are prefixed with.
     pub fn from_bytes(self, name: &str, bytes: &[u8]) -> Result<Harness, HarnessError> {
-        let loader = self.loader()?;
-        let handler = Handler::from_bytes(&loader, name, name, bytes)?;
-        self.start(handler)
+        let this = self.validated()?;
+        let precompiled = Precompiled::allowed(this.config.allow_precompiled);
+        let handler = Handler::from_bytes(&this.loader()?, name, name, bytes, precompiled)?;
+        this.start(handler)
     }
 
+    /// The settings, checked as every configuration is before it runs.
+    fn validated(self) -> Result<Self, HarnessError> {
+        let config = self.config.validate().map_err(HarnessError::Config)?;
+        Ok(Self { config })
+    }
+
+    /// The engine, pooled in connection isolation as `netlet run`'s is.
     fn loader(&self) -> Result<Loader, HarnessError> {
-        let pooling = (self.config.isolation == Isolation::Connection).then_some(Pooling {
-            instances: 1000,
-            max_memory: self.config.max_memory,
-        });
         Loader::new(&EngineOptions {
             cache_dir: default_cache_dir(),
-            pooling,
+            pooling: Pooling::for_config(&self.config),
         })
         .map_err(|e| HarnessError::Start(format!("{e:#}")))
     }
 
-    fn start(mut self, handler: Handler) -> Result<Harness, HarnessError> {
+    fn start(self, handler: Handler) -> Result<Harness, HarnessError> {
+        let mut config = self.config;
         let net = MemNet::default();
         let clock = Clock::new_virtual();
         let sink = LogSink::capture();
         let trace = Arc::new(Recorder::default());
         let mut tcp = Vec::new();
         let mut listeners: Vec<(u32, Box<dyn ListenerSource>)> = Vec::new();
-        for i in 0..self.tcp {
-            let addr = self
-                .config
-                .tcp
-                .get(i)
-                .copied()
+        for (i, addr) in config.tcp.iter().enumerate() {
+            let addr = Some(*addr)
                 .filter(|a| a.port() != 0)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8000 + i as u16)));
+                .unwrap_or_else(|| nth(DEFAULT_TCP, i));
             listeners.push((i as u32 + 1, Box::new(net.listen(addr))));
             tcp.push(addr);
         }
         let mut udp = Vec::new();
         let mut sockets: Vec<Box<dyn DatagramSource>> = Vec::new();
-        for i in 0..self.udp {
-            let addr = self
-                .config
-                .udp
-                .get(i)
-                .copied()
+        for (i, addr) in config.udp.iter().enumerate() {
+            let addr = Some(*addr)
                 .filter(|a| a.port() != 0)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9000 + i as u16)));
+                .unwrap_or_else(|| nth(DEFAULT_UDP, i));
             let sock = net
                 .udp(Some(addr))
                 .map_err(|e| HarnessError::Start(format!("cannot make a UDP socket: {e}")))?;
             sockets.push(Box::new(sock));
             udp.push(addr);
         }
-        self.config.tcp = tcp.clone();
-        self.config.udp = udp.clone();
-        self.config.shards = 1;
-        let config = Arc::new(self.config);
+        config.tcp = tcp.clone();
+        config.udp = udp.clone();
+        config.shards = 1;
+        let config = Arc::new(config);
         let spec = ShardSpec {
             index: 0,
             handler: Arc::new(handler),
