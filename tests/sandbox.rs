@@ -183,8 +183,10 @@ fn a_guest_that_blocks_in_a_wasi_call_is_stopped_at_the_deadline() {
                 "took {:?}",
                 start.elapsed()
             );
-            n.stderr
-                .wait_for("blocked in WASI calls for more than 10ms in one event (--max-blocking)", WAIT);
+            n.stderr.wait_for(
+                "blocked in WASI calls for more than 10ms in one event (--max-blocking)",
+                WAIT,
+            );
         },
     );
     assert_eq!(reconnects, 0);

@@ -113,9 +113,6 @@ impl Drop for Permit {
     }
 }
 
-/// The default of `--max-host-memory`: host memory one instance's queues may hold.
-pub const DEFAULT_MAX_HOST_MEMORY: usize = 128 << 20;
-
 /// Host memory the guests' queues hold (TCP write queues, UDP send queues), all
 /// instances together.
 static HOST_BYTES: AtomicUsize = AtomicUsize::new(0);

@@ -31,6 +31,14 @@ pub const DEFAULT_MAX_MEMORY: usize = 64 * 1024 * 1024;
 /// The smallest `--max-memory`: one WebAssembly page.
 pub const MIN_MEMORY: usize = 1 << 16;
 
+/// Default `--max-host-memory`: host memory one instance's queues (socket write queues,
+/// UDP send queues) may hold.
+pub const DEFAULT_MAX_HOST_MEMORY: usize = 128 << 20;
+
+/// Default `--max-blocking`: how long one event may spend blocked in WASI calls. A Node
+/// handler cannot block at all, and while one instance blocks its shard serves nobody.
+pub const DEFAULT_MAX_BLOCKING: Duration = Duration::from_millis(10);
+
 /// Default `--event-timeout`: the CPU time one guest call may take.
 pub const DEFAULT_EVENT_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -108,6 +116,10 @@ pub struct HandlerConfig {
     pub max_write_buffer: usize,
     /// Linear memory cap per instance.
     pub max_memory: usize,
+    /// Host memory one instance's queues may hold.
+    pub max_host_memory: usize,
+    /// Time one event may spend blocked in WASI calls.
+    pub max_blocking: Duration,
     /// CPU time one guest call may take before it is interrupted.
     pub event_timeout: Duration,
     /// Node's `server.maxConnections`: accepted connections beyond it are dropped.
@@ -137,6 +149,8 @@ impl Default for HandlerConfig {
             high_water_mark: DEFAULT_HIGH_WATER_MARK,
             max_write_buffer: DEFAULT_MAX_WRITE_BUFFER,
             max_memory: DEFAULT_MAX_MEMORY,
+            max_host_memory: DEFAULT_MAX_HOST_MEMORY,
+            max_blocking: DEFAULT_MAX_BLOCKING,
             event_timeout: DEFAULT_EVENT_TIMEOUT,
             max_connections: None,
             idle_timeout: None,

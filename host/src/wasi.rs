@@ -37,11 +37,6 @@ use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream};
 use crate::budget::Refusal;
 use crate::context::InstanceCtx;
 
-/// How long one event may spend blocked in WASI calls, by default (`--max-blocking`): a
-/// Node handler cannot block at all, and while one instance blocks, its shard serves
-/// nobody else.
-pub const DEFAULT_MAX_BLOCKING: Duration = Duration::from_millis(10);
-
 /// The trap raised when a guest blocks in a host call past what it may.
 #[derive(Debug, thiserror::Error)]
 pub enum Blocked {

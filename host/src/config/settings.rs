@@ -434,6 +434,14 @@ pub static SETTINGS: &[Setting] = &[
     setting!("max-memory", max_memory: Size, RestartIfPooled,
         "Linear memory cap per instance; growing past it fails inside the guest (its \
          allocation fails and it traps), never in the host."),
+    setting!("max-host-memory", max_host_memory: Size, Swap,
+        "Host memory one instance's queues may hold (its sockets' write queues, its UDP send \
+         queues); a write past it destroys that socket with an error. All guests together \
+         may hold at most half the machine's memory."),
+    setting!("max-blocking", max_blocking: Time, Swap,
+        "Time one event may spend blocked in WASI calls (`sleep`, a blocking read on a \
+         wasi:sockets stream); past it the guest traps. Its shard serves nobody while it \
+         blocks."),
     setting!("event-timeout", event_timeout: Time, Swap,
         "CPU time one event may take; a guest still running (a loop, a blocking call) is \
          stopped, and the connections it held are closed."),
@@ -496,6 +504,8 @@ mod tests {
             ("isolation", Value::Text("connection")),
             ("on-trap", Value::Text("close")),
             ("max-memory", Value::Text("1MiB")),
+            ("max-host-memory", Value::Text("2MiB")),
+            ("max-blocking", Value::Text("20ms")),
             ("event-timeout", Value::Text("2s")),
             ("max-connections", Value::Integer(3)),
             ("idle-timeout", Value::Text("4s")),

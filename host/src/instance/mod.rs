@@ -195,13 +195,14 @@ impl Instance {
             max_memory: ctx.config.max_memory,
             memory_denied: false,
         };
+        let max_host_memory = ctx.config.max_host_memory;
         let cx = InstanceCtx {
             key,
             shard: ctx,
             log,
             per_connection,
             ids: Default::default(),
-            quota: crate::context::Quota::new(crate::budget::DEFAULT_MAX_HOST_MEMORY),
+            quota: crate::context::Quota::new(max_host_memory),
             turn: 0,
         };
         let state = GuestState::new(wasi.build(), limiter, cx);
@@ -243,7 +244,7 @@ impl Instance {
             .set_epoch_deadline(crate::engine::epoch_ticks(timeout));
         let state = self.store.data_mut();
         state.deadline = Instant::now() + timeout;
-        state.blocking_left = crate::wasi::DEFAULT_MAX_BLOCKING;
+        state.blocking_left = state.cx.shard.config.max_blocking;
     }
 
     /// Classifies the error a guest call ended with.

@@ -135,7 +135,7 @@ impl GuestState {
             &mut self.table,
             self.deadline,
             &mut self.blocking_left,
-            crate::wasi::DEFAULT_MAX_BLOCKING,
+            self.cx.shard.config.max_blocking,
         )
     }
 
