@@ -12,7 +12,8 @@ use clap::{Parser, Subcommand};
 use crate::config::flags::{CompileFlags, RunFlags};
 use crate::config::parse_listen_addr;
 use crate::deploy::manifest::HandlerSpec;
-use crate::engine::{EngineOptions, Handler, Loader, Pooling, Precompiled, default_cache_dir};
+use crate::engine::{EngineOptions, Loader, Pooling, Precompiled, default_cache_dir};
+use crate::handler::Handler;
 use crate::log::LogSink;
 use crate::{demo, deploy};
 

@@ -12,16 +12,13 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
 
-use crate::bindings::TcpUdpPre;
 use crate::cache::CompileCache;
 use crate::config::{HandlerConfig, Isolation};
-use crate::instance::GuestState;
 
 /// The interface every netlet handler exports.
 pub const HANDLER_EXPORT: &str = "netlet:net/handler@0.1.0";
@@ -272,173 +269,68 @@ fn start_epoch_ticker(engine: &Engine) {
         });
 }
 
-/// A compiled, linked component, ready to instantiate any number of times.
-pub struct Handler {
-    /// A short name for logs: the file's stem (`echo` for `echo.wasm`).
-    pub name: Arc<str>,
-    pub engine: Engine,
-    pub pre: TcpUdpPre<GuestState>,
-    /// The SHA-256 of the file it was loaded from.
-    pub sha256: String,
-    pub component: Component,
-}
-
-impl Handler {
-    /// Loads the component `source` names.
-    pub fn load(
-        loader: &Loader,
-        source: &ComponentSource,
-        precompiled: Precompiled,
-    ) -> Result<Self, LoadError> {
-        let bytes = source.read()?;
-        Self::from_bytes(
-            loader,
-            &source.name(),
-            &source.to_string(),
-            &bytes,
-            precompiled,
-        )
-    }
-
-    /// Loads the component at `path`: a `.wasm` component, or with
-    /// [`Precompiled::Allow`] a `.cwasm` that `netlet compile` made.
-    pub fn from_file(
-        loader: &Loader,
-        path: &Path,
-        precompiled: Precompiled,
-    ) -> Result<Self, LoadError> {
-        Self::load(
-            loader,
-            &ComponentSource::File(path.to_path_buf()),
-            precompiled,
-        )
-    }
-
-    /// Loads a component from memory; `file` is what errors call it. Precompiled
-    /// machine code is refused unless `precompiled` allows it.
-    pub fn from_bytes(
-        loader: &Loader,
-        name: &str,
-        file: &str,
-        bytes: &[u8],
-        precompiled: Precompiled,
-    ) -> Result<Self, LoadError> {
-        let engine = &loader.engine;
-        let file = file.to_string();
-        let sha256 = crate::cache::sha256_hex(bytes);
-        let component = if bytes.starts_with(b"\x7fELF") {
-            if precompiled != Precompiled::Allow {
-                return Err(LoadError::Precompiled { file });
-            }
-            // SAFETY: the user asked for precompiled code to be run (as a native binary
-            // would be); wasmtime refuses one made by another version or with another
-            // configuration.
-            unsafe { Component::deserialize(engine, bytes) }.map_err(|e| LoadError::Invalid {
-                file: file.clone(),
-                reason: format!("precompiled component not usable here: {}", first_line(&e)),
-            })?
-        } else {
-            if !bytes.starts_with(b"\0asm") {
-                return Err(LoadError::NotWasm { file });
-            }
-            if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
-                return Err(LoadError::CoreModule { file });
-            }
-            match &loader.cache {
-                Some(cache) => cache.load_or_compile(engine, bytes, &sha256),
-                None => Component::from_binary(engine, bytes),
-            }
-            .map_err(|e| LoadError::Invalid {
-                file: file.clone(),
-                reason: first_line(&e),
-            })?
-        };
-
-        let ty = component.component_type();
-        let exports: Vec<String> = ty
-            .exports(engine)
-            .map(|(name, _)| name.to_string())
-            .collect();
-        if !exports.iter().any(|e| e == HANDLER_EXPORT) {
-            let exports = if exports.is_empty() {
-                "none".to_string()
-            } else {
-                exports.join(", ")
-            };
-            return Err(LoadError::WrongWorld { file, exports });
+/// Compiles (or, from netlet's verified cache, loads) a component and checks that it is
+/// a netlet handler this host can run; returns it with the SHA-256 of `bytes`. `file` is
+/// what errors call it. Precompiled machine code is refused unless `precompiled`
+/// allows it.
+pub fn compile(
+    loader: &Loader,
+    file: &str,
+    bytes: &[u8],
+    precompiled: Precompiled,
+) -> Result<(Component, String), LoadError> {
+    let engine = &loader.engine;
+    let file = file.to_string();
+    let sha256 = crate::cache::sha256_hex(bytes);
+    let component = if bytes.starts_with(b"\x7fELF") {
+        if precompiled != Precompiled::Allow {
+            return Err(LoadError::Precompiled { file });
         }
+        // SAFETY: the user asked for precompiled code to be run (as a native binary
+        // would be); wasmtime refuses one made by another version or with another
+        // configuration.
+        unsafe { Component::deserialize(engine, bytes) }.map_err(|e| LoadError::Invalid {
+            file: file.clone(),
+            reason: format!("precompiled component not usable here: {}", first_line(&e)),
+        })?
+    } else {
+        if !bytes.starts_with(b"\0asm") {
+            return Err(LoadError::NotWasm { file });
+        }
+        if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
+            return Err(LoadError::CoreModule { file });
+        }
+        match &loader.cache {
+            Some(cache) => cache.load_or_compile(engine, bytes, &sha256),
+            None => Component::from_binary(engine, bytes),
+        }
+        .map_err(|e| LoadError::Invalid {
+            file: file.clone(),
+            reason: first_line(&e),
+        })?
+    };
 
-        let linker = new_linker(engine).map_err(|e| LoadError::Link {
-            file: file.clone(),
-            reason: first_line(&e),
-        })?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| LoadError::Link {
-                file: file.clone(),
-                reason: first_line(&e),
-            })?;
-        let pre = TcpUdpPre::new(pre).map_err(|e| LoadError::Link {
-            file: file.clone(),
-            reason: first_line(&e),
-        })?;
-        Ok(Handler {
-            name: name.into(),
-            engine: engine.clone(),
-            pre,
-            sha256,
-            component,
-        })
+    let ty = component.component_type();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    if !exports.iter().any(|e| e == HANDLER_EXPORT) {
+        let exports = if exports.is_empty() {
+            "none".to_string()
+        } else {
+            exports.join(", ")
+        };
+        return Err(LoadError::WrongWorld { file, exports });
     }
+    Ok((component, sha256))
 }
 
 /// The error's message and its causes on one line (wasmtime's may span several).
-fn first_line(e: &wasmtime::Error) -> String {
+pub fn first_line(e: &wasmtime::Error) -> String {
     format!("{e:#}")
         .lines()
         .next()
         .unwrap_or_default()
         .to_string()
-}
-
-/// Everything a handler may import: WASI preview 2 (sync) and netlet's interfaces.
-fn new_linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    crate::wasi::shadow_blocking_io(&mut linker, GuestState::deadlined)?;
-    crate::wasi::cap_socket_creation(&mut linker, GuestState::capped)?;
-    crate::instance::state::add_to_linker(&mut linker)?;
-    Ok(linker)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn machine_code_loads_only_when_allowed() {
-        let loader = Loader::new(&EngineOptions::default()).unwrap();
-        let echo = crate::demo::ECHO.component.read().unwrap();
-        let machine_code = loader.engine.precompile_component(&echo).unwrap();
-        let load = |precompiled| {
-            Handler::from_bytes(&loader, "echo", "echo.cwasm", &machine_code, precompiled)
-        };
-        match load(Precompiled::Refuse) {
-            Err(e @ LoadError::Precompiled { .. }) => {
-                let message = e.to_string();
-                assert!(
-                    message.starts_with("echo.cwasm: precompiled machine code"),
-                    "{message}"
-                );
-                assert!(message.contains("--allow-precompiled"), "{message}");
-                assert!(!message.contains('\n'), "{message}");
-            }
-            Err(e) => panic!("refused for another reason: {e}"),
-            Ok(_) => panic!("machine code was loaded without being allowed"),
-        }
-        let handler = load(Precompiled::Allow).unwrap();
-        assert_eq!(handler.sha256, crate::cache::sha256_hex(&machine_code));
-        // WebAssembly itself needs no permission.
-        Handler::from_bytes(&loader, "echo", "echo.wasm", &echo, Precompiled::Refuse).unwrap();
-    }
 }

@@ -7,7 +7,8 @@
 //! # Layout
 //!
 //! - [`bindings`]: the one `bindgen!` site.
-//! - [`engine`]: the wasmtime engine, loading and checking components.
+//! - [`engine`]: the wasmtime engine, compiling and checking components.
+//! - [`handler`]: a checked component linked with what a guest may import.
 //! - [`cache`]: compiled components on disk, checked before they are trusted.
 //! - [`transport`]: what a byte stream, a listener, a UDP socket and name resolution
 //!   must do; kernel sockets implement it (the testing harness's in-memory network too).
@@ -54,6 +55,7 @@ pub mod dgram;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod handler;
 
 pub mod inspect;
 pub mod instance;
@@ -74,6 +76,7 @@ pub mod transport;
 pub mod wasi;
 
 pub use config::HandlerConfig;
-pub use engine::{EngineOptions, Handler, LoadError, Loader};
+pub use engine::{EngineOptions, LoadError, Loader};
+pub use handler::Handler;
 pub use log::LogSink;
 pub use serve::{ServeError, Service};

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 
 use crate::clock::Clock;
 use crate::config::HandlerConfig;
-use crate::engine::Handler;
+use crate::handler::Handler;
 use crate::log::LogSink;
 use crate::policy::Policy;
 use crate::shard::{self, Control, ShardExit, ShardSpec, Swap};

@@ -21,8 +21,10 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context as _;
 
 use crate::config::HandlerConfig;
-use crate::engine::{EngineOptions, Handler, Loader, Pooling, Precompiled};
+use crate::engine::{EngineOptions, Loader, Pooling, Precompiled};
+use crate::handler::Handler;
 use crate::log::LogSink;
+use crate::metrics::Registry;
 use crate::serve::{Bound, Service};
 use crate::stats::HandlerStats;
 use manifest::{HandlerSpec, Manifest, ManifestError};
@@ -60,9 +62,6 @@ pub struct Options {
     /// What to print once every handler has started (after their listening lines).
     pub announce: Option<fn(&[Started<'_>]) -> String>,
 }
-
-/// The running handlers' counters, by name, for `--metrics`.
-pub type Registry = Arc<Mutex<BTreeMap<String, Arc<HandlerStats>>>>;
 
 /// A connection-isolation engine's pool, or `None` for shared isolation.
 type PoolKey = Option<Pooling>;

@@ -13,8 +13,7 @@ use std::time::Instant;
 use wasmtime::Store;
 use wasmtime_wasi::WasiCtx;
 
-use crate::bindings::{Event, TcpUdp};
-use crate::engine::Handler;
+use crate::bindings::{Event, TcpUdp, TcpUdpPre};
 use crate::events::{Arena, HostEvent};
 use crate::log::{GuestOutput, InstanceLog};
 use crate::policy::Use;
@@ -153,7 +152,8 @@ fn is_runtime_frame(name: &str) -> bool {
 impl Instance {
     /// Instantiates `handler` and runs its `init` with the configured arguments.
     pub fn start(
-        handler: &Handler,
+        engine: &wasmtime::Engine,
+        pre: &TcpUdpPre<GuestState>,
         key: u64,
         ctx: ShardCtx,
         per_connection: bool,
@@ -206,7 +206,7 @@ impl Instance {
             turn: 0,
         };
         let state = GuestState::new(wasi.build(), limiter, cx);
-        let mut store = Store::new(&handler.engine, state);
+        let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_trap();
         let mut instance = Instance {
@@ -220,8 +220,7 @@ impl Instance {
             lingering: false,
         };
         instance.arm_deadline();
-        let bindings = handler
-            .pre
+        let bindings = pre
             .instantiate(&mut instance.store)
             .map_err(|e| instance.failure(e))?;
         instance.arm_deadline();

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 
 use crate::config::HandlerConfig;
-use crate::engine::Handler;
+use crate::handler::Handler;
 use crate::policy::Policy;
 use crate::reactor::Reactor;
 

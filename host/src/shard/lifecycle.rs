@@ -20,7 +20,13 @@ impl Shard {
         let mut ctx = self.ctx.clone();
         // In connection isolation the instance's log lines name its connection.
         ctx.log_tag.connection = connection;
-        let instance = Instance::start(&self.handler, key, ctx, connection.is_some())?;
+        let instance = Instance::start(
+            &self.handler.engine,
+            &self.handler.pre,
+            key,
+            ctx,
+            connection.is_some(),
+        )?;
         self.instances.insert(key, instance);
         Ok(key)
     }

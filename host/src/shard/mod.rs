@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use crate::clock::Clock;
 use crate::config::HandlerConfig;
 use crate::context::{Observer, ShardCtx};
-use crate::engine::Handler;
+use crate::handler::Handler;
 use crate::log::LogSink;
 use crate::policy::Policy;
 use crate::reactor::{Completion, Token};

@@ -13,10 +13,9 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::config::{HandlerConfig, Isolation, TrapPolicy};
 use crate::context::Observer;
-use crate::engine::{
-    EngineOptions, Handler, LoadError, Loader, Pooling, Precompiled, default_cache_dir,
-};
+use crate::engine::{EngineOptions, LoadError, Loader, Pooling, Precompiled, default_cache_dir};
 use crate::events::HostEvent;
+use crate::handler::Handler;
 use crate::log::LogSink;
 use crate::policy::{AllowRule, Policy};
 use crate::shard::{Control, FailureRecord, Shard, ShardSpec};

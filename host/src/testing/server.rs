@@ -7,7 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::HandlerConfig;
-use crate::engine::{EngineOptions, Handler, Loader, Pooling, Precompiled, default_cache_dir};
+use crate::engine::{EngineOptions, Loader, Pooling, Precompiled, default_cache_dir};
+use crate::handler::Handler;
 use crate::log::LogSink;
 use crate::serve::Service;
 
