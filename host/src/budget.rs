@@ -48,6 +48,8 @@ pub enum Refusal {
     InFlight,
     /// This process-wide budget.
     Process,
+    /// `config::MAX_SOCKETS_PER_EVENT` opened in one guest call.
+    PerEvent,
 }
 
 impl std::fmt::Display for Refusal {
@@ -62,6 +64,11 @@ impl std::fmt::Display for Refusal {
                 f,
                 "{} connects and lookups in flight per instance",
                 crate::config::MAX_IN_FLIGHT
+            ),
+            Refusal::PerEvent => write!(
+                f,
+                "{} sockets opened in one event",
+                crate::config::MAX_SOCKETS_PER_EVENT
             ),
             Refusal::Process => write!(
                 f,

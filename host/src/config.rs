@@ -62,6 +62,11 @@ pub const DEFAULT_POOL_CONNECTIONS: usize = 10_000;
 /// Sockets (TCP clients and UDP sockets) one instance may create.
 pub const MAX_GUEST_SOCKETS: usize = 1024;
 
+/// Sockets one guest call may open (netlet's and `wasi:sockets` together): each costs
+/// the host a registration with its event loop, released only after the call, so a
+/// guest opening and closing sockets in a loop must not pile them up.
+pub const MAX_SOCKETS_PER_EVENT: u32 = 1024;
+
 /// Pending guest timers per instance; asking for more traps the guest.
 pub const MAX_TIMERS: usize = 10_000;
 

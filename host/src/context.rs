@@ -122,6 +122,8 @@ pub struct Quota {
     own_sockets: Arc<AtomicUsize>,
     /// Outbound connects and name lookups still running.
     pub in_flight: u32,
+    /// Sockets opened during the current guest call.
+    pub opened_this_call: u32,
     /// The share of the process's socket budget its `wasi:sockets` sockets hold.
     pub wasi_permit: Permit,
     /// A socket refusal was logged already.
@@ -134,6 +136,7 @@ impl Quota {
             memory: MemoryAccount::new(max_host_memory),
             own_sockets: Arc::default(),
             in_flight: 0,
+            opened_this_call: 0,
             wasi_permit: Permit::default(),
             refusal_logged: false,
         }
@@ -204,9 +207,12 @@ impl InstanceCtx {
             Refusal::Instance
         } else if self.quota.in_flight >= crate::config::MAX_IN_FLIGHT {
             Refusal::InFlight
+        } else if self.quota.opened_this_call >= crate::config::MAX_SOCKETS_PER_EVENT {
+            Refusal::PerEvent
         } else {
             match Permit::one() {
                 Some(process) => {
+                    self.quota.opened_this_call += 1;
                     self.quota.own_sockets.fetch_add(1, Ordering::Relaxed);
                     return Some(GuestSocket {
                         _process: process,

@@ -151,14 +151,17 @@ impl<'a> Capped<'a> {
         // The share follows the count (sockets the guest dropped are given back), plus
         // one for the socket about to be made; if making it fails, the next count
         // corrects the share.
-        let refusal =
-            if wasi_sockets + self.cx.quota.own_sockets() >= crate::config::MAX_GUEST_SOCKETS {
-                Refusal::Instance
-            } else if self.cx.quota.wasi_permit.resize(wasi_sockets + 1) {
-                return Ok(());
-            } else {
-                Refusal::Process
-            };
+        let quota = &mut self.cx.quota;
+        let refusal = if wasi_sockets + quota.own_sockets() >= crate::config::MAX_GUEST_SOCKETS {
+            Refusal::Instance
+        } else if quota.opened_this_call >= crate::config::MAX_SOCKETS_PER_EVENT {
+            Refusal::PerEvent
+        } else if quota.wasi_permit.resize(wasi_sockets + 1) {
+            quota.opened_this_call += 1;
+            return Ok(());
+        } else {
+            Refusal::Process
+        };
         self.cx.quota.wasi_permit.resize(wasi_sockets);
         self.cx.socket_refused(refusal);
         Err(ErrorCode::NewSocketLimit.into())

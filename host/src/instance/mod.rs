@@ -244,6 +244,7 @@ impl Instance {
         let state = self.store.data_mut();
         state.deadline = Instant::now() + timeout;
         state.blocking_left = state.cx.shard.config.max_blocking;
+        state.cx.quota.opened_this_call = 0;
     }
 
     /// Classifies the error a guest call ended with.

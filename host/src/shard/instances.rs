@@ -20,6 +20,10 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 const BACKOFF_RESET: Duration = Duration::from_secs(30);
 
+/// Per-connection instances whose connection has closed that may linger at once, per
+/// shard (each for at most `turn::LINGER`).
+pub const MAX_LINGERING: usize = 64;
+
 /// Faults kept for the testing harness.
 const FAILURES_KEPT: usize = 100;
 
@@ -189,6 +193,7 @@ impl Instances {
     }
 
     /// Marks a per-connection instance whose connection closed; false if it already was.
+    /// At most [`MAX_LINGERING`] linger at once: the oldest goes to make room.
     pub fn linger(&mut self, key: u64) -> bool {
         let Some(instance) = self.map.get_mut(&key) else {
             return false;
@@ -198,18 +203,28 @@ impl Instances {
         }
         instance.lingering = true;
         self.lingering.push_back(key);
+        while self.lingering.len() > MAX_LINGERING
+            && let Some(oldest) = self.lingering.pop_front()
+        {
+            self.drop_instance(oldest);
+        }
         true
+    }
+
+    /// Drops an instance and everything it holds, telling its guest nothing.
+    pub fn drop_instance(&mut self, key: u64) {
+        if let Some(mut instance) = self.remove(key) {
+            instance.state().tcp.drop_all();
+            instance.state().udp.drop_all();
+        }
     }
 
     /// Drops every lingering instance (their slots are wanted); returns how many.
     pub fn evict_lingering(&mut self) -> usize {
         let mut evicted = 0;
         while let Some(key) = self.lingering.pop_front() {
-            if let Some(mut instance) = self.remove(key) {
-                instance.state().tcp.drop_all();
-                instance.state().udp.drop_all();
-                evicted += 1;
-            }
+            self.drop_instance(key);
+            evicted += 1;
         }
         evicted
     }

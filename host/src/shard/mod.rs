@@ -264,10 +264,14 @@ impl Shard {
     }
 
     /// Blocks in tokio's driver until a socket is ready, a task finished, a deadline is
-    /// due or a stop is requested. With events already pending it only polls the driver.
+    /// due or a stop is requested. With work already pending it only polls the driver.
     fn wait(&mut self) {
-        let pending = self.instances.has_active();
         let deadline = self.next_deadline();
+        // Work that is ready now (events to deliver, a deadline already due) must not
+        // keep the driver from looking at the sockets: yielding polls it once without
+        // blocking, so a busy neighbour cannot starve everyone else's I/O.
+        let pending =
+            self.instances.has_active() || deadline.is_some_and(|at| at <= self.ctx.clock.now());
         let reactor = self.ctx.reactor.clone();
         let sleep = &mut self.sleep;
         self.rt.block_on(async move {

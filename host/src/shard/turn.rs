@@ -15,8 +15,10 @@ use crate::timers::Deadline;
 /// How long a per-connection instance may outlive its connection.
 pub const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Deadlines one instance handles per turn.
+/// Deadlines a shard handles per turn, all instances together...
 const DEADLINES_PER_TURN: usize = 256;
+/// ...and one instance at a time, before the next due instance gets its go.
+const DEADLINES_PER_VISIT: usize = 64;
 
 impl Shard {
     pub(super) fn turn(&mut self) {
@@ -47,28 +49,28 @@ impl Shard {
                 ShardTimer::Restart => self.restart_primary(),
                 ShardTimer::GraceOver => {}
                 ShardTimer::Retire(key) => self.retire_now(key),
-                ShardTimer::Linger(key) => {
-                    if let Some(mut instance) = self.instances.remove(key) {
-                        instance.state().tcp.drop_all();
-                        instance.state().udp.drop_all();
-                    }
-                }
+                ShardTimer::Linger(key) => self.instances.drop_instance(key),
             }
         }
     }
 
     fn fire_instance_deadlines(&mut self, now: Instant) {
-        while let Some(key) = self.instances.pop_due(now) {
+        // A bounded number per turn, shared out among the instances in deadline order:
+        // instances with thousands of due timers (zero delays that set themselves
+        // again) get them over several turns, and every other socket and instance gets
+        // its turn in between.
+        let mut budget = DEADLINES_PER_TURN;
+        while budget > 0
+            && let Some(key) = self.instances.pop_due(now)
+        {
             let Some(state) = self.instances.route(key, self.turn) else {
                 continue;
             };
-            // A bounded number per turn: an instance with thousands of due timers (zero
-            // delays that set themselves again) gets them over several turns, and the
-            // other instances get theirs in between.
-            for _ in 0..DEADLINES_PER_TURN {
+            for _ in 0..budget.min(DEADLINES_PER_VISIT) {
                 let Some(what) = state.timers.pop_due(now) else {
                     break;
                 };
+                budget -= 1;
                 match what {
                     Deadline::Guest(id) => state.timers.fire(id, now, &mut state.events),
                     socket => state.net().on_deadline(socket, now),
