@@ -487,6 +487,33 @@ fn a_guest_that_sleeps_on_every_tick_delays_nobody_else() {
 }
 
 #[test]
+fn a_guest_that_computes_just_under_its_limit_again_and_again_delays_nobody_else() {
+    let _serial = serial();
+    // Connection isolation: the neighbour's calls are preempted at every epoch tick, so
+    // the healthy connection waits at most a tick for it.
+    let mut netlet = Netlet::run(
+        "hostile",
+        &["--tcp", "127.0.0.1:0", "--isolation", "connection"],
+    );
+    let probe = Probe::start(netlet.tcp[0]);
+    probe.warm();
+    let (_c, reply) = command(netlet.tcp[0], "!tick-spin 900");
+    assert_eq!(reply, "ticking");
+    watch(
+        &probe,
+        "a neighbour computing 900 ms every 1 ms tick (connection isolation)",
+        Duration::from_secs(3),
+    );
+    assert!(netlet.is_running());
+    assert!(
+        !netlet.stderr.contains("trapped"),
+        "it stayed under its limit, so it kept running: {}",
+        netlet.stderr.text()
+    );
+    probe.finish();
+}
+
+#[test]
 fn a_guest_that_sleeps_on_every_tick_never_delays_another_handler() {
     let _serial = serial();
     // Shared isolation: the handler's own connections wait as they would in Node; another

@@ -43,8 +43,9 @@ pub const DEFAULT_MAX_BLOCKING: Duration = Duration::from_millis(10);
 pub const DEFAULT_EVENT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How finely an event's deadline is measured: the engine's epoch advances this often
-/// (`engine::EPOCH_TICK`), so it is also the shortest `--event-timeout`.
-pub const EVENT_TIMEOUT_RESOLUTION: Duration = Duration::from_millis(10);
+/// (`engine::EPOCH_TICK`), so it is also the shortest `--event-timeout`, and the longest
+/// a preemptive call (`--isolation connection`) runs before its shard serves others.
+pub const EVENT_TIMEOUT_RESOLUTION: Duration = Duration::from_millis(5);
 
 /// Default `--grace`: how long open connections may finish after SIGINT/SIGTERM.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);

@@ -26,6 +26,8 @@ pub enum Kind {
     UdpWrite,
     /// A listener may accept (the id is the listener's index in its shard).
     Accept,
+    /// A preemptive guest call yielded and may go on.
+    Resume,
 }
 
 /// Names one direction of one socket of one instance in a shard.

@@ -8,7 +8,8 @@
 pub mod state;
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use wasmtime::Store;
 use wasmtime_wasi::WasiCtx;
@@ -27,11 +28,16 @@ pub struct Instance {
     pub store: Store<GuestState>,
     /// Set once instantiated.
     bindings: Option<TcpUdp>,
+    exports: Option<Exports>,
     output: [GuestOutput; 2],
     /// Reused for each batch so its capacity is kept.
     batch: Vec<HostEvent>,
     /// Likewise for the arena of the batch being delivered.
     batch_arena: Arena,
+    /// A preemptive instance's CPU time across its yields.
+    slices: Option<Arc<Slices>>,
+    /// `init` has yet to run (a preemptive instance runs it in its first call).
+    needs_init: bool,
     /// In the shard's list of instances to visit this turn.
     pub queued: bool,
     /// Its earliest deadline as the shard's index has it.
@@ -158,6 +164,22 @@ impl Instance {
         ctx: ShardCtx,
         per_connection: bool,
     ) -> Result<Self, GuestFailure> {
+        let mut instance = Self::instantiate(engine, pre, key, ctx, per_connection)?;
+        instance.needs_init = false;
+        instance.init()?;
+        Ok(instance)
+    }
+
+    /// Instantiates `handler`; its `init` is still to run ([`Instance::init`] or
+    /// [`Instance::init_async`]). A per-connection instance's calls are preemptive: they
+    /// yield at every epoch tick so the other instances of its shard get their turn.
+    pub fn instantiate(
+        engine: &wasmtime::Engine,
+        pre: &TcpUdpPre<GuestState>,
+        key: u64,
+        ctx: ShardCtx,
+        per_connection: bool,
+    ) -> Result<Self, GuestFailure> {
         let log = InstanceLog::new(ctx.log_tag.clone(), ctx.sink.clone());
         let stdout = GuestOutput::new(log.clone());
         let stderr = GuestOutput::new(log.clone());
@@ -190,7 +212,6 @@ impl Instance {
         // off by default, so they are switched on here and the check decides).
         wasi.allow_tcp(true).allow_udp(true);
         wasi.allow_ip_name_lookup(ctx.config.allow_dns);
-        let args = ctx.config.args.clone();
         let limiter = state::Limiter {
             max_memory: ctx.config.max_memory,
             memory_denied: false,
@@ -205,44 +226,131 @@ impl Instance {
             quota: crate::context::Quota::new(max_host_memory),
             turn: 0,
         };
+        let timeout = cx.shard.config.event_timeout;
         let state = GuestState::new(wasi.build(), limiter, cx);
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_trap();
+        let slices = per_connection.then(|| Arc::new(Slices::new(timeout)));
+        match &slices {
+            None => store.epoch_deadline_trap(),
+            Some(slices) => {
+                let slices = slices.clone();
+                store.epoch_deadline_callback(move |_| Ok(slices.at_tick()));
+            }
+        }
         let mut instance = Instance {
             bindings: None,
+            exports: None,
             store,
             output: [stdout, stderr],
             batch: Vec::new(),
             batch_arena: Arena::default(),
+            slices,
+            needs_init: true,
             queued: false,
             scheduled: None,
             lingering: false,
         };
-        instance.arm_deadline();
-        let bindings = pre
+        instance.arm_deadline(false);
+        let component = pre
+            .instance_pre()
             .instantiate(&mut instance.store)
             .map_err(|e| instance.failure(e))?;
-        instance.arm_deadline();
-        let init = bindings
-            .netlet_net_handler()
-            .call_init(
-                &mut instance.store,
-                &args.iter().map(String::as_str).collect::<Vec<_>>(),
-            )
-            .map_err(|e| instance.failure(e))?;
-        init.map_err(GuestFailure::Init)?;
+        let bindings =
+            TcpUdp::new(&mut instance.store, &component).map_err(|e| instance.failure(e))?;
+        instance.exports =
+            Some(Exports::find(&mut instance.store, &component).map_err(|e| instance.failure(e))?);
         instance.bindings = Some(bindings);
         Ok(instance)
     }
 
-    /// Gives the next guest call its CPU deadline (`--event-timeout`).
-    fn arm_deadline(&mut self) {
+    /// The arguments `init` gets.
+    fn args(&self) -> Vec<String> {
+        self.store.data().cx.shard.config.args.clone()
+    }
+
+    /// Runs the guest's `init`.
+    pub fn init(&mut self) -> Result<(), GuestFailure> {
+        let Some(bindings) = self.bindings.as_ref() else {
+            return Ok(());
+        };
+        let handler = bindings.netlet_net_handler().clone();
+        let args = self.args();
+        self.arm_deadline(false);
+        let init = handler
+            .call_init(
+                &mut self.store,
+                &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            )
+            .map_err(|e| self.failure(e))?;
+        init.map_err(GuestFailure::Init)
+    }
+
+    /// Runs the guest's `init` preemptively (see [`Instance::instantiate`]).
+    pub async fn init_async(&mut self) -> Result<(), GuestFailure> {
+        let Some(exports) = self.exports.clone() else {
+            return Ok(());
+        };
+        let args = self.args();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.arm_deadline(true);
+        let result = async {
+            let init = exports
+                .init
+                .typed::<(&[&str],), (Result<(), String>,)>(&self.store)?;
+            init.call_async(&mut self.store, (&args,)).await
+        }
+        .await;
+        match result {
+            Ok((init,)) => init.map_err(GuestFailure::Init),
+            Err(e) => Err(self.failure(e)),
+        }
+    }
+
+    /// Whether its calls are preemptive.
+    pub fn is_preemptive(&self) -> bool {
+        self.slices.is_some()
+    }
+
+    /// A preemptive instance's CPU clock, for the shard to tell when its call runs.
+    pub fn slices(&self) -> Option<Arc<Slices>> {
+        self.slices.clone()
+    }
+
+    /// Runs what a preemptive instance has pending: its `init` if it has not run yet,
+    /// then one `handle` call with its events.
+    pub async fn call_async(&mut self) -> Result<(), GuestFailure> {
+        if std::mem::take(&mut self.needs_init) {
+            self.init_async().await?;
+        }
+        if self.store.data().events.is_empty() {
+            return Ok(());
+        }
+        self.deliver_async().await
+    }
+
+    /// Whether `init` has yet to run.
+    pub fn needs_init(&self) -> bool {
+        self.needs_init
+    }
+
+    /// Gives the next guest call its CPU deadline (`--event-timeout`): counted in epoch
+    /// ticks for a call that runs to the end; for a preemptive one (`preempt`), the call
+    /// yields at every tick and the ticks it ran are counted ([`Slices`]).
+    fn arm_deadline(&mut self, preempt: bool) {
         let timeout = self.store.data().cx.shard.config.event_timeout;
-        self.store
-            .set_epoch_deadline(crate::engine::epoch_ticks(timeout));
+        if let Some(slices) = &self.slices {
+            slices.start(preempt);
+        }
+        self.store.set_epoch_deadline(if preempt {
+            1
+        } else {
+            crate::engine::epoch_ticks(timeout)
+        });
         let state = self.store.data_mut();
-        state.deadline = Instant::now() + timeout;
+        // A preemptive call may be suspended for a while: its blocking WASI calls are
+        // bounded by `--max-blocking` alone.
+        state.deadline = Instant::now() + if preempt { timeout * 1000 } else { timeout };
         state.blocking_left = state.cx.shard.config.max_blocking;
         state.cx.quota.opened_this_call = 0;
     }
@@ -269,15 +377,9 @@ impl Instance {
         self.store.data_mut()
     }
 
-    /// Delivers every pending event in one `handle` call. Events the guest's calls
-    /// produce meanwhile wait for the next batch.
-    pub fn deliver(&mut self) -> Result<(), GuestFailure> {
-        let Some(bindings) = self.bindings.as_ref() else {
-            return Ok(());
-        };
-        let handler = bindings.netlet_net_handler().clone();
-        // Swap the pending events and their arena out: the guest's calls during `handle`
-        // queue new events into the emptied ones.
+    /// Takes the pending events (and their arena) for one `handle` call, telling the
+    /// observer. Events the guest's calls produce meanwhile queue for the next batch.
+    fn take_batch(&mut self) -> (Vec<HostEvent>, Arena) {
         let state = self.store.data_mut();
         let batch = std::mem::replace(&mut state.events.queue, std::mem::take(&mut self.batch));
         let arena = std::mem::replace(
@@ -289,16 +391,141 @@ impl Instance {
                 observer.delivered(state.cx.key, event, event.payload(&arena));
             }
         }
-        let wit: Vec<Event<'_>> = batch.iter().map(|e| e.to_wit(&arena)).collect();
-        self.arm_deadline();
-        let result = handler.call_handle(&mut self.store, &wit);
-        drop(wit);
-        let (mut batch, mut arena) = (batch, arena);
+        (batch, arena)
+    }
+
+    /// Keeps the emptied batch and arena for the next call (their capacity).
+    fn return_batch(&mut self, mut batch: Vec<HostEvent>, mut arena: Arena) {
         batch.clear();
         arena.clear();
         self.batch = batch;
         self.batch_arena = arena;
+    }
+
+    /// Delivers every pending event in one `handle` call.
+    pub fn deliver(&mut self) -> Result<(), GuestFailure> {
+        let Some(bindings) = self.bindings.as_ref() else {
+            return Ok(());
+        };
+        let handler = bindings.netlet_net_handler().clone();
+        let (batch, arena) = self.take_batch();
+        let wit: Vec<Event<'_>> = batch.iter().map(|e| e.to_wit(&arena)).collect();
+        self.arm_deadline(false);
+        let result = handler.call_handle(&mut self.store, &wit);
+        drop(wit);
+        self.return_batch(batch, arena);
         result.map_err(|e| self.failure(e))
+    }
+
+    /// Delivers every pending event in one preemptive `handle` call (see
+    /// [`Instance::instantiate`]).
+    pub async fn deliver_async(&mut self) -> Result<(), GuestFailure> {
+        let Some(exports) = self.exports.clone() else {
+            return Ok(());
+        };
+        let (batch, arena) = self.take_batch();
+        self.arm_deadline(true);
+        let result = async {
+            let wit: Vec<Event<'_>> = batch.iter().map(|e| e.to_wit(&arena)).collect();
+            let handle = exports.handle.typed::<(&[Event<'_>],), ()>(&self.store)?;
+            handle.call_async(&mut self.store, (&wit,)).await
+        }
+        .await;
+        self.return_batch(batch, arena);
+        result.map_err(|e| self.failure(e))
+    }
+}
+
+/// The handler's exported functions, for the calls made through `Func` (preemptive
+/// calls are `call_async`, which the generated bindings do not offer).
+#[derive(Clone)]
+struct Exports {
+    init: wasmtime::component::Func,
+    handle: wasmtime::component::Func,
+}
+
+impl Exports {
+    fn find(
+        store: &mut Store<GuestState>,
+        component: &wasmtime::component::Instance,
+    ) -> wasmtime::Result<Exports> {
+        let interface = component
+            .get_export_index(&mut *store, None, crate::engine::HANDLER_EXPORT)
+            .ok_or_else(|| wasmtime::Error::msg("no handler export"))?;
+        let mut func = |name: &str| {
+            component
+                .get_export_index(&mut *store, Some(&interface), name)
+                .and_then(|index| component.get_func(&mut *store, index))
+                .ok_or_else(|| wasmtime::Error::msg(format!("no `{name}` export")))
+        };
+        Ok(Exports {
+            init: func("init")?,
+            handle: func("handle")?,
+        })
+    }
+}
+
+/// The CPU time of a preemptive call: the time it has run, across the stretches
+/// between its yields, against `--event-timeout`.
+pub struct Slices {
+    limit: Duration,
+    state: std::sync::Mutex<SliceState>,
+}
+
+#[derive(Default)]
+struct SliceState {
+    /// Time run in the stretches that have ended.
+    used: Duration,
+    /// When the current stretch began, while it runs.
+    since: Option<Instant>,
+    /// The call may yield (it was made with `call_async`).
+    preemptive: bool,
+}
+
+impl Slices {
+    fn new(limit: Duration) -> Self {
+        Slices {
+            limit,
+            state: Default::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SliceState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A call begins.
+    fn start(&self, preemptive: bool) {
+        *self.lock() = SliceState {
+            used: Duration::ZERO,
+            since: Some(Instant::now()),
+            preemptive,
+        };
+    }
+
+    /// A stretch of the call begins (the shard polls it) or ends (it yielded or
+    /// finished): only the time it runs counts.
+    pub fn set_running(&self, running: bool) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        if let Some(since) = state.since.take() {
+            state.used += now - since;
+        }
+        if running {
+            state.since = Some(now);
+        }
+    }
+
+    /// An epoch tick in the guest: yield (and come back at the next tick), or stop it
+    /// once it has run its `--event-timeout`.
+    fn at_tick(&self) -> wasmtime::UpdateDeadline {
+        let state = self.lock();
+        let used = state.used + state.since.map_or(Duration::ZERO, |s| s.elapsed());
+        if !state.preemptive || used >= self.limit {
+            wasmtime::UpdateDeadline::Interrupt
+        } else {
+            wasmtime::UpdateDeadline::Yield(1)
+        }
     }
 }
 

@@ -9,11 +9,16 @@
 //! they keep their connections until those close or `--drain-timeout` passes.
 
 use std::collections::{BTreeSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::instance::{GuestState, Instance};
+use crate::instance::{GuestFailure, GuestState, Instance, Slices};
+use crate::reactor::{Completion, Kind, Reactor, Token};
 
 /// Restart backoff: first delay, cap, and the quiet time after which it resets.
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
@@ -65,10 +70,41 @@ pub struct FailureRecord {
     pub message: String,
 }
 
+/// A preemptive call in progress: the instance is inside it until it returns.
+type Call = Pin<Box<dyn Future<Output = (Instance, Result<(), GuestFailure>)>>>;
+
+struct Running {
+    call: Call,
+    /// Queues the instance's `Resume` token when the call yields.
+    waker: Waker,
+    slices: Option<Arc<Slices>>,
+    /// Already in the list of instances to visit this turn.
+    queued: bool,
+    started: Instant,
+    /// Readiness and completions for its sockets that came while it ran.
+    deferred: Vec<Deferred>,
+}
+
+/// A preemptive call that returned: the instance, the outcome, and how long the call
+/// took (its yields included).
+pub struct Returned {
+    pub instance: Instance,
+    pub result: Result<(), GuestFailure>,
+    pub took: Duration,
+}
+
+/// Work for an instance whose call is in progress, handed to it once the call returns.
+pub enum Deferred {
+    Token(Token),
+    Completion(Completion),
+}
+
 /// A shard's instances.
 #[derive(Default)]
 pub struct Instances {
     map: FxHashMap<u64, Instance>,
+    /// Instances in the middle of a preemptive call.
+    running: FxHashMap<u64, Running>,
     /// The instance started with the shard (and restarted after traps).
     pub primary: Option<u64>,
     /// Keys are never reused (64 bits do not wrap).
@@ -101,6 +137,11 @@ impl Instances {
     /// Removes an instance (its deadlines go with it).
     pub fn remove(&mut self, key: u64) -> Option<Instance> {
         self.retiring.remove(&key);
+        if self.running.remove(&key).is_some() {
+            // Dropping the call ends it where it stands; the instance goes with it.
+            self.lingering.retain(|k| *k != key);
+            return None;
+        }
         let instance = self.map.remove(&key)?;
         if instance.lingering {
             self.lingering.retain(|k| *k != key);
@@ -115,8 +156,13 @@ impl Instances {
         self.map.get_mut(&key)
     }
 
+    /// Every instance's key, those in a call included.
     pub fn keys(&self) -> Vec<u64> {
-        self.map.keys().copied().collect()
+        self.map
+            .keys()
+            .chain(self.running.keys())
+            .copied()
+            .collect()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&u64, &Instance)> {
@@ -133,7 +179,94 @@ impl Instances {
         {
             instance.queued = true;
             self.active.push(key);
+        } else if let Some(running) = self.running.get_mut(&key)
+            && !running.queued
+        {
+            running.queued = true;
+            self.active.push(key);
         }
+    }
+
+    /// Whether `key` is in the middle of a preemptive call.
+    pub fn is_running(&self, key: u64) -> bool {
+        self.running.contains_key(&key)
+    }
+
+    /// Keeps work for an instance in a call until the call returns.
+    pub fn defer(&mut self, key: u64, work: Deferred) {
+        if let Some(running) = self.running.get_mut(&key) {
+            running.deferred.push(work);
+        }
+    }
+
+    /// Starts a preemptive call of instance `key` (it leaves the table until the call
+    /// returns) and runs it until it yields or returns.
+    pub fn start_call(&mut self, key: u64, reactor: &Arc<Reactor>) -> Option<Returned> {
+        let mut instance = self.map.remove(&key)?;
+        if let Some(at) = instance.scheduled.take() {
+            self.due.remove(&(at, key));
+        }
+        instance.queued = false;
+        let slices = instance.slices();
+        let call: Call = Box::pin(async move {
+            let result = instance.call_async().await;
+            (instance, result)
+        });
+        let waker = reactor.waker(Token {
+            kind: Kind::Resume,
+            inst: key,
+            id: 0,
+        });
+        self.running.insert(
+            key,
+            Running {
+                call,
+                waker,
+                slices,
+                queued: false,
+                started: Instant::now(),
+                deferred: Vec::new(),
+            },
+        );
+        self.resume(key, reactor)
+    }
+
+    /// Lets a preemptive call run until it yields (`None`) or returns: then the work
+    /// deferred meanwhile is queued again and the instance comes back
+    /// ([`Instances::restore`] puts it in the table).
+    pub fn resume(&mut self, key: u64, reactor: &Reactor) -> Option<Returned> {
+        let running = self.running.get_mut(&key)?;
+        running.queued = false;
+        if let Some(slices) = &running.slices {
+            slices.set_running(true);
+        }
+        let polled = running
+            .call
+            .as_mut()
+            .poll(&mut Context::from_waker(&running.waker));
+        if let Some(slices) = &running.slices {
+            slices.set_running(false);
+        }
+        let Poll::Ready((instance, result)) = polled else {
+            return None;
+        };
+        let running = self.running.remove(&key)?;
+        for work in running.deferred {
+            match work {
+                Deferred::Token(token) => reactor.push(token),
+                Deferred::Completion(completion) => reactor.complete(completion),
+            }
+        }
+        Some(Returned {
+            instance,
+            result,
+            took: running.started.elapsed(),
+        })
+    }
+
+    /// Puts an instance whose call returned back in the table.
+    pub fn restore(&mut self, key: u64, instance: Instance) {
+        self.map.insert(key, instance);
     }
 
     /// Instance `key`'s state, marked to be visited this turn (turn `turn`).
@@ -231,15 +364,16 @@ impl Instances {
 
     /// Whether any instance holds something that can still produce an event.
     pub fn any_work(&self) -> bool {
-        self.map.values().any(|i| i.store.data().has_work())
+        !self.running.is_empty() || self.map.values().any(|i| i.store.data().has_work())
     }
 
     /// Whether any instance still holds a connection or an undelivered event.
     pub fn any_open(&self) -> bool {
-        self.map.values().any(|i| {
-            let state = i.store.data();
-            !state.tcp.is_empty() || !state.events.is_empty()
-        })
+        !self.running.is_empty()
+            || self.map.values().any(|i| {
+                let state = i.store.data();
+                !state.tcp.is_empty() || !state.events.is_empty()
+            })
     }
 
     pub fn record_failure(&mut self, record: FailureRecord) {

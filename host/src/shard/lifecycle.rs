@@ -14,19 +14,20 @@ use crate::stats::HandlerStats;
 use crate::transport::Datagram;
 
 impl Shard {
-    /// Instantiates the guest and runs its `init`; returns its key.
+    /// Instantiates the guest (and runs its `init`, or has it run first thing in its
+    /// first call); returns its key.
     pub(super) fn new_instance(&mut self, connection: Option<u64>) -> Result<u64, GuestFailure> {
         let key = self.instances.next_key();
         let mut ctx = self.ctx.clone();
         // In connection isolation the instance's log lines name its connection.
         ctx.log_tag.connection = connection;
-        let instance = Instance::start(
-            &self.handler.engine,
-            &self.handler.pre,
-            key,
-            ctx,
-            connection.is_some(),
-        )?;
+        // A per-connection instance runs `init` in its first, preemptive call (see
+        // `instance`); the primary runs it now, before it is given anything.
+        let instance = if connection.is_some() {
+            Instance::instantiate(&self.handler.engine, &self.handler.pre, key, ctx, true)?
+        } else {
+            Instance::start(&self.handler.engine, &self.handler.pre, key, ctx, false)?
+        };
         self.instances.insert(key, instance);
         Ok(key)
     }

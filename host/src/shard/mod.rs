@@ -267,11 +267,12 @@ impl Shard {
     /// due or a stop is requested. With work already pending it only polls the driver.
     fn wait(&mut self) {
         let deadline = self.next_deadline();
-        // Work that is ready now (events to deliver, a deadline already due) must not
-        // keep the driver from looking at the sockets: yielding polls it once without
-        // blocking, so a busy neighbour cannot starve everyone else's I/O.
-        let pending =
-            self.instances.has_active() || deadline.is_some_and(|at| at <= self.ctx.clock.now());
+        // Work that is ready now (events to deliver, tokens queued, a deadline already
+        // due) must not keep the driver from looking at the sockets: yielding polls it
+        // once without blocking, so a busy neighbour cannot starve everyone else's I/O.
+        let pending = self.instances.has_active()
+            || self.ctx.reactor.is_pending()
+            || deadline.is_some_and(|at| at <= self.ctx.clock.now());
         let reactor = self.ctx.reactor.clone();
         let sleep = &mut self.sleep;
         self.rt.block_on(async move {

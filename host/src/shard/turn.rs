@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::Shard;
 use super::accept::accept_token;
 use super::deadlines::ShardTimer;
+use super::instances::{Deferred, Returned};
 use crate::reactor::{Completion, Kind};
 use crate::stats::HandlerStats;
 use crate::timers::Deadline;
@@ -81,6 +82,13 @@ impl Shard {
 
     fn finish_tasks(&mut self) {
         for completion in self.completions.drain(..) {
+            let key = match &completion {
+                Completion::TcpConnect { inst, .. } | Completion::UdpResolved { inst, .. } => *inst,
+            };
+            if self.instances.is_running(key) {
+                self.instances.defer(key, Deferred::Completion(completion));
+                continue;
+            }
             match completion {
                 Completion::TcpConnect { inst, id, result } => {
                     if let Some(state) = self.instances.route(inst, self.turn) {
@@ -108,6 +116,14 @@ impl Shard {
                 self.accept(token.id);
                 continue;
             }
+            if self.instances.is_running(token.inst) {
+                if token.kind == Kind::Resume {
+                    self.instances.mark_active(token.inst);
+                } else {
+                    self.instances.defer(token.inst, Deferred::Token(token));
+                }
+                continue;
+            }
             let Some(state) = self.instances.route(token.inst, self.turn) else {
                 continue;
             };
@@ -116,7 +132,7 @@ impl Shard {
                 Kind::TcpWrite => state.net().flush(token.id),
                 Kind::UdpRead => state.dgram().on_readable(token.id, &mut self.buf),
                 Kind::UdpWrite => state.dgram().flush(token.id),
-                Kind::Accept => {}
+                Kind::Accept | Kind::Resume => {}
             }
         }
         self.ready.clear();
@@ -124,68 +140,116 @@ impl Shard {
 
     /// Hands every visited instance its pending events, then does what its calls asked
     /// for: flush writes, ends, closed servers. Traps are dealt with here.
+    ///
+    /// A preemptive instance's call (`--isolation connection`) runs until it yields at
+    /// an epoch tick; it then goes on in later turns, after everyone else has had theirs.
     fn deliver_all(&mut self) {
         let mut failures = Vec::new();
         let mut again = Vec::new();
-        for key in self.instances.take_active() {
-            let retiring = self.instances.retiring.contains(&key);
-            let primary = self.instances.primary;
-            let Some(instance) = self.instances.get(key) else {
-                continue;
+        // Instances in the middle of a preemptive call go last: whoever waited while one
+        // ran its slice is served before it runs the next.
+        let mut active = self.instances.take_active();
+        active.sort_by_key(|key| self.instances.is_running(*key));
+        for key in active {
+            let returned = if self.instances.is_running(key) {
+                match self.instances.resume(key, &self.ctx.reactor) {
+                    None => continue,
+                    Some(returned) => Some(returned),
+                }
+            } else {
+                let Some(instance) = self.instances.get(key) else {
+                    continue;
+                };
+                instance.queued = false;
+                let batch = instance.state().events.len() as u64;
+                if batch == 0 && !instance.needs_init() {
+                    None
+                } else {
+                    HandlerStats::add(&self.ctx.stats.events_delivered, batch);
+                    HandlerStats::add(&self.ctx.stats.guest_calls, 1);
+                    if instance.is_preemptive() {
+                        match self.instances.start_call(key, &self.ctx.reactor) {
+                            None => continue,
+                            Some(returned) => Some(returned),
+                        }
+                    } else {
+                        let started = Instant::now();
+                        let result = instance.deliver();
+                        self.ctx.stats.call_duration.observe(started.elapsed());
+                        if let Err(failure) = result {
+                            failures.push((key, failure));
+                        }
+                        None
+                    }
+                }
             };
-            instance.queued = false;
-            let batch = instance.state().events.len() as u64;
-            if batch > 0 {
-                HandlerStats::add(&self.ctx.stats.events_delivered, batch);
-                HandlerStats::add(&self.ctx.stats.guest_calls, 1);
-                let started = Instant::now();
-                let result = instance.deliver();
-                self.ctx.stats.call_duration.observe(started.elapsed());
+            if let Some(Returned {
+                instance,
+                result,
+                took,
+            }) = returned
+            {
+                self.ctx.stats.call_duration.observe(took);
+                self.instances.restore(key, instance);
                 if let Err(failure) = result {
                     failures.push((key, failure));
                     continue;
                 }
             }
-            let state = instance.state();
-            // Servers the guest closed stop accepting before its writes go out, so no
-            // peer that saw a reply can still connect. A retiring instance's servers are
-            // the new code's now.
-            for id in state.tcp.closed_servers.drain(..) {
-                if !retiring {
-                    self.listeners.close(id);
-                }
+            if failures.last().is_some_and(|(k, _)| *k == key) {
+                continue;
             }
-            state.net().after_call();
-            state.dgram().after_call();
-            let more = !state.events.is_empty();
-            let idle = !state.has_work();
-            let no_connections = state.tcp.is_empty();
-            let connection_gone = state.cx.per_connection && state.tcp.accepted() == 0;
-            self.instances.reschedule(key);
-            if more {
-                again.push(key);
-            } else if retiring && no_connections {
-                self.instances.remove(key);
-                if self.instances.retiring.is_empty() {
-                    self.ctx.log(format_args!(
-                        "the replaced code's connections have all closed; its instances are gone"
-                    ));
-                }
-            } else if idle && Some(key) != primary {
-                // A per-connection instance whose connection is gone.
-                self.instances.remove(key);
-            } else if connection_gone && self.instances.linger(key) {
-                // Its connection closed but it holds more (a timer, a socket of its
-                // own): it may finish for a moment, then it goes, whatever it holds.
-                self.deadlines
-                    .push(self.ctx.clock.now() + LINGER, ShardTimer::Linger(key));
-            }
+            self.after_visit(key, &mut again);
         }
         for key in again {
             self.instances.mark_active(key);
         }
         for (key, failure) in failures {
             self.on_failure(key, failure);
+        }
+    }
+
+    /// What a visited instance's calls asked for: closed servers stop accepting, writes
+    /// and ends go out; then whether it is visited again, retires or goes.
+    fn after_visit(&mut self, key: u64, again: &mut Vec<u64>) {
+        let retiring = self.instances.retiring.contains(&key);
+        let primary = self.instances.primary;
+        let Some(instance) = self.instances.get(key) else {
+            return;
+        };
+        let state = instance.state();
+        // Servers the guest closed stop accepting before its writes go out, so no peer
+        // that saw a reply can still connect. A retiring instance's servers are the new
+        // code's now.
+        for id in state.tcp.closed_servers.drain(..) {
+            if !retiring {
+                self.listeners.close(id);
+            }
+        }
+        state.net().after_call();
+        state.dgram().after_call();
+        let more = !state.events.is_empty();
+        let idle = !state.has_work();
+        let no_connections = state.tcp.is_empty();
+        let connection_gone = state.cx.per_connection && state.tcp.accepted() == 0;
+        self.instances.reschedule(key);
+        if more {
+            again.push(key);
+        } else if retiring && no_connections {
+            self.instances.remove(key);
+            if self.instances.retiring.is_empty() {
+                self.ctx.log(format_args!(
+                    "the replaced code's connections have all closed; its instances are gone"
+                ));
+            }
+        } else if idle && Some(key) != primary {
+            // A per-connection instance whose connection is gone.
+            self.instances.remove(key);
+        } else if connection_gone && self.instances.linger(key) {
+            // Its connection closed but it holds more (a timer, a socket of its own): it
+            // may finish for a moment, then it goes, whatever it holds.
+            self.deadlines
+                .push(self.ctx.clock.now() + LINGER, ShardTimer::Linger(key));
         }
     }
 }
