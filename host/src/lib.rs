@@ -29,13 +29,17 @@
 //! - [`metrics`]: `--metrics`, the handlers' counters for Prometheus.
 //! - [`stats`]: a handler's counters (connections, drops, traps, restarts).
 //! - [`policy`]: the outbound allow-list: every outbound path asks it, one log wording.
-//! - [`budget`]: the process-wide budget of guest-opened sockets.
-//! - [`wasi`]: WASI with blocking calls bounded by the event deadline.
+//! - [`budget`]: what guests may make the host hold: sockets (a process-wide budget of
+//!   descriptors) and host memory in their queues (per instance and for the process).
+//! - [`wasi`]: WASI with blocking calls bounded (`--max-blocking`, the event deadline)
+//!   and socket creation capped.
 //! - [`config`]: a handler's settings, defined once in a table that `netlet run`'s flags,
 //!   manifests, scenario files and the harness all read through; their validation and
 //!   the rule for what needs a restart rather than a hot swap.
-//! - [`log`], [`error`], [`resolve`], [`clock`]: guest output, error mapping, address
-//!   resolution, real or virtual time.
+//! - [`log`]: guest output and host lines: rate-limited per instance, written to stderr
+//!   through a bounded queue that never blocks a shard.
+//! - [`error`], [`resolve`], [`clock`]: error mapping, address resolution and the one
+//!   way endpoints are written, real or virtual time.
 //! - [`testing`]: test a component in memory or on real sockets (`netlet test`).
 //! - [`cli`], [`demo`], [`inspect`]: the `netlet` command line, the seeds' demo, `netlet
 //!   inspect`.
