@@ -23,7 +23,8 @@ use crate::{config, demo, deploy};
 /// and socket methods of Node.js's `net` and `dgram` modules.
 ///
 /// With no command, serves the seeds' demo: the greeting server on 127.0.0.1:8124, the
-/// echo server on 127.0.0.1:1337 and the UDP echo server on 127.0.0.1:41234.
+/// echo server on 127.0.0.1:1337, the UDP echo server on 127.0.0.1:41234 and the HTTP
+/// server on 127.0.0.1:8080.
 #[derive(Parser, Debug)]
 #[command(name = "netlet", version, about, long_about)]
 pub struct Cli {
@@ -172,6 +173,9 @@ struct DemoArgs {
     /// Where the UDP echo server (udp_echo) is bound.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:41234")]
     udp_echo: String,
+    /// Where the HTTP server (http_hello) listens.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    http_hello: String,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -182,6 +186,7 @@ impl Default for DemoArgs {
             hello: "127.0.0.1:8124".into(),
             echo: "127.0.0.1:1337".into(),
             udp_echo: "127.0.0.1:41234".into(),
+            http_hello: "127.0.0.1:8080".into(),
             cache: CacheArgs::default(),
         }
     }
@@ -462,7 +467,8 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let hello = start(&demo::HELLO, Some(&args.hello), None)?;
     let echo = start(&demo::ECHO, Some(&args.echo), None)?;
     let udp = start(&demo::UDP_ECHO, None, Some(&args.udp_echo))?;
-    for service in [&hello, &echo, &udp] {
+    let http = start(&demo::HTTP_HELLO, Some(&args.http_hello), None)?;
+    for service in [&hello, &echo, &udp, &http] {
         print_listening(service);
     }
     println!(
@@ -470,11 +476,12 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         demo::instructions(
             &hello.tcp[0].to_string(),
             &echo.tcp[0].to_string(),
-            &udp.udp[0].to_string()
+            &udp.udp[0].to_string(),
+            &http.tcp[0].to_string()
         )
     );
     let _ = std::io::stdout().flush();
-    supervise(vec![hello, echo, udp])
+    supervise(vec![hello, echo, udp, http])
 }
 
 /// Waits until every service has finished by itself, or SIGINT/SIGTERM asks them to

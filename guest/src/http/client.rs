@@ -420,7 +420,7 @@ pub(crate) fn on_event(id: u32, ev: SocketEvent) -> Vec<(ClientRequest, Response
             SocketEvent::Data(data) => {
                 conn.parser.push(data);
                 loop {
-                    match conn.parser.next() {
+                    match conn.parser.next_event() {
                         Ok(None) => break,
                         Ok(Some(Event::Head(head))) => {
                             let status = head.status();

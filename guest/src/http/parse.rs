@@ -399,7 +399,7 @@ enum State {
     Failed,
 }
 
-/// The parser: push bytes with [`Parser::push`], take events with [`Parser::next`].
+/// The parser: push bytes with [`Parser::push`], take events with [`Parser::next_event`].
 pub struct Parser {
     kind: Kind,
     limits: Limits,
@@ -511,7 +511,7 @@ impl Parser {
 
     /// The next event, `Ok(None)` when more bytes are needed. After an error the
     /// parser stays failed.
-    pub fn next(&mut self) -> Result<Option<Event>, Error> {
+    pub fn next_event(&mut self) -> Result<Option<Event>, Error> {
         let result = self.step();
         if result.is_err() {
             self.state = State::Failed;
@@ -863,7 +863,7 @@ mod tests {
         let mut p = parser();
         p.push(input.to_vec());
         let mut out = Vec::new();
-        while let Some(ev) = p.next()? {
+        while let Some(ev) = p.next_event()? {
             out.push(ev);
         }
         Ok(out)
@@ -875,7 +875,7 @@ mod tests {
         let mut out = Vec::new();
         for &b in input {
             p.push(vec![b]);
-            while let Some(ev) = p.next()? {
+            while let Some(ev) = p.next_event()? {
                 out.push(ev);
             }
         }
@@ -944,8 +944,8 @@ mod tests {
             b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nA: 1\r\nB: 2\r\n\r\n"
                 .to_vec(),
         );
-        assert!(matches!(p.next(), Ok(Some(Event::Head(_)))));
-        assert_eq!(p.next(), Ok(Some(Event::End)));
+        assert!(matches!(p.next_event(), Ok(Some(Event::Head(_)))));
+        assert_eq!(p.next_event(), Ok(Some(Event::End)));
         assert_eq!(
             p.take_trailers(),
             [("A".into(), "1".into()), ("B".into(), "2".into())]
@@ -1066,9 +1066,9 @@ mod tests {
             },
         );
         p.push(b"GET / HTTP/1.1\r\nHost: x\r\nX: ".to_vec());
-        assert_eq!(p.next(), Ok(None));
+        assert_eq!(p.next_event(), Ok(None));
         p.push(vec![b'a'; 100]);
-        assert_eq!(p.next().unwrap_err().status(), 431);
+        assert_eq!(p.next_event().unwrap_err().status(), 431);
         // Too many fields, within the size.
         let mut p = Parser::new(
             Kind::Request,
@@ -1078,7 +1078,7 @@ mod tests {
             },
         );
         p.push(b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n".to_vec());
-        assert_eq!(p.next().unwrap_err().status(), 431);
+        assert_eq!(p.next_event().unwrap_err().status(), 431);
         // Above the stack array's 64 fields, below the limit.
         let mut many = String::from("GET / HTTP/1.1\r\nHost: x\r\n");
         for i in 0..100 {
@@ -1109,7 +1109,7 @@ mod tests {
             p.expect_head_response(to_head);
             p.push(input.to_vec());
             let mut out = Vec::new();
-            while let Some(ev) = p.next().unwrap() {
+            while let Some(ev) = p.next_event().unwrap() {
                 out.push(ev);
             }
             if eof && p.finish().unwrap() {
@@ -1141,7 +1141,7 @@ mod tests {
             b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x05hello"
                 .to_vec(),
         );
-        let Ok(Some(Event::Head(h))) = p.next() else {
+        let Ok(Some(Event::Head(h))) = p.next_event() else {
             panic!()
         };
         assert!(h.is_upgrade());

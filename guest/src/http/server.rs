@@ -314,7 +314,7 @@ impl<H: HttpHandler> HttpServer<H> {
                     return;
                 }
             }
-            let event = conn.parser.next();
+            let event = conn.parser.next_event();
             match event {
                 Ok(None) => return,
                 Ok(Some(Event::Head(head))) => {
@@ -583,10 +583,10 @@ impl<H: HttpHandler> NetHandler for HttpServer<H> {
         };
         if conn.upgraded {
             self.handler.on_upgraded(socket, SocketEvent::Drain);
-        } else if let Some(ex) = conn.current.clone() {
-            if !ex.res.borrow().finished {
-                self.handler.on_drain(&Request(ex.clone()), &Response(ex));
-            }
+        } else if let Some(ex) = conn.current.clone()
+            && !ex.res.borrow().finished
+        {
+            self.handler.on_drain(&Request(ex.clone()), &Response(ex));
         }
         self.run_ready();
     }
