@@ -531,6 +531,8 @@ impl<H: HttpHandler> NetHandler for HttpServer<H> {
         if self.sweep.is_none() {
             self.sweep = Some(timers::set_interval(self.options.check_interval()));
         }
+        // Node's http server sets noDelay: a response is sent as soon as it is written.
+        let _ = socket.set_no_delay(true);
         self.handler.on_connection(socket);
         self.run_ready();
     }
