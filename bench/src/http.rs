@@ -1,9 +1,10 @@
 //! The HTTP comparison: `wrk` (keep-alive) against `http-hello` on netlet, a native
-//! hyper 1.x server on one thread and Node's `http` server, with a column showing
-//! wrk's own ceiling on this machine: a native server that answers every request with
-//! canned bytes without parsing it, so whatever rate wrk reaches there is the most it
-//! can measure. Also the reference servers themselves (`netlet-bench serve-hyper`,
-//! `serve-canned`, and Node's script).
+//! hyper 1.x server on one thread and Node's `http` server. Two things show whether
+//! wrk itself is the limit: a native server answering every request with canned bytes
+//! (no parsing, the least work a server can do per request), and wrk's own CPU use in
+//! each run (its one thread at 100% would mean it is the bottleneck). Also the
+//! reference servers themselves (`netlet-bench serve-hyper`, `serve-canned`, and
+//! Node's script).
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -144,7 +145,22 @@ struct Cell {
     mb_s: Option<f64>,
     p50_us: Option<f64>,
     p99_us: Option<f64>,
+    /// wrk's own CPU time over the run's wall time: near 1.0 (its one thread busy
+    /// all the time), wrk was the bottleneck.
+    wrk_cpu: Option<f64>,
     note: Option<String>,
+}
+
+/// CPU time (user + system) of the children this process has waited for.
+fn children_cpu() -> Duration {
+    // SAFETY: getrusage fills the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 /// A wrk latency such as `123.45us`, `1.23ms` or `1.01s`, in microseconds.
@@ -179,6 +195,10 @@ fn transfer_mb(text: &str) -> Option<f64> {
 /// server's) and reads its report; a run with errors or non-2xx answers fails.
 fn wrk(url: &str, conns: usize, duration: Duration) -> anyhow::Result<Cell> {
     let secs = duration.as_secs().max(1);
+    // The servers under test are waited for only once dropped, after this: the
+    // children's CPU time that grows during `output()` is wrk's.
+    let cpu_before = children_cpu();
+    let started = std::time::Instant::now();
     let out = Command::new("wrk")
         .args([
             "-t1",
@@ -191,6 +211,7 @@ fn wrk(url: &str, conns: usize, duration: Duration) -> anyhow::Result<Cell> {
         ])
         .output()
         .context("running wrk (Debian: apt-get install wrk)")?;
+    let wrk_cpu = (children_cpu() - cpu_before).as_secs_f64() / started.elapsed().as_secs_f64();
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         bail!(
@@ -202,7 +223,10 @@ fn wrk(url: &str, conns: usize, duration: Duration) -> anyhow::Result<Cell> {
     if text.contains("Non-2xx") || text.contains("Socket errors") {
         bail!("wrk saw errors:\n{text}");
     }
-    let mut cell = Cell::default();
+    let mut cell = Cell {
+        wrk_cpu: Some(wrk_cpu),
+        ..Cell::default()
+    };
     let mut in_distribution = false;
     for line in text.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -237,6 +261,11 @@ const ROWS: &[Row] = &[
         name: "HTTP hello, keep-alive × 32 conns",
         path: "/",
         conns: 32,
+    },
+    Row {
+        name: "HTTP 1 MiB response, keep-alive × 1 conn",
+        path: "/1mib",
+        conns: 1,
     },
     Row {
         name: "HTTP 1 MiB response, keep-alive × 4 conns",
@@ -291,7 +320,7 @@ pub fn table(opts: &Options) -> anyhow::Result<(String, Vec<String>)> {
     );
     let _ = writeln!(
         out,
-        "| load | wrk's ceiling (canned bytes, no parsing) | hyper 1.x (1 thread) | Node http | netlet | netlet/hyper | netlet/Node | p99 netlet/hyper | hyper/ceiling |"
+        "| load | canned bytes, no parsing (1 thread) | hyper 1.x (1 thread) | Node http | netlet | netlet/hyper | netlet/Node | p99 netlet/hyper | wrk's CPU: canned / hyper / Node / netlet |"
     );
     let _ = writeln!(out, "|{}", " --- |".repeat(9));
     for row in rows {
@@ -346,7 +375,13 @@ pub fn table(opts: &Options) -> anyhow::Result<(String, Vec<String>)> {
             ratio(netlet.rps, hyper.rps),
             ratio(netlet.rps, node.rps),
             ratio(netlet.p99_us, hyper.p99_us),
-            ratio(hyper.rps, ceiling.rps),
+            cells
+                .iter()
+                .map(|c| c
+                    .wrk_cpu
+                    .map_or("-".to_string(), |f| format!("{:.0}%", f * 100.0)))
+                .collect::<Vec<_>>()
+                .join(" / "),
         );
     }
     Ok((out, failures))

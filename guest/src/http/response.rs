@@ -236,33 +236,39 @@ impl ResState {
         self.head_sent = true;
     }
 
-    /// Appends `data` framed for the body to `out`. Bytes past a `Content-Length` are
-    /// dropped (and logged once): the client would read them as the next response.
-    pub(crate) fn body_into(&mut self, out: &mut Vec<u8>, data: &[u8]) {
-        if data.is_empty() {
-            return;
+    /// How `len` body bytes are framed: what goes before them, how many of them go
+    /// out, what follows. Bytes past a `Content-Length` are dropped (and logged once):
+    /// the client would read them as the next response.
+    pub(crate) fn frame(&mut self, len: usize) -> (Vec<u8>, usize, &'static [u8]) {
+        if len == 0 {
+            return (Vec::new(), 0, b"");
         }
         match self.out {
-            Out::NoBody => {}
-            Out::Close => out.extend_from_slice(data),
+            Out::NoBody => (Vec::new(), 0, b""),
+            Out::Close => (Vec::new(), len, b""),
             Out::Length(left) => {
-                let n = (data.len() as u64).min(left) as usize;
-                out.extend_from_slice(&data[..n]);
+                let n = (len as u64).min(left) as usize;
                 self.out = Out::Length(left - n as u64);
-                if n < data.len() && !self.overrun_logged {
+                if n < len && !self.overrun_logged {
                     self.overrun_logged = true;
                     eprintln!(
                         "http: a response wrote more than its Content-Length; {} bytes dropped",
-                        data.len() - n
+                        len - n
                     );
                 }
+                (Vec::new(), n, b"")
             }
-            Out::Chunked => {
-                let _ = write!(Buf(out), "{:x}\r\n", data.len());
-                out.extend_from_slice(data);
-                out.extend_from_slice(b"\r\n");
-            }
+            Out::Chunked => (format!("{len:x}\r\n").into_bytes(), len, b"\r\n"),
         }
+    }
+
+    /// Appends `data` framed for the body to `out`.
+    #[cfg(test)]
+    pub(crate) fn body_into(&mut self, out: &mut Vec<u8>, data: &[u8]) {
+        let (prefix, n, suffix) = self.frame(data.len());
+        out.extend_from_slice(&prefix);
+        out.extend_from_slice(&data[..n]);
+        out.extend_from_slice(suffix);
     }
 
     /// Appends what ends the body (the last chunk) to `out`. A body shorter than its
@@ -428,7 +434,6 @@ impl Response {
     ///
     /// [`HttpHandler::on_drain`]: super::HttpHandler::on_drain
     pub fn write(&self, chunk: impl AsRef<[u8]>) -> bool {
-        let data = chunk.as_ref();
         let mut st = self.state();
         if st.finished {
             return false;
@@ -437,17 +442,7 @@ impl Response {
         if !st.head_sent {
             st.head_into(&mut out, None);
         }
-        if out.is_empty() && matches!(st.out, Out::Close) {
-            // Nothing to frame: hand the caller's bytes over as they are.
-            drop(st);
-            return data.is_empty() || self.0.socket.write(data);
-        }
-        st.body_into(&mut out, data);
-        drop(st);
-        if out.is_empty() {
-            return !self.0.socket.destroyed();
-        }
-        self.0.socket.write(out)
+        self.send(st, out, chunk.as_ref(), false)
     }
 
     /// Node's `res.end()`: the response is complete.
@@ -468,19 +463,64 @@ impl Response {
         if !st.head_sent {
             st.head_into(&mut out, Some(data.len()));
         }
-        st.body_into(&mut out, data);
-        st.finish_into(&mut out);
-        let close = st.close_after;
+        self.send(st, out, data, true);
+        schedule(self.0.socket.id());
+    }
+
+    /// Writes `out` (a head, or nothing), then `data` framed, then (`finish`) the body's
+    /// end, ending the socket if the response closes it. A small body goes in one write
+    /// with what precedes it; a large one in pieces of [`PIECE`] bytes, which are not
+    /// copied into one buffer first, and which the host can allocate without fresh
+    /// pages each time.
+    fn send(
+        &self,
+        mut st: std::cell::RefMut<'_, ResState>,
+        mut out: Vec<u8>,
+        data: &[u8],
+        finish: bool,
+    ) -> bool {
+        let (prefix, n, suffix) = st.frame(data.len());
+        out.extend_from_slice(&prefix);
+        let body = &data[..n];
+        let mut tail = Vec::new();
+        let large = body.len() > PIECE;
+        if !large {
+            out.extend_from_slice(body);
+            out.extend_from_slice(suffix);
+        } else {
+            tail.extend_from_slice(suffix);
+        }
+        if finish {
+            st.finish_into(if large { &mut tail } else { &mut out });
+        }
+        let close = finish && st.close_after;
         drop(st);
         let socket = &self.0.socket;
-        if close {
-            socket.end_with(out);
-        } else if !out.is_empty() {
-            socket.write(out);
+        let mut ok = !socket.destroyed();
+        if !out.is_empty() {
+            if close && !large {
+                socket.end_with(out);
+                return false;
+            }
+            ok = socket.write(out);
         }
-        schedule(socket.id());
+        if large {
+            for piece in body.chunks(PIECE) {
+                ok = socket.write(piece);
+            }
+            if !tail.is_empty() {
+                ok = socket.write(tail);
+            }
+        }
+        if close {
+            socket.end();
+        }
+        ok
     }
 }
+
+/// The largest piece of a body written in one host call.
+const PIECE: usize = 64 * 1024;
 
 fn checked_status(status: u16) -> u16 {
     if (100..=999).contains(&status) {
