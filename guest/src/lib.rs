@@ -51,7 +51,9 @@
 //!
 //! - [`export_net!`] for a TCP handler ([`NetHandler`]),
 //! - [`export_dgram!`] for a UDP handler ([`DgramHandler`]),
-//! - [`export_handler!`] for a type implementing both.
+//! - [`export_handler!`] for a type implementing both,
+//! - [`export_http!`] for an HTTP server ([`http::HttpHandler`]; see [`http`]: Node's
+//!   `http` module, server and client, on `net`).
 //!
 //! Each takes an expression that builds the handler, evaluated once when the instance
 //! starts: `export_net!(Echo)` for a unit struct, `export_net!(Chat::default())` otherwise.

@@ -171,6 +171,7 @@ fn on_dgram(f: impl FnOnce(&mut dyn DgramHandler)) {
 /// socket is the client's.
 fn client_event(ev: &NetEvent) -> Option<(u32, ClientSocketEvent)> {
     let (id, event) = match ev {
+        NetEvent::Connect(id) => (*id, ClientSocketEvent::Connect),
         NetEvent::Data(e) => (e.socket, ClientSocketEvent::Data(Vec::new())),
         NetEvent::End(id) => (*id, ClientSocketEvent::End),
         NetEvent::Drain(id) => (*id, ClientSocketEvent::Drain),

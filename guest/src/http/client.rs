@@ -392,6 +392,8 @@ impl std::fmt::Write for Str<'_> {
 
 /// A `net` event of a client-owned socket.
 pub(crate) enum SocketEvent {
+    /// Connected: the queued request goes out; nothing to tell the handler.
+    Connect,
     Data(Vec<u8>),
     End,
     Drain,
@@ -417,6 +419,7 @@ pub(crate) fn on_event(id: u32, ev: SocketEvent) -> Vec<(ClientRequest, Response
             }
         };
         match ev {
+            SocketEvent::Connect => {}
             SocketEvent::Data(data) => {
                 conn.parser.push(data);
                 loop {
