@@ -773,3 +773,38 @@ fn the_harness_helpers_drive_an_http_handler() -> Result<(), Box<dyn std::error:
     assert_eq!(parsed.map(|(r, _)| r.status), Some(204));
     Ok(())
 }
+
+/// A client pipelining requests without reading the answers is paused once the
+/// answers back up: what waits for it stays bounded, and nothing is lost when it
+/// reads again.
+#[test]
+fn a_client_that_does_not_read_its_answers_is_paused() -> Result<(), Box<dyn std::error::Error>> {
+    let h = Harness::load(guest("http-hello"))?;
+    let c = h.connect()?;
+    c.stop_reading(1024);
+    let one = HttpRequest::get("/").to_bytes();
+    let requests = 20_000;
+    for _ in 0..requests / 1000 {
+        c.send(one.repeat(1000))?;
+    }
+    assert!(c.is_paused(), "the server should stop reading");
+    // About one high-water mark of answers waits (plus the peer's window), not 20,000.
+    assert!(
+        c.unread() < 200 * 1024,
+        "{} bytes of answers wait for a client that does not read",
+        c.unread()
+    );
+    assert!(c.unread() > 0);
+    c.resume_reading()?;
+    let mut reader = ResponseReader::default();
+    let mut answered = 0;
+    while answered < requests {
+        let Some(res) = reader.next(&c) else {
+            panic!("stalled after {answered} answers");
+        };
+        assert_eq!(res?.body, b"Hello World\n");
+        answered += 1;
+    }
+    assert!(!c.is_paused());
+    Ok(())
+}

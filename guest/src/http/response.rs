@@ -111,6 +111,9 @@ pub(crate) struct ResState {
     pub(crate) keep_alive_secs: u64,
     /// The `Content-Length` was not honoured: logged once.
     pub(crate) overrun_logged: bool,
+    /// The last write found the socket's queue past its high-water mark: a `drain`
+    /// event will come.
+    pub(crate) backed_up: bool,
 }
 
 impl ResState {
@@ -135,6 +138,7 @@ impl ResState {
             close_after: !keep_alive,
             keep_alive_secs,
             overrun_logged: false,
+            backed_up: false,
         }
     }
 
@@ -515,6 +519,7 @@ impl Response {
         if close {
             socket.end();
         }
+        self.state().backed_up = !ok;
         ok
     }
 }

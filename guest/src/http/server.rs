@@ -181,6 +181,9 @@ struct Conn {
     peer_ended: bool,
     /// Paused because pipelined input filled the read-ahead.
     paused_for_buffer: bool,
+    /// Paused because the responses written are not being read: no new request is
+    /// parsed until the socket drains.
+    waiting_drain: bool,
     /// Ticks at which the head began, the request began, the connection went idle.
     head_since: Option<u64>,
     request_since: Option<u64>,
@@ -249,13 +252,14 @@ impl<H: HttpHandler> HttpServer<H> {
             let Some(conn) = self.conns.get_mut(&id) else {
                 return;
             };
-            if conn.upgraded || conn.dead.is_some() || conn.socket.destroyed() {
+            if conn.upgraded || conn.dead.is_some() || conn.waiting_drain || conn.socket.destroyed()
+            {
                 return;
             }
             if let Some(ex) = conn.current.clone() {
-                let (res_done, close_after) = {
+                let (res_done, close_after, backed_up) = {
                     let r = ex.res.borrow();
-                    (r.finished, r.close_after)
+                    (r.finished, r.close_after, r.backed_up)
                 };
                 let mut req = ex.req.borrow_mut();
                 if res_done && req.complete {
@@ -274,7 +278,14 @@ impl<H: HttpHandler> HttpServer<H> {
                         } else {
                             conn.idle_since = Some(self.tick);
                         }
-                        if conn.paused_for_buffer {
+                        if backed_up {
+                            // A client pipelining requests without reading the answers:
+                            // stop reading until it does (Node pauses the same way), so
+                            // what the host queues stays near one response.
+                            conn.waiting_drain = true;
+                            conn.paused_for_buffer = false;
+                            conn.socket.pause();
+                        } else if conn.paused_for_buffer {
                             conn.paused_for_buffer = false;
                             conn.socket.resume();
                         }
@@ -522,6 +533,7 @@ impl<H: HttpHandler> NetHandler for HttpServer<H> {
                 dead: None,
                 peer_ended: false,
                 paused_for_buffer: false,
+                waiting_drain: false,
                 // Node counts headersTimeout from the connection for its first request.
                 head_since: Some(self.tick),
                 request_since: None,
@@ -580,9 +592,14 @@ impl<H: HttpHandler> NetHandler for HttpServer<H> {
     }
 
     fn on_drain(&mut self, socket: &Socket) {
-        let Some(conn) = self.conns.get(&socket.id()) else {
+        let Some(conn) = self.conns.get_mut(&socket.id()) else {
             return;
         };
+        if conn.waiting_drain {
+            conn.waiting_drain = false;
+            conn.socket.resume();
+            schedule(socket.id());
+        }
         if conn.upgraded {
             self.handler.on_upgraded(socket, SocketEvent::Drain);
         } else if let Some(ex) = conn.current.clone()
