@@ -48,7 +48,8 @@
 //! Per connection, the SDK holds at most one head (`max_header_size`, 16 KiB) plus
 //! one read's worth of bytes: a body is handed over as it arrives, pipelined requests
 //! wait in the parser's buffer and the socket is paused once that buffer reaches
-//! `max_header_size`, and a collected body is refused past its limit. A malformed
+//! `max_header_size` (or while the answers written are not being read), and a
+//! collected body is refused past its limit. A malformed
 //! request is a `400` and a closed connection, never a panic.
 //!
 //! # The client

@@ -263,6 +263,8 @@ impl<H: HttpHandler> HttpServer<H> {
                 };
                 let mut req = ex.req.borrow_mut();
                 if res_done && req.complete {
+                    // A pause of a request that is over must not stall the next one.
+                    let user_paused = std::mem::take(&mut req.paused);
                     drop(req);
                     conn.current = None;
                     conn.served += 1;
@@ -285,7 +287,7 @@ impl<H: HttpHandler> HttpServer<H> {
                             conn.waiting_drain = true;
                             conn.paused_for_buffer = false;
                             conn.socket.pause();
-                        } else if conn.paused_for_buffer {
+                        } else if conn.paused_for_buffer || user_paused {
                             conn.paused_for_buffer = false;
                             conn.socket.resume();
                         }
