@@ -808,3 +808,37 @@ fn a_client_that_does_not_read_its_answers_is_paused() -> Result<(), Box<dyn std
     assert!(!c.is_paused());
     Ok(())
 }
+
+/// Garbage and mangled requests on many connections: each is refused or served, the
+/// handler never traps.
+#[test]
+fn hostile_bytes_never_trap_the_handler() -> Result<(), Box<dyn std::error::Error>> {
+    let h = Harness::load(guest("http-echo"))?;
+    let valid = HttpRequest::post("/p", "hello").chunked().to_bytes();
+    for i in 0..200u64 {
+        let c = h.connect()?;
+        let mut bytes = if i % 2 == 0 {
+            random_bytes(300 + (i as usize * 37) % 3000, i + 1)
+        } else {
+            let mut v = valid.repeat(3);
+            let noise = random_bytes(4, i);
+            for (k, b) in noise.iter().enumerate() {
+                let at = (*b as usize * 7 + k * 13) % v.len();
+                v[at] = noise[(k + 1) % 4];
+            }
+            v
+        };
+        bytes.extend_from_slice(&valid);
+        for piece in bytes.chunks(1 + (i as usize % 50)) {
+            c.send(piece)?;
+        }
+        let _ = c.take_output();
+    }
+    assert!(h.traps().is_empty(), "{:?}", h.traps());
+    // Still serving.
+    let c = h.connect()?;
+    c.send(HttpRequest::get("/ok").to_bytes())?;
+    let res = ResponseReader::default().next(&c).expect("a response")?;
+    assert_eq!(res.status, 200);
+    Ok(())
+}

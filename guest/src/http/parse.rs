@@ -444,7 +444,8 @@ impl Parser {
         }
         if self.pos > 0 {
             self.buf.drain(..self.pos);
-            self.scan -= self.pos;
+            // `scan` may lag behind `pos` (a body was read past it).
+            self.scan = self.scan.saturating_sub(self.pos);
             self.pos = 0;
         }
         self.buf.extend_from_slice(&data);
@@ -1132,6 +1133,81 @@ mod tests {
             false,
         );
         assert_eq!(evs.len(), 4);
+    }
+
+    /// Random bytes, and random mutations of valid requests, in random pieces: the
+    /// parser never panics, and what it holds stays under its limits.
+    #[test]
+    fn hostile_input_never_panics_and_stays_bounded() {
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let valid = b"POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nT: 1\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc";
+        let alphabet =
+            b"\r\n :;,0123456789abcdefABCDEF-\t\x00\x7fHTTP/1.GETPOSTchunkedContent-Length";
+        let limits = Limits {
+            max_header_size: 512,
+            max_headers: 8,
+        };
+        for round in 0..2000 {
+            let mut input = if round % 2 == 0 {
+                (0..rand() % 2000)
+                    .map(|_| alphabet[(rand() % alphabet.len() as u64) as usize])
+                    .collect::<Vec<u8>>()
+            } else {
+                let mut v = valid.to_vec();
+                for _ in 0..1 + rand() % 4 {
+                    let at = (rand() % v.len() as u64) as usize;
+                    v[at] = alphabet[(rand() % alphabet.len() as u64) as usize];
+                }
+                v
+            };
+            input.extend(std::iter::repeat_n(b'x', (rand() % 3) as usize * 300));
+            // Responses too (a client reads what a hostile server sends).
+            let kind = if round % 4 == 3 {
+                Kind::Response
+            } else {
+                Kind::Request
+            };
+            if kind == Kind::Response {
+                input.splice(
+                    0..0,
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n"
+                        .iter()
+                        .copied(),
+                );
+            }
+            let mut p = Parser::new(kind, limits);
+            let mut rest = &input[..];
+            while !rest.is_empty() {
+                let n = 1 + (rand() % 64) as usize;
+                let (piece, more) = rest.split_at(n.min(rest.len()));
+                rest = more;
+                p.push(piece.to_vec());
+                loop {
+                    match p.next_event() {
+                        Ok(Some(_)) => {}
+                        Ok(None) => break,
+                        Err(e) => {
+                            assert!([400, 431, 505].contains(&e.status()), "{e}");
+                            assert!(p.next_event() == Ok(None), "a failed parser stays failed");
+                            break;
+                        }
+                    }
+                }
+                if p.at_head() {
+                    assert!(p.buffered() <= limits.max_header_size + 64);
+                }
+                if p.state == State::Failed {
+                    break;
+                }
+            }
+            let _ = p.finish();
+        }
     }
 
     #[test]
