@@ -237,3 +237,67 @@ fn a_guest_panic_closes_its_connections_and_a_new_instance_serves() {
     let mut d = connect(netlet.tcp[0]);
     assert_eq!(command(&mut d, "echo after"), "after");
 }
+
+#[test]
+fn run_errors_name_the_file_and_the_problem_only() {
+    // `netlet run` has no manifest: no FILE:LINE: handler.NAME.KEY prefix.
+    let file = temp_file("bad.wasm", b"garbage");
+    let (ok, err) = run_file(&file);
+    assert!(!ok);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "netlet: {}: not a WebAssembly file (it does not start with the \\0asm magic number)",
+            file.display()
+        )
+    );
+    // A port in use names the address and the problem.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let echo = guest("echo");
+    let mut netlet = Netlet::spawn(&["run", echo.to_str().unwrap(), "--tcp", &addr]);
+    assert!(!netlet.wait_exit(WAIT).success());
+    assert_eq!(
+        netlet.stderr.text().trim(),
+        format!("netlet: cannot listen on tcp {addr}: address already in use")
+    );
+}
+
+#[test]
+fn a_server_given_no_listener_says_what_is_missing() {
+    let echo = guest("echo");
+    let mut netlet = Netlet::spawn(&["run", echo.to_str().unwrap()]);
+    let status = netlet.wait_exit(WAIT);
+    assert!(
+        !status.success(),
+        "it exited {status} having served nothing"
+    );
+    let err = netlet.stderr.text();
+    assert_one_clear_line(&err, &echo, "nothing to serve");
+    assert!(
+        err.contains("--tcp ADDR") && err.contains("--udp ADDR"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_client_given_no_listener_runs_and_exits_cleanly() {
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = server.local_addr().unwrap().to_string();
+    let mut netlet = Netlet::spawn(&[
+        "run",
+        guest("tcp-client").to_str().unwrap(),
+        "--allow",
+        &target,
+        "--",
+        &target,
+    ]);
+    let (mut peer, _) = server.accept().unwrap();
+    peer.set_read_timeout(Some(WAIT)).unwrap();
+    assert_eq!(read_exact(&mut peer, 8), b"world!\r\n");
+    peer.write_all(b"hello from the server").unwrap();
+    drop(peer);
+    let status = netlet.wait_exit(WAIT);
+    assert!(status.success(), "{status}: {}", netlet.stderr.text());
+    assert!(!netlet.stderr.contains("nothing to serve"));
+}

@@ -55,10 +55,69 @@ fn a_precompiled_component_runs() {
     ]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("echo.cwasm"), "{stdout}");
+    assert!(stdout.contains("--allow-precompiled"), "{stdout}");
     let bytes = std::fs::read(&out).unwrap();
     assert!(bytes.starts_with(b"\x7fELF"), "not machine code");
-    let n = Netlet::start(&["run", out.to_str().unwrap(), "--tcp", "127.0.0.1:0"]);
+    let n = Netlet::start(&[
+        "run",
+        out.to_str().unwrap(),
+        "--tcp",
+        "127.0.0.1:0",
+        "--allow-precompiled",
+    ]);
     assert_echoes(n.tcp[0]);
+}
+
+/// `netlet compile`s echo into `dir`.
+fn compiled_echo(dir: &Path) -> PathBuf {
+    let out = dir.join("echo.cwasm");
+    let (ok, _, stderr) = netlet(&[
+        "compile",
+        guest("echo").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    out
+}
+
+#[test]
+fn precompiled_code_is_refused_unless_allowed() {
+    let dir = temp_dir("precompiled-refused");
+    let out = compiled_echo(&dir);
+    // Whatever its name: machine code is recognised by content, and refused.
+    let renamed = dir.join("innocent.wasm");
+    std::fs::copy(&out, &renamed).unwrap();
+    for file in [&out, &renamed] {
+        let (ok, stdout, stderr) = netlet(&["run", file.to_str().unwrap(), "--tcp", "127.0.0.1:0"]);
+        assert!(!ok);
+        assert!(!stdout.contains("listening"), "{stdout}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+        assert!(stderr.contains("precompiled machine code"), "{stderr}");
+        assert!(stderr.contains("--allow-precompiled"), "{stderr}");
+    }
+    let (ok, _, stderr) = netlet(&["inspect", out.to_str().unwrap()]);
+    assert!(!ok && stderr.contains("--allow-precompiled"), "{stderr}");
+    let (ok, stdout, stderr) = netlet(&["inspect", out.to_str().unwrap(), "--allow-precompiled"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("netlet:net/handler@0.1.0"), "{stdout}");
+
+    // A manifest: refused at the component's key, accepted with allow-precompiled.
+    let text = format!(
+        "[handler.e]\ncomponent = \"{}\"\ntcp = \"127.0.0.1:0\"\n",
+        out.display()
+    );
+    assert_rejected(
+        &dir,
+        &text,
+        2,
+        "handler.e.component",
+        "allow-precompiled = true",
+    );
+    let path = manifest(&dir, &format!("{text}allow-precompiled = true\n"));
+    let up = Up::start(&path, &[], 1);
+    assert_echoes(up.addr("tcp", "e"));
 }
 
 #[test]
@@ -76,7 +135,13 @@ fn a_precompiled_component_for_another_mode_is_refused_clearly() {
     ]);
     assert!(ok, "{stderr}");
     // Compiled for the pooling allocator, run without it.
-    let (ok, _, stderr) = netlet(&["run", out.to_str().unwrap(), "--tcp", "127.0.0.1:0"]);
+    let (ok, _, stderr) = netlet(&[
+        "run",
+        out.to_str().unwrap(),
+        "--tcp",
+        "127.0.0.1:0",
+        "--allow-precompiled",
+    ]);
     assert!(!ok);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("echo.cwasm"), "{stderr}");
@@ -89,6 +154,7 @@ fn a_precompiled_component_for_another_mode_is_refused_clearly() {
         "127.0.0.1:0",
         "--isolation",
         "connection",
+        "--allow-precompiled",
     ]);
     assert_echoes(n.tcp[0]);
 }
@@ -653,6 +719,52 @@ fn drain_timeout_closes_connections_left_on_the_old_code() {
     assert!(rest.is_empty(), "{rest:?}");
     up.wait_count("--drain-timeout: closed 1 connection", 1);
     assert!(is_hello(&greeting(addr).unwrap()));
+}
+
+#[test]
+fn a_changed_limit_is_swapped_in_and_a_changed_pool_restarts() {
+    let dir = temp_dir("swap-or-restart");
+    let component = dir.join("handler.wasm");
+    std::fs::copy(guest("echo"), &component).unwrap();
+    let base = "[handler.svc]\ncomponent = \"handler.wasm\"\ntcp = \"127.0.0.1:0\"\nisolation = \"connection\"\n";
+    let path = manifest(&dir, base);
+    let up = Up::start(&path, &[], 1);
+    let addr = up.addr("tcp", "svc");
+
+    // A limit that does not size the pool: swapped in, on the same listener.
+    std::fs::write(&path, format!("{base}idle-timeout = \"10s\"\n")).unwrap();
+    up.netlet.signal(libc::SIGHUP);
+    up.wait_count("svc: swapped in", 1);
+    assert_eq!(up.addr("tcp", "svc"), addr);
+    assert_echoes(addr);
+
+    // max-memory sizes a connection-isolation pool's slots: restarted.
+    std::fs::write(
+        &path,
+        format!("{base}idle-timeout = \"10s\"\nmax-memory = \"32MiB\"\n"),
+    )
+    .unwrap();
+    up.netlet.signal(libc::SIGHUP);
+    up.wait_count("svc: max-memory changed: restarting it", 1);
+    // The restarted handler bound its listener again (a new listening line).
+    let deadline = std::time::Instant::now() + WAIT;
+    while Up::listening(&up.netlet).len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            up.netlet.stdout.text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_echoes(up.addr("tcp", "svc"));
+    let swaps = up
+        .netlet
+        .stderr
+        .all()
+        .iter()
+        .filter(|l| l.contains("svc: swapped in"))
+        .count();
+    assert_eq!(swaps, 1, "{}", up.netlet.stderr.text());
 }
 
 #[test]

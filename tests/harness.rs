@@ -206,6 +206,40 @@ fn virtual_time_drives_timers_and_socket_timeouts() -> Result<(), HarnessError> 
 }
 
 #[test]
+fn names_resolve_in_memory_never_through_dns() -> Result<(), HarnessError> {
+    let h = Harness::builder()
+        .allow("db.test:5353")?
+        .load(guest("scripted"))?;
+    h.add_host("db.test", vec!["10.0.0.7".parse().unwrap()]);
+    let c = h.connect()?;
+    c.send("udp db.test 5353 ping\n")?;
+    assert_eq!(c.take_output(), b"udp sent\n");
+    let sent = h.take_datagrams();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        (sent[0].to, sent[0].data.as_slice()),
+        (addr("10.0.0.7:5353"), &b"ping"[..])
+    );
+
+    // A name the test did not declare is not found (at once: no resolver is asked).
+    let h = Harness::builder()
+        .allow("nowhere.test:5353")?
+        .load(guest("scripted"))?;
+    let c = h.connect()?;
+    c.send("udp nowhere.test 5353 ping\n")?;
+    assert_eq!(c.take_output(), b"udp sent\n");
+    assert!(h.take_datagrams().is_empty());
+    assert!(
+        h.trace()
+            .iter()
+            .any(|l| l.contains("udp-error") && l.contains("ENOTFOUND")),
+        "{:?}",
+        h.trace()
+    );
+    Ok(())
+}
+
+#[test]
 fn guest_end_destroy_and_server_close_are_visible() -> Result<(), HarnessError> {
     let h = Harness::load(guest("scripted"))?;
     let a = h.connect()?;

@@ -107,3 +107,66 @@ fn a_scenario_file_with_a_mistake_names_the_line() {
     assert!(out.contains("line 4"), "{out}");
     assert!(out.contains("unknown field `conect`"), "{out}");
 }
+
+/// Writes a scenario file for one test.
+fn scenario_file(name: &str, text: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("scenarios");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(name);
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+#[test]
+fn listeners_in_a_scenario_file_are_addresses() {
+    // The UDP socket is where the file says: the handler reports its address.
+    let file = scenario_file(
+        "udp-address.toml",
+        "[handler]\ntcp = []\nudp = \"127.0.0.1:41234\"\n\
+         [[scenario]]\nname = \"bound where asked\"\n\
+         steps = [\n  { expect-log = \"^server listening 127.0.0.1:41234$\" },\n\
+         { datagram = \"hi\", to = \"127.0.0.1:41234\" },\n\
+         { expect-datagram = \"hi\", to = \"127.0.0.1:5000\" },\n]\n",
+    );
+    let (ok, out) = netlet_test(&guest("udp-echo"), &[file]);
+    assert!(ok, "{out}");
+    assert!(out.contains("1 passed, 0 failed"), "{out}");
+
+    // Two TCP listeners; and `tcp = []` means none.
+    let file = scenario_file(
+        "tcp-addresses.toml",
+        "[handler]\ntcp = [\"127.0.0.1:8124\", \"127.0.0.1:1337\"]\n\
+         [[scenario]]\nname = \"the second listener serves\"\n\
+         steps = [\n  { connect = \"c\", listener = 1 },\n  { expect = \"Echo server\\r\\n\" },\n]\n",
+    );
+    let (ok, out) = netlet_test(&guest("echo"), &[file]);
+    assert!(ok, "{out}");
+    let file = scenario_file(
+        "no-tcp.toml",
+        "[handler]\ntcp = []\n\
+         [[scenario]]\nname = \"nothing listens\"\nsteps = [\n  { connect = \"c\" },\n]\n",
+    );
+    let (ok, out) = netlet_test(&guest("echo"), &[file]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("there is no TCP listener 0 (the harness has 0)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_bad_handler_setting_names_the_line_and_key() {
+    let file = scenario_file(
+        "bad-handler.toml",
+        "[handler]\ntcp = 2\n[[scenario]]\nname = \"x\"\nsteps = [{ connect = \"c\" }]\n",
+    );
+    let (ok, out) = netlet_test(&guest("echo"), std::slice::from_ref(&file));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "{}:2: handler.tcp: expected a string or an array of strings, found integer",
+            file.display()
+        )),
+        "{out}"
+    );
+}

@@ -323,8 +323,15 @@ impl Server {
 
     /// Node's `server.close()`: stop accepting; `on_server_close` follows once every open
     /// connection has closed.
-    pub fn close(&self) {
-        self.0.raw.close()
+    ///
+    /// Fails with [`ErrorCode::InvalidState`](crate::ErrorCode) in a per-connection
+    /// instance (`--isolation connection`), where the listener is not this connection's
+    /// to close.
+    pub fn close(&self) -> Result<(), Error> {
+        self.0
+            .raw
+            .close()
+            .map_err(|code| Error::from_code(code, "close"))
     }
 }
 

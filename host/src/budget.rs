@@ -1,3 +1,8 @@
+//! What guests may make the host hold: sockets (a process-wide budget of descriptors)
+//! and host memory in their queues (per instance, and for the process).
+//!
+//! # Sockets
+//!
 //! The process-wide budget of sockets that guests open themselves.
 //!
 //! The per-instance cap (`config::MAX_GUEST_SOCKETS`) alone does not protect the host:
@@ -9,8 +14,8 @@
 //! staying free for listeners, accepted connections and the host's own files. Past it,
 //! opening a socket fails in the guest as it would at the per-instance cap.
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 static HELD: AtomicUsize = AtomicUsize::new(0);
 static LIMIT: OnceLock<usize> = OnceLock::new();
@@ -43,6 +48,8 @@ pub enum Refusal {
     InFlight,
     /// This process-wide budget.
     Process,
+    /// `config::MAX_SOCKETS_PER_EVENT` opened in one guest call.
+    PerEvent,
 }
 
 impl std::fmt::Display for Refusal {
@@ -57,6 +64,11 @@ impl std::fmt::Display for Refusal {
                 f,
                 "{} connects and lookups in flight per instance",
                 crate::config::MAX_IN_FLIGHT
+            ),
+            Refusal::PerEvent => write!(
+                f,
+                "{} sockets opened in one event",
+                crate::config::MAX_SOCKETS_PER_EVENT
             ),
             Refusal::Process => write!(
                 f,
@@ -105,5 +117,154 @@ impl Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         HELD.fetch_sub(self.held, Ordering::SeqCst);
+    }
+}
+
+/// Host memory the guests' queues hold (TCP write queues, UDP send queues), all
+/// instances together.
+static HOST_BYTES: AtomicUsize = AtomicUsize::new(0);
+static HOST_LIMIT: OnceLock<usize> = OnceLock::new();
+
+/// How much host memory all guests' queues may hold together: half of the machine's
+/// memory, so that guests together can never take the host down, whatever each
+/// instance's own limit allows.
+pub fn host_memory_limit() -> usize {
+    *HOST_LIMIT.get_or_init(|| (physical_memory() / 2).max(64 << 20))
+}
+
+/// The machine's memory, or 4 GiB where it cannot be read.
+fn physical_memory() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    if pages <= 0 || size <= 0 {
+        return 4 << 30;
+    }
+    (pages as usize).saturating_mul(size as usize)
+}
+
+/// Which limit refused host memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryRefusal {
+    /// The instance's own limit (`--max-host-memory`).
+    Instance(usize),
+    /// All guests together ([`host_memory_limit`]).
+    Process,
+}
+
+impl std::fmt::Display for MemoryRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MemoryRefusal::Instance(limit) => write!(
+                f,
+                "the instance's queues would hold more than {} KiB of host memory (--max-host-memory)",
+                limit >> 10
+            ),
+            MemoryRefusal::Process => write!(
+                f,
+                "all guests' queues together would hold more than {} MiB of host memory (half the machine's)",
+                host_memory_limit() >> 20
+            ),
+        }
+    }
+}
+
+/// One instance's host memory: what its queues hold, and its limit.
+#[derive(Debug)]
+pub struct MemoryAccount {
+    held: AtomicUsize,
+    limit: usize,
+}
+
+impl MemoryAccount {
+    pub fn new(limit: usize) -> Arc<Self> {
+        Arc::new(MemoryAccount {
+            held: AtomicUsize::new(0),
+            limit,
+        })
+    }
+
+    /// Bytes held now.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+}
+
+/// Host memory one queue holds, charged to its instance and to the process; given back
+/// when it shrinks or is dropped.
+#[derive(Debug)]
+pub struct Charge {
+    account: Arc<MemoryAccount>,
+    bytes: usize,
+}
+
+impl Charge {
+    pub fn new(account: Arc<MemoryAccount>) -> Self {
+        Charge { account, bytes: 0 }
+    }
+
+    /// Holds `n` more bytes, if both the instance's limit and the process's allow it.
+    pub fn grow(&mut self, n: usize) -> Result<(), MemoryRefusal> {
+        let account = &self.account;
+        if account
+            .held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                (held + n <= account.limit).then_some(held + n)
+            })
+            .is_err()
+        {
+            return Err(MemoryRefusal::Instance(account.limit));
+        }
+        let limit = host_memory_limit();
+        if HOST_BYTES
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                (held + n <= limit).then_some(held + n)
+            })
+            .is_err()
+        {
+            account.held.fetch_sub(n, Ordering::Relaxed);
+            return Err(MemoryRefusal::Process);
+        }
+        self.bytes += n;
+        Ok(())
+    }
+
+    /// Gives `n` bytes back.
+    pub fn shrink(&mut self, n: usize) {
+        let n = n.min(self.bytes);
+        self.bytes -= n;
+        self.account.held.fetch_sub(n, Ordering::Relaxed);
+        HOST_BYTES.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.shrink(self.bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_charge_stays_within_its_instance_and_gives_everything_back() {
+        let account = MemoryAccount::new(1000);
+        let mut a = Charge::new(account.clone());
+        let mut b = Charge::new(account.clone());
+        a.grow(600).unwrap();
+        assert_eq!(b.grow(500), Err(MemoryRefusal::Instance(1000)));
+        b.grow(400).unwrap();
+        assert_eq!(account.held(), 1000);
+        a.shrink(100);
+        b.grow(100).unwrap();
+        drop(a);
+        drop(b);
+        assert_eq!(account.held(), 0);
     }
 }

@@ -1,5 +1,15 @@
-//! What one handler runs with: its listeners, shards, arguments and socket settings.
-//! Built by the CLI (`netlet run`) or by embedders.
+//! What one handler runs with ([`HandlerConfig`]): its listeners, shards, arguments,
+//! permissions and limits, their defaults, and the one validation every way of setting
+//! them goes through.
+//!
+//! The settings are defined once, in the [`settings`] table: `netlet run`'s flags
+//! ([`flags`]), a manifest's `[handler.NAME]` tables and a scenario file's `[handler]`
+//! table ([`document`]) are all read through it, and it says which changes a running
+//! handler can take by a hot swap and which need a restart.
+
+pub mod document;
+pub mod flags;
+pub mod settings;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -18,8 +28,23 @@ pub const BACKLOG: i32 = 511;
 /// Default `--max-memory`: each instance's linear memory cap.
 pub const DEFAULT_MAX_MEMORY: usize = 64 * 1024 * 1024;
 
+/// The smallest `--max-memory`: one WebAssembly page.
+pub const MIN_MEMORY: usize = 1 << 16;
+
+/// Default `--max-host-memory`: host memory one instance's queues (socket write queues,
+/// UDP send queues) may hold.
+pub const DEFAULT_MAX_HOST_MEMORY: usize = 128 << 20;
+
+/// Default `--max-blocking`: how long one event may spend blocked in WASI calls. A Node
+/// handler cannot block at all, and while one instance blocks its shard serves nobody.
+pub const DEFAULT_MAX_BLOCKING: Duration = Duration::from_millis(10);
+
 /// Default `--event-timeout`: the CPU time one guest call may take.
 pub const DEFAULT_EVENT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How finely an event's deadline is measured: the engine's epoch advances this often
+/// (`engine::EPOCH_TICK`), so it is also the shortest `--event-timeout`.
+pub const EVENT_TIMEOUT_RESOLUTION: Duration = Duration::from_millis(10);
 
 /// Default `--grace`: how long open connections may finish after SIGINT/SIGTERM.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
@@ -27,8 +52,20 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 /// Default `--drain-timeout`: how long connections may stay on replaced code.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The most shards a handler may have.
+pub const MAX_SHARDS: usize = 1024;
+
+/// Connections a connection-isolation pool is sized for when `--max-connections` does
+/// not say.
+pub const DEFAULT_POOL_CONNECTIONS: usize = 10_000;
+
 /// Sockets (TCP clients and UDP sockets) one instance may create.
 pub const MAX_GUEST_SOCKETS: usize = 1024;
+
+/// Sockets one guest call may open (netlet's and `wasi:sockets` together): each costs
+/// the host a registration with its event loop, released only after the call, so a
+/// guest opening and closing sockets in a loop must not pile them up.
+pub const MAX_SOCKETS_PER_EVENT: u32 = 1024;
 
 /// Pending guest timers per instance; asking for more traps the guest.
 pub const MAX_TIMERS: usize = 10_000;
@@ -37,7 +74,7 @@ pub const MAX_TIMERS: usize = 10_000;
 pub const MAX_IN_FLIGHT: u32 = 256;
 
 /// How instances map to connections.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Isolation {
     /// One instance per shard serves every connection (one Node process).
     #[default]
@@ -47,7 +84,7 @@ pub enum Isolation {
 }
 
 /// What a trap does to the handler.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TrapPolicy {
     /// Start a fresh instance (with backoff when it keeps trapping).
     #[default]
@@ -56,7 +93,8 @@ pub enum TrapPolicy {
     Close,
 }
 
-/// One handler's settings.
+/// One handler's settings. [`settings::SETTINGS`] documents each field as the user
+/// writes it (`--max-memory`, `max-memory = "32MiB"`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct HandlerConfig {
     /// TCP addresses to listen on (port 0: any free port).
@@ -74,12 +112,19 @@ pub struct HandlerConfig {
     pub allow_dns: bool,
     /// Node's `allowHalfOpen` for accepted sockets.
     pub allow_half_open: bool,
+    /// Whether the component may be precompiled machine code (a `.cwasm`), which is
+    /// trusted as a native binary would be.
+    pub allow_precompiled: bool,
     /// Write queue size at which `write` starts returning false.
     pub high_water_mark: usize,
     /// Write queue size past which the socket is destroyed.
     pub max_write_buffer: usize,
     /// Linear memory cap per instance.
     pub max_memory: usize,
+    /// Host memory one instance's queues may hold.
+    pub max_host_memory: usize,
+    /// Time one event may spend blocked in WASI calls.
+    pub max_blocking: Duration,
     /// CPU time one guest call may take before it is interrupted.
     pub event_timeout: Duration,
     /// Node's `server.maxConnections`: accepted connections beyond it are dropped.
@@ -105,9 +150,12 @@ impl Default for HandlerConfig {
             allow: Vec::new(),
             allow_dns: false,
             allow_half_open: false,
+            allow_precompiled: false,
             high_water_mark: DEFAULT_HIGH_WATER_MARK,
             max_write_buffer: DEFAULT_MAX_WRITE_BUFFER,
             max_memory: DEFAULT_MAX_MEMORY,
+            max_host_memory: DEFAULT_MAX_HOST_MEMORY,
+            max_blocking: DEFAULT_MAX_BLOCKING,
             event_timeout: DEFAULT_EVENT_TIMEOUT,
             max_connections: None,
             idle_timeout: None,
@@ -119,15 +167,66 @@ impl Default for HandlerConfig {
     }
 }
 
+impl HandlerConfig {
+    /// The one check every configuration passes before it runs, however it was made
+    /// (flags, manifest, scenario file, harness builder): `Err` for what cannot run (a
+    /// shard count out of range); limits the host cannot enforce as written are brought
+    /// to the nearest it can (memory below one page, a zero write queue, a deadline
+    /// shorter than the epoch tick), and an idle timeout of zero means none.
+    pub fn validate(mut self) -> Result<Self, String> {
+        if !(1..=MAX_SHARDS).contains(&self.shards) {
+            return Err(format!(
+                "invalid shard count {}: expected 1..{MAX_SHARDS} or `auto`",
+                self.shards
+            ));
+        }
+        self.max_memory = self.max_memory.max(MIN_MEMORY);
+        self.high_water_mark = self.high_water_mark.max(1);
+        self.max_write_buffer = self.max_write_buffer.max(1);
+        self.event_timeout = self.event_timeout.max(EVENT_TIMEOUT_RESOLUTION);
+        self.idle_timeout = self.idle_timeout.filter(|d| !d.is_zero());
+        Ok(self)
+    }
+
+    /// Instances a connection-isolation pool holds for this handler: one per connection
+    /// it may have open, plus each shard's primary and one being replaced.
+    pub fn pool_size(&self) -> u32 {
+        let connections = self.max_connections.unwrap_or(DEFAULT_POOL_CONNECTIONS);
+        u32::try_from(connections.saturating_add(2 * self.shards.max(1))).unwrap_or(u32::MAX)
+    }
+
+    /// The settings whose change from `self` to `new` a running handler cannot take by
+    /// a hot swap: it must be restarted (see [`settings::OnChange`]). Empty: swap.
+    pub fn restart_needed_for(&self, new: &HandlerConfig) -> Vec<&'static str> {
+        let pooled =
+            self.isolation == Isolation::Connection || new.isolation == Isolation::Connection;
+        settings::SETTINGS
+            .iter()
+            .filter(|s| match s.on_change {
+                settings::OnChange::Swap => false,
+                settings::OnChange::Restart => true,
+                settings::OnChange::RestartIfPooled => pooled,
+            })
+            .filter(|s| !s.same(self, new))
+            .map(|s| s.name)
+            .collect()
+    }
+
+    /// Whether going from `self` to `new` needs a restart rather than a hot swap.
+    pub fn needs_restart(&self, new: &HandlerConfig) -> bool {
+        !self.restart_needed_for(new).is_empty()
+    }
+}
+
 /// Parses `--shards`: a count, or `auto` (one per core).
 pub fn parse_shards(s: &str) -> Result<usize, String> {
     if s == "auto" {
-        return Ok(std::thread::available_parallelism().map_or(1, |n| n.get()));
+        return Ok(std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_SHARDS)));
     }
     match s.parse::<usize>() {
-        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        Ok(n) if (1..=MAX_SHARDS).contains(&n) => Ok(n),
         _ => Err(format!(
-            "invalid shard count {s:?}: expected 1..1024 or `auto`"
+            "invalid shard count {s:?}: expected 1..{MAX_SHARDS} or `auto`"
         )),
     }
 }
@@ -172,6 +271,34 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(bad());
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// A byte size as [`parse_size`] reads it, in the largest unit that divides it (`64MiB`).
+pub fn format_size(bytes: usize) -> String {
+    for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if bytes != 0 && bytes.is_multiple_of(1 << shift) {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
+}
+
+/// A duration as [`parse_duration`] reads it (`1s`, `500ms`, `5m`); exact.
+pub fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if d.subsec_nanos() == 0 {
+        if secs != 0 && secs.is_multiple_of(3600) {
+            format!("{}h", secs / 3600)
+        } else if secs != 0 && secs.is_multiple_of(60) {
+            format!("{}m", secs / 60)
+        } else {
+            format!("{secs}s")
+        }
+    } else if d.subsec_nanos().is_multiple_of(1_000_000) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{}", d.as_secs_f64())
+    }
 }
 
 /// Parses a listen address as `netlet run --tcp/--udp` accept it: `HOST:PORT`,
@@ -239,5 +366,184 @@ mod tests {
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn formatted_values_read_back_the_same() {
+        for n in [0, 1, 1000, 1024, 65536, 64 << 20, (1 << 30) + 1, 3 << 30] {
+            assert_eq!(
+                parse_size(&format_size(n)).unwrap(),
+                n,
+                "{}",
+                format_size(n)
+            );
+        }
+        assert_eq!(format_size(DEFAULT_MAX_MEMORY), "64MiB");
+        assert_eq!(format_size(DEFAULT_HIGH_WATER_MARK), "64KiB");
+        for d in [
+            Duration::ZERO,
+            Duration::from_millis(1500),
+            Duration::from_secs(30),
+            Duration::from_secs(300),
+            Duration::from_secs(7200),
+            Duration::from_micros(250),
+        ] {
+            assert_eq!(
+                parse_duration(&format_duration(d)).unwrap(),
+                d,
+                "{}",
+                format_duration(d)
+            );
+        }
+        assert_eq!(format_duration(DEFAULT_DRAIN_TIMEOUT), "30s");
+        assert_eq!(format_duration(DEFAULT_EVENT_TIMEOUT), "1s");
+    }
+
+    #[test]
+    fn validation_brings_limits_within_what_the_host_enforces() {
+        let c = HandlerConfig {
+            max_memory: 1,
+            high_water_mark: 0,
+            max_write_buffer: 0,
+            event_timeout: Duration::ZERO,
+            idle_timeout: Some(Duration::ZERO),
+            ..HandlerConfig::default()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(c.max_memory, MIN_MEMORY);
+        assert_eq!((c.high_water_mark, c.max_write_buffer), (1, 1));
+        assert_eq!(c.event_timeout, EVENT_TIMEOUT_RESOLUTION);
+        assert_eq!(c.idle_timeout, None);
+        let defaults = HandlerConfig::default();
+        assert_eq!(defaults.clone().validate().unwrap(), defaults);
+        for shards in [0, MAX_SHARDS + 1] {
+            let e = HandlerConfig {
+                shards,
+                ..HandlerConfig::default()
+            }
+            .validate()
+            .unwrap_err();
+            assert!(e.contains("invalid shard count"), "{e}");
+        }
+    }
+
+    #[test]
+    fn listeners_shards_and_isolation_restart_limits_swap() {
+        let old = HandlerConfig::default();
+        let swap = |new: HandlerConfig| old.restart_needed_for(&new);
+        assert!(swap(old.clone()).is_empty());
+        for new in [
+            HandlerConfig {
+                max_memory: 1 << 20,
+                ..old.clone()
+            },
+            HandlerConfig {
+                max_connections: Some(5),
+                ..old.clone()
+            },
+            HandlerConfig {
+                args: vec!["x".into()],
+                ..old.clone()
+            },
+            HandlerConfig {
+                allow_dns: true,
+                ..old.clone()
+            },
+            HandlerConfig {
+                event_timeout: Duration::from_secs(2),
+                ..old.clone()
+            },
+            HandlerConfig {
+                drain_timeout: Duration::from_secs(2),
+                ..old.clone()
+            },
+            HandlerConfig {
+                allow_precompiled: true,
+                ..old.clone()
+            },
+        ] {
+            assert!(swap(new.clone()).is_empty(), "{new:?}");
+        }
+        let port = |p: u16| vec![SocketAddr::from(([127, 0, 0, 1], p))];
+        assert_eq!(
+            swap(HandlerConfig {
+                tcp: port(1),
+                ..old.clone()
+            }),
+            ["tcp"]
+        );
+        assert_eq!(
+            swap(HandlerConfig {
+                udp: port(1),
+                ..old.clone()
+            }),
+            ["udp"]
+        );
+        assert_eq!(
+            swap(HandlerConfig {
+                shards: 2,
+                ..old.clone()
+            }),
+            ["shards"]
+        );
+        assert_eq!(
+            swap(HandlerConfig {
+                isolation: Isolation::Connection,
+                ..old.clone()
+            }),
+            ["isolation"]
+        );
+    }
+
+    #[test]
+    fn a_changed_pool_restarts_a_connection_isolated_handler() {
+        let old = HandlerConfig {
+            isolation: Isolation::Connection,
+            ..HandlerConfig::default()
+        };
+        // Whatever sizes the pool (see `pool_size`) or its slots needs a new engine.
+        for new in [
+            HandlerConfig {
+                max_memory: 1 << 20,
+                ..old.clone()
+            },
+            HandlerConfig {
+                max_connections: Some(5),
+                ..old.clone()
+            },
+            HandlerConfig {
+                shards: 2,
+                ..old.clone()
+            },
+        ] {
+            assert!(
+                new.pool_size() != old.pool_size() || new.max_memory != old.max_memory,
+                "{new:?}"
+            );
+            assert!(old.needs_restart(&new), "{new:?}");
+        }
+        let same_pool = HandlerConfig {
+            idle_timeout: Some(Duration::from_secs(1)),
+            ..old.clone()
+        };
+        assert_eq!(same_pool.pool_size(), old.pool_size());
+        assert!(!old.needs_restart(&same_pool));
+    }
+
+    #[test]
+    fn the_pool_has_room_for_every_connection_and_each_shards_primaries() {
+        let c = HandlerConfig {
+            max_connections: Some(100),
+            shards: 3,
+            ..HandlerConfig::default()
+        };
+        assert_eq!(c.pool_size(), 106);
+        assert_eq!(HandlerConfig::default().pool_size(), 10_002);
+        let huge = HandlerConfig {
+            max_connections: Some(usize::MAX),
+            ..HandlerConfig::default()
+        };
+        assert_eq!(huge.pool_size(), u32::MAX);
     }
 }

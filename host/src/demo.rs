@@ -1,31 +1,90 @@
 //! The seeds' demo, served by `netlet` with no arguments: the greeting server on TCP
 //! 8124, the pipe echo server on TCP 1337, the UDP echo server on 41234 and Node's
-//! `Hello World` HTTP server on 8080, each an example component embedded in this
-//! binary.
+//! `Hello World` HTTP server on TCP 8080, each an example component embedded in this
+//! binary. It is a manifest of built-in handlers,
+//! run by the same supervisor as `netlet up` ([`crate::deploy`]).
+
+use std::net::SocketAddr;
+
+use crate::config::HandlerConfig;
+use crate::deploy::Started;
+use crate::deploy::manifest::HandlerSpec;
+use crate::engine::ComponentSource;
 
 /// An embedded example component.
 pub struct Example {
     pub name: &'static str,
-    pub wasm: &'static [u8],
+    /// Where the demo serves it unless told otherwise.
+    pub addr: &'static str,
+    pub component: ComponentSource,
 }
 
 macro_rules! example {
-    ($name:literal, $file:literal) => {
+    ($name:literal, $file:literal, $addr:literal) => {
         Example {
             name: $name,
-            wasm: include_bytes!(concat!(env!("NETLET_GUEST_DIR"), "/", $file)),
+            addr: $addr,
+            component: ComponentSource::Embedded {
+                name: $name,
+                file: concat!($file, " (embedded)"),
+                bytes: include_bytes!(concat!(env!("NETLET_GUEST_DIR"), "/", $file)),
+            },
         }
     };
 }
 
 /// The seed's greeting server (`net.createServer`, port 8124).
-pub const HELLO: Example = example!("hello", "hello.wasm");
+pub const HELLO: Example = example!("hello", "hello.wasm", "127.0.0.1:8124");
 /// The seed's `socket.pipe(socket)` echo server (port 1337).
-pub const ECHO: Example = example!("echo", "echo.wasm");
+pub const ECHO: Example = example!("echo", "echo.wasm", "127.0.0.1:1337");
 /// The seed's UDP server (`dgram`, port 41234), echoing each datagram.
-pub const UDP_ECHO: Example = example!("udp_echo", "udp_echo.wasm");
+pub const UDP_ECHO: Example = example!("udp_echo", "udp_echo.wasm", "127.0.0.1:41234");
 /// Node's canonical HTTP server (`http.createServer`, port 8080).
-pub const HTTP_HELLO: Example = example!("http_hello", "http_hello.wasm");
+pub const HTTP_HELLO: Example = example!("http_hello", "http_hello.wasm", "127.0.0.1:8080");
+
+/// What the demo prints before it starts.
+pub const INTRO: &str =
+    "netlet demo: the seeds' examples, each a WebAssembly component embedded in this binary";
+
+/// The demo's handlers: the greeting and echo servers listening on `hello` and `echo`,
+/// the UDP echo server bound to `udp_echo`, the HTTP server listening on `http`.
+pub fn handlers(
+    hello: SocketAddr,
+    echo: SocketAddr,
+    udp_echo: SocketAddr,
+    http: SocketAddr,
+) -> Vec<HandlerSpec> {
+    let on = |example: Example, tcp: Vec<SocketAddr>, udp: Vec<SocketAddr>| {
+        HandlerSpec::builtin(
+            example.component,
+            HandlerConfig {
+                tcp,
+                udp,
+                ..HandlerConfig::default()
+            },
+        )
+    };
+    vec![
+        on(HELLO, vec![hello], vec![]),
+        on(ECHO, vec![echo], vec![]),
+        on(UDP_ECHO, vec![], vec![udp_echo]),
+        on(HTTP_HELLO, vec![http], vec![]),
+    ]
+}
+
+/// What to type to talk to the demo's servers, once they listen.
+pub fn announce(started: &[Started<'_>]) -> String {
+    let find = |example: &Example| started.iter().find(|s| s.name == example.name);
+    let tcp = |example: &Example| {
+        find(example)
+            .and_then(|s| s.tcp.first())
+            .map_or_else(|| example.addr.to_string(), ToString::to_string)
+    };
+    let udp = find(&UDP_ECHO)
+        .and_then(|s| s.udp.first())
+        .map_or_else(|| UDP_ECHO.addr.to_string(), ToString::to_string);
+    instructions(&tcp(&HELLO), &tcp(&ECHO), &udp, &tcp(&HTTP_HELLO))
+}
 
 /// What to type to talk to the demo's servers.
 pub fn instructions(hello: &str, echo: &str, udp: &str, http: &str) -> String {
@@ -45,4 +104,66 @@ Try them:
 Ctrl-C stops the demo.
 "
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_instructions_name_the_bound_addresses() {
+        let hello: SocketAddr = "127.0.0.1:5001".parse().unwrap();
+        let echo: SocketAddr = "127.0.0.1:5002".parse().unwrap();
+        let udp: SocketAddr = "127.0.0.1:5003".parse().unwrap();
+        let http: SocketAddr = "127.0.0.1:5004".parse().unwrap();
+        let text = announce(&[
+            Started {
+                name: "hello",
+                tcp: &[hello],
+                udp: &[],
+            },
+            Started {
+                name: "echo",
+                tcp: &[echo],
+                udp: &[],
+            },
+            Started {
+                name: "udp_echo",
+                tcp: &[],
+                udp: &[udp],
+            },
+            Started {
+                name: "http_hello",
+                tcp: &[http],
+                udp: &[],
+            },
+        ]);
+        assert_eq!(
+            text,
+            instructions(
+                "127.0.0.1:5001",
+                "127.0.0.1:5002",
+                "127.0.0.1:5003",
+                "127.0.0.1:5004"
+            )
+        );
+        assert!(text.contains("curl -i http://127.0.0.1:5004/"));
+        assert!(text.contains("nc 127.0.0.1 5001") && text.ends_with("Ctrl-C stops the demo.\n"));
+    }
+
+    #[test]
+    fn the_demo_is_four_built_in_handlers_with_their_names() {
+        let specs = handlers(
+            HELLO.addr.parse().unwrap(),
+            ECHO.addr.parse().unwrap(),
+            UDP_ECHO.addr.parse().unwrap(),
+            HTTP_HELLO.addr.parse().unwrap(),
+        );
+        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["hello", "echo", "udp_echo", "http_hello"]);
+        assert_eq!(specs[3].config.tcp[0].port(), 8080);
+        assert!(specs.iter().all(|s| !s.from_manifest()));
+        assert_eq!(specs[2].config.udp[0].port(), 41234);
+        assert_eq!(specs[0].component.to_string(), "hello.wasm (embedded)");
+    }
 }

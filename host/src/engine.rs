@@ -4,17 +4,21 @@
 //! clear line naming the file: not WebAssembly at all, a core module instead of a
 //! component, a component that is not a netlet handler (wrong world), a component that
 //! imports something netlet does not provide.
+//!
+//! Machine code is loaded only by intent: a precompiled component (`netlet compile`'s
+//! `.cwasm`) only when the user allowed it ([`Precompiled::Allow`], from
+//! `--allow-precompiled`), and otherwise only netlet's own compile cache's entries,
+//! which it verifies ([`crate::cache`]). What a file starts with decides nothing alone.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
 
-use crate::bindings::TcpUdpPre;
 use crate::cache::CompileCache;
-use crate::guest::GuestState;
+use crate::config::{HandlerConfig, Isolation};
 
 /// The interface every netlet handler exports.
 pub const HANDLER_EXPORT: &str = "netlet:net/handler@0.1.0";
@@ -40,6 +44,104 @@ pub enum LoadError {
     WrongWorld { file: String, exports: String },
     #[error("{file}: cannot be run by netlet: {reason}")]
     Link { file: String, reason: String },
+    #[error(
+        "{file}: precompiled machine code, which runs unchecked as a native binary would: \
+         netlet loads it only when asked to, with --allow-precompiled (allow-precompiled = \
+         true in a manifest or scenario file); allow only files you compiled yourself"
+    )]
+    Precompiled { file: String },
+}
+
+/// Whether a component may be precompiled machine code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precompiled {
+    /// Only WebAssembly: compiled here, or taken from netlet's own verified cache.
+    #[default]
+    Refuse,
+    /// The user asked for it (`--allow-precompiled`): a `.cwasm` is trusted as a
+    /// native binary would be.
+    Allow,
+}
+
+impl Precompiled {
+    /// `Allow` when `allowed` (a handler's `allow_precompiled`).
+    pub fn allowed(allowed: bool) -> Self {
+        if allowed {
+            Precompiled::Allow
+        } else {
+            Precompiled::Refuse
+        }
+    }
+}
+
+/// Where a component's bytes come from.
+#[derive(Clone, PartialEq)]
+pub enum ComponentSource {
+    /// A file: a `.wasm` component (or, when allowed, a `.cwasm`).
+    File(PathBuf),
+    /// A component built into this binary (the demo's examples): `name` is what logs
+    /// call it, `file` what errors call it.
+    Embedded {
+        name: &'static str,
+        file: &'static str,
+        bytes: &'static [u8],
+    },
+}
+
+impl std::fmt::Debug for ComponentSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ComponentSource::File(path) => f.debug_tuple("File").field(path).finish(),
+            ComponentSource::Embedded { file, bytes, .. } => {
+                write!(f, "Embedded({file}, {} bytes)", bytes.len())
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ComponentSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ComponentSource::File(path) => write!(f, "{}", path.display()),
+            ComponentSource::Embedded { file, .. } => write!(f, "{file}"),
+        }
+    }
+}
+
+impl ComponentSource {
+    /// A short name for logs: the file's stem (`echo` for `echo.wasm`).
+    pub fn name(&self) -> String {
+        match self {
+            ComponentSource::File(path) => path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "guest".into()),
+            ComponentSource::Embedded { name, .. } => name.to_string(),
+        }
+    }
+
+    /// The file, if it is one (what `--watch` watches).
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            ComponentSource::File(path) => Some(path),
+            ComponentSource::Embedded { .. } => None,
+        }
+    }
+
+    /// The component's bytes.
+    pub fn read(&self) -> Result<Cow<'static, [u8]>, LoadError> {
+        match self {
+            ComponentSource::File(path) => {
+                std::fs::read(path)
+                    .map(Cow::Owned)
+                    .map_err(|error| LoadError::Read {
+                        file: path.display().to_string(),
+                        error,
+                    })
+            }
+            ComponentSource::Embedded { bytes, .. } => Ok(Cow::Borrowed(bytes)),
+        }
+    }
 }
 
 /// Engine settings that matter to callers.
@@ -54,14 +156,26 @@ pub struct EngineOptions {
 
 /// The pooling allocator's size: how many instances may live at once, and the memory
 /// each may have.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pooling {
     pub instances: u32,
     pub max_memory: usize,
 }
 
-/// How often the engine's epoch advances; event deadlines are counted in these ticks.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+impl Pooling {
+    /// The pool a handler with `config` needs: one in connection isolation (sized by
+    /// [`HandlerConfig::pool_size`]), none in shared isolation.
+    pub fn for_config(config: &HandlerConfig) -> Option<Pooling> {
+        (config.isolation == Isolation::Connection).then(|| Pooling {
+            instances: config.pool_size(),
+            max_memory: config.max_memory,
+        })
+    }
+}
+
+/// How often the engine's epoch advances; event deadlines are counted in these ticks
+/// (and `--event-timeout` is at least one).
+pub const EPOCH_TICK: Duration = crate::config::EVENT_TIMEOUT_RESOLUTION;
 
 /// Epoch ticks for a deadline of `timeout` (at least one).
 pub fn epoch_ticks(timeout: Duration) -> u64 {
@@ -155,124 +269,68 @@ fn start_epoch_ticker(engine: &Engine) {
         });
 }
 
-/// A compiled, linked component, ready to instantiate any number of times.
-pub struct Handler {
-    /// A short name for logs: the file's stem (`echo` for `echo.wasm`).
-    pub name: Arc<str>,
-    pub engine: Engine,
-    pub pre: TcpUdpPre<GuestState>,
-    /// The SHA-256 of the file it was loaded from.
-    pub sha256: String,
-    pub component: Component,
-}
-
-impl Handler {
-    /// Loads the component at `path`: a `.wasm` component, or a `.cwasm` that
-    /// `netlet compile` made (machine code, trusted as a native binary would be).
-    pub fn from_file(loader: &Loader, path: &Path) -> Result<Self, LoadError> {
-        let file = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|error| LoadError::Read {
-            file: file.clone(),
-            error,
-        })?;
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "guest".into());
-        Self::from_bytes(loader, &name, &file, &bytes)
-    }
-
-    /// Loads a component from memory; `file` is what errors call it.
-    pub fn from_bytes(
-        loader: &Loader,
-        name: &str,
-        file: &str,
-        bytes: &[u8],
-    ) -> Result<Self, LoadError> {
-        let engine = &loader.engine;
-        let file = file.to_string();
-        let sha256 = crate::cache::sha256_hex(bytes);
-        let component = if bytes.starts_with(b"\x7fELF") {
-            // SAFETY: a precompiled component is machine code the user chose to run, as
-            // a native binary would be; wasmtime refuses one made by another version or
-            // with another configuration.
-            unsafe { Component::deserialize(engine, bytes) }.map_err(|e| LoadError::Invalid {
-                file: file.clone(),
-                reason: format!("precompiled component not usable here: {}", first_line(&e)),
-            })?
-        } else {
-            if !bytes.starts_with(b"\0asm") {
-                return Err(LoadError::NotWasm { file });
-            }
-            if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
-                return Err(LoadError::CoreModule { file });
-            }
-            match &loader.cache {
-                Some(cache) => cache.load_or_compile(engine, bytes, &sha256),
-                None => Component::from_binary(engine, bytes),
-            }
-            .map_err(|e| LoadError::Invalid {
-                file: file.clone(),
-                reason: first_line(&e),
-            })?
-        };
-
-        let ty = component.component_type();
-        let exports: Vec<String> = ty
-            .exports(engine)
-            .map(|(name, _)| name.to_string())
-            .collect();
-        if !exports.iter().any(|e| e == HANDLER_EXPORT) {
-            let exports = if exports.is_empty() {
-                "none".to_string()
-            } else {
-                exports.join(", ")
-            };
-            return Err(LoadError::WrongWorld { file, exports });
+/// Compiles (or, from netlet's verified cache, loads) a component and checks that it is
+/// a netlet handler this host can run; returns it with the SHA-256 of `bytes`. `file` is
+/// what errors call it. Precompiled machine code is refused unless `precompiled`
+/// allows it.
+pub fn compile(
+    loader: &Loader,
+    file: &str,
+    bytes: &[u8],
+    precompiled: Precompiled,
+) -> Result<(Component, String), LoadError> {
+    let engine = &loader.engine;
+    let file = file.to_string();
+    let sha256 = crate::cache::sha256_hex(bytes);
+    let component = if bytes.starts_with(b"\x7fELF") {
+        if precompiled != Precompiled::Allow {
+            return Err(LoadError::Precompiled { file });
         }
+        // SAFETY: the user asked for precompiled code to be run (as a native binary
+        // would be); wasmtime refuses one made by another version or with another
+        // configuration.
+        unsafe { Component::deserialize(engine, bytes) }.map_err(|e| LoadError::Invalid {
+            file: file.clone(),
+            reason: format!("precompiled component not usable here: {}", first_line(&e)),
+        })?
+    } else {
+        if !bytes.starts_with(b"\0asm") {
+            return Err(LoadError::NotWasm { file });
+        }
+        if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
+            return Err(LoadError::CoreModule { file });
+        }
+        match &loader.cache {
+            Some(cache) => cache.load_or_compile(engine, bytes, &sha256),
+            None => Component::from_binary(engine, bytes),
+        }
+        .map_err(|e| LoadError::Invalid {
+            file: file.clone(),
+            reason: first_line(&e),
+        })?
+    };
 
-        let linker = new_linker(engine).map_err(|e| LoadError::Link {
-            file: file.clone(),
-            reason: first_line(&e),
-        })?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| LoadError::Link {
-                file: file.clone(),
-                reason: first_line(&e),
-            })?;
-        let pre = TcpUdpPre::new(pre).map_err(|e| LoadError::Link {
-            file: file.clone(),
-            reason: first_line(&e),
-        })?;
-        Ok(Handler {
-            name: name.into(),
-            engine: engine.clone(),
-            pre,
-            sha256,
-            component,
-        })
+    let ty = component.component_type();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    if !exports.iter().any(|e| e == HANDLER_EXPORT) {
+        let exports = if exports.is_empty() {
+            "none".to_string()
+        } else {
+            exports.join(", ")
+        };
+        return Err(LoadError::WrongWorld { file, exports });
     }
+    Ok((component, sha256))
 }
 
 /// The error's message and its causes on one line (wasmtime's may span several).
-fn first_line(e: &wasmtime::Error) -> String {
+pub fn first_line(e: &wasmtime::Error) -> String {
     format!("{e:#}")
         .lines()
         .next()
         .unwrap_or_default()
         .to_string()
-}
-
-/// Everything a handler may import: WASI preview 2 (sync) and netlet's interfaces.
-fn new_linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    crate::wasi::shadow_blocking_io(&mut linker)?;
-    crate::wasi::cap_socket_creation(&mut linker)?;
-    crate::bindings::TcpUdp::add_to_linker::<_, wasmtime::component::HasSelf<GuestState>>(
-        &mut linker,
-        |state| state,
-    )?;
-    Ok(linker)
 }

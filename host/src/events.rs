@@ -1,4 +1,4 @@
-//! Events waiting for a guest, in the host's own form.
+//! Events waiting for a guest, in the host's own form: an instance's [`Events`] queue.
 //!
 //! An event's payload (the bytes of a `data` or `message`, a peer's address text) is not
 //! allocated per event: it lives in the instance's [`Arena`], which reads fill directly,
@@ -78,6 +78,27 @@ pub enum HostEvent {
     },
     UdpClose(u32),
     Timer(u32),
+}
+
+/// One instance's pending events, in order, and their payloads.
+#[derive(Default)]
+pub struct Events {
+    pub queue: Vec<HostEvent>,
+    pub arena: Arena,
+}
+
+impl Events {
+    pub fn push(&mut self, event: HostEvent) {
+        self.queue.push(event);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
 }
 
 /// Where pending events' payloads live until delivery.

@@ -5,7 +5,8 @@ use std::fmt;
 
 use wasmtime::component::types::{ComponentExtern, ComponentItem};
 
-use crate::engine::{HANDLER_EXPORT, Handler};
+use crate::engine::HANDLER_EXPORT;
+use crate::handler::Handler;
 
 /// One imported or exported instance and the functions in it.
 #[derive(Debug)]

@@ -7,24 +7,35 @@
 //! # Layout
 //!
 //! - [`bindings`]: the one `bindgen!` site.
-//! - [`engine`]: the wasmtime engine, loading and checking components.
+//! - [`engine`]: the wasmtime engine, compiling and checking components.
+//! - [`handler`]: a checked component linked with what a guest may import.
 //! - [`cache`]: compiled components on disk, checked before they are trusted.
-//! - [`guest`]: one instance: its store, and [`guest::Io`], the state of everything it owns.
+//! - [`transport`]: what a byte stream, a listener, a UDP socket and name resolution
+//!   must do; kernel sockets implement it (the testing harness's in-memory network too).
+//! - [`context`]: what an instance's interfaces share (the shard's context, socket ids,
+//!   the instance's quota).
+//! - [`instance`]: one instance: its store, starting it, delivering a batch, its faults;
+//!   [`instance::state`]: its per-interface state and the views the WIT interfaces use.
+//! - [`net`]: TCP (the `net` interface: connections, servers, outbound connects).
+//! - [`dgram`]: UDP (the `dgram` interface).
+//! - [`timers`]: an instance's deadlines (the `timers` interface, socket idle timeouts).
 //! - [`events`]: events waiting for a guest, their payloads in a per-instance arena.
-//! - [`net`]: TCP (connections, listeners, the guest's socket and server methods).
-//! - [`dgram`]: UDP sockets.
-//! - [`timers`]: guest timers and sockets' idle timeouts.
 //! - [`reactor`]: readiness plumbing between tokio's driver and a shard's loop.
-//! - [`shard`]: a worker thread and its loop (poll, deliver a batch, flush).
+//! - [`shard`]: a worker thread and its loop (poll, deliver a batch, flush), its
+//!   instances' lifecycle, accepting, swap and drain.
 //! - [`serve`]: running one handler: binding, shards, start, hot swap and stop.
-//! - [`deploy`]: `netlet up` / `netlet run`: the manifest, the supervisor that reloads
-//!   and swaps code, restarts, adds and removes handlers.
+//! - [`deploy`]: `netlet up` / `netlet run` / the demo: the manifest, the one supervisor
+//!   that reloads and swaps code, restarts, adds and removes handlers.
 //! - [`metrics`]: `--metrics`, the handlers' counters for Prometheus.
 //! - [`stats`]: a handler's counters (connections, drops, traps, restarts).
-//! - [`policy`]: the outbound allow-list.
+//! - [`policy`]: the outbound allow-list: every outbound path asks it, one log wording.
+//! - [`budget`]: the process-wide budget of guest-opened sockets.
 //! - [`wasi`]: WASI with blocking calls bounded by the event deadline.
-//! - [`config`], [`log`], [`error`], [`resolve`], [`clock`]: settings, guest output,
-//!   error mapping, address resolution, real or virtual time.
+//! - [`config`]: a handler's settings, defined once in a table that `netlet run`'s flags,
+//!   manifests, scenario files and the harness all read through; their validation and
+//!   the rule for what needs a restart rather than a hot swap.
+//! - [`log`], [`error`], [`resolve`], [`clock`]: guest output, error mapping, address
+//!   resolution, real or virtual time.
 //! - [`testing`]: test a component in memory or on real sockets (`netlet test`).
 //! - [`cli`], [`demo`], [`inspect`]: the `netlet` command line, the seeds' demo, `netlet
 //!   inspect`.
@@ -37,15 +48,17 @@ pub mod cli;
 pub mod clock;
 
 pub mod config;
+pub mod context;
 pub mod demo;
 pub mod deploy;
 pub mod dgram;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod handler;
 
-pub mod guest;
 pub mod inspect;
+pub mod instance;
 
 pub mod log;
 pub mod metrics;
@@ -59,9 +72,11 @@ pub mod stats;
 pub mod testing;
 
 pub mod timers;
+pub mod transport;
 pub mod wasi;
 
 pub use config::HandlerConfig;
-pub use engine::{EngineOptions, Handler, LoadError, Loader};
+pub use engine::{EngineOptions, LoadError, Loader};
+pub use handler::Handler;
 pub use log::LogSink;
 pub use serve::{ServeError, Service};

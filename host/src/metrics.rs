@@ -9,8 +9,12 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use crate::deploy::Registry;
 use crate::stats::{CALL_BUCKETS, HandlerStats, PortStats};
+
+/// The running handlers' counters, by name, for `--metrics`.
+pub type Registry = std::sync::Arc<
+    std::sync::Mutex<std::collections::BTreeMap<String, std::sync::Arc<HandlerStats>>>,
+>;
 
 /// Binds `addr` and serves `/metrics` from a background thread; returns the bound
 /// address.

@@ -172,16 +172,77 @@ impl fmt::Display for AllowRule {
     }
 }
 
-/// The allow-list as a whole.
+/// What a guest wants to do with an address: the policy answers by use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Use {
+    /// An outbound TCP connection (`net.connect`, `wasi:sockets` connect).
+    Connect,
+    /// A UDP datagram sent to an address.
+    Send,
+    /// A UDP socket's `connect` (fixing its peer).
+    UdpConnect,
+    /// A local address to bind: an ephemeral port (0) is what every client socket gets;
+    /// a chosen one is a listener the operator did not configure, so it needs a rule.
+    Bind,
+    /// The same for a UDP socket.
+    UdpBind,
+    /// `wasi:sockets` listen: a listener of the guest's own.
+    Listen,
+    /// Resolving a host name (a DNS query is itself reaching out: it can carry data).
+    Lookup,
+    /// What arrives on a socket the policy already let the guest have.
+    Receive,
+}
+
+impl Use {
+    /// How log lines name it: `denied {what} to {target}`.
+    pub fn what(self) -> &'static str {
+        match self {
+            Use::Connect => "connect",
+            Use::Send => "UDP send",
+            Use::UdpConnect => "UDP connect",
+            Use::Bind => "bind",
+            Use::UdpBind => "UDP bind",
+            Use::Listen => "listen",
+            Use::Lookup => "name lookup",
+            Use::Receive => "receive",
+        }
+    }
+}
+
+/// The allow-list as a whole, and whether names no rule names may be resolved
+/// (`--allow-dns`): every outbound path asks [`Policy::permits`] or
+/// [`Policy::permits_name`].
 #[derive(Clone, Debug, Default)]
 pub struct Policy {
     rules: Vec<AllowRule>,
+    allow_dns: bool,
 }
 
 impl Policy {
-    /// A policy allowing exactly what `rules` allow.
-    pub fn new(rules: Vec<AllowRule>) -> Self {
-        Self { rules }
+    /// A policy allowing exactly what `rules` allow, resolving names only when a rule
+    /// names them or `allow_dns` is on.
+    pub fn new(rules: Vec<AllowRule>, allow_dns: bool) -> Self {
+        Self { rules, allow_dns }
+    }
+
+    /// Whether the guest may use `addr` for `what`.
+    pub fn permits(&self, what: Use, addr: SocketAddr) -> bool {
+        match what {
+            Use::Receive => true,
+            Use::Bind | Use::UdpBind => addr.port() == 0 || self.allows(addr),
+            Use::Connect | Use::Send | Use::UdpConnect | Use::Listen | Use::Lookup => {
+                self.allows(addr)
+            }
+        }
+    }
+
+    /// Whether the guest may use the host name `host` (as it wrote it) with `port` for
+    /// `what`: a rule names it (then whatever it resolves to is allowed), or, for a
+    /// lookup, `--allow-dns` is on and some rule could match what it resolves to.
+    pub fn permits_name(&self, what: Use, host: &str, port: u16) -> bool {
+        self.allows_name(host, port)
+            || (what == Use::Lookup && self.allow_dns && self.any_for_port(port))
     }
 
     /// Whether any rule allows reaching `addr`.
@@ -214,6 +275,16 @@ impl Policy {
     }
 }
 
+/// The one log line for a refusal: `denied connect to 10.0.0.1:80 (not allowed; run
+/// with --allow 10.0.0.1:80 to permit it)`. `target` is written by
+/// [`crate::resolve::display_addr`] or [`crate::resolve::display_target`].
+pub fn denial(what: Use, target: &str) -> String {
+    format!(
+        "denied {} to {target} (not allowed; run with --allow {target} to permit it)",
+        what.what()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,12 +295,15 @@ mod tests {
 
     #[test]
     fn parses_and_matches() {
-        let p = Policy::new(vec![
-            rule("127.0.0.1:8124"),
-            rule("10.0.0.0/8:1000-2000"),
-            rule("[::1]:*"),
-            rule("localhost:41234"),
-        ]);
+        let p = Policy::new(
+            vec![
+                rule("127.0.0.1:8124"),
+                rule("10.0.0.0/8:1000-2000"),
+                rule("[::1]:*"),
+                rule("localhost:41234"),
+            ],
+            false,
+        );
         assert!(p.allows("127.0.0.1:8124".parse().unwrap()));
         assert!(!p.allows("127.0.0.1:8125".parse().unwrap()));
         assert!(!p.allows("127.0.0.2:8124".parse().unwrap()));

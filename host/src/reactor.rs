@@ -32,8 +32,8 @@ pub enum Kind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Token {
     pub kind: Kind,
-    /// The instance's key in its shard (unused for `Accept`).
-    pub inst: u32,
+    /// The instance's key in its shard (0 for `Accept`). Keys are never reused.
+    pub inst: u64,
     /// The socket's id in that instance, or the listener's index.
     pub id: u32,
 }
@@ -42,13 +42,13 @@ pub struct Token {
 pub enum Completion {
     /// An outbound TCP connection attempt finished.
     TcpConnect {
-        inst: u32,
+        inst: u64,
         id: u32,
-        result: Result<crate::net::stream::Stream, ConnectError>,
+        result: Result<Box<dyn crate::transport::Stream>, crate::transport::ConnectError>,
     },
     /// A UDP destination name was resolved (or failed to).
     UdpResolved {
-        inst: u32,
+        inst: u64,
         id: u32,
         request: UdpRequest,
         result: std::io::Result<Vec<SocketAddr>>,
@@ -57,28 +57,16 @@ pub enum Completion {
 
 /// What a UDP socket wanted to do once its destination's name resolved.
 pub enum UdpRequest {
-    Send { data: Vec<u8>, port: u16 },
-    Connect { port: u16 },
-}
-
-/// A failed outbound connection: the error and the address it was for (for Node's
-/// `connect ECONNREFUSED 127.0.0.1:9` message).
-#[derive(Debug)]
-pub struct ConnectError {
-    pub error: std::io::Error,
-    pub target: String,
-    pub denied: bool,
-}
-
-/// New code for a running shard (hot swap): new connections go to an instance of
-/// `handler` started with `config`; the instances already running keep theirs until
-/// their connections close or `drain_timeout` passes.
-pub struct Swap {
-    pub handler: Arc<crate::engine::Handler>,
-    pub config: Arc<crate::config::HandlerConfig>,
-    pub policy: Arc<crate::policy::Policy>,
-    /// Receives whether the new instance started (`Err`: the old code keeps serving).
-    pub done: std::sync::mpsc::Sender<Result<(), String>>,
+    /// `name_allowed`: a rule names the host, so whatever it resolves to is allowed.
+    Send {
+        data: Vec<u8>,
+        port: u16,
+        name_allowed: bool,
+    },
+    Connect {
+        port: u16,
+        name_allowed: bool,
+    },
 }
 
 #[derive(Default)]
@@ -86,14 +74,15 @@ struct Queues {
     ready: Vec<Token>,
     completions: Vec<Completion>,
     loop_waker: Option<Waker>,
-    shutdown: bool,
-    swaps: Vec<Swap>,
+    /// The loop was asked to look at its requests (a stop, a swap).
+    notified: bool,
 }
 
 /// The queues a shard's wakers and tasks fill and its loop drains.
 ///
-/// Everything here is touched by one thread (the shard's), so the mutex is never
-/// contended; it only makes the wakers `Send + Sync` as `Waker` requires.
+/// The shard's own thread fills and drains it; other threads reach it too: tokio's
+/// blocking pool finishing a name lookup, the supervisor asking for a swap or a stop.
+/// The lock is held only to push or swap a vector.
 #[derive(Default)]
 pub struct Reactor {
     queues: Mutex<Queues>,
@@ -131,39 +120,19 @@ impl Reactor {
         }
     }
 
-    /// Asks the shard to stop (from any thread).
-    pub fn shutdown(&self) {
+    /// Wakes the loop to look at its requests (see `shard::control`).
+    pub fn notify(&self) {
         let mut q = self.lock();
-        q.shutdown = true;
+        q.notified = true;
         if let Some(w) = q.loop_waker.take() {
             w.wake();
         }
-    }
-
-    /// Hands the shard new code (from any thread).
-    pub fn swap(&self, swap: Swap) {
-        let mut q = self.lock();
-        q.swaps.push(swap);
-        if let Some(w) = q.loop_waker.take() {
-            w.wake();
-        }
-    }
-
-    /// Swaps requested since the last call, oldest first.
-    pub fn take_swaps(&self) -> Vec<Swap> {
-        std::mem::take(&mut self.lock().swaps)
-    }
-
-    /// Whether a stop was requested since the last call (the flag is consumed, so a
-    /// draining loop does not wake up for it again).
-    pub fn take_shutdown(&self) -> bool {
-        std::mem::take(&mut self.lock().shutdown)
     }
 
     /// Ready when something is queued; otherwise remembers the loop's waker.
     pub fn poll_pending(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut q = self.lock();
-        if !q.ready.is_empty() || !q.completions.is_empty() || q.shutdown || !q.swaps.is_empty() {
+        if !q.ready.is_empty() || !q.completions.is_empty() || q.notified {
             Poll::Ready(())
         } else {
             q.loop_waker = Some(cx.waker().clone());
@@ -171,9 +140,16 @@ impl Reactor {
         }
     }
 
+    /// Whether a token or a completion is queued.
+    pub fn is_pending(&self) -> bool {
+        let q = self.lock();
+        !q.ready.is_empty() || !q.completions.is_empty()
+    }
+
     /// Moves everything queued into the loop's buffers (kept to reuse their capacity).
     pub fn take(&self, ready: &mut Vec<Token>, completions: &mut Vec<Completion>) {
         let mut q = self.lock();
+        q.notified = false;
         std::mem::swap(&mut q.ready, ready);
         std::mem::swap(&mut q.completions, completions);
     }
@@ -190,8 +166,9 @@ impl Wake for TokenWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        // No de-duplication: a token queued twice costs one spurious poll, which finds
-        // nothing ready and registers the waker again.
+        // tokio wakes a registration once; a token that is queued twice (a wake racing
+        // the host's own re-queue) costs one spurious poll, which finds nothing ready
+        // and registers the waker again.
         self.reactor.push(self.token);
     }
 }

@@ -1,8 +1,8 @@
 //! Turning the host strings a guest passes (`localhost`, `127.0.0.1`, `[::1]`,
-//! `example.com`) into addresses: literals and `localhost` at once, other names through
-//! the system resolver in a task, so a guest call never blocks on DNS.
+//! `example.com`) into addresses: literals and `localhost` at once; other names are
+//! looked up by the shard's [`Network`](crate::transport::Network), so a guest call
+//! never blocks on DNS. And the one way endpoints are written in messages.
 
-use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Addresses a host string stands for without asking DNS: an IP literal (brackets
@@ -37,24 +37,22 @@ pub fn is_plausible_name(host: &str) -> bool {
         })
 }
 
-/// Resolves `host` through the system resolver (in tokio's blocking pool).
-pub async fn lookup(host: String, port: u16) -> io::Result<Vec<SocketAddr>> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
-        .await?
-        .collect();
-    if addrs.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{host} has no address"),
-        ));
-    }
-    Ok(addrs)
-}
-
-/// `ip:port`, with brackets around IPv6, as Node prints addresses in messages.
+/// `ip:port`, with brackets around an IPv6 address (`[::1]:9`): the one way netlet
+/// writes an endpoint, in messages and logs alike, so what a log line suggests can be
+/// pasted into `--allow` as it is.
 pub fn display_addr(addr: &SocketAddr) -> String {
     match addr {
         SocketAddr::V4(a) => a.to_string(),
-        SocketAddr::V6(a) => format!("{}:{}", a.ip(), a.port()),
+        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+    }
+}
+
+/// `host:port` for a destination as a guest wrote it (a name or a literal), bracketing
+/// an IPv6 literal as [`display_addr`] does.
+pub fn display_target(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }

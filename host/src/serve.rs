@@ -11,14 +11,12 @@ use std::thread::JoinHandle;
 
 use crate::clock::Clock;
 use crate::config::HandlerConfig;
-use crate::dgram::UdpSource;
-use crate::engine::Handler;
+use crate::handler::Handler;
 use crate::log::LogSink;
-use crate::net::listener::{ListenerSource, bind_tcp, bind_udp};
 use crate::policy::Policy;
-use crate::reactor::Reactor;
-use crate::shard::{self, ShardExit, ShardSpec};
+use crate::shard::{self, Control, ShardExit, ShardSpec, Swap};
 use crate::stats::HandlerStats;
+use crate::transport::{DatagramSource, ListenerSource};
 
 /// Why a handler could not start.
 #[derive(Debug, thiserror::Error)]
@@ -48,8 +46,8 @@ pub struct Bound {
     config: HandlerConfig,
     tcp_addrs: Vec<SocketAddr>,
     udp_addrs: Vec<SocketAddr>,
-    per_shard_tcp: Vec<Vec<(u32, ListenerSource)>>,
-    per_shard_udp: Vec<Vec<UdpSource>>,
+    per_shard_tcp: Vec<Vec<(u32, Box<dyn ListenerSource>)>>,
+    per_shard_udp: Vec<Vec<Box<dyn DatagramSource>>>,
 }
 
 impl Bound {
@@ -74,7 +72,7 @@ pub struct Service {
     pub stats: Arc<HandlerStats>,
     /// What it runs with now (changed by [`Service::swap`]).
     pub config: Arc<HandlerConfig>,
-    reactors: Vec<Arc<Reactor>>,
+    controls: Vec<Arc<Control>>,
     threads: Vec<JoinHandle<ShardExit>>,
 }
 
@@ -93,20 +91,22 @@ impl Service {
     pub fn bind(config: HandlerConfig) -> Result<Bound, ServeError> {
         let shards = config.shards.max(1);
         let reuse = shards > 1;
-        let mut per_shard_tcp: Vec<Vec<(u32, ListenerSource)>> =
+        let mut per_shard_tcp: Vec<Vec<(u32, Box<dyn ListenerSource>)>> =
             (0..shards).map(|_| Vec::new()).collect();
-        let mut per_shard_udp: Vec<Vec<UdpSource>> = (0..shards).map(|_| Vec::new()).collect();
+        let mut per_shard_udp: Vec<Vec<Box<dyn DatagramSource>>> =
+            (0..shards).map(|_| Vec::new()).collect();
         let mut tcp_addrs = Vec::new();
         let mut udp_addrs = Vec::new();
 
         for (index, requested) in config.tcp.iter().enumerate() {
             let mut addr = *requested;
             for (shard, listeners) in per_shard_tcp.iter_mut().enumerate() {
-                let listener = bind_tcp(addr, reuse).map_err(|e| ServeError::Bind {
-                    proto: "tcp",
-                    addr,
-                    reason: bind_reason(&e),
-                })?;
+                let listener =
+                    crate::transport::tcp::bind(addr, reuse).map_err(|e| ServeError::Bind {
+                        proto: "tcp",
+                        addr,
+                        reason: bind_reason(&e),
+                    })?;
                 if shard == 0 {
                     // Port 0 picked a port: the other shards bind that one.
                     addr = listener
@@ -114,24 +114,25 @@ impl Service {
                         .map_err(|e| ServeError::Start(e.to_string()))?;
                     tcp_addrs.push(addr);
                 }
-                listeners.push((index as u32 + 1, ListenerSource::Std(listener)));
+                listeners.push((index as u32 + 1, Box::new(listener)));
             }
         }
         for requested in &config.udp {
             let mut addr = *requested;
             for (shard, sockets) in per_shard_udp.iter_mut().enumerate() {
-                let socket = bind_udp(addr, reuse).map_err(|e| ServeError::Bind {
-                    proto: "udp",
-                    addr,
-                    reason: bind_reason(&e),
-                })?;
+                let socket =
+                    crate::transport::udp::bind(addr, reuse).map_err(|e| ServeError::Bind {
+                        proto: "udp",
+                        addr,
+                        reason: bind_reason(&e),
+                    })?;
                 if shard == 0 {
                     addr = socket
                         .local_addr()
                         .map_err(|e| ServeError::Start(e.to_string()))?;
                     udp_addrs.push(addr);
                 }
-                sockets.push(UdpSource::Std(socket));
+                sockets.push(Box::new(socket));
             }
         }
 
@@ -146,23 +147,23 @@ impl Service {
 
     /// Hot swap: every shard starts `handler` with `config` for new connections, while
     /// open connections stay on the code they started with (see `shard`). `config` must
-    /// keep the listeners, shards and isolation. Returns when every shard answered;
-    /// `Err` names what failed (a shard whose new instance failed keeps the old code).
+    /// not change what needs a restart ([`HandlerConfig::restart_needed_for`]: the
+    /// listeners, shards, isolation, a connection-isolation pool). Returns when every
+    /// shard answered; `Err` names what failed (a shard whose new instance failed keeps
+    /// the old code).
     pub fn swap(&self, handler: Arc<Handler>, config: HandlerConfig) -> Result<(), String> {
-        if config.tcp != self.config.tcp
-            || config.udp != self.config.udp
-            || config.shards != self.config.shards
-            || config.isolation != self.config.isolation
-        {
-            return Err(
-                "listeners, shards or isolation changed: the handler must be restarted".into(),
-            );
+        let changed = self.config.restart_needed_for(&config);
+        if !changed.is_empty() {
+            return Err(format!(
+                "{} changed: the handler must be restarted",
+                changed.join(", ")
+            ));
         }
         let config = Arc::new(config);
-        let policy = Arc::new(Policy::new(config.allow.clone()));
+        let policy = Arc::new(Policy::new(config.allow.clone(), config.allow_dns));
         let (done, results) = mpsc::channel();
-        for reactor in &self.reactors {
-            reactor.swap(crate::reactor::Swap {
+        for control in &self.controls {
+            control.swap(Swap {
                 handler: handler.clone(),
                 config: config.clone(),
                 policy: policy.clone(),
@@ -171,7 +172,7 @@ impl Service {
         }
         drop(done);
         let mut errors = Vec::new();
-        for _ in &self.reactors {
+        for _ in &self.controls {
             // `init` is bounded by the event timeout; the margin covers a busy shard.
             match results
                 .recv_timeout(config.event_timeout * 2 + std::time::Duration::from_secs(30))
@@ -192,8 +193,8 @@ impl Service {
     /// Asks every shard to stop: listeners close at once, open connections get the grace
     /// period (`HandlerConfig::grace`) to finish, then the rest is closed.
     pub fn stop(&self) {
-        for reactor in &self.reactors {
-            reactor.shutdown();
+        for control in &self.controls {
+            control.shutdown();
         }
     }
 
@@ -237,13 +238,13 @@ impl Bound {
         } = self;
         let shards = config.shards.max(1);
         let config = Arc::new(config);
-        let policy = Arc::new(Policy::new(config.allow.clone()));
+        let policy = Arc::new(Policy::new(config.allow.clone(), config.allow_dns));
         let stats = Arc::new(HandlerStats::new(&tcp_addrs, &udp_addrs));
         let (started_tx, started_rx) = mpsc::channel();
-        let mut reactors = Vec::new();
+        let mut controls = Vec::new();
         let mut threads = Vec::new();
         for (index, (tcp, udp)) in per_shard_tcp.into_iter().zip(per_shard_udp).enumerate() {
-            let reactor = Arc::new(Reactor::default());
+            let control = Arc::new(Control::default());
             let log_tag = crate::log::LogTag {
                 handler: handler.name.clone(),
                 shard: (shards > 1).then_some(index),
@@ -257,16 +258,16 @@ impl Bound {
                 stats: stats.clone(),
                 log_tag,
                 sink: sink.clone(),
-                reactor: reactor.clone(),
+                control: control.clone(),
                 tcp,
                 udp,
                 clock: Clock::Real,
-                mem: None,
-                trace: None,
+                network: None,
+                observer: None,
             };
             let thread = shard::spawn(spec, started_tx.clone())
                 .map_err(|e| ServeError::Start(format!("cannot start a shard thread: {e}")))?;
-            reactors.push(reactor);
+            controls.push(control);
             threads.push(thread);
         }
         drop(started_tx);
@@ -275,7 +276,7 @@ impl Bound {
             udp: udp_addrs,
             stats,
             config,
-            reactors,
+            controls,
             threads,
         };
         for _ in 0..shards {

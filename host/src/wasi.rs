@@ -15,7 +15,7 @@
 //! when the process-wide [`crate::budget`] is used up.
 
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use wasmtime_wasi::p2::bindings::sockets::network::{self, ErrorCode, IpAddressFamily};
@@ -35,23 +35,64 @@ use wasmtime_wasi_io::poll::DynPollable;
 use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream};
 
 use crate::budget::Refusal;
-use crate::guest::{GuestState, Io};
+use crate::context::InstanceCtx;
 
-/// The trap raised when a guest blocks in a host call past its deadline.
+/// The trap raised when a guest blocks in a host call past what it may.
 #[derive(Debug, thiserror::Error)]
-#[error("blocked in a WASI call past the event deadline (--event-timeout)")]
-pub struct Blocked;
+pub enum Blocked {
+    #[error("blocked in a WASI call past the event deadline (--event-timeout)")]
+    EventTimeout,
+    #[error("blocked in WASI calls for more than {0:?} in one event (--max-blocking)")]
+    MaxBlocking(Duration),
+}
 
-/// WASI's resource table with the current call's deadline.
+/// WASI's resource table with what the current call may still spend blocked: until its
+/// deadline, and no more than what is left of its blocking budget.
 pub struct Deadlined<'a> {
     table: &'a mut ResourceTable,
     deadline: Instant,
+    /// What is left of the event's blocking budget, and the whole of it.
+    left: &'a mut Duration,
+    budget: Duration,
 }
 
 impl<'a> Deadlined<'a> {
-    pub fn new(table: &'a mut ResourceTable, deadline: Instant) -> Self {
-        Self { table, deadline }
+    pub fn new(
+        table: &'a mut ResourceTable,
+        deadline: Instant,
+        left: &'a mut Duration,
+        budget: Duration,
+    ) -> Self {
+        Self {
+            table,
+            deadline,
+            left,
+            budget,
+        }
     }
+
+    /// When a blocking call starting now must give up, and which limit that is.
+    fn limit(&self, now: Instant) -> (Instant, Blocked) {
+        let by_budget = now + *self.left;
+        if by_budget < self.deadline {
+            (by_budget, Blocked::MaxBlocking(self.budget))
+        } else {
+            (self.deadline, Blocked::EventTimeout)
+        }
+    }
+}
+
+/// Runs a blocking WASI call on `view`'s table until it finishes or `view` may block no
+/// longer; what it took comes off the event's blocking budget.
+macro_rules! blocking {
+    ($view:expr, |$table:ident| $call:expr $(,)?) => {{
+        let start = Instant::now();
+        let (limit, blocked) = $view.limit(start);
+        let $table = &mut *$view.table;
+        let result = within(limit, $call);
+        *$view.left = $view.left.saturating_sub(start.elapsed());
+        result.map_err(|_| blocked)
+    }};
 }
 
 struct HasDeadline;
@@ -60,12 +101,12 @@ impl HasData for HasDeadline {
     type Data<'a> = Deadlined<'a>;
 }
 
-/// Runs a blocking WASI future until it finishes or the deadline passes.
-fn within<T>(deadline: Instant, f: impl Future<Output = T>) -> Result<T, Blocked> {
+/// Runs a blocking WASI future until it finishes or `limit` passes.
+fn within<T>(limit: Instant, f: impl Future<Output = T>) -> Result<T, ()> {
     in_tokio(async move {
-        tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), f)
+        tokio::time::timeout_at(tokio::time::Instant::from_std(limit), f)
             .await
-            .map_err(|_| Blocked)
+            .map_err(|_| ())
     })
 }
 
@@ -73,25 +114,29 @@ fn blocked_stream<T>(r: Result<StreamResult<T>, Blocked>) -> StreamResult<T> {
     r.unwrap_or_else(|b| Err(StreamError::Trap(wasmtime::Error::new(b))))
 }
 
-/// Replaces the blocking parts of `wasi:io` in a linker that already has WASI.
-pub fn shadow_blocking_io(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+/// Replaces the blocking parts of `wasi:io` in a linker that already has WASI; `view`
+/// gives the store's resource table with the current call's deadline.
+pub fn shadow_blocking_io<T: 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> Deadlined<'_>,
+) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    poll::add_to_linker::<GuestState, HasDeadline>(linker, GuestState::deadlined)?;
-    streams::add_to_linker::<GuestState, HasDeadline>(linker, GuestState::deadlined)?;
+    poll::add_to_linker::<T, HasDeadline>(linker, view)?;
+    streams::add_to_linker::<T, HasDeadline>(linker, view)?;
     linker.allow_shadowing(false);
     Ok(())
 }
 
-/// WASI's sockets context, with the instance's netlet side (its own sockets, and the
-/// share of the budget its `wasi:sockets` sockets hold).
+/// WASI's sockets context, with the instance's quota (its own sockets, and the share of
+/// the budget its `wasi:sockets` sockets hold).
 pub struct Capped<'a> {
     sockets: WasiSocketsCtxView<'a>,
-    io: &'a mut Io,
+    cx: &'a mut InstanceCtx,
 }
 
 impl<'a> Capped<'a> {
-    pub fn new(sockets: WasiSocketsCtxView<'a>, io: &'a mut Io) -> Self {
-        Self { sockets, io }
+    pub fn new(sockets: WasiSocketsCtxView<'a>, cx: &'a mut InstanceCtx) -> Self {
+        Self { sockets, cx }
     }
 
     fn check(&mut self) -> SocketResult<()> {
@@ -106,15 +151,19 @@ impl<'a> Capped<'a> {
         // The share follows the count (sockets the guest dropped are given back), plus
         // one for the socket about to be made; if making it fails, the next count
         // corrects the share.
-        let refusal = if wasi_sockets + self.io.own_sockets() >= crate::config::MAX_GUEST_SOCKETS {
+        let quota = &mut self.cx.quota;
+        let refusal = if wasi_sockets + quota.own_sockets() >= crate::config::MAX_GUEST_SOCKETS {
             Refusal::Instance
-        } else if self.io.wasi_permit.resize(wasi_sockets + 1) {
+        } else if quota.opened_this_call >= crate::config::MAX_SOCKETS_PER_EVENT {
+            Refusal::PerEvent
+        } else if quota.wasi_permit.resize(wasi_sockets + 1) {
+            quota.opened_this_call += 1;
             return Ok(());
         } else {
             Refusal::Process
         };
-        self.io.wasi_permit.resize(wasi_sockets);
-        self.io.socket_refused(refusal);
+        self.cx.quota.wasi_permit.resize(wasi_sockets);
+        self.cx.socket_refused(refusal);
         Err(ErrorCode::NewSocketLimit.into())
     }
 }
@@ -125,11 +174,15 @@ impl HasData for HasCap {
     type Data<'a> = Capped<'a>;
 }
 
-/// Replaces `wasi:sockets` socket creation in a linker that already has WASI.
-pub fn cap_socket_creation(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+/// Replaces `wasi:sockets` socket creation in a linker that already has WASI; `view`
+/// gives WASI's sockets with the instance's quota.
+pub fn cap_socket_creation<T: 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> Capped<'_>,
+) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    tcp_create_socket::add_to_linker::<GuestState, HasCap>(linker, GuestState::capped)?;
-    udp_create_socket::add_to_linker::<GuestState, HasCap>(linker, GuestState::capped)?;
+    tcp_create_socket::add_to_linker::<T, HasCap>(linker, view)?;
+    udp_create_socket::add_to_linker::<T, HasCap>(linker, view)?;
     linker.allow_shadowing(false);
     Ok(())
 }
@@ -175,7 +228,7 @@ impl udp_create_socket::Host for Capped<'_> {
 
 impl poll::Host for Deadlined<'_> {
     fn poll(&mut self, pollables: Vec<Resource<DynPollable>>) -> wasmtime::Result<Vec<u32>> {
-        within(self.deadline, async_poll::Host::poll(self.table, pollables))
+        blocking!(self, |table| async_poll::Host::poll(table, pollables))
             .map_err(wasmtime::Error::new)?
     }
 }
@@ -186,10 +239,9 @@ impl poll::HostPollable for Deadlined<'_> {
     }
 
     fn block(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
-        within(
-            self.deadline,
-            async_poll::HostPollable::block(self.table, pollable),
-        )
+        blocking!(self, |table| async_poll::HostPollable::block(
+            table, pollable
+        ),)
         .map_err(wasmtime::Error::new)?
     }
 
@@ -222,10 +274,9 @@ impl streams::HostOutputStream for Deadlined<'_> {
         stream: Resource<DynOutputStream>,
         bytes: Vec<u8>,
     ) -> StreamResult<()> {
-        blocked_stream(within(
-            self.deadline,
-            AsyncOutput::blocking_write_and_flush(self.table, stream, bytes),
-        ))
+        blocked_stream(blocking!(self, |table| {
+            AsyncOutput::blocking_write_and_flush(table, stream, bytes)
+        },))
     }
 
     fn subscribe(
@@ -244,10 +295,9 @@ impl streams::HostOutputStream for Deadlined<'_> {
         stream: Resource<DynOutputStream>,
         len: u64,
     ) -> StreamResult<()> {
-        blocked_stream(within(
-            self.deadline,
-            AsyncOutput::blocking_write_zeroes_and_flush(self.table, stream, len),
-        ))
+        blocked_stream(blocking!(self, |table| {
+            AsyncOutput::blocking_write_zeroes_and_flush(table, stream, len)
+        },))
     }
 
     fn flush(&mut self, stream: Resource<DynOutputStream>) -> StreamResult<()> {
@@ -255,10 +305,10 @@ impl streams::HostOutputStream for Deadlined<'_> {
     }
 
     fn blocking_flush(&mut self, stream: Resource<DynOutputStream>) -> StreamResult<()> {
-        blocked_stream(within(
-            self.deadline,
-            AsyncOutput::blocking_flush(self.table, Resource::new_borrow(stream.rep())),
-        ))
+        blocked_stream(blocking!(self, |table| AsyncOutput::blocking_flush(
+            table,
+            Resource::new_borrow(stream.rep())
+        ),))
     }
 
     fn splice(
@@ -276,10 +326,9 @@ impl streams::HostOutputStream for Deadlined<'_> {
         src: Resource<DynInputStream>,
         len: u64,
     ) -> StreamResult<u64> {
-        blocked_stream(within(
-            self.deadline,
-            AsyncOutput::blocking_splice(self.table, dst, src, len),
-        ))
+        blocked_stream(blocking!(self, |table| AsyncOutput::blocking_splice(
+            table, dst, src, len
+        ),))
     }
 }
 
@@ -297,10 +346,9 @@ impl streams::HostInputStream for Deadlined<'_> {
         stream: Resource<DynInputStream>,
         len: u64,
     ) -> StreamResult<Vec<u8>> {
-        blocked_stream(within(
-            self.deadline,
-            AsyncInput::blocking_read(self.table, stream, len),
-        ))
+        blocked_stream(blocking!(self, |table| AsyncInput::blocking_read(
+            table, stream, len
+        ),))
     }
 
     fn skip(&mut self, stream: Resource<DynInputStream>, len: u64) -> StreamResult<u64> {
@@ -308,10 +356,9 @@ impl streams::HostInputStream for Deadlined<'_> {
     }
 
     fn blocking_skip(&mut self, stream: Resource<DynInputStream>, len: u64) -> StreamResult<u64> {
-        blocked_stream(within(
-            self.deadline,
-            AsyncInput::blocking_skip(self.table, stream, len),
-        ))
+        blocked_stream(blocking!(self, |table| AsyncInput::blocking_skip(
+            table, stream, len
+        ),))
     }
 
     fn subscribe(

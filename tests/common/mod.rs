@@ -44,7 +44,7 @@ type Seen = Mutex<(Vec<String>, bool)>;
 pub struct Lines(Arc<(Seen, Condvar)>);
 
 impl Lines {
-    fn spawn_reader(&self, stream: impl Read + Send + 'static) {
+    pub fn spawn_reader(&self, stream: impl Read + Send + 'static) {
         let lines = self.clone();
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stream);

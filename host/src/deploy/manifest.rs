@@ -1,6 +1,7 @@
 //! The manifest (`netlet.toml`): several handlers, each with its component, listeners,
 //! limits, isolation and permissions. Every `netlet run` flag is a key of the same name
-//! (`max-memory = "32MiB"`, `allow = ["127.0.0.1:9000"]`), with the same default.
+//! (`max-memory = "32MiB"`, `allow = ["127.0.0.1:9000"]`), with the same default: both
+//! are read through the one settings table (`config::settings`).
 //!
 //! Everything is checked before anything binds, and each problem is reported as
 //! `FILE:LINE: handler.NAME.KEY: what is wrong`.
@@ -8,66 +9,107 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::config::{self, HandlerConfig, Isolation, TrapPolicy};
-use crate::policy::AllowRule;
+use crate::config::HandlerConfig;
+use crate::config::document::Document;
+use crate::engine::ComponentSource;
 
-/// A problem in a manifest, located.
-#[derive(Debug, Clone)]
-pub struct ManifestError {
-    pub file: String,
-    pub line: usize,
-    /// `handler.NAME.KEY`, or what the problem is about.
-    pub key: String,
-    pub message: String,
+pub use crate::config::document::LocatedError as ManifestError;
+
+/// Where a handler's declaration came from: what its errors name.
+#[derive(Clone, Debug, PartialEq)]
+enum Origin {
+    /// A manifest: errors name its file, the line and the key.
+    Manifest {
+        file: String,
+        /// The line of each key ("": the handler's table).
+        lines: BTreeMap<String, usize>,
+    },
+    /// `netlet run`'s flags: errors name the component file and the problem only.
+    Flags,
+    /// Built into netlet (the demo): errors name the handler.
+    Builtin,
 }
 
-impl std::fmt::Display for ManifestError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.line == 0 {
-            // The file as a whole (it cannot be read).
-            write!(f, "{}: {}", self.file, self.message)
-        } else {
-            write!(
-                f,
-                "{}:{}: {}: {}",
-                self.file, self.line, self.key, self.message
-            )
-        }
-    }
-}
-
-impl std::error::Error for ManifestError {}
-
-/// One handler, as the manifest declares it.
+/// One handler, as the manifest (or `netlet run`, or the demo) declares it.
 #[derive(Clone, Debug)]
 pub struct HandlerSpec {
     pub name: String,
-    /// The component's path (relative paths are relative to the manifest's folder).
-    pub component: PathBuf,
+    /// The component (a manifest's relative paths are resolved against its folder).
+    pub component: ComponentSource,
     /// The SHA-256 the component must have.
     pub sha256: Option<String>,
     pub config: HandlerConfig,
-    /// Where each key was, for errors found later (loading the component).
-    lines: BTreeMap<String, usize>,
-    file: String,
+    origin: Origin,
 }
 
 impl HandlerSpec {
-    /// An error about this handler's `key`, located at that key (or the handler's table).
-    pub fn error(&self, key: &str, message: impl Into<String>) -> ManifestError {
-        let line = self
-            .lines
-            .get(key)
-            .or_else(|| self.lines.get(""))
-            .copied()
-            .unwrap_or(1);
+    /// One handler from `netlet run`'s flags.
+    pub fn single(component: PathBuf, config: HandlerConfig) -> Self {
+        let component = ComponentSource::File(component);
+        HandlerSpec {
+            name: component.name(),
+            component,
+            sha256: None,
+            config,
+            origin: Origin::Flags,
+        }
+    }
+
+    /// A handler built into netlet.
+    pub fn builtin(component: ComponentSource, config: HandlerConfig) -> Self {
+        HandlerSpec {
+            name: component.name(),
+            component,
+            sha256: None,
+            config,
+            origin: Origin::Builtin,
+        }
+    }
+
+    /// Whether it comes from a manifest (its listeners are then labelled with its name).
+    pub fn from_manifest(&self) -> bool {
+        matches!(self.origin, Origin::Manifest { .. })
+    }
+
+    /// A problem with this handler's `key` (`component`, `sha256`, `tcp`...), as the user
+    /// should see it: located in the manifest (`FILE:LINE: handler.NAME.KEY: ...`); from
+    /// `netlet run`, `message` alone (it names the file itself); built in, after the
+    /// handler's name.
+    pub fn error(&self, key: &str, message: impl Into<String>) -> String {
+        match &self.origin {
+            Origin::Manifest { .. } => self.locate(key, message).to_string(),
+            Origin::Flags => message.into(),
+            Origin::Builtin => format!("{}: {}", self.name, message.into()),
+        }
+    }
+
+    /// A problem with the handler as a whole (its listeners cannot bind, it does not
+    /// start): after its name, unless it is `netlet run`'s only handler.
+    pub fn problem(&self, message: impl std::fmt::Display) -> String {
+        match self.origin {
+            Origin::Flags => message.to_string(),
+            _ => format!("{}: {message}", self.name),
+        }
+    }
+
+    /// `message` located at `key` (or the handler's table) in the manifest.
+    fn locate(&self, key: &str, message: impl Into<String>) -> ManifestError {
+        let (file, line) = match &self.origin {
+            Origin::Manifest { file, lines } => (
+                file.clone(),
+                lines
+                    .get(key)
+                    .or_else(|| lines.get(""))
+                    .copied()
+                    .unwrap_or(1),
+            ),
+            _ => (self.component.to_string(), 0),
+        };
         ManifestError {
-            file: self.file.clone(),
+            file,
             line,
             key: if key.is_empty() {
                 format!("handler.{}", self.name)
@@ -77,43 +119,12 @@ impl HandlerSpec {
             message: message.into(),
         }
     }
-}
 
-impl HandlerSpec {
-    /// One handler from `netlet run`'s flags.
-    pub fn single(component: PathBuf, config: HandlerConfig) -> Self {
-        let name = component
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "guest".into());
-        HandlerSpec {
-            file: component.display().to_string(),
-            name,
-            component,
-            sha256: None,
-            config,
-            lines: BTreeMap::new(),
-        }
-    }
-
-    /// Same component path and settings (the component's bytes are compared apart).
+    /// Same component, hash and settings (the component's bytes are compared apart).
     pub fn same_settings(&self, other: &HandlerSpec) -> bool {
         self.component == other.component
             && self.sha256 == other.sha256
             && self.config == other.config
-    }
-
-    /// Whether going from `self` to `other` needs the handler restarted (new
-    /// listeners, shards, isolation, or a connection-isolation pool of another size)
-    /// rather than a hot swap.
-    pub fn needs_restart(&self, other: &HandlerSpec) -> bool {
-        let (a, b) = (&self.config, &other.config);
-        a.tcp != b.tcp
-            || a.udp != b.udp
-            || a.shards != b.shards
-            || a.isolation != b.isolation
-            || (a.isolation == Isolation::Connection
-                && (a.max_memory != b.max_memory || a.max_connections != b.max_connections))
     }
 }
 
@@ -124,51 +135,16 @@ pub struct Manifest {
     pub handlers: Vec<HandlerSpec>,
 }
 
+/// The keys a handler table has besides the settings.
+const OWN_KEYS: &[&str] = &["component", "sha256"];
+
 /// The keys a handler table may have.
-pub const KEYS: &[&str] = &[
-    "component",
-    "sha256",
-    "tcp",
-    "udp",
-    "shards",
-    "args",
-    "allow",
-    "allow-dns",
-    "allow-half-open",
-    "isolation",
-    "on-trap",
-    "max-memory",
-    "event-timeout",
-    "max-connections",
-    "idle-timeout",
-    "high-water-mark",
-    "max-write-buffer",
-    "grace",
-    "drain-timeout",
-];
-
-struct Ctx<'a> {
-    file: &'a str,
-    text: &'a str,
-}
-
-impl Ctx<'_> {
-    fn line(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())]
-            .bytes()
-            .filter(|b| *b == b'\n')
-            .count()
-            + 1
-    }
-
-    fn err(&self, offset: usize, key: &str, message: impl Into<String>) -> ManifestError {
-        ManifestError {
-            file: self.file.to_string(),
-            line: self.line(offset),
-            key: key.to_string(),
-            message: message.into(),
-        }
-    }
+pub fn keys() -> Vec<&'static str> {
+    OWN_KEYS
+        .iter()
+        .copied()
+        .chain(crate::config::settings::SETTINGS.iter().map(|s| s.name))
+        .collect()
 }
 
 /// Reads and checks the manifest at `path`: syntax, keys, values, that each component
@@ -194,23 +170,19 @@ pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
 /// Parses manifest `text` (named `file` in errors); relative component paths are
 /// resolved against `base`.
 pub fn parse(file: &str, text: &str, base: &Path) -> Result<Manifest, ManifestError> {
-    let ctx = Ctx { file, text };
-    let doc = DeTable::parse(text).map_err(|e| {
-        let offset = e.span().map_or(0, |s| s.start);
-        ctx.err(offset, "syntax", e.message().trim().to_string())
-    })?;
-    let doc = doc.into_inner();
+    let doc = Document { file, text };
+    let table = doc.parse()?;
     let mut handlers = Vec::new();
-    for (key, value) in doc.iter() {
+    for (key, value) in table.iter() {
         if key.get_ref() != "handler" {
-            return Err(ctx.err(
+            return Err(doc.error(
                 key.span().start,
                 key.get_ref(),
                 "unknown key: a manifest has [handler.NAME] tables only",
             ));
         }
         let DeValue::Table(table) = value.get_ref() else {
-            return Err(ctx.err(
+            return Err(doc.error(
                 value.span().start,
                 "handler",
                 "expected tables: [handler.NAME]",
@@ -218,17 +190,18 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<Manifest, ManifestEr
         };
         for (name, entry) in table.iter() {
             let DeValue::Table(entry_table) = entry.get_ref() else {
-                return Err(ctx.err(
+                return Err(doc.error(
                     entry.span().start,
                     &format!("handler.{}", name.get_ref()),
                     "expected a table: [handler.NAME] with component = \"...\"",
                 ));
             };
-            handlers.push(handler(&ctx, name, entry_table, entry.span().start, base)?);
+            let at = name.span().start.min(entry.span().start);
+            handlers.push(handler(&doc, name.get_ref(), entry_table, at, base)?);
         }
     }
     if handlers.is_empty() {
-        return Err(ctx.err(
+        return Err(doc.error(
             0,
             "handler",
             "no handlers: declare at least one [handler.NAME] with component = \"...\" and a tcp or udp listener",
@@ -242,154 +215,65 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<Manifest, ManifestEr
 }
 
 fn handler(
-    ctx: &Ctx<'_>,
-    name: &Spanned<std::borrow::Cow<'_, str>>,
+    doc: &Document<'_>,
+    name: &str,
     table: &DeTable<'_>,
-    table_offset: usize,
+    at: usize,
     base: &Path,
 ) -> Result<HandlerSpec, ManifestError> {
-    let hname = name.get_ref().to_string();
-    let mut lines = BTreeMap::new();
-    lines.insert(String::new(), ctx.line(name.span().start.min(table_offset)));
+    let prefix = format!("handler.{name}");
     let mut config = HandlerConfig::default();
     let mut component = None;
     let mut sha256 = None;
-    for (key, value) in table.iter() {
-        let k = key.get_ref().as_ref();
-        let full = format!("handler.{hname}.{k}");
-        let at = value.span().start;
-        lines.insert(k.to_string(), ctx.line(at));
-        let bad = |message: String| ctx.err(at, &full, message);
-        match k {
+    let mut lines = doc.read_settings(&prefix, table, &mut config, OWN_KEYS, |key, value| {
+        match key {
             "component" => {
-                let p = string(value).map_err(bad)?;
-                let p = base.join(p);
+                let p = base.join(value.text()?);
                 if !p.is_file() {
-                    return Err(ctx.err(at, &full, format!("{}: no such file", p.display())));
+                    return Err(format!("{}: no such file", p.display()));
                 }
                 component = Some(p);
             }
-            "sha256" => {
-                let s = string(value).map_err(bad)?.to_ascii_lowercase();
+            _ => {
+                let s = value.text()?.to_ascii_lowercase();
                 if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(bad(format!("{s:?} is not a SHA-256 (64 hex digits)")));
+                    return Err(format!("{s:?} is not a SHA-256 (64 hex digits)"));
                 }
                 sha256 = Some(s);
             }
-            "tcp" | "udp" => {
-                let addrs = strings(value)
-                    .map_err(bad)?
-                    .iter()
-                    .map(|a| config::parse_listen_addr(a))
-                    .collect::<Result<Vec<SocketAddr>, _>>()
-                    .map_err(bad)?;
-                if k == "tcp" {
-                    config.tcp = addrs;
-                } else {
-                    config.udp = addrs;
-                }
-            }
-            "shards" => {
-                config.shards = match value.get_ref() {
-                    DeValue::Integer(_) => {
-                        let n = integer(value).map_err(bad)?;
-                        config::parse_shards(&n.to_string()).map_err(bad)?
-                    }
-                    _ => config::parse_shards(string(value).map_err(bad)?).map_err(bad)?,
-                }
-            }
-            "args" => config.args = strings(value).map_err(bad)?,
-            "allow" => {
-                config.allow = strings(value)
-                    .map_err(bad)?
-                    .iter()
-                    .map(|r| r.parse::<AllowRule>().map_err(|e| e.to_string()))
-                    .collect::<Result<_, _>>()
-                    .map_err(bad)?
-            }
-            "allow-dns" => config.allow_dns = boolean(value).map_err(bad)?,
-            "allow-half-open" => config.allow_half_open = boolean(value).map_err(bad)?,
-            "isolation" => {
-                config.isolation = match string(value).map_err(bad)? {
-                    "shared" => Isolation::Shared,
-                    "connection" => Isolation::Connection,
-                    other => {
-                        return Err(bad(format!(
-                            "{other:?}: expected \"shared\" or \"connection\""
-                        )));
-                    }
-                }
-            }
-            "on-trap" => {
-                config.on_trap = match string(value).map_err(bad)? {
-                    "restart" => TrapPolicy::Restart,
-                    "close" => TrapPolicy::Close,
-                    other => {
-                        return Err(bad(format!("{other:?}: expected \"restart\" or \"close\"")));
-                    }
-                }
-            }
-            "max-memory" => config.max_memory = size(value).map_err(bad)?.max(1 << 16),
-            "high-water-mark" => config.high_water_mark = size(value).map_err(bad)?.max(1),
-            "max-write-buffer" => config.max_write_buffer = size(value).map_err(bad)?.max(1),
-            "event-timeout" => {
-                config.event_timeout = duration(value).map_err(bad)?.max(crate::engine::EPOCH_TICK)
-            }
-            "idle-timeout" => {
-                config.idle_timeout = Some(duration(value).map_err(bad)?).filter(|d| !d.is_zero())
-            }
-            "grace" => config.grace = duration(value).map_err(bad)?,
-            "drain-timeout" => config.drain_timeout = duration(value).map_err(bad)?,
-            "max-connections" => {
-                config.max_connections = Some(
-                    usize::try_from(integer(value).map_err(bad)?)
-                        .map_err(|_| bad("must not be negative".into()))?,
-                )
-            }
-            other => {
-                let hint = KEYS
-                    .iter()
-                    .find(|known| {
-                        known.replace('-', "_") == other || known.replace('-', "") == other
-                    })
-                    .map(|known| format!(" (did you mean `{known}`?)"))
-                    .unwrap_or_default();
-                return Err(ctx.err(
-                    key.span().start,
-                    &full,
-                    format!(
-                        "unknown key{hint}; a handler's keys are: {}",
-                        KEYS.join(", ")
-                    ),
-                ));
-            }
         }
-    }
-    let spec_file = ctx.file.to_string();
+        Ok(())
+    })?;
+    let line = doc.line(at);
+    lines.insert(String::new(), line);
+    let located = |key: &str, message: &str| ManifestError {
+        file: doc.file.to_string(),
+        line,
+        key: key.to_string(),
+        message: message.to_string(),
+    };
+    let config = config.validate().map_err(|e| located(&prefix, &e))?;
     let Some(component) = component else {
-        return Err(ManifestError {
-            file: spec_file,
-            line: lines[""],
-            key: format!("handler.{hname}.component"),
-            message: "missing: the component's path (component = \"echo.wasm\")".into(),
-        });
+        return Err(located(
+            &format!("{prefix}.component"),
+            "missing: the component's path (component = \"echo.wasm\")",
+        ));
     };
     if config.tcp.is_empty() && config.udp.is_empty() {
-        return Err(ManifestError {
-            file: spec_file,
-            line: lines[""],
-            key: format!("handler.{hname}"),
-            message: "no listeners: give it tcp = [\"HOST:PORT\"] and/or udp = [\"HOST:PORT\"]"
-                .into(),
-        });
+        return Err(located(
+            &prefix,
+            "no listeners: give it tcp = [\"HOST:PORT\"] and/or udp = [\"HOST:PORT\"]",
+        ));
     }
     Ok(HandlerSpec {
-        name: hname,
-        component,
+        name: name.to_string(),
+        component: ComponentSource::File(component),
         sha256,
         config,
-        lines,
-        file: spec_file,
+        origin: Origin::Manifest {
+            file: doc.file.to_string(),
+            lines,
+        },
     })
 }
 
@@ -416,7 +300,7 @@ fn check_collisions(handlers: &[HandlerSpec]) -> Result<(), ManifestError> {
                     } else {
                         format!("handler.{} already listens on {proto} {other}", owner.name)
                     };
-                    return Err(h.error(proto, format!("{proto} {addr}: {whose}")));
+                    return Err(h.locate(proto, format!("{proto} {addr}: {whose}")));
                 }
                 seen.push((proto, *addr, h));
             }
@@ -425,85 +309,12 @@ fn check_collisions(handlers: &[HandlerSpec]) -> Result<(), ManifestError> {
     Ok(())
 }
 
-fn string<'a>(value: &'a Spanned<DeValue<'_>>) -> Result<&'a str, String> {
-    value
-        .get_ref()
-        .as_str()
-        .ok_or_else(|| format!("expected a string, found {}", value.get_ref().type_str()))
-}
-
-/// A string or an array of strings.
-fn strings(value: &Spanned<DeValue<'_>>) -> Result<Vec<String>, String> {
-    match value.get_ref() {
-        DeValue::String(s) => Ok(vec![s.to_string()]),
-        DeValue::Array(items) => items
-            .iter()
-            .map(|item| string(item).map(str::to_string))
-            .collect(),
-        other => Err(format!(
-            "expected a string or an array of strings, found {}",
-            other.type_str()
-        )),
-    }
-}
-
-fn boolean(value: &Spanned<DeValue<'_>>) -> Result<bool, String> {
-    value.get_ref().as_bool().ok_or_else(|| {
-        format!(
-            "expected true or false, found {}",
-            value.get_ref().type_str()
-        )
-    })
-}
-
-fn integer(value: &Spanned<DeValue<'_>>) -> Result<i64, String> {
-    let DeValue::Integer(n) = value.get_ref() else {
-        return Err(format!(
-            "expected an integer, found {}",
-            value.get_ref().type_str()
-        ));
-    };
-    let digits: String = n.as_str().chars().filter(|c| *c != '_').collect();
-    let digits = digits
-        .trim_start_matches('+')
-        .trim_start_matches("0x")
-        .trim_start_matches("0o")
-        .trim_start_matches("0b");
-    i64::from_str_radix(digits, n.radix()).map_err(|_| format!("{} is out of range", n.as_str()))
-}
-
-/// A size: a number of bytes, or a string such as "64MiB".
-fn size(value: &Spanned<DeValue<'_>>) -> Result<usize, String> {
-    match value.get_ref() {
-        DeValue::Integer(_) => {
-            usize::try_from(integer(value)?).map_err(|_| "must not be negative".to_string())
-        }
-        DeValue::String(s) => config::parse_size(s),
-        other => Err(format!(
-            "expected a size (65536 or \"64KiB\"), found {}",
-            other.type_str()
-        )),
-    }
-}
-
-/// A duration: seconds, or a string such as "500ms".
-fn duration(value: &Spanned<DeValue<'_>>) -> Result<Duration, String> {
-    match value.get_ref() {
-        DeValue::Integer(_) => u64::try_from(integer(value)?)
-            .map(Duration::from_secs)
-            .map_err(|_| "must not be negative".to_string()),
-        DeValue::Float(f) => config::parse_duration(f.as_str()),
-        DeValue::String(s) => config::parse_duration(s),
-        other => Err(format!(
-            "expected a duration (5 or \"500ms\"), found {}",
-            other.type_str()
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::config::{self, Isolation, TrapPolicy};
 
     fn parse_err(text: &str) -> ManifestError {
         let dir = std::env::temp_dir();
@@ -577,5 +388,53 @@ mod tests {
         // Defaults are the flags' defaults.
         assert_eq!(c.high_water_mark, config::DEFAULT_HIGH_WATER_MARK);
         assert_eq!(c.drain_timeout, config::DEFAULT_DRAIN_TIMEOUT);
+        assert!(!c.allow_precompiled);
+    }
+
+    #[test]
+    fn the_keys_are_the_settings_and_the_component() {
+        let dir = std::env::temp_dir();
+        std::fs::write(dir.join("netlet-manifest-test.wasm"), b"").unwrap();
+        let m = parse(
+            "m.toml",
+            &format!("[handler.a]\n{C}tcp = \"127.0.0.1:0\"\nallow-precompiled = true\n"),
+            &dir,
+        )
+        .unwrap();
+        assert!(m.handlers[0].config.allow_precompiled);
+        let e = parse_err(&format!(
+            "[handler.a]\n{C}tcp = \"127.0.0.1:0\"\nprecompiled = true\n"
+        ));
+        assert!(
+            e.message
+                .ends_with(&format!("a handler's keys are: {}", keys().join(", "))),
+            "{e}"
+        );
+        assert!(keys().contains(&"allow-precompiled") && keys()[..2] == ["component", "sha256"]);
+    }
+
+    #[test]
+    fn errors_of_run_and_of_a_manifest_differ_in_what_they_locate() {
+        let dir = std::env::temp_dir();
+        std::fs::write(dir.join("netlet-manifest-test.wasm"), b"").unwrap();
+        let m = parse(
+            "m.toml",
+            &format!("\n[handler.a]\n{C}tcp = \"127.0.0.1:0\"\n"),
+            &dir,
+        )
+        .unwrap();
+        let from_manifest = &m.handlers[0];
+        assert_eq!(
+            from_manifest.error("component", "x.wasm: broken"),
+            "m.toml:3: handler.a.component: x.wasm: broken"
+        );
+        assert_eq!(from_manifest.problem("cannot listen"), "a: cannot listen");
+        let from_flags = HandlerSpec::single("/tmp/x.wasm".into(), HandlerConfig::default());
+        assert_eq!(from_flags.name, "x");
+        assert_eq!(
+            from_flags.error("component", "/tmp/x.wasm: broken"),
+            "/tmp/x.wasm: broken"
+        );
+        assert_eq!(from_flags.problem("cannot listen"), "cannot listen");
     }
 }

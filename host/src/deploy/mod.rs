@@ -1,6 +1,7 @@
-//! Deploying handlers: `netlet up` (a manifest of handlers) and `netlet run` (one),
-//! kept running by a supervisor that reloads on SIGHUP or, with `--watch`, when the
-//! manifest or a component changes.
+//! Deploying handlers: `netlet up` (a manifest of handlers), `netlet run` (one) and the
+//! demo (the seeds' servers, built in), kept running by one supervisor that reloads on
+//! SIGHUP or, with `--watch`, when the manifest or a component changes, and stops them
+//! on SIGINT/SIGTERM.
 //!
 //! A reload loads and checks the new components off the supervisor's thread, then, per
 //! handler: swaps its code in (same listeners: the listeners stay bound and open
@@ -19,9 +20,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 
-use crate::config::{HandlerConfig, Isolation};
-use crate::engine::{EngineOptions, Handler, Loader, Pooling};
+use crate::config::HandlerConfig;
+use crate::engine::{EngineOptions, Loader, Pooling, Precompiled};
+use crate::handler::Handler;
 use crate::log::LogSink;
+use crate::metrics::Registry;
 use crate::serve::{Bound, Service};
 use crate::stats::HandlerStats;
 use manifest::{HandlerSpec, Manifest, ManifestError};
@@ -31,8 +34,17 @@ use manifest::{HandlerSpec, Manifest, ManifestError};
 pub enum Source {
     /// `netlet up FILE`.
     Manifest(PathBuf),
-    /// `netlet run COMPONENT ...`: one handler from flags (a reload re-reads the file).
-    Single(Box<HandlerSpec>),
+    /// Handlers declared by the caller: `netlet run COMPONENT ...`'s one, from flags, or
+    /// the demo's built-in ones (a reload re-reads their files).
+    Handlers(Vec<HandlerSpec>),
+}
+
+/// A handler that has started, and where it listens.
+#[derive(Clone, Copy, Debug)]
+pub struct Started<'a> {
+    pub name: &'a str,
+    pub tcp: &'a [SocketAddr],
+    pub udp: &'a [SocketAddr],
 }
 
 /// How `netlet up` / `netlet run` run.
@@ -47,13 +59,12 @@ pub struct Options {
     pub metrics: Option<SocketAddr>,
     /// Check everything, print what would run, and exit.
     pub check: bool,
+    /// What to print once every handler has started (after their listening lines).
+    pub announce: Option<fn(&[Started<'_>]) -> String>,
 }
 
-/// The running handlers' counters, by name, for `--metrics`.
-pub type Registry = Arc<Mutex<BTreeMap<String, Arc<HandlerStats>>>>;
-
-/// A connection-isolation engine's pool (instances, memory), or `None` for shared.
-type PoolKey = Option<(u32, usize)>;
+/// A connection-isolation engine's pool, or `None` for shared isolation.
+type PoolKey = Option<Pooling>;
 
 /// Engines by pooling settings: handlers that can share one do.
 #[derive(Clone)]
@@ -64,28 +75,18 @@ struct Loaders {
 
 impl Loaders {
     fn for_config(&self, config: &HandlerConfig) -> anyhow::Result<Loader> {
-        let pooling = (config.isolation == Isolation::Connection).then(|| Pooling {
-            instances: pool_size(config),
-            max_memory: config.max_memory,
-        });
-        let key = pooling.map(|p| (p.instances, p.max_memory));
+        let pooling = Pooling::for_config(config);
         let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, loader)) = made.iter().find(|(k, _)| *k == key) {
+        if let Some((_, loader)) = made.iter().find(|(k, _)| *k == pooling) {
             return Ok(loader.clone());
         }
         let loader = Loader::new(&EngineOptions {
             cache_dir: self.cache_dir.clone(),
             pooling,
         })?;
-        made.push((key, loader.clone()));
+        made.push((pooling, loader.clone()));
         Ok(loader)
     }
-}
-
-/// The pooling allocator's instance count for a handler in connection isolation.
-pub fn pool_size(config: &HandlerConfig) -> u32 {
-    let connections = config.max_connections.unwrap_or(10_000);
-    u32::try_from(connections + 2 * config.shards.max(1)).unwrap_or(u32::MAX)
 }
 
 /// A handler checked and ready to start or swap in.
@@ -98,7 +99,7 @@ struct Loaded {
 fn specs(source: &Source) -> Result<Vec<HandlerSpec>, ManifestError> {
     match source {
         Source::Manifest(path) => manifest::load(path).map(|m: Manifest| m.handlers),
-        Source::Single(spec) => Ok(vec![(**spec).clone()]),
+        Source::Handlers(specs) => Ok(specs.clone()),
     }
 }
 
@@ -108,21 +109,19 @@ fn load_one(loaders: &Loaders, spec: HandlerSpec) -> Result<Loaded, String> {
     let loader = loaders
         .for_config(&spec.config)
         .map_err(|e| format!("{e:#}"))?;
-    let mut handler = Handler::from_file(&loader, &spec.component)
-        .map_err(|e| spec.error("component", e.to_string()).to_string())?;
+    let precompiled = Precompiled::allowed(spec.config.allow_precompiled);
+    let mut handler = Handler::load(&loader, &spec.component, precompiled)
+        .map_err(|e| spec.error("component", e.to_string()))?;
     if let Some(expected) = &spec.sha256
         && *expected != handler.sha256
     {
-        return Err(spec
-            .error(
-                "sha256",
-                format!(
-                    "{} has sha256 {}, not the {expected} the manifest expects",
-                    spec.component.display(),
-                    handler.sha256
-                ),
-            )
-            .to_string());
+        return Err(spec.error(
+            "sha256",
+            format!(
+                "{} has sha256 {}, not the {expected} the manifest expects",
+                spec.component, handler.sha256
+            ),
+        ));
     }
     handler.name = spec.name.as_str().into();
     Ok(Loaded {
@@ -142,11 +141,13 @@ fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-fn print_listening(name: &str, tcp: &[SocketAddr], udp: &[SocketAddr], named: bool) {
+/// `netlet: listening tcp ADDR`, one line per listener, labelled with the handler's
+/// name when it comes from a manifest.
+fn print_listening(spec: &HandlerSpec, tcp: &[SocketAddr], udp: &[SocketAddr]) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let suffix = if named {
-        format!(" ({name})")
+    let suffix = if spec.from_manifest() {
+        format!(" ({})", spec.name)
     } else {
         String::new()
     };
@@ -174,7 +175,8 @@ fn bind_retrying(config: &HandlerConfig, retry_for: Duration) -> Result<Bound, S
 /// What a reload decided.
 enum Change {
     Swap(Loaded),
-    Restart(Loaded),
+    /// With the settings whose change needs the restart.
+    Restart(Loaded, Vec<&'static str>),
     Add(Loaded),
     Remove(String),
 }
@@ -203,7 +205,9 @@ fn plan(
     for spec in specs {
         let current = running.get(&spec.name);
         if let Some((old, sha)) = current {
-            let same_file = std::fs::read(&spec.component)
+            let same_file = spec
+                .component
+                .read()
                 .map(|b| crate::cache::sha256_hex(&b) == *sha)
                 .unwrap_or(false);
             if same_file && old.same_settings(&spec) {
@@ -218,8 +222,14 @@ fn plan(
             ),
             Ok(loaded) => changes.push(match current {
                 None => Change::Add(loaded),
-                Some((old, _)) if old.needs_restart(&loaded.spec) => Change::Restart(loaded),
-                Some(_) => Change::Swap(loaded),
+                Some((old, _)) => {
+                    let changed = old.config.restart_needed_for(&loaded.spec.config);
+                    if changed.is_empty() {
+                        Change::Swap(loaded)
+                    } else {
+                        Change::Restart(loaded, changed)
+                    }
+                }
             }),
         }
     }
@@ -228,7 +238,6 @@ fn plan(
 
 /// Runs the handlers until SIGINT/SIGTERM (or until every handler has stopped).
 pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
-    let named = matches!(options.source, Source::Manifest(_));
     let loaders = Loaders {
         cache_dir: options.cache_dir.clone(),
         made: Arc::default(),
@@ -243,7 +252,7 @@ pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
             println!(
                 "netlet: {}: {} (sha256 {}), tcp {:?}, udp {:?}",
                 l.spec.name,
-                l.spec.component.display(),
+                l.spec.component,
                 l.handler.sha256,
                 l.spec.config.tcp,
                 l.spec.config.udp
@@ -255,13 +264,8 @@ pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
     // Everything binds before anything serves: a port in use stops the lot.
     let mut bound = Vec::new();
     for l in loaded {
-        let b = Service::bind(l.spec.config.clone()).map_err(|e| {
-            if named {
-                anyhow::anyhow!("{}: {e}", l.spec.name)
-            } else {
-                anyhow::anyhow!("{e}")
-            }
-        })?;
+        let b =
+            Service::bind(l.spec.config.clone()).map_err(|e| anyhow::anyhow!(l.spec.problem(e)))?;
         bound.push((l, b));
     }
     let registry: Registry = Arc::default();
@@ -270,8 +274,8 @@ pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
         let (tcp, udp) = (b.tcp().to_vec(), b.udp().to_vec());
         let service = b
             .start(l.handler.clone(), sink.clone())
-            .map_err(|e| anyhow::anyhow!("{}: {e}", l.spec.name))?;
-        print_listening(&l.spec.name, &tcp, &udp, named);
+            .map_err(|e| anyhow::anyhow!(l.spec.problem(e)))?;
+        print_listening(&l.spec, &tcp, &udp);
         registry
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -284,6 +288,20 @@ pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
                 service,
             },
         );
+    }
+    if let Some(announce) = options.announce {
+        let started: Vec<Started<'_>> = handlers
+            .values()
+            .map(|r| Started {
+                name: &r.spec.name,
+                tcp: &r.service.tcp,
+                udp: &r.service.udp,
+            })
+            .collect();
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "{}", announce(&started));
+        let _ = out.flush();
     }
     if let Some(addr) = options.metrics {
         let bound = crate::metrics::serve(addr, registry.clone())
@@ -300,7 +318,7 @@ fn watched(
 ) -> Vec<(PathBuf, Option<SystemTime>)> {
     let mut files: Vec<PathBuf> = handlers
         .values()
-        .map(|r| r.spec.component.clone())
+        .filter_map(|r| r.spec.component.path().map(Path::to_path_buf))
         .collect();
     if let Source::Manifest(path) = source {
         files.push(path.clone());
@@ -325,7 +343,6 @@ fn supervise(
         .enable_all()
         .build()
         .context("cannot start the signal handler")?;
-    let named = matches!(options.source, Source::Manifest(_));
     // Handlers being stopped (removed, or replaced by a restart): they drain.
     let mut stopping: Vec<Service> = Vec::new();
     let mut failed = false;
@@ -352,7 +369,7 @@ fn supervise(
                 _ = tokio::time::sleep(Duration::from_millis(20)) => {
                     stopping.retain(|s| !s.is_finished());
                     if handlers.values().all(|r| r.service.is_finished()) && stopping.is_empty() && reload.is_none() {
-                        return Ok::<(), std::io::Error>(());
+                        return Ok::<bool, std::io::Error>(shutting_down);
                     }
                     if shutting_down {
                         continue;
@@ -375,7 +392,7 @@ fn supervise(
                         match rx.try_recv() {
                             Ok(changes) => {
                                 reload = None;
-                                apply(changes, &mut handlers, &mut stopping, &registry, &sink, named);
+                                apply(changes, &mut handlers, &mut stopping, &registry, &sink);
                                 files = watched(&options.source, &handlers);
                             }
                             Err(mpsc::TryRecvError::Empty) => {}
@@ -401,6 +418,7 @@ fn supervise(
             }
             if shutting_down {
                 crate::log::deploy(None, "stopping now");
+                crate::log::flush(Duration::from_secs(1));
                 std::process::exit(0);
             }
             shutting_down = true;
@@ -413,15 +431,37 @@ fn supervise(
             }
         }
     });
-    outcome?;
+    let stopped = outcome?;
+    let mut served_nothing = None;
     for (name, r) in handlers {
-        if let Err(msg) = r.service.wait() {
-            crate::log::deploy(Some(&name), &msg);
-            failed = true;
+        let stats = r.service.stats.clone();
+        match r.service.wait() {
+            Err(msg) => {
+                crate::log::deploy(Some(&name), &msg);
+                failed = true;
+            }
+            // No listener, and not one event in its life: `init` started nothing (no
+            // socket, timer or connect), so nothing could ever have been served.
+            Ok(())
+                if !stopped
+                    && r.spec.config.tcp.is_empty()
+                    && r.spec.config.udp.is_empty()
+                    && stats.guest_calls.load(std::sync::atomic::Ordering::Relaxed) == 0 =>
+            {
+                served_nothing.get_or_insert(r.spec);
+            }
+            Ok(()) => {}
         }
     }
     for s in stopping {
         let _ = s.wait();
+    }
+    if let Some(spec) = served_nothing {
+        anyhow::bail!(spec.problem(format_args!(
+            "{}: nothing to serve: no --tcp or --udp listener was given, and the handler's \
+             init started no socket, timer or connection; give it --tcp ADDR and/or --udp ADDR",
+            spec.component
+        )));
     }
     Ok(if failed {
         ExitCode::FAILURE
@@ -436,7 +476,6 @@ fn apply(
     stopping: &mut Vec<Service>,
     registry: &Registry,
     sink: &LogSink,
-    named: bool,
 ) {
     let register = |name: &str, stats: Option<Arc<HandlerStats>>| {
         let mut r = registry.lock().unwrap_or_else(|p| p.into_inner());
@@ -472,8 +511,7 @@ fn apply(
                             Some(&name),
                             &format!(
                                 "swapped in {} (sha256 {})",
-                                l.spec.component.display(),
-                                l.handler.sha256
+                                l.spec.component, l.handler.sha256
                             ),
                         );
                         r.sha256 = l.handler.sha256.clone();
@@ -485,38 +523,52 @@ fn apply(
                     ),
                 }
             }
-            Change::Restart(l) | Change::Add(l) => {
-                let name = l.spec.name.clone();
-                if let Some(old) = handlers.remove(&name) {
+            Change::Restart(l, changed) => {
+                if let Some(old) = handlers.remove(&l.spec.name) {
                     crate::log::deploy(
-                        Some(&name),
-                        "its listeners, shards or isolation changed: restarting it (open connections get their grace period)",
+                        Some(&l.spec.name),
+                        &format!(
+                            "{} changed: restarting it (open connections get their grace period)",
+                            changed.join(", ")
+                        ),
                     );
                     old.service.stop();
                     stopping.push(old.service);
                 }
-                let started = bind_retrying(&l.spec.config, Duration::from_secs(5)).and_then(|b| {
-                    let (tcp, udp) = (b.tcp().to_vec(), b.udp().to_vec());
-                    b.start(l.handler.clone(), sink.clone())
-                        .map(|s| (s, tcp, udp))
-                        .map_err(|e| e.to_string())
-                });
-                match started {
-                    Ok((service, tcp, udp)) => {
-                        print_listening(&name, &tcp, &udp, named);
-                        register(&name, Some(service.stats.clone()));
-                        handlers.insert(
-                            name,
-                            Running {
-                                sha256: l.handler.sha256.clone(),
-                                spec: l.spec,
-                                service,
-                            },
-                        );
-                    }
-                    Err(e) => crate::log::deploy(Some(&name), &format!("cannot start: {e}")),
-                }
+                start(l, handlers, &register, sink);
             }
+            Change::Add(l) => start(l, handlers, &register, sink),
         }
+    }
+}
+
+/// Binds and starts a handler that is new, or whose old self is stopping.
+fn start(
+    l: Loaded,
+    handlers: &mut BTreeMap<String, Running>,
+    register: &dyn Fn(&str, Option<Arc<HandlerStats>>),
+    sink: &LogSink,
+) {
+    let name = l.spec.name.clone();
+    let started = bind_retrying(&l.spec.config, Duration::from_secs(5)).and_then(|b| {
+        let (tcp, udp) = (b.tcp().to_vec(), b.udp().to_vec());
+        b.start(l.handler.clone(), sink.clone())
+            .map(|s| (s, tcp, udp))
+            .map_err(|e| e.to_string())
+    });
+    match started {
+        Ok((service, tcp, udp)) => {
+            print_listening(&l.spec, &tcp, &udp);
+            register(&name, Some(service.stats.clone()));
+            handlers.insert(
+                name,
+                Running {
+                    sha256: l.handler.sha256.clone(),
+                    spec: l.spec,
+                    service,
+                },
+            );
+        }
+        Err(e) => crate::log::deploy(Some(&name), &format!("cannot start: {e}")),
     }
 }

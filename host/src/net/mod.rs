@@ -1,37 +1,101 @@
-//! TCP: the host side of the `net` interface. A [`TcpConn`] is one connection's state;
-//! [`conn`] moves its bytes (reads, flushes, half-close, close) and [`listener`] binds
-//! servers and accepts. This file implements the guest's socket and server methods.
+//! TCP: the host side of the `net` interface. [`Tcp`] is one instance's table of
+//! connections and the servers it was handed; [`NetView`] is what the interface's code
+//! works on (that table, the instance's event queue and deadlines, and the context its
+//! interfaces share).
+//!
+//! - [`conn`]: moving a connection's bytes (reads, flushes, half-close, close), accepting;
+//! - [`connect`]: outbound connections (`net.connect`), under the policy;
+//! - [`host`]: the guest's socket and server methods (the WIT `Host*` traits).
 //!
 //! Methods never block and never touch the network directly: `write` appends to the
-//! connection's queue and marks it touched; the shard flushes touched connections right
-//! after the guest call returns, so many writes in one event become one `writev`.
+//! connection's queue and marks it touched; the shard calls [`NetView::after_call`] when
+//! the guest returns, which flushes touched connections, so many writes in one event
+//! become one `send`.
 
 pub mod conn;
-pub mod listener;
-pub mod stream;
-
-use stream::Stream;
+pub mod connect;
+pub mod host;
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::Resource;
+use rustc_hash::FxHashMap;
 
-use crate::bindings::netlet::net::net::{ConnectOptions, Host, HostServer, HostSocket, ReadyState};
-use crate::bindings::{AddressInfo, ErrorCode, IpFamily};
-use crate::guest::{GuestState, Io};
-use crate::reactor::{Completion, ConnectError, Kind};
-use crate::resolve;
+use crate::bindings::{AddressInfo, IpFamily};
+use crate::budget::{Charge, MemoryRefusal};
+use crate::context::GuestSocket;
+use crate::context::InstanceCtx;
+use crate::events::{Events, HostEvent};
+use crate::reactor::Kind;
 use crate::stats::HandlerStats;
-use crate::timers::TimerKey;
-use std::sync::Arc;
+use crate::timers::{Slot, Timers};
+use crate::transport::Stream;
 
-/// The type behind the guest's `net.socket` handles; a handle's rep is the socket's id.
-pub struct SocketRep;
+pub use crate::bindings::{ServerRep, SocketRep};
 
-/// The type behind the guest's `net.server` handles; a handle's rep is the server's id.
-pub struct ServerRep;
+/// One instance's TCP state.
+#[derive(Default)]
+pub struct Tcp {
+    conns: FxHashMap<u32, TcpConn>,
+    /// How many of them a server accepted.
+    accepted: usize,
+    /// The servers the instance was handed, by id.
+    pub servers: FxHashMap<u32, ServerView>,
+    /// Connections to revisit after the current guest call (flush, end, ...).
+    touched: Vec<u32>,
+    /// Servers the guest closed during the current call: the shard stops accepting on
+    /// them.
+    pub closed_servers: Vec<u32>,
+}
+
+impl Tcp {
+    /// Open connections (accepted and outbound).
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// Open connections a server accepted.
+    pub fn accepted(&self) -> usize {
+        self.accepted
+    }
+
+    pub fn get(&self, id: u32) -> Option<&TcpConn> {
+        self.conns.get(&id)
+    }
+
+    /// The connection between `local` and `peer`, if any.
+    pub fn find(&self, local: SocketAddr, peer: SocketAddr) -> Option<u32> {
+        self.conns
+            .iter()
+            .find(|(_, c)| c.local == Some(local) && c.peer == Some(peer))
+            .map(|(id, _)| *id)
+    }
+
+    /// Hands the instance a server (`listening` follows).
+    pub fn add_server(&mut self, events: &mut Events, id: u32, addr: SocketAddr) {
+        self.servers.insert(
+            id,
+            ServerView {
+                addr,
+                connections: 0,
+                listening: true,
+            },
+        );
+        events.push(HostEvent::Listening(id));
+    }
+
+    /// Destroys every connection without telling the guest (it trapped, or is retired).
+    pub fn drop_all(&mut self) {
+        self.conns.clear();
+        self.accepted = 0;
+    }
+}
 
 /// Options applied once an outbound connection is up.
 #[derive(Clone, Copy, Debug, Default)]
@@ -40,25 +104,37 @@ struct PendingOptions {
     keep_alive: Option<(bool, u32)>,
 }
 
+/// Where a connection is in ending our direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Shutdown {
+    #[default]
+    Open,
+    /// `end` was called; the transport is finishing (flushing, `close_notify`, FIN).
+    Ending,
+    /// Our end of stream went out.
+    Done,
+}
+
 /// One TCP connection's state.
 pub struct TcpConn {
     /// The server that accepted it (`None` for a client socket).
     pub server: Option<u32>,
-    stream: Option<Stream>,
+    stream: Option<Box<dyn Stream>>,
     /// An outbound connection not yet established.
     connecting: bool,
-    /// The peer's FIN was read (`end` delivered).
+    /// The peer's end of stream was read (`end` delivered).
     read_eof: bool,
     /// The guest (or the host, for allowHalfOpen=false) ended our side.
     end_called: bool,
-    /// Our FIN went out.
-    fin_sent: bool,
+    shutdown: Shutdown,
     paused: bool,
     allow_half_open: bool,
     /// End our side once the guest has seen `end` (allowHalfOpen=false).
     auto_end: bool,
-    /// In `Io::touched_tcp` already.
+    /// In `Tcp::touched` already.
     touched: bool,
+    /// A read token the host queued itself is waiting in the reactor.
+    read_queued: bool,
     /// The loop turn of the last read.
     read_turn: u64,
     /// `write` returned false; a `drain` is owed when the queue empties.
@@ -68,10 +144,10 @@ pub struct TcpConn {
     bytes_written: u64,
     idle: Option<Duration>,
     last_active: Instant,
-    /// A deadline for this socket's idle timeout is on the shard's heap.
-    idle_armed: bool,
+    /// This socket's idle deadline (`set-timeout`), while one is pending.
+    idle_slot: Option<Slot>,
     /// Likewise for the host's `--idle-timeout`.
-    host_idle_armed: bool,
+    host_idle_slot: Option<Slot>,
     /// The handler's counters (for accepted connections, also what
     /// `--max-connections` reads).
     pub(crate) stats: Arc<HandlerStats>,
@@ -80,39 +156,40 @@ pub struct TcpConn {
     pending: PendingOptions,
     read_waker: Waker,
     write_waker: Waker,
-    /// Its share of the process's socket budget (for a socket the guest opened).
-    permit: Option<crate::budget::Permit>,
+    /// Its place in the instance's and the process's socket budgets (a client socket).
+    _permit: Option<GuestSocket>,
 }
 
 impl TcpConn {
-    fn new(io: &Io, id: u32, allow_half_open: bool) -> Self {
+    fn new(cx: &InstanceCtx, id: u32, allow_half_open: bool) -> Self {
         TcpConn {
             server: None,
             stream: None,
             connecting: false,
             read_eof: false,
             end_called: false,
-            fin_sent: false,
+            shutdown: Shutdown::Open,
             paused: false,
             allow_half_open,
             auto_end: false,
             touched: false,
+            read_queued: false,
             read_turn: u64::MAX,
             need_drain: false,
-            out: WriteQueue::default(),
+            out: WriteQueue::new(Charge::new(cx.quota.memory.clone())),
             bytes_read: 0,
             bytes_written: 0,
             idle: None,
-            last_active: io.now(),
-            idle_armed: false,
-            host_idle_armed: false,
-            stats: io.ctx.stats.clone(),
+            last_active: cx.now(),
+            idle_slot: None,
+            host_idle_slot: None,
+            stats: cx.shard.stats.clone(),
             local: None,
             peer: None,
             pending: PendingOptions::default(),
-            read_waker: io.ctx.reactor.waker(io.token(Kind::TcpRead, id)),
-            write_waker: io.ctx.reactor.waker(io.token(Kind::TcpWrite, id)),
-            permit: None,
+            read_waker: cx.shard.reactor.waker(cx.token(Kind::TcpRead, id)),
+            write_waker: cx.shard.reactor.waker(cx.token(Kind::TcpWrite, id)),
+            _permit: None,
         }
     }
 
@@ -120,67 +197,35 @@ impl TcpConn {
     pub fn is_paused(&self) -> bool {
         self.paused
     }
+}
 
-    /// Whether this is the testing harness's connection to `peer`.
-    pub fn is_for(&self, peer: &crate::testing::mem::Peer) -> bool {
-        matches!(&self.stream, Some(Stream::Mem(s)) if s.is_for(peer))
-    }
-
-    fn ready_state(&self) -> ReadyState {
-        if self.connecting {
-            return ReadyState::Opening;
-        }
-        match (!self.read_eof, !self.end_called) {
-            (true, true) => ReadyState::Open,
-            (true, false) => ReadyState::ReadOnly,
-            (false, true) => ReadyState::WriteOnly,
-            (false, false) => ReadyState::Closed,
-        }
-    }
-
-    /// Records activity for the idle timeouts (the guest's `set-timeout` and the host's
-    /// `--idle-timeout`); re-arms one that already fired. Reads no clock when neither is
-    /// set (the common case, on the hot path).
-    fn active(
-        &mut self,
-        clock: &crate::clock::Clock,
-        io_timers: &mut crate::timers::Timers,
-        host_idle: Option<Duration>,
-        id: u32,
-    ) {
-        if self.idle.is_none() && host_idle.is_none() {
-            return;
-        }
-        let now = clock.now();
-        self.last_active = now;
-        if let Some(idle) = self.idle
-            && !self.idle_armed
-        {
-            self.idle_armed = true;
-            io_timers
-                .scheduled
-                .push((now + idle, TimerKey::SocketIdle(id)));
-        }
-        if let Some(idle) = host_idle
-            && !self.host_idle_armed
-        {
-            self.host_idle_armed = true;
-            io_timers
-                .scheduled
-                .push((now + idle, TimerKey::HostIdle(id)));
+impl Drop for TcpConn {
+    fn drop(&mut self) {
+        if self.server.is_some() {
+            HandlerStats::sub(&self.stats.connections_active, 1);
+            HandlerStats::sub(&self.stats.tcp_port(self.server).connections_active, 1);
         }
     }
 }
 
 /// A socket's write queue: one contiguous buffer, sent from `head` with a single `send`.
-/// A write into an empty queue takes the guest's buffer as it is (no copy).
-#[derive(Default)]
+/// A write into an empty queue takes the guest's buffer as it is (no copy). What it holds
+/// is charged to the instance's host memory.
 pub struct WriteQueue {
     buf: Vec<u8>,
     head: usize,
+    charge: Charge,
 }
 
 impl WriteQueue {
+    pub fn new(charge: Charge) -> Self {
+        WriteQueue {
+            buf: Vec::new(),
+            head: 0,
+            charge,
+        }
+    }
+
     /// Bytes queued, not yet sent.
     pub fn len(&self) -> usize {
         self.buf.len() - self.head
@@ -190,13 +235,16 @@ impl WriteQueue {
         self.len() == 0
     }
 
-    pub fn push(&mut self, data: Vec<u8>) {
+    /// Queues `data`, if the instance's host memory allows it.
+    pub fn push(&mut self, data: Vec<u8>) -> Result<(), MemoryRefusal> {
+        self.charge.grow(data.len())?;
         if self.is_empty() {
             self.buf = data;
             self.head = 0;
         } else {
             self.buf.extend_from_slice(&data);
         }
+        Ok(())
     }
 
     pub fn pending(&self) -> &[u8] {
@@ -205,6 +253,7 @@ impl WriteQueue {
 
     /// `n` bytes went out.
     pub fn consume(&mut self, n: usize) {
+        self.charge.shrink(n);
         self.head += n;
         if self.head == self.buf.len() {
             self.buf.clear();
@@ -217,15 +266,6 @@ impl WriteQueue {
             // Amortised: the bytes moved are at most those already sent.
             self.buf.drain(..self.head);
             self.head = 0;
-        }
-    }
-}
-
-impl Drop for TcpConn {
-    fn drop(&mut self) {
-        if self.server.is_some() {
-            HandlerStats::sub(&self.stats.connections_active, 1);
-            HandlerStats::sub(&self.stats.tcp_port(self.server).connections_active, 1);
         }
     }
 }
@@ -260,248 +300,58 @@ pub fn address_info(addr: SocketAddr) -> AddressInfo {
     }
 }
 
-impl Io {
+/// What the `net` interface's code works on: one instance's TCP table, with its event
+/// queue, its deadlines and the context its interfaces share.
+pub struct NetView<'a> {
+    pub tcp: &'a mut Tcp,
+    pub events: &'a mut Events,
+    pub timers: &'a mut Timers,
+    pub cx: &'a mut InstanceCtx,
+}
+
+impl NetView<'_> {
     /// Marks a connection for the after-call pass (flush, end).
-    pub(crate) fn touch_tcp(&mut self, id: u32) {
-        if let Some(conn) = self.tcp.get_mut(&id)
+    fn touch(&mut self, id: u32) {
+        if let Some(conn) = self.tcp.conns.get_mut(&id)
             && !conn.touched
         {
             conn.touched = true;
-            self.touched_tcp.push(id);
-        }
-    }
-}
-
-impl HostSocket for GuestState {
-    fn id(&mut self, this: Resource<SocketRep>) -> u32 {
-        this.rep()
-    }
-
-    fn write(&mut self, this: Resource<SocketRep>, data: Vec<u8>) -> Result<bool, ErrorCode> {
-        conn::write(&mut self.io, this.rep(), data)
-    }
-
-    fn end(&mut self, this: Resource<SocketRep>, data: Option<Vec<u8>>) {
-        let id = this.rep();
-        if let Some(data) = data {
-            let _ = conn::write(&mut self.io, id, data);
-        }
-        if let Some(conn) = self.io.tcp.get_mut(&id) {
-            conn.end_called = true;
-            self.io.touch_tcp(id);
+            self.tcp.touched.push(id);
         }
     }
 
-    fn destroy(&mut self, this: Resource<SocketRep>) {
-        conn::close(&mut self.io, this.rep(), None);
-    }
-
-    fn reset_and_destroy(&mut self, this: Resource<SocketRep>) {
-        let id = this.rep();
-        if let Some(stream) = self.io.tcp.get(&id).and_then(|c| c.stream.as_ref()) {
-            // SO_LINGER 0: close() sends RST and drops anything unsent.
-            let _ = stream.reset_on_close();
-        }
-        conn::close(&mut self.io, id, None);
-    }
-
-    fn pause(&mut self, this: Resource<SocketRep>) {
-        if let Some(conn) = self.io.tcp.get_mut(&this.rep()) {
-            conn.paused = true;
-        }
-    }
-
-    fn resume(&mut self, this: Resource<SocketRep>) {
-        let id = this.rep();
-        if let Some(conn) = self.io.tcp.get_mut(&id)
-            && conn.paused
+    /// Queues a read of `id` for the next turn, once: however often the guest resumes
+    /// or the loop finds more to read, one token waits in the reactor.
+    fn queue_read(&mut self, id: u32) {
+        if let Some(conn) = self.tcp.conns.get_mut(&id)
+            && !conn.read_queued
         {
-            conn.paused = false;
-            // Bytes may have arrived while paused, with no new readiness edge to tell us.
-            self.io.ctx.reactor.push(self.io.token(Kind::TcpRead, id));
+            conn.read_queued = true;
+            self.cx.shard.reactor.push(self.cx.token(Kind::TcpRead, id));
         }
     }
 
-    fn is_paused(&mut self, this: Resource<SocketRep>) -> bool {
-        self.io.tcp.get(&this.rep()).is_some_and(|c| c.paused)
-    }
-
-    fn set_no_delay(&mut self, this: Resource<SocketRep>, no_delay: bool) -> Result<(), ErrorCode> {
-        let conn = self
-            .io
-            .tcp
-            .get_mut(&this.rep())
-            .ok_or(ErrorCode::InvalidState)?;
-        match &conn.stream {
-            Some(stream) => stream
-                .set_nodelay(no_delay)
-                .map_err(|e| crate::error::error_code(&e)),
-            None => {
-                conn.pending.no_delay = Some(no_delay);
-                Ok(())
-            }
-        }
-    }
-
-    fn set_keep_alive(
-        &mut self,
-        this: Resource<SocketRep>,
-        enable: bool,
-        initial_delay_ms: u32,
-    ) -> Result<(), ErrorCode> {
-        let conn = self
-            .io
-            .tcp
-            .get_mut(&this.rep())
-            .ok_or(ErrorCode::InvalidState)?;
-        match &conn.stream {
-            Some(stream) => stream
-                .set_keepalive(enable, initial_delay_ms)
-                .map_err(|e| crate::error::error_code(&e)),
-            None => {
-                conn.pending.keep_alive = Some((enable, initial_delay_ms));
-                Ok(())
-            }
-        }
-    }
-
-    fn set_timeout(&mut self, this: Resource<SocketRep>, ms: u32) {
-        let id = this.rep();
-        let Some(conn) = self.io.tcp.get_mut(&id) else {
-            return;
-        };
-        conn.idle = (ms > 0).then(|| Duration::from_millis(u64::from(ms)));
-        let host_idle = self.io.ctx.config.idle_timeout;
-        conn.active(&self.io.ctx.clock, &mut self.io.timers, host_idle, id);
-    }
-
-    fn remote_address(&mut self, this: Resource<SocketRep>) -> Option<AddressInfo> {
-        self.io
-            .tcp
-            .get(&this.rep())
-            .and_then(|c| c.peer)
-            .map(address_info)
-    }
-
-    fn local_address(&mut self, this: Resource<SocketRep>) -> Option<AddressInfo> {
-        self.io
-            .tcp
-            .get(&this.rep())
-            .and_then(|c| c.local)
-            .map(address_info)
-    }
-
-    fn bytes_read(&mut self, this: Resource<SocketRep>) -> u64 {
-        self.io.tcp.get(&this.rep()).map_or(0, |c| c.bytes_read)
-    }
-
-    fn bytes_written(&mut self, this: Resource<SocketRep>) -> u64 {
-        self.io.tcp.get(&this.rep()).map_or(0, |c| c.bytes_written)
-    }
-
-    fn buffer_size(&mut self, this: Resource<SocketRep>) -> u64 {
-        self.io
-            .tcp
-            .get(&this.rep())
-            .map_or(0, |c| c.out.len() as u64)
-    }
-
-    fn ready_state(&mut self, this: Resource<SocketRep>) -> ReadyState {
-        self.io
-            .tcp
-            .get(&this.rep())
-            .map_or(ReadyState::Closed, TcpConn::ready_state)
-    }
-
-    fn drop(&mut self, this: Resource<SocketRep>) -> wasmtime::Result<()> {
-        // The guest let go of its last handle: a socket still open is destroyed, as a
-        // Rust `TcpStream` is when dropped.
-        conn::close(&mut self.io, this.rep(), None);
-        Ok(())
-    }
-}
-
-impl HostServer for GuestState {
-    fn id(&mut self, this: Resource<ServerRep>) -> u32 {
-        this.rep()
-    }
-
-    fn address(&mut self, this: Resource<ServerRep>) -> Option<AddressInfo> {
-        self.io
-            .servers
-            .get(&this.rep())
-            .filter(|s| s.listening)
-            .map(|s| address_info(s.addr))
-    }
-
-    fn get_connections(&mut self, this: Resource<ServerRep>) -> u32 {
-        self.io
-            .servers
-            .get(&this.rep())
-            .map_or(0, |s| s.connections)
-    }
-
-    fn listening(&mut self, this: Resource<ServerRep>) -> bool {
-        self.io
-            .servers
-            .get(&this.rep())
-            .is_some_and(|s| s.listening)
-    }
-
-    fn close(&mut self, this: Resource<ServerRep>) {
-        let id = this.rep();
-        if let Some(server) = self.io.servers.get_mut(&id)
-            && server.listening
+    /// After `server.close()`: once the last connection has closed, `server-close` fires
+    /// and the server is forgotten.
+    pub fn maybe_server_closed(&mut self, id: u32) {
+        if let Some(view) = self.tcp.servers.get(&id)
+            && !view.listening
+            && view.connections == 0
         {
-            server.listening = false;
-            self.io.closed_servers.push(id);
-            listener::maybe_server_closed(&mut self.io, id);
+            self.tcp.servers.remove(&id);
+            self.events.push(HostEvent::ServerClose(id));
         }
     }
 
-    fn drop(&mut self, _this: Resource<ServerRep>) -> wasmtime::Result<()> {
-        // Servers belong to the host (they came from `--tcp`); a dropped handle leaves
-        // the server running, as losing the last reference to a listening Node server does.
-        Ok(())
+    /// The instance's servers stop listening (a stop, or its code was replaced): as
+    /// Node's `server.close()`, their `close` comes when their connections end.
+    pub fn close_servers(&mut self) {
+        let ids: Vec<u32> = self.tcp.servers.keys().copied().collect();
+        for id in ids {
+            if let Some(server) = self.tcp.servers.get_mut(&id) {
+                server.listening = false;
+            }
+            self.maybe_server_closed(id);
+        }
     }
 }
-
-impl Host for GuestState {
-    fn connect(&mut self, options: ConnectOptions) -> Result<Resource<SocketRep>, ErrorCode> {
-        conn::start_connect(&mut self.io, options).map(Resource::new_own)
-    }
-}
-
-impl crate::bindings::netlet::net::net_handler::Host for GuestState {}
-impl crate::bindings::netlet::net::types::Host for GuestState {}
-
-/// The completion of an outbound connect: hands the stream to its socket.
-pub fn on_connected(io: &mut Io, id: u32, result: Result<Stream, ConnectError>, buf: &mut [u8]) {
-    io.in_flight = io.in_flight.saturating_sub(1);
-    conn::finish_connect(io, id, result, buf);
-}
-
-/// Spawns the task for an outbound connection; its completion comes back through the
-/// reactor.
-fn spawn_connect(io: &mut Io, id: u32, plan: conn::ConnectPlan) {
-    io.in_flight += 1;
-    if let Some(mem) = &io.ctx.mem {
-        // Under the testing harness the test answers the connect.
-        mem.push_connect(crate::testing::mem::PendingConnect {
-            inst: io.inst,
-            id,
-            host: plan.host().to_string(),
-            port: plan.port(),
-        });
-        return;
-    }
-    let reactor = io.ctx.reactor.clone();
-    let inst = io.inst;
-    let policy = io.ctx.policy.clone();
-    io.ctx.rt.spawn(async move {
-        let result = plan.run(&policy).await.map(Stream::Tcp);
-        reactor.complete(Completion::TcpConnect { inst, id, result });
-    });
-}
-
-pub(crate) use resolve::display_addr;

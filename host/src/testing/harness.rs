@@ -4,7 +4,7 @@
 //! test reads next is everything the handler did in answer.
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
@@ -12,19 +12,44 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::config::{HandlerConfig, Isolation, TrapPolicy};
-use crate::dgram::UdpSource;
-use crate::engine::{EngineOptions, Handler, LoadError, Loader, Pooling, default_cache_dir};
+use crate::context::Observer;
+use crate::engine::{EngineOptions, LoadError, Loader, Pooling, Precompiled, default_cache_dir};
 use crate::events::HostEvent;
-use crate::guest::TraceEvent;
+use crate::handler::Handler;
 use crate::log::LogSink;
-use crate::net::listener::ListenerSource;
-use crate::net::stream::Stream;
 use crate::policy::{AllowRule, Policy};
-use crate::reactor::{Completion, ConnectError, Reactor};
-use crate::shard::{FailureRecord, Shard, ShardSpec};
+use crate::shard::{Control, FailureRecord, Shard, ShardSpec};
 use crate::stats::HandlerStats;
+use crate::transport::{ConnectError, DatagramSource, ListenerSource};
 
 use super::mem::{Closed, MemNet, Peer, PendingConnect, SentDatagram, pair};
+
+/// One delivered event, as the harness records it.
+#[derive(Clone, Debug)]
+pub struct TraceEvent {
+    /// The instance it was delivered to.
+    pub instance: u64,
+    pub event: HostEvent,
+    /// The event's payload (a `data` or `message`'s bytes).
+    pub payload: Vec<u8>,
+}
+
+/// Records every delivered event.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<TraceEvent>>);
+
+impl Observer for Recorder {
+    fn delivered(&self, instance: u64, event: &HostEvent, payload: &[u8]) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(TraceEvent {
+                instance,
+                event: event.clone(),
+                payload: payload.to_vec(),
+            });
+    }
+}
 
 /// Loop turns one action may take before the harness gives up on the handler.
 const MAX_TURNS: usize = 100_000;
@@ -55,33 +80,58 @@ pub enum HarnessError {
     Config(String),
 }
 
-/// Settings for a harness: the handler's configuration, as for `netlet run`.
+/// The first TCP listener's address in memory (when none is given); the next ones
+/// follow it (8001, ...).
+pub const DEFAULT_TCP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8000);
+
+/// The first host-bound UDP socket's address in memory (when none is given).
+pub const DEFAULT_UDP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9000);
+
+/// The address `i` places after `first`.
+fn nth(first: SocketAddr, i: usize) -> SocketAddr {
+    let port = u16::try_from(i).map_or(u16::MAX, |i| first.port().saturating_add(i));
+    SocketAddr::new(first.ip(), port)
+}
+
+/// `n` addresses from `first` up.
+fn addrs_from(first: SocketAddr, n: usize) -> Vec<SocketAddr> {
+    (0..n).map(|i| nth(first, i)).collect()
+}
+
+/// Settings for a harness: the handler's configuration, as for `netlet run`, checked by
+/// [`HandlerConfig::validate`] when the harness starts.
 pub struct HarnessBuilder {
     config: HandlerConfig,
-    tcp: usize,
-    udp: usize,
 }
 
 impl Default for HarnessBuilder {
     fn default() -> Self {
         Self {
-            config: HandlerConfig::default(),
-            tcp: 1,
-            udp: 1,
+            config: Self::default_config(),
         }
     }
 }
 
 impl HarnessBuilder {
+    /// What a harness runs with unless told otherwise: `netlet run`'s defaults, one TCP
+    /// listener at [`DEFAULT_TCP`] and one UDP socket at [`DEFAULT_UDP`].
+    pub fn default_config() -> HandlerConfig {
+        HandlerConfig {
+            tcp: vec![DEFAULT_TCP],
+            udp: vec![DEFAULT_UDP],
+            ..HandlerConfig::default()
+        }
+    }
+
     /// How many TCP listeners the handler gets (default 1), at 127.0.0.1:8000, 8001, ...
     pub fn tcp(mut self, listeners: usize) -> Self {
-        self.tcp = listeners;
+        self.config.tcp = addrs_from(DEFAULT_TCP, listeners);
         self
     }
 
     /// How many host-bound UDP sockets the handler gets (default 1), at 127.0.0.1:9000, ...
     pub fn udp(mut self, sockets: usize) -> Self {
-        self.udp = sockets;
+        self.config.udp = addrs_from(DEFAULT_UDP, sockets);
         self
     }
 
@@ -107,6 +157,12 @@ impl HarnessBuilder {
 
     pub fn allow_half_open(mut self, on: bool) -> Self {
         self.config.allow_half_open = on;
+        self
+    }
+
+    /// Let the component be precompiled machine code (`--allow-precompiled`).
+    pub fn allow_precompiled(mut self, on: bool) -> Self {
+        self.config.allow_precompiled = on;
         self
     }
 
@@ -141,105 +197,103 @@ impl HarnessBuilder {
     }
 
     pub fn high_water_mark(mut self, bytes: usize) -> Self {
-        self.config.high_water_mark = bytes.max(1);
+        self.config.high_water_mark = bytes;
         self
     }
 
     pub fn max_write_buffer(mut self, bytes: usize) -> Self {
-        self.config.max_write_buffer = bytes.max(1);
+        self.config.max_write_buffer = bytes;
         self
     }
 
-    /// Replaces the whole configuration (its `tcp`/`udp` addresses become the harness's
-    /// listeners and sockets).
+    /// Replaces the whole configuration: its `tcp`/`udp` addresses become the
+    /// harness's listeners and sockets (none when empty; port 0 takes the default
+    /// address of its place). The harness always runs one shard.
     pub fn config(mut self, config: HandlerConfig) -> Self {
-        self.tcp = config.tcp.len();
-        self.udp = config.udp.len();
         self.config = config;
         self
     }
 
     /// Loads the component at `path`.
     pub fn load(self, path: impl AsRef<Path>) -> Result<Harness, HarnessError> {
-        let loader = self.loader()?;
-        let handler = Handler::from_file(&loader, path.as_ref())?;
-        self.start(handler)
+        let this = self.validated()?;
+        let precompiled = Precompiled::allowed(this.config.allow_precompiled);
+        let handler = Handler::from_file(&this.loader()?, path.as_ref(), precompiled)?;
+        this.start(handler)
     }
 
     /// Loads a component from memory; `name` is what its log lines are prefixed with.
     pub fn from_bytes(self, name: &str, bytes: &[u8]) -> Result<Harness, HarnessError> {
-        let loader = self.loader()?;
-        let handler = Handler::from_bytes(&loader, name, name, bytes)?;
-        self.start(handler)
+        let this = self.validated()?;
+        let precompiled = Precompiled::allowed(this.config.allow_precompiled);
+        let handler = Handler::from_bytes(&this.loader()?, name, name, bytes, precompiled)?;
+        this.start(handler)
     }
 
+    /// The settings, checked as every configuration is before it runs.
+    fn validated(self) -> Result<Self, HarnessError> {
+        let config = self.config.validate().map_err(HarnessError::Config)?;
+        Ok(Self { config })
+    }
+
+    /// The engine, pooled in connection isolation as `netlet run`'s is.
     fn loader(&self) -> Result<Loader, HarnessError> {
-        let pooling = (self.config.isolation == Isolation::Connection).then_some(Pooling {
-            instances: 1000,
-            max_memory: self.config.max_memory,
-        });
         Loader::new(&EngineOptions {
             cache_dir: default_cache_dir(),
-            pooling,
+            pooling: Pooling::for_config(&self.config),
         })
         .map_err(|e| HarnessError::Start(format!("{e:#}")))
     }
 
-    fn start(mut self, handler: Handler) -> Result<Harness, HarnessError> {
+    fn start(self, handler: Handler) -> Result<Harness, HarnessError> {
+        let mut config = self.config;
         let net = MemNet::default();
         let clock = Clock::new_virtual();
         let sink = LogSink::capture();
-        let trace = Arc::new(Mutex::new(Vec::new()));
-        let reactor = Arc::new(Reactor::default());
+        let trace = Arc::new(Recorder::default());
         let mut tcp = Vec::new();
-        let mut listeners = Vec::new();
-        for i in 0..self.tcp {
-            let addr = self
-                .config
-                .tcp
-                .get(i)
-                .copied()
+        let mut listeners: Vec<(u32, Box<dyn ListenerSource>)> = Vec::new();
+        for (i, addr) in config.tcp.iter().enumerate() {
+            let addr = Some(*addr)
                 .filter(|a| a.port() != 0)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8000 + i as u16)));
-            let index = net.listen(addr);
-            listeners.push((i as u32 + 1, ListenerSource::Mem(index)));
+                .unwrap_or_else(|| nth(DEFAULT_TCP, i));
+            listeners.push((i as u32 + 1, Box::new(net.listen(addr))));
             tcp.push(addr);
         }
         let mut udp = Vec::new();
-        let mut sockets = Vec::new();
-        for i in 0..self.udp {
-            let addr = self
-                .config
-                .udp
-                .get(i)
-                .copied()
+        let mut sockets: Vec<Box<dyn DatagramSource>> = Vec::new();
+        for (i, addr) in config.udp.iter().enumerate() {
+            let addr = Some(*addr)
                 .filter(|a| a.port() != 0)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9000 + i as u16)));
-            sockets.push(UdpSource::Mem(net.udp(Some(addr))));
+                .unwrap_or_else(|| nth(DEFAULT_UDP, i));
+            let sock = net
+                .udp(Some(addr))
+                .map_err(|e| HarnessError::Start(format!("cannot make a UDP socket: {e}")))?;
+            sockets.push(Box::new(sock));
             udp.push(addr);
         }
-        self.config.tcp = tcp.clone();
-        self.config.udp = udp.clone();
-        self.config.shards = 1;
-        let config = Arc::new(self.config);
+        config.tcp = tcp.clone();
+        config.udp = udp.clone();
+        config.shards = 1;
+        let config = Arc::new(config);
         let spec = ShardSpec {
             index: 0,
             handler: Arc::new(handler),
-            policy: Arc::new(Policy::new(config.allow.clone())),
+            policy: Arc::new(Policy::new(config.allow.clone(), config.allow_dns)),
             config,
             stats: Arc::new(HandlerStats::default()),
             log_tag: crate::log::LogTag::new("guest"),
             sink: sink.clone(),
-            reactor: reactor.clone(),
+            control: Arc::new(Control::default()),
             tcp: listeners,
-            udp: Vec::new(),
+            udp: sockets,
             clock: clock.clone(),
-            mem: Some(net.clone()),
-            trace: Some(trace.clone()),
+            network: Some(Arc::new(net.clone())),
+            observer: Some(trace.clone()),
         };
-        let (mut shard, _) = Shard::new(spec).map_err(HarnessError::Start)?;
+        let mut shard = Shard::new(spec).map_err(HarnessError::Start)?;
         shard
-            .start_primary(sockets)
+            .start_primary()
             .map_err(|e| HarnessError::Init(e.to_string()))?;
         let inner = Rc::new(RefCell::new(Inner {
             shard,
@@ -247,7 +301,6 @@ impl HarnessBuilder {
             clock,
             sink,
             trace,
-            reactor,
             tcp,
             udp,
         }));
@@ -262,8 +315,7 @@ struct Inner {
     net: MemNet,
     clock: Clock,
     sink: LogSink,
-    trace: Arc<Mutex<Vec<TraceEvent>>>,
-    reactor: Arc<Reactor>,
+    trace: Arc<Recorder>,
     tcp: Vec<SocketAddr>,
     udp: Vec<SocketAddr>,
 }
@@ -402,13 +454,13 @@ impl Harness {
 
     /// Accepts the oldest outbound connect: the test plays the server.
     pub fn accept_connect(&self) -> Result<Conn, HarnessError> {
-        let pending = self
+        let (pending, done) = self
             .inner
             .borrow()
             .net
             .pop_connect()
             .ok_or(HarnessError::NoConnect)?;
-        let (peer, guest_side) = {
+        let peer = {
             let inner = self.inner.borrow();
             let remote = crate::resolve::resolve_now(&pending.host)
                 .and_then(|ips| ips.into_iter().next())
@@ -416,42 +468,39 @@ impl Harness {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], pending.port)));
             let local = SocketAddr::new(remote.ip(), inner.net.next_port());
             let (host_end, peer) = pair(local, remote);
-            inner.reactor.complete(Completion::TcpConnect {
-                inst: pending.inst,
-                id: pending.id,
-                result: Ok(Stream::Mem(host_end)),
-            });
-            (peer, (pending.inst, pending.id))
+            done(Ok(Box::new(host_end)));
+            peer
         };
         self.settle()?;
-        Ok(Conn {
+        let conn = Conn {
             inner: self.inner.clone(),
             peer,
-            socket: std::cell::Cell::new(Some(guest_side)),
-        })
+            socket: Default::default(),
+        };
+        conn.resolve();
+        Ok(conn)
     }
 
     /// Refuses the oldest outbound connect (the guest gets `ECONNREFUSED`).
     pub fn refuse_connect(&self) -> Result<(), HarnessError> {
-        let pending = self
+        let (pending, done) = self
             .inner
             .borrow()
             .net
             .pop_connect()
             .ok_or(HarnessError::NoConnect)?;
-        self.inner
-            .borrow()
-            .reactor
-            .complete(Completion::TcpConnect {
-                inst: pending.inst,
-                id: pending.id,
-                result: Err(ConnectError {
-                    error: std::io::Error::from_raw_os_error(libc::ECONNREFUSED),
-                    target: format!("{}:{}", pending.host, pending.port),
-                    denied: false,
-                }),
-            });
+        done(Err(ConnectError {
+            error: std::io::Error::from_raw_os_error(libc::ECONNREFUSED),
+            target: crate::resolve::display_target(&pending.host, pending.port),
+            denied: false,
+        }));
         self.settle()
+    }
+
+    /// Lets the in-memory resolver answer `name` (for a guest sending to, or connecting
+    /// to, a host name); other names are not found.
+    pub fn add_host(&self, name: &str, addrs: Vec<std::net::IpAddr>) {
+        self.inner.borrow().net.add_host(name, addrs);
     }
 
     /// Whether TCP listener `index` still accepts (the guest may have closed it).
@@ -474,6 +523,7 @@ impl Harness {
         self.inner
             .borrow()
             .trace
+            .0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -486,7 +536,7 @@ impl Harness {
 
     /// The faults so far: traps (deadline, memory, panics, ...) and failed `init`s.
     pub fn traps(&self) -> Vec<FailureRecord> {
-        self.inner.borrow().shard.failures.clone()
+        self.inner.borrow().shard.failures().to_vec()
     }
 }
 
@@ -503,7 +553,7 @@ pub struct Conn {
     inner: Rc<RefCell<Inner>>,
     peer: Peer,
     /// The guest's (instance, socket id) for it, once known.
-    socket: std::cell::Cell<Option<(u32, u32)>>,
+    socket: std::cell::Cell<Option<(u64, u32)>>,
 }
 
 impl Conn {
@@ -514,8 +564,9 @@ impl Conn {
         }
         let mut inner = self.inner.borrow_mut();
         for (key, instance) in inner.shard.instances().iter_mut() {
-            if let Some((id, _)) = instance.io().tcp.iter().find(|(_, c)| c.is_for(&self.peer)) {
-                self.socket.set(Some((*key, *id)));
+            let tcp = &instance.state().tcp;
+            if let Some(id) = tcp.find(self.peer.host_addr, self.peer.addr) {
+                self.socket.set(Some((*key, id)));
                 return;
             }
         }
@@ -604,8 +655,8 @@ impl Conn {
             return false;
         };
         let inner = self.inner.borrow();
-        let trapped = inner.shard.failures.iter().any(|f| f.instance == inst);
-        let errored = inner.trace.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|t| {
+        let trapped = inner.shard.failures().iter().any(|f| f.instance == inst);
+        let errored = inner.trace.0.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|t| {
             t.instance == inst && matches!(t.event, HostEvent::Close { socket, had_error: true } if socket == id)
         });
         trapped || errored
@@ -621,8 +672,8 @@ impl Conn {
         inner
             .shard
             .instances()
-            .get_mut(&inst)
-            .and_then(|i| i.io().tcp.get(&id).map(|c| c.is_paused()))
+            .get(inst)
+            .and_then(|i| i.state().tcp.get(id).map(|c| c.is_paused()))
             .unwrap_or(false)
     }
 

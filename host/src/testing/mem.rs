@@ -1,19 +1,26 @@
-//! The in-memory network under the testing harness: TCP pipes, a listener, UDP
-//! sockets, pending outbound connects, all held in one [`MemNet`] that the test side
-//! scripts and the host side uses through the same code paths as real sockets.
+//! The in-memory network under the testing harness: TCP pipes, listeners, UDP sockets,
+//! pending outbound connects and name lookups, all held in one [`MemNet`] that the test
+//! side scripts. The host side sees one more [transport](crate::transport): the same
+//! traits as kernel sockets, so the harness runs the code `netlet run` runs.
 //!
-//! Each pipe has two ends. The host end ([`MemStream`]) is what a connection's
-//! [`Stream`](crate::net::stream::Stream) holds; it behaves like a non-blocking socket
+//! Each pipe has two ends. The host end ([`MemStream`]) is a
+//! [`Stream`](crate::transport::Stream); it behaves like a non-blocking socket
 //! (registering wakers when it cannot make progress). The test end ([`Peer`]) plays the
 //! remote client: it sends, ends, resets, reads (or does not, to fill the window).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::io::ReadBuf;
+
+use crate::transport::{
+    ConnectDone, ConnectRequest, Datagram, DatagramSource, Listener, ListenerSource, LookupDone,
+    Network, Stream, UdpOptions,
+};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -72,6 +79,8 @@ pub struct Peer {
     pipe: Arc<Mutex<Pipe>>,
     /// The peer's own address (what the guest sees as remote).
     pub addr: SocketAddr,
+    /// The host end's address (what the guest sees as local).
+    pub host_addr: SocketAddr,
 }
 
 /// A new connected pair.
@@ -83,16 +92,16 @@ pub fn pair(local: SocketAddr, peer: SocketAddr) -> (MemStream, Peer) {
             local,
             peer,
         },
-        Peer { pipe, addr: peer },
+        Peer {
+            pipe,
+            addr: peer,
+            host_addr: local,
+        },
     )
 }
 
-impl MemStream {
-    pub fn poll_read(
-        &mut self,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+impl Stream for MemStream {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let mut p = lock(&self.pipe);
         if p.reset {
             // What a kernel reports, so messages read as with real sockets.
@@ -114,7 +123,7 @@ impl MemStream {
         Poll::Pending
     }
 
-    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut p = lock(&self.pipe);
         if p.reset || p.inbound_eof || !p.inbound.is_empty() {
             Poll::Ready(Ok(()))
@@ -124,7 +133,7 @@ impl MemStream {
         }
     }
 
-    pub fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let mut p = lock(&self.pipe);
         if p.reset {
             return Poll::Ready(Err(io::Error::from_raw_os_error(libc::EPIPE)));
@@ -141,33 +150,32 @@ impl MemStream {
         Poll::Ready(Ok(n))
     }
 
-    pub fn shutdown_write(&self) {
+    fn poll_shutdown(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         lock(&self.pipe).outbound_eof = true;
+        Poll::Ready(Ok(()))
     }
 
-    pub fn reset_on_close(&self) {
+    fn reset_on_close(&mut self) -> io::Result<()> {
         lock(&self.pipe).reset_on_close = true;
+        Ok(())
     }
 
-    pub fn set_nodelay(&self, on: bool) {
+    fn set_nodelay(&mut self, on: bool) -> io::Result<()> {
         lock(&self.pipe).no_delay = on;
+        Ok(())
     }
 
-    pub fn set_keepalive(&self, initial_delay_ms: Option<u32>) {
-        lock(&self.pipe).keep_alive = initial_delay_ms;
+    fn set_keepalive(&mut self, enable: bool, initial_delay_ms: u32) -> io::Result<()> {
+        lock(&self.pipe).keep_alive = enable.then_some(initial_delay_ms);
+        Ok(())
     }
 
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.local)
     }
 
-    pub fn peer_addr(&self) -> SocketAddr {
-        self.peer
-    }
-
-    /// Whether this is the host end of `peer`'s pipe.
-    pub fn is_for(&self, peer: &Peer) -> bool {
-        Arc::ptr_eq(&self.pipe, &peer.pipe)
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.peer)
     }
 }
 
@@ -273,17 +281,18 @@ struct UdpState {
     closed: bool,
 }
 
-/// The host end of an in-memory UDP socket.
+/// The host end of an in-memory UDP socket. Socket options go to `options`, a kernel
+/// socket that is never bound or used for traffic, so they behave (and fail) as they
+/// would on a real one.
 pub struct MemUdp {
     state: Arc<Mutex<UdpState>>,
     net: MemNet,
+    options: Socket,
 }
 
 /// An outbound TCP connect waiting for the test to answer it.
 #[derive(Clone, Debug)]
 pub struct PendingConnect {
-    pub inst: u32,
-    pub id: u32,
     /// The destination as the guest asked for it.
     pub host: String,
     pub port: u16,
@@ -297,7 +306,9 @@ struct NetState {
     listeners: Vec<SocketAddr>,
     udp: Vec<Arc<Mutex<UdpState>>>,
     sent: Vec<SentDatagram>,
-    connects: VecDeque<PendingConnect>,
+    connects: VecDeque<(PendingConnect, ConnectDone)>,
+    /// Names the in-memory resolver knows (`localhost` and literals need none).
+    hosts: HashMap<String, Vec<IpAddr>>,
     next_port: u16,
 }
 
@@ -318,17 +329,17 @@ impl MemNet {
         s.next_port
     }
 
-    /// Adds a listener at `addr`; returns its index.
-    pub fn listen(&self, addr: SocketAddr) -> usize {
+    /// Adds a listener at `addr`.
+    pub fn listen(&self, addr: SocketAddr) -> MemListener {
         let mut s = lock(&self.state);
         s.listeners.push(addr);
         s.backlog.push(VecDeque::new());
         s.accept_wakers.push(None);
-        s.listeners.len() - 1
-    }
-
-    pub fn listener_addr(&self, index: usize) -> Option<SocketAddr> {
-        lock(&self.state).listeners.get(index).copied()
+        MemListener {
+            net: self.clone(),
+            index: s.listeners.len() - 1,
+            addr,
+        }
     }
 
     /// A client connects to listener `index`; returns its end.
@@ -345,22 +356,18 @@ impl MemNet {
         Some(peer)
     }
 
-    /// The host accepts on listener `index`.
-    pub fn poll_accept(&self, index: usize, cx: &mut Context<'_>) -> Poll<(MemStream, SocketAddr)> {
-        let mut s = lock(&self.state);
-        match s.backlog.get_mut(index).and_then(VecDeque::pop_front) {
-            Some(conn) => Poll::Ready(conn),
-            None => {
-                if let Some(slot) = s.accept_wakers.get_mut(index) {
-                    *slot = Some(cx.waker().clone());
-                }
-                Poll::Pending
-            }
-        }
+    /// A new UDP socket (bound to `addr` if given).
+    pub fn udp(&self, addr: Option<SocketAddr>) -> io::Result<MemUdp> {
+        let domain = if addr.is_some_and(|a| a.is_ipv6()) {
+            Domain::IPV6
+        } else {
+            Domain::IPV4
+        };
+        let options = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+        Ok(self.udp_with(addr, options))
     }
 
-    /// A new UDP socket (bound to `addr` if given).
-    pub fn udp(&self, addr: Option<SocketAddr>) -> MemUdp {
+    fn udp_with(&self, addr: Option<SocketAddr>, options: Socket) -> MemUdp {
         let state = Arc::new(Mutex::new(UdpState {
             local: addr,
             ..UdpState::default()
@@ -369,6 +376,7 @@ impl MemNet {
         MemUdp {
             state,
             net: self.clone(),
+            options,
         }
     }
 
@@ -394,42 +402,103 @@ impl MemNet {
         std::mem::take(&mut lock(&self.state).sent)
     }
 
-    pub fn push_connect(&self, connect: PendingConnect) {
-        lock(&self.state).connects.push_back(connect);
-    }
-
-    /// The oldest outbound connect waiting for an answer.
-    pub fn pop_connect(&self) -> Option<PendingConnect> {
+    /// Takes the oldest outbound connect waiting for an answer, with what answers it.
+    pub fn pop_connect(&self) -> Option<(PendingConnect, ConnectDone)> {
         lock(&self.state).connects.pop_front()
     }
 
     /// Outbound connects waiting for an answer.
     pub fn pending_connects(&self) -> Vec<PendingConnect> {
-        lock(&self.state).connects.iter().cloned().collect()
+        lock(&self.state)
+            .connects
+            .iter()
+            .map(|(c, _)| c.clone())
+            .collect()
+    }
+
+    /// Lets the in-memory resolver answer `name` with `addrs`.
+    pub fn add_host(&self, name: &str, addrs: Vec<IpAddr>) {
+        lock(&self.state)
+            .hosts
+            .insert(name.to_ascii_lowercase(), addrs);
     }
 }
 
-impl MemUdp {
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        lock(&self.state).local
+/// The guests' network under the harness: connects wait for the test to answer them,
+/// names resolve from the hosts the test declared (others are not found), UDP sockets
+/// are in memory.
+impl Network for MemNet {
+    fn connect(&self, request: ConnectRequest, done: ConnectDone) {
+        lock(&self.state).connects.push_back((
+            PendingConnect {
+                host: request.host,
+                port: request.port,
+            },
+            done,
+        ));
     }
 
-    pub fn bind(&self, addr: SocketAddr) -> io::Result<()> {
-        let addr = if addr.port() == 0 {
-            SocketAddr::new(addr.ip(), self.net.next_port())
-        } else {
-            addr
-        };
-        lock(&self.state).local = Some(addr);
-        Ok(())
+    fn lookup(&self, host: String, port: u16, done: LookupDone) {
+        let found = lock(&self.state)
+            .hosts
+            .get(&host.to_ascii_lowercase())
+            .cloned();
+        done(match found {
+            Some(addrs) => Ok(addrs
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, port))
+                .collect()),
+            None => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{host} is not a host of the in-memory network"),
+            )),
+        });
     }
 
-    pub fn connect(&self, addr: Option<SocketAddr>) {
-        lock(&self.state).connected = addr;
+    fn udp_socket(&self, options: &UdpOptions) -> io::Result<Box<dyn Datagram>> {
+        let socket = crate::transport::udp::socket(options)?;
+        Ok(Box::new(self.udp_with(None, socket)))
+    }
+}
+
+/// An in-memory listener.
+pub struct MemListener {
+    net: MemNet,
+    index: usize,
+    addr: SocketAddr,
+}
+
+impl Listener for MemListener {
+    fn local_addr(&self) -> SocketAddr {
+        self.addr
     }
 
-    pub fn poll_recv_from(
-        &self,
+    fn poll_accept(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(Box<dyn Stream>, SocketAddr)>> {
+        let mut s = lock(&self.net.state);
+        match s.backlog.get_mut(self.index).and_then(VecDeque::pop_front) {
+            Some((stream, peer)) => Poll::Ready(Ok((Box::new(stream), peer))),
+            None => {
+                if let Some(slot) = s.accept_wakers.get_mut(self.index) {
+                    *slot = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl ListenerSource for MemListener {
+    fn open(self: Box<Self>) -> io::Result<Box<dyn Listener>> {
+        Ok(self)
+    }
+}
+
+impl Datagram for MemUdp {
+    fn poll_recv_from(
+        &mut self,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<SocketAddr>> {
@@ -447,12 +516,17 @@ impl MemUdp {
         }
     }
 
-    pub fn send_to(&self, data: &[u8], to: Option<SocketAddr>) -> io::Result<usize> {
+    fn poll_send(
+        &mut self,
+        _cx: &mut Context<'_>,
+        data: &[u8],
+        dest: Option<SocketAddr>,
+    ) -> Poll<io::Result<usize>> {
         let (from, to) = {
             let u = lock(&self.state);
-            let to = to
-                .or(u.connected)
-                .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
+            let Some(to) = dest.or(u.connected) else {
+                return Poll::Ready(Err(io::Error::from(io::ErrorKind::NotConnected)));
+            };
             (
                 u.local
                     .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
@@ -464,7 +538,38 @@ impl MemUdp {
             to,
             data: data.to_vec(),
         });
-        Ok(data.len())
+        Poll::Ready(Ok(data.len()))
+    }
+
+    fn bind(&mut self, addr: SocketAddr) -> io::Result<()> {
+        let addr = if addr.port() == 0 {
+            SocketAddr::new(addr.ip(), self.net.next_port())
+        } else {
+            addr
+        };
+        lock(&self.state).local = Some(addr);
+        Ok(())
+    }
+
+    fn connect(&mut self, peer: Option<SocketAddr>) -> io::Result<()> {
+        lock(&self.state).connected = peer;
+        Ok(())
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        lock(&self.state)
+            .local
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
+    }
+
+    fn options(&self) -> SockRef<'_> {
+        SockRef::from(&self.options)
+    }
+}
+
+impl DatagramSource for MemUdp {
+    fn open(self: Box<Self>) -> io::Result<Box<dyn Datagram>> {
+        Ok(self)
     }
 }
 

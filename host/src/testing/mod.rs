@@ -46,6 +46,6 @@ pub mod mem;
 pub mod scenario;
 pub mod server;
 
-pub use harness::{Conn, Harness, HarnessBuilder, HarnessError, describe};
+pub use harness::{Conn, Harness, HarnessBuilder, HarnessError, TraceEvent, describe};
 pub use mem::{PendingConnect, SentDatagram};
 pub use server::Server;

@@ -4,8 +4,10 @@
 //! ```toml
 //! description = "the seed's pipe echo server"
 //!
-//! [handler]                # optional: netlet run's settings (kebab-case)
+//! [handler]                # optional: netlet run's settings, as in a manifest
 //! args = []
+//! tcp = ["127.0.0.1:8124"]  # default 127.0.0.1:8000; [] for none
+//! udp = []                  # default 127.0.0.1:9000; [] for none
 //!
 //! [[scenario]]
 //! name = "greets, then echoes every byte"
@@ -49,46 +51,34 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use toml::de::DeValue;
 
 use super::{Conn, Harness, HarnessBuilder, HarnessError};
-use crate::config::{Isolation, TrapPolicy};
+use crate::config::HandlerConfig;
+use crate::config::document::Document;
 
 /// A scenario file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[derive(Debug)]
 pub struct ScenarioFile {
-    #[serde(default)]
     pub description: Option<String>,
-    #[serde(default)]
-    pub handler: HandlerSettings,
-    #[serde(default, rename = "scenario")]
+    /// The `[handler]` table over the harness's defaults
+    /// ([`HarnessBuilder::default_config`]).
+    pub handler: HandlerConfig,
     pub scenarios: Vec<Scenario>,
 }
 
-/// `netlet run`'s settings, for the harness.
-#[derive(Debug, Default, Deserialize)]
+/// The file as serde reads it; the `[handler]` table is read apart, through the
+/// settings table, as a manifest's are.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct HandlerSettings {
+struct RawFile {
     #[serde(default)]
-    pub args: Vec<String>,
-    /// TCP listeners (default 1).
-    pub tcp: Option<usize>,
-    /// Host-bound UDP sockets (default 1).
-    pub udp: Option<usize>,
-    #[serde(default)]
-    pub allow: Vec<String>,
-    #[serde(default)]
-    pub allow_dns: bool,
-    #[serde(default)]
-    pub allow_half_open: bool,
-    pub isolation: Option<String>,
-    pub on_trap: Option<String>,
-    pub max_connections: Option<usize>,
-    pub idle_timeout: Option<String>,
-    pub max_memory: Option<String>,
-    pub event_timeout: Option<String>,
-    pub high_water_mark: Option<String>,
-    pub max_write_buffer: Option<String>,
+    description: Option<String>,
+    /// Read by [`handler_settings`]; here only allowed.
+    #[serde(default, rename = "handler")]
+    _handler: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "scenario")]
+    scenarios: Vec<Scenario>,
 }
 
 /// One scenario: a name and its steps.
@@ -153,67 +143,46 @@ pub struct Outcome {
 pub fn parse(path: &Path) -> Result<ScenarioFile, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    let file: ScenarioFile =
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    if file.scenarios.is_empty() {
+    let RawFile {
+        description,
+        scenarios,
+        ..
+    } = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if scenarios.is_empty() {
         return Err(format!("{}: no [[scenario]] in the file", path.display()));
     }
-    Ok(file)
+    let handler = handler_settings(&path.display().to_string(), &text)?;
+    Ok(ScenarioFile {
+        description,
+        handler,
+        scenarios,
+    })
 }
 
-fn size(s: &str) -> Result<usize, String> {
-    crate::config::parse_size(s)
+/// The `[handler]` table of scenario file `text` (named `file` in errors), over the
+/// harness's defaults. Its keys are a manifest handler's settings; errors are
+/// `FILE:LINE: handler.KEY: what is wrong`.
+pub fn handler_settings(file: &str, text: &str) -> Result<HandlerConfig, String> {
+    let doc = Document { file, text };
+    let table = doc.parse().map_err(|e| e.to_string())?;
+    let mut config = HarnessBuilder::default_config();
+    let Some(value) = table.get("handler") else {
+        return Ok(config);
+    };
+    let DeValue::Table(handler) = value.get_ref() else {
+        return Err(doc
+            .error(value.span().start, "handler", "expected a table: [handler]")
+            .to_string());
+    };
+    doc.read_settings("handler", handler, &mut config, &[], |_, _| Ok(()))
+        .map_err(|e| e.to_string())?;
+    config
+        .validate()
+        .map_err(|e| doc.error(value.span().start, "handler", e).to_string())
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
     crate::config::parse_duration(s)
-}
-
-fn builder(settings: &HandlerSettings) -> Result<HarnessBuilder, String> {
-    let mut b = Harness::builder()
-        .args(settings.args.clone())
-        .tcp(settings.tcp.unwrap_or(1))
-        .udp(settings.udp.unwrap_or(1))
-        .allow_dns(settings.allow_dns)
-        .allow_half_open(settings.allow_half_open)
-        .max_connections(settings.max_connections);
-    for rule in &settings.allow {
-        b = b.allow(rule).map_err(|e| e.to_string())?;
-    }
-    if let Some(isolation) = &settings.isolation {
-        b = b.isolation(match isolation.as_str() {
-            "shared" => Isolation::Shared,
-            "connection" => Isolation::Connection,
-            other => {
-                return Err(format!(
-                    "isolation {other:?}: expected shared or connection"
-                ));
-            }
-        });
-    }
-    if let Some(policy) = &settings.on_trap {
-        b = b.on_trap(match policy.as_str() {
-            "restart" => TrapPolicy::Restart,
-            "close" => TrapPolicy::Close,
-            other => return Err(format!("on-trap {other:?}: expected restart or close")),
-        });
-    }
-    if let Some(d) = &settings.idle_timeout {
-        b = b.idle_timeout(Some(duration(d)?));
-    }
-    if let Some(s) = &settings.max_memory {
-        b = b.max_memory(size(s)?);
-    }
-    if let Some(d) = &settings.event_timeout {
-        b = b.event_timeout(duration(d)?);
-    }
-    if let Some(s) = &settings.high_water_mark {
-        b = b.high_water_mark(size(s)?);
-    }
-    if let Some(s) = &settings.max_write_buffer {
-        b = b.max_write_buffer(size(s)?);
-    }
-    Ok(b)
 }
 
 /// Bytes as a quoted, escaped string.
@@ -531,11 +500,12 @@ impl Run<'_> {
 /// Runs one scenario on `component`.
 fn run_one(
     component: &Path,
-    settings: &HandlerSettings,
+    settings: &HandlerConfig,
     scenario: &Scenario,
     dir: &Path,
 ) -> Result<(), String> {
-    let h = builder(settings)?
+    let h = Harness::builder()
+        .config(settings.clone())
         .load(component)
         .map_err(|e| e.to_string())?;
     let mut run = Run {
@@ -619,4 +589,71 @@ pub fn run(component: &Path, files: &[PathBuf]) -> Vec<Outcome> {
         }
     }
     outcomes
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::config::Isolation;
+    use crate::testing::harness::{DEFAULT_TCP, DEFAULT_UDP};
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn listeners_are_addresses_with_in_memory_defaults() {
+        let c = handler_settings("s.toml", "[[scenario]]\n").unwrap();
+        assert_eq!((c.tcp, c.udp), (vec![DEFAULT_TCP], vec![DEFAULT_UDP]));
+        assert_eq!(DEFAULT_TCP, addr("127.0.0.1:8000"));
+        assert_eq!(DEFAULT_UDP, addr("127.0.0.1:9000"));
+
+        let c = handler_settings(
+            "s.toml",
+            "[handler]\ntcp = [\"127.0.0.1:8124\", \"[::1]:1337\"]\nudp = []\n",
+        )
+        .unwrap();
+        assert_eq!(c.tcp, [addr("127.0.0.1:8124"), addr("[::1]:1337")]);
+        assert!(c.udp.is_empty());
+
+        let c =
+            handler_settings("s.toml", "[handler]\ntcp = []\nudp = \"127.0.0.1:41234\"\n").unwrap();
+        assert!(c.tcp.is_empty());
+        assert_eq!(c.udp, [addr("127.0.0.1:41234")]);
+    }
+
+    #[test]
+    fn the_handler_table_takes_the_manifests_keys() {
+        let c = handler_settings(
+            "s.toml",
+            "[handler]\nisolation = \"connection\"\nmax-memory = \"1MiB\"\nidle-timeout = 2\n\
+             allow = \"localhost:1\"\nargs = [\"a\"]\nhigh-water-mark = 0\n",
+        )
+        .unwrap();
+        assert_eq!(c.isolation, Isolation::Connection);
+        assert_eq!(c.max_memory, 1 << 20);
+        assert_eq!(c.idle_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(c.allow.len(), 1);
+        assert_eq!(c.args, ["a"]);
+        // Validated as everywhere else.
+        assert_eq!(c.high_water_mark, 1);
+    }
+
+    #[test]
+    fn a_bad_handler_key_names_the_file_line_and_key() {
+        let e = handler_settings("s.toml", "\n[handler]\ntcp = 1\n").unwrap_err();
+        assert_eq!(
+            e,
+            "s.toml:3: handler.tcp: expected a string or an array of strings, found integer"
+        );
+        let e = handler_settings("s.toml", "[handler]\nmax_memory = \"1MiB\"\n").unwrap_err();
+        assert!(
+            e.starts_with("s.toml:2: handler.max_memory: unknown key (did you mean `max-memory`?)"),
+            "{e}"
+        );
+        let e = handler_settings("s.toml", "handler = 1\n").unwrap_err();
+        assert_eq!(e, "s.toml:1: handler: expected a table: [handler]");
+    }
 }

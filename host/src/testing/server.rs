@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::{HandlerConfig, Isolation};
-use crate::engine::{EngineOptions, Handler, Loader, Pooling, default_cache_dir};
+use crate::config::HandlerConfig;
+use crate::engine::{EngineOptions, Loader, Pooling, Precompiled, default_cache_dir};
+use crate::handler::Handler;
 use crate::log::LogSink;
 use crate::serve::Service;
 
@@ -47,16 +48,14 @@ impl Server {
         if config.tcp.is_empty() && config.udp.is_empty() {
             config.tcp.push(SocketAddr::from(([127, 0, 0, 1], 0)));
         }
-        let pooling = (config.isolation == Isolation::Connection).then_some(Pooling {
-            instances: 1000,
-            max_memory: config.max_memory,
-        });
+        let config = config.validate().map_err(HarnessError::Config)?;
         let loader = Loader::new(&EngineOptions {
             cache_dir: default_cache_dir(),
-            pooling,
+            pooling: Pooling::for_config(&config),
         })
         .map_err(|e| HarnessError::Start(format!("{e:#}")))?;
-        let handler = Handler::from_file(&loader, path.as_ref())?;
+        let precompiled = Precompiled::allowed(config.allow_precompiled);
+        let handler = Handler::from_file(&loader, path.as_ref(), precompiled)?;
         let sink = LogSink::capture();
         let service = Service::start(Arc::new(handler), config, sink.clone())
             .map_err(|e| HarnessError::Start(e.to_string()))?;

@@ -23,6 +23,21 @@
 //! - `!close-sockets`: close every socket `!sockets` and `!wasi-sockets` made; reply
 //!   `closed N`
 //! - `!count`: reply with how many connections this instance has seen
+//!
+//! What a guest may make the host pay for (each replies once done):
+//!
+//! - `!queue N MIB PORT`: open N connections to 127.0.0.1:PORT and, once each is up,
+//!   write MIB MiB to it in 1 MiB chunks whatever `write` answers, until it fails
+//! - `!timer-churn N`: set a one-hour timer and clear it again, N times
+//! - `!deny N`: try a connect the policy denies (127.0.0.1:9), N times
+//! - `!print N`: print N lines
+//! - `!hammer METHOD N`: call one socket method N times on this connection (`pause-resume`,
+//!   `nodelay`, `keepalive`, `timeout`, `write0`, `address`, `state`, `buffer`, `timer`,
+//!   `udp-create`, `close-server`)
+//! - `!close-server`: `server.close()` on every server; reply `close-server ok` or the code
+//! - `!tick-sleep MS` / `!tick-spin MS`: every 1 ms, sleep (a blocking WASI call) or
+//!   compute for MS
+//! - `!zero-timers N`: N timers of 0 ms that set themselves again when they fire
 
 use std::time::Duration;
 
@@ -35,6 +50,27 @@ struct Hostile {
     timers: Vec<TimerId>,
     udp: Vec<netlet_guest::DgramSocket>,
     wasi_udp: Vec<std::net::UdpSocket>,
+    servers: Vec<netlet_guest::Server>,
+    /// Outbound sockets of `!queue`, with the MiB each is to be sent.
+    queued: std::collections::HashMap<u32, usize>,
+    /// What each `!tick-*` or `!zero-timers` timer does when it fires.
+    ticks: std::collections::HashMap<TimerId, Tick>,
+}
+
+#[derive(Clone, Copy)]
+enum Tick {
+    Sleep(u64),
+    Spin(u64),
+    Again,
+}
+
+fn spin(ms: u64) {
+    let until = std::time::Instant::now() + Duration::from_millis(ms);
+    let mut x = 0u64;
+    while std::time::Instant::now() < until {
+        x = x.wrapping_add(1);
+        std::hint::black_box(x);
+    }
 }
 
 /// Tries `n` times to make something, keeping what was made; returns (made, refused).
@@ -192,6 +228,116 @@ impl Hostile {
             "!count" => {
                 socket.write(format!("count {}\n", self.seen));
             }
+            "!queue" => {
+                let mut parts = rest.split(' ');
+                let n: usize = parts.next().and_then(|p| p.parse().ok()).unwrap_or(1);
+                let mib: usize = parts.next().and_then(|p| p.parse().ok()).unwrap_or(1);
+                let port: u16 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+                let mut opened = 0;
+                for _ in 0..n {
+                    if let Ok(out) = net::connect_to("127.0.0.1", port) {
+                        self.queued.insert(out.id(), mib);
+                        opened += 1;
+                    }
+                }
+                socket.write(format!("queue opened {opened}\n"));
+            }
+            "!timer-churn" => {
+                let n: usize = rest.parse().unwrap_or(1000);
+                for _ in 0..n {
+                    let id = timers::set_timeout(Duration::from_secs(3600));
+                    timers::clear(id);
+                }
+                socket.write(format!("churned {n}\n"));
+            }
+            "!deny" => {
+                let n: usize = rest.parse().unwrap_or(1000);
+                let denied = (0..n)
+                    .filter(|_| net::connect_to("127.0.0.1", 9).is_err())
+                    .count();
+                socket.write(format!("denied {denied}\n"));
+            }
+            "!print" => {
+                let n: usize = rest.parse().unwrap_or(1000);
+                for i in 0..n {
+                    println!("line {i} of a guest that prints too much");
+                }
+                socket.write(format!("printed {n}\n"));
+            }
+            "!hammer" => {
+                let mut parts = rest.split(' ');
+                let method = parts.next().unwrap_or("");
+                let n: usize = parts.next().and_then(|p| p.parse().ok()).unwrap_or(1000);
+                for _ in 0..n {
+                    match method {
+                        "pause-resume" => {
+                            socket.pause();
+                            socket.resume();
+                        }
+                        "nodelay" => {
+                            let _ = socket.set_no_delay(true);
+                        }
+                        "keepalive" => {
+                            let _ = socket.set_keep_alive(true, Duration::from_secs(60));
+                        }
+                        "timeout" => socket.set_timeout(Duration::from_secs(3600)),
+                        "write0" => {
+                            let _ = socket.try_write(b"");
+                        }
+                        "address" => {
+                            std::hint::black_box(socket.remote_address());
+                        }
+                        "state" => {
+                            std::hint::black_box(socket.ready_state());
+                        }
+                        "buffer" => {
+                            std::hint::black_box(socket.buffer_size());
+                        }
+                        "timer" => timers::clear(timers::set_timeout(Duration::from_secs(1))),
+                        "udp-create" => {
+                            if let Ok(s) = netlet_guest::dgram::create_socket(
+                                netlet_guest::dgram::SocketType::Udp4,
+                                Default::default(),
+                            ) {
+                                s.close();
+                            }
+                        }
+                        "close-server" => {
+                            for server in &self.servers {
+                                let _ = server.close();
+                            }
+                        }
+                        _ => break,
+                    }
+                }
+                socket.write(format!("hammered {method} {n}\n"));
+            }
+            "!close-server" => {
+                let refused = self.servers.iter().find_map(|s| s.close().err());
+                match refused {
+                    None => socket.write("close-server ok\n"),
+                    Some(e) => socket.write(format!("close-server {}\n", e.code().node_code())),
+                };
+            }
+            "!tick-sleep" | "!tick-spin" => {
+                let ms: u64 = rest.parse().unwrap_or(100);
+                let id = timers::set_interval(Duration::from_millis(1));
+                let tick = if cmd == "!tick-sleep" {
+                    Tick::Sleep(ms)
+                } else {
+                    Tick::Spin(ms)
+                };
+                self.ticks.insert(id, tick);
+                socket.write("ticking\n");
+            }
+            "!zero-timers" => {
+                let n: usize = rest.parse().unwrap_or(1000);
+                for _ in 0..n {
+                    self.ticks
+                        .insert(timers::set_timeout(Duration::ZERO), Tick::Again);
+                }
+                socket.write(format!("zero-timers {n}\n"));
+            }
             _ => {
                 socket.write(format!("unknown {cmd}\n"));
             }
@@ -200,8 +346,37 @@ impl Hostile {
 }
 
 impl NetHandler for Hostile {
+    fn on_listening(&mut self, server: &netlet_guest::Server) {
+        self.servers.push(server.clone());
+    }
+
     fn on_connection(&mut self, _socket: &Socket) {
         self.seen += 1;
+    }
+
+    fn on_connect(&mut self, socket: &Socket) {
+        let Some(mib) = self.queued.remove(&socket.id()) else {
+            return;
+        };
+        let chunk = vec![b'q'; 1 << 20];
+        for _ in 0..mib {
+            if socket.try_write(&chunk).is_err() {
+                break;
+            }
+        }
+    }
+
+    fn on_timer(&mut self, timer: TimerId) {
+        match self.ticks.get(&timer).copied() {
+            Some(Tick::Sleep(ms)) => std::thread::sleep(Duration::from_millis(ms)),
+            Some(Tick::Spin(ms)) => spin(ms),
+            Some(Tick::Again) => {
+                self.ticks.remove(&timer);
+                self.ticks
+                    .insert(timers::set_timeout(Duration::ZERO), Tick::Again);
+            }
+            None => {}
+        }
     }
 
     fn on_data(&mut self, socket: &Socket, data: Vec<u8>) {

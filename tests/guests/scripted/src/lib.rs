@@ -149,10 +149,11 @@ impl Scripted {
                 ));
             }
             "close-server" => {
-                for server in &self.servers {
-                    server.close();
-                }
-                reply("server closing\n".into());
+                let refused = self.servers.iter().find_map(|s| s.close().err());
+                reply(match refused {
+                    None => "server closing\n".into(),
+                    Some(e) => format!("close-server {}\n", e.code().node_code()),
+                });
             }
             "write" => {
                 let n: usize = rest.parse().unwrap_or(0);
