@@ -1,12 +1,18 @@
-//! Builds the benchmark's guests (the netlet handler and the wstd command) for
-//! wasm32-wasip2.
+//! Builds the benchmark's guests (the netlet echo handler, the wstd command, the
+//! `http-hello` example and the large-response HTTP handler) for wasm32-wasip2.
 
 include!("../host/build_guests.rs");
 
 fn main() {
     let out = build_guests(
-        &["bench-echo", "wstd-echo"],
-        &["guest", "wit", "bench/guests", "Cargo.lock"],
+        &["bench-echo", "wstd-echo", "http-hello", "bench-http"],
+        &[
+            "guest",
+            "wit",
+            "bench/guests",
+            "examples/http-hello",
+            "Cargo.lock",
+        ],
     );
     println!("cargo:rustc-env=BENCH_GUEST_DIR={}", out.display());
 }

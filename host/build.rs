@@ -13,10 +13,14 @@ const GUESTS: &[&str] = &[
     "tcp-client",
     "udp-client",
     "chat",
+    "http-hello",
+    "http-echo",
+    "sse",
     "scripted",
     "notahandler",
     "hostile",
     "broken",
+    "http-tester",
 ];
 
 fn main() {

@@ -260,7 +260,7 @@ fn chat_broadcasts_lines_to_the_other_clients() {
 }
 
 #[test]
-fn demo_serves_the_three_seed_servers() {
+fn demo_serves_the_seed_servers_and_http_hello() {
     let cache = cache_dir();
     let netlet = Netlet::start(&[
         "demo",
@@ -269,6 +269,8 @@ fn demo_serves_the_three_seed_servers() {
         "--echo",
         "127.0.0.1:0",
         "--udp-echo",
+        "127.0.0.1:0",
+        "--http-hello",
         "127.0.0.1:0",
         "--cache-dir",
         cache.to_str().unwrap(),
@@ -281,7 +283,13 @@ fn demo_serves_the_three_seed_servers() {
         .filter(|l| l.starts_with("netlet: listening "))
         .map(|l| l.split_whitespace().nth(3).unwrap().parse().unwrap())
         .collect();
-    assert_eq!(addrs.len(), 3, "{lines:?}");
+    assert_eq!(addrs.len(), 4, "{lines:?}");
+    assert!(
+        netlet
+            .stdout
+            .contains(&format!("curl -i http://{}/", addrs[3])),
+        "instructions missing: {lines:?}"
+    );
     assert!(
         netlet.stdout.contains("nc 127.0.0.1"),
         "instructions missing: {lines:?}"
@@ -303,4 +311,13 @@ fn demo_serves_the_three_seed_servers() {
     let mut buf = [0; 16];
     let (n, _) = udp.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"dgram");
+    let mut http = connect(addrs[3]);
+    http.write_all(b"GET / HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let (got, _) = read_to_end(&mut http);
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.starts_with("HTTP/1.1 200 OK\r\n") && text.ends_with("\r\n\r\nHello World\n"),
+        "{text}"
+    );
 }

@@ -435,6 +435,9 @@ pub fn compare(opts: &Options) -> anyhow::Result<String> {
         &cold_opts,
         &mut out,
     )?);
+    let (http, http_failures) = crate::http::table(opts)?;
+    out.push_str(&http);
+    failures.extend(http_failures);
     if !failures.is_empty() {
         println!("{out}");
         anyhow::bail!(

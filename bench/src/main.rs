@@ -14,9 +14,11 @@
 //! - `servers`: starting each server under test as a process on free ports.
 //! - `native`: the reference servers (tokio echo; Node's echo script).
 //! - `wstd`: the wasmtime runner for the wstd guest.
-//! - `compare`: the table.
+//! - `http`: the HTTP table (wrk against hyper, Node and netlet) and its servers.
+//! - `compare`: the tables.
 
 mod compare;
+mod http;
 mod load;
 mod native;
 mod servers;
@@ -86,6 +88,19 @@ enum Command {
         tcp: SocketAddr,
         #[arg(long, default_value = "127.0.0.1:0")]
         udp: SocketAddr,
+    },
+    /// A hyper 1.x HTTP server on one thread (`Hello World`, 1 MiB at `/1mib`).
+    ServeHyper {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        tcp: SocketAddr,
+    },
+    /// Canned HTTP responses without parsing: what wrk can reach at most.
+    ServeCanned {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        tcp: SocketAddr,
+        /// Body bytes per response.
+        #[arg(long, default_value_t = 12)]
+        body: usize,
     },
     /// Run the wstd echo component under wasmtime.
     ServeWstd {
@@ -158,6 +173,8 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::ServeNative { threads, tcp, udp } => native::serve(threads, tcp, udp),
+        Command::ServeHyper { tcp } => http::serve_hyper(tcp),
+        Command::ServeCanned { tcp, body } => http::serve_canned(tcp, body),
         Command::ServeWstd {
             component,
             addr,

@@ -58,6 +58,14 @@ pub enum Kind {
     },
     /// The wstd `wasi:sockets` echo under wasmtime.
     Wstd,
+    /// wrk's ceiling: canned HTTP responses with this many body bytes.
+    HttpCanned { body: usize },
+    /// hyper 1.x on one thread.
+    HttpHyper,
+    /// Node's `http` server.
+    HttpNode,
+    /// netlet running an HTTP guest (`http_hello.wasm`, `bench_http.wasm`).
+    HttpNetlet { guest: &'static str },
 }
 
 /// Where the binaries and components are.
@@ -109,6 +117,30 @@ pub fn start(kind: &Kind, paths: &Paths) -> anyhow::Result<Server> {
                 cmd.arg("--no-cache");
             }
             ("netlet: listening tcp ", Some("netlet: listening udp "))
+        }
+        Kind::HttpCanned { body } => {
+            cmd = Command::new(&paths.bench);
+            cmd.args(["serve-canned", "--body", &body.to_string()]);
+            ("tcp ", None)
+        }
+        Kind::HttpHyper => {
+            cmd = Command::new(&paths.bench);
+            cmd.arg("serve-hyper");
+            ("tcp ", None)
+        }
+        Kind::HttpNode => {
+            cmd = Command::new("node");
+            cmd.args(["-e", crate::http::NODE_HTTP]);
+            ("tcp ", None)
+        }
+        Kind::HttpNetlet { guest } => {
+            cmd = Command::new(&paths.netlet);
+            cmd.arg("run")
+                .arg(paths.guests.join(guest))
+                .args(["--tcp", "127.0.0.1:0"])
+                .arg("--cache-dir")
+                .arg(&paths.cache);
+            ("netlet: listening tcp ", None)
         }
         Kind::Wstd => {
             cmd = Command::new(&paths.bench);

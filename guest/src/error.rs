@@ -27,6 +27,10 @@ impl Error {
         &self.message
     }
 
+    pub(crate) fn other(code: ErrorCode, message: String) -> Self {
+        Self { code, message }
+    }
+
     pub(crate) fn from_code(code: ErrorCode, what: &str) -> Self {
         Self {
             code,

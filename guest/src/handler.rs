@@ -2,6 +2,7 @@
 
 use crate::dgram::{DgramSocket, RemoteInfo};
 use crate::error::Error;
+use crate::http::{ClientRequest, ResponseEvent};
 use crate::net::{AddressInfo, Server, Socket};
 use crate::timers::TimerId;
 
@@ -92,6 +93,12 @@ pub trait NetHandler: 'static {
     /// A timer set with [`timers`](crate::timers) fired.
     fn on_timer(&mut self, timer: TimerId) {
         let _ = timer;
+    }
+
+    /// What happened to a request made with [`http::request`](crate::http::request):
+    /// its response's head, body pieces and end, or an error.
+    fn on_response(&mut self, request: &ClientRequest, event: ResponseEvent) {
+        let _ = (request, event);
     }
 }
 

@@ -51,7 +51,9 @@
 //!
 //! - [`export_net!`] for a TCP handler ([`NetHandler`]),
 //! - [`export_dgram!`] for a UDP handler ([`DgramHandler`]),
-//! - [`export_handler!`] for a type implementing both.
+//! - [`export_handler!`] for a type implementing both,
+//! - [`export_http!`] for an HTTP server ([`http::HttpHandler`]; see [`http`]: Node's
+//!   `http` module, server and client, on `net`).
 //!
 //! Each takes an expression that builds the handler, evaluated once when the instance
 //! starts: `export_net!(Echo)` for a unit struct, `export_net!(Chat::default())` otherwise.
@@ -63,6 +65,7 @@ mod bindings;
 pub mod dgram;
 mod error;
 mod handler;
+pub mod http;
 pub mod net;
 mod runtime;
 pub mod timers;
@@ -70,7 +73,7 @@ pub mod timers;
 pub use dgram::{DgramSocket, RemoteInfo};
 pub use error::{Error, ErrorCode};
 pub use handler::{DgramHandler, NetHandler};
-pub use net::{AddressInfo, IpFamily, ReadyState, Server, Socket};
+pub use net::{AddressInfo, IpFamily, ReadyState, Server, Socket, SocketEvent};
 pub use timers::TimerId;
 
 /// Implementation details used by the export macros. Not part of the API.
@@ -98,6 +101,28 @@ pub mod __private {
 macro_rules! export_net {
     ($make:expr) => {
         $crate::__export_with!($crate::__private::NetOnly($make));
+    };
+}
+
+/// Exports an HTTP server: a value of a type implementing
+/// [`HttpHandler`](crate::http::HttpHandler), wrapped in an
+/// [`HttpServer`](crate::http::HttpServer).
+///
+/// ```no_run
+/// # use netlet_guest::http::{HttpHandler, Request, Response};
+/// struct NotFound;
+/// impl HttpHandler for NotFound {
+///     fn on_request(&mut self, _req: &Request, res: &Response) {
+///         res.set_status(404);
+///         res.end();
+///     }
+/// }
+/// netlet_guest::export_http!(NotFound);
+/// ```
+#[macro_export]
+macro_rules! export_http {
+    ($make:expr) => {
+        $crate::export_net!($crate::http::HttpServer::new($make));
     };
 }
 

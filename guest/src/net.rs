@@ -264,6 +264,28 @@ impl fmt::Debug for Socket {
     }
 }
 
+/// One event of a socket, as [`NetHandler`](crate::NetHandler) would receive it: how a
+/// protocol layer hands a connection's later events to whoever took it over (an HTTP
+/// upgrade: [`HttpHandler::on_upgraded`](crate::http::HttpHandler::on_upgraded)).
+#[derive(Debug)]
+pub enum SocketEvent {
+    /// Node's `'data'`.
+    Data(Vec<u8>),
+    /// Node's `'end'`: the peer finished sending.
+    End,
+    /// Node's `'drain'`.
+    Drain,
+    /// Node's `'timeout'` (after [`Socket::set_timeout`]).
+    Timeout,
+    /// Node's `'error'`; `Close` follows.
+    Error(Error),
+    /// Node's `'close'`; nothing follows.
+    Close {
+        /// Whether an error closed it.
+        had_error: bool,
+    },
+}
+
 /// A listening TCP server bound by the host (`netlet run --tcp ADDR`): Node's `net.Server`.
 #[derive(Clone)]
 pub struct Server(Rc<ServerInner>);

@@ -9,6 +9,7 @@ use crate::bindings::netlet::net::dgram_handler::DgramEvent;
 use crate::bindings::netlet::net::net_handler::NetEvent;
 use crate::dgram::DgramSocket;
 use crate::handler::{DgramHandler, NetHandler};
+use crate::http::{self, client::SocketEvent as ClientSocketEvent};
 use crate::net::{Server, Socket};
 use crate::timers::TimerId;
 
@@ -166,7 +167,40 @@ fn on_dgram(f: impl FnOnce(&mut dyn DgramHandler)) {
     })
 }
 
+/// The id of a socket event, and the event as the HTTP client takes it, when the
+/// socket is the client's.
+fn client_event(ev: &NetEvent) -> Option<(u32, ClientSocketEvent)> {
+    let (id, event) = match ev {
+        NetEvent::Connect(id) => (*id, ClientSocketEvent::Connect),
+        NetEvent::Data(e) => (e.socket, ClientSocketEvent::Data(Vec::new())),
+        NetEvent::End(id) => (*id, ClientSocketEvent::End),
+        NetEvent::Drain(id) => (*id, ClientSocketEvent::Drain),
+        NetEvent::Timeout(id) => (*id, ClientSocketEvent::Timeout),
+        NetEvent::Error(e) => (e.socket, ClientSocketEvent::Error(e.error.clone().into())),
+        NetEvent::Close(e) => (e.socket, ClientSocketEvent::Close),
+        _ => return None,
+    };
+    http::client::owns(id).then_some((id, event))
+}
+
 fn net_event(ev: NetEvent) {
+    if let Some((id, event)) = client_event(&ev) {
+        let event = match (event, ev) {
+            (ClientSocketEvent::Data(_), NetEvent::Data(e)) => ClientSocketEvent::Data(e.data),
+            (event, NetEvent::Close(_)) => {
+                if let Some(s) = SOCKETS.with(|m| m.borrow_mut().remove(&id)) {
+                    s.mark_closed();
+                    s.clear_state();
+                }
+                event
+            }
+            (event, _) => event,
+        };
+        for (request, event) in http::client::on_event(id, event) {
+            on_net(|h| h.on_response(&request, event));
+        }
+        return;
+    }
     match ev {
         NetEvent::Listening(raw) => {
             let server = Server::new(raw);

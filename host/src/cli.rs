@@ -21,7 +21,8 @@ use crate::{demo, deploy};
 /// and socket methods of Node.js's `net` and `dgram` modules.
 ///
 /// With no command, serves the seeds' demo: the greeting server on 127.0.0.1:8124, the
-/// echo server on 127.0.0.1:1337 and the UDP echo server on 127.0.0.1:41234.
+/// echo server on 127.0.0.1:1337, the UDP echo server on 127.0.0.1:41234 and the HTTP
+/// server on 127.0.0.1:8080.
 #[derive(Parser, Debug)]
 #[command(name = "netlet", version, about, long_about)]
 pub struct Cli {
@@ -174,6 +175,9 @@ struct DemoArgs {
     /// Where the UDP echo server (udp_echo) is bound.
     #[arg(long, value_name = "ADDR", default_value = demo::UDP_ECHO.addr, value_parser = parse_listen_addr)]
     udp_echo: SocketAddr,
+    /// Where the HTTP server (http_hello) listens.
+    #[arg(long, value_name = "ADDR", default_value = demo::HTTP_HELLO.addr, value_parser = parse_listen_addr)]
+    http_hello: SocketAddr,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -325,7 +329,12 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let _ = std::io::stdout().flush();
     deploy::run(
         deploy::Options {
-            source: deploy::Source::Handlers(demo::handlers(args.hello, args.echo, args.udp_echo)),
+            source: deploy::Source::Handlers(demo::handlers(
+                args.hello,
+                args.echo,
+                args.udp_echo,
+                args.http_hello,
+            )),
             cache_dir: args.cache.engine_options().cache_dir,
             watch: false,
             metrics: None,

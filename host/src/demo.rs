@@ -1,6 +1,7 @@
 //! The seeds' demo, served by `netlet` with no arguments: the greeting server on TCP
-//! 8124, the pipe echo server on TCP 1337 and the UDP echo server on 41234, each an
-//! example component embedded in this binary. It is a manifest of built-in handlers,
+//! 8124, the pipe echo server on TCP 1337, the UDP echo server on 41234 and Node's
+//! `Hello World` HTTP server on TCP 8080, each an example component embedded in this
+//! binary. It is a manifest of built-in handlers,
 //! run by the same supervisor as `netlet up` ([`crate::deploy`]).
 
 use std::net::SocketAddr;
@@ -38,14 +39,21 @@ pub const HELLO: Example = example!("hello", "hello.wasm", "127.0.0.1:8124");
 pub const ECHO: Example = example!("echo", "echo.wasm", "127.0.0.1:1337");
 /// The seed's UDP server (`dgram`, port 41234), echoing each datagram.
 pub const UDP_ECHO: Example = example!("udp_echo", "udp_echo.wasm", "127.0.0.1:41234");
+/// Node's canonical HTTP server (`http.createServer`, port 8080).
+pub const HTTP_HELLO: Example = example!("http_hello", "http_hello.wasm", "127.0.0.1:8080");
 
 /// What the demo prints before it starts.
 pub const INTRO: &str =
     "netlet demo: the seeds' examples, each a WebAssembly component embedded in this binary";
 
 /// The demo's handlers: the greeting and echo servers listening on `hello` and `echo`,
-/// the UDP echo server bound to `udp_echo`.
-pub fn handlers(hello: SocketAddr, echo: SocketAddr, udp_echo: SocketAddr) -> Vec<HandlerSpec> {
+/// the UDP echo server bound to `udp_echo`, the HTTP server listening on `http`.
+pub fn handlers(
+    hello: SocketAddr,
+    echo: SocketAddr,
+    udp_echo: SocketAddr,
+    http: SocketAddr,
+) -> Vec<HandlerSpec> {
     let on = |example: Example, tcp: Vec<SocketAddr>, udp: Vec<SocketAddr>| {
         HandlerSpec::builtin(
             example.component,
@@ -60,6 +68,7 @@ pub fn handlers(hello: SocketAddr, echo: SocketAddr, udp_echo: SocketAddr) -> Ve
         on(HELLO, vec![hello], vec![]),
         on(ECHO, vec![echo], vec![]),
         on(UDP_ECHO, vec![], vec![udp_echo]),
+        on(HTTP_HELLO, vec![http], vec![]),
     ]
 }
 
@@ -74,11 +83,11 @@ pub fn announce(started: &[Started<'_>]) -> String {
     let udp = find(&UDP_ECHO)
         .and_then(|s| s.udp.first())
         .map_or_else(|| UDP_ECHO.addr.to_string(), ToString::to_string);
-    instructions(&tcp(&HELLO), &tcp(&ECHO), &udp)
+    instructions(&tcp(&HELLO), &tcp(&ECHO), &udp, &tcp(&HTTP_HELLO))
 }
 
 /// What to type to talk to the demo's servers.
-pub fn instructions(hello: &str, echo: &str, udp: &str) -> String {
+pub fn instructions(hello: &str, echo: &str, udp: &str, http: &str) -> String {
     let (udp_host, udp_port) = udp.rsplit_once(':').unwrap_or((udp, "41234"));
     let (hello_host, hello_port) = hello.rsplit_once(':').unwrap_or((hello, "8124"));
     let (echo_host, echo_port) = echo.rsplit_once(':').unwrap_or((echo, "1337"));
@@ -91,6 +100,7 @@ Try them:
       node -e \"const s=require('net').connect({echo_port},'{echo_host}');s.on('data',d=>{{console.log(d.toString());s.end()}});s.write('hello')\"
   UDP echo (udp_echo):      echo -n hello | nc -u -w1 {udp_host} {udp_port}
       node -e \"const s=require('dgram').createSocket('udp4');s.on('message',m=>{{console.log(m.toString());s.close()}});s.send('hello',{udp_port},'{udp_host}')\"
+  HTTP server (http_hello): curl -i http://{http}/
 Ctrl-C stops the demo.
 "
     )
@@ -105,6 +115,7 @@ mod tests {
         let hello: SocketAddr = "127.0.0.1:5001".parse().unwrap();
         let echo: SocketAddr = "127.0.0.1:5002".parse().unwrap();
         let udp: SocketAddr = "127.0.0.1:5003".parse().unwrap();
+        let http: SocketAddr = "127.0.0.1:5004".parse().unwrap();
         let text = announce(&[
             Started {
                 name: "hello",
@@ -121,23 +132,36 @@ mod tests {
                 tcp: &[],
                 udp: &[udp],
             },
+            Started {
+                name: "http_hello",
+                tcp: &[http],
+                udp: &[],
+            },
         ]);
         assert_eq!(
             text,
-            instructions("127.0.0.1:5001", "127.0.0.1:5002", "127.0.0.1:5003")
+            instructions(
+                "127.0.0.1:5001",
+                "127.0.0.1:5002",
+                "127.0.0.1:5003",
+                "127.0.0.1:5004"
+            )
         );
+        assert!(text.contains("curl -i http://127.0.0.1:5004/"));
         assert!(text.contains("nc 127.0.0.1 5001") && text.ends_with("Ctrl-C stops the demo.\n"));
     }
 
     #[test]
-    fn the_demo_is_three_built_in_handlers_with_their_names() {
+    fn the_demo_is_four_built_in_handlers_with_their_names() {
         let specs = handlers(
             HELLO.addr.parse().unwrap(),
             ECHO.addr.parse().unwrap(),
             UDP_ECHO.addr.parse().unwrap(),
+            HTTP_HELLO.addr.parse().unwrap(),
         );
         let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["hello", "echo", "udp_echo"]);
+        assert_eq!(names, ["hello", "echo", "udp_echo", "http_hello"]);
+        assert_eq!(specs[3].config.tcp[0].port(), 8080);
         assert!(specs.iter().all(|s| !s.from_manifest()));
         assert_eq!(specs[2].config.udp[0].port(), 41234);
         assert_eq!(specs[0].component.to_string(), "hello.wasm (embedded)");

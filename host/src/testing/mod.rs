@@ -34,8 +34,14 @@
 //!
 //! [`scenario`] runs scenario files (TOML) against a component in the harness: what
 //! `netlet test` does.
+//!
+//! # HTTP
+//!
+//! [`http`] builds requests and parses responses for HTTP handlers (scenarios have
+//! `request` and `expect-response` steps).
 
 pub mod harness;
+pub mod http;
 pub mod mem;
 pub mod scenario;
 pub mod server;

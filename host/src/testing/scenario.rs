@@ -41,6 +41,8 @@
 //! | `accept-connect = "name"`, `refuse-connect = true` | answer the guest's oldest outbound connect |
 //! | `expect-log = "regex"` | a line the guest printed matches |
 //! | `expect-trap = "regex"` | the guest trapped, with a message that matches |
+//! | `request = "GET /path"` (`headers = { Name = "value" }`, `body = "..."`) | the client sends an HTTP/1.1 request (`Host: localhost` unless given; `"GET / HTTP/1.0"` for 1.0; a body gets a `Content-Length`) |
+//! | `expect-response = 200` (`headers = { name = "value" }`, `body = "..."`) | the next HTTP response received has this status, these header values (any case) and exactly this body (de-chunked) |
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -121,6 +123,11 @@ pub struct Step {
     pub refuse_connect: Option<bool>,
     pub expect_log: Option<String>,
     pub expect_trap: Option<String>,
+    pub request: Option<String>,
+    pub expect_response: Option<u16>,
+    /// Modifiers of `request` and `expect-response`.
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
+    pub body: Option<String>,
 }
 
 /// What one scenario came to.
@@ -230,7 +237,73 @@ struct Run<'a> {
     dir: &'a Path,
 }
 
+/// The bytes of a scenario's `request` step.
+fn http_request(line: &str, step: &Step) -> Result<Vec<u8>, String> {
+    let mut parts = line.split_whitespace();
+    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+        return Err(format!("request {line:?}: expected \"METHOD /path\""));
+    };
+    let mut req = super::http::HttpRequest::new(method, target);
+    match parts.next() {
+        None | Some("HTTP/1.1") => {}
+        Some("HTTP/1.0") => req = req.http10(),
+        Some(other) => return Err(format!("request {line:?}: unknown version {other}")),
+    }
+    for (n, v) in step.headers.iter().flatten() {
+        req = req.header(n, v);
+    }
+    if let Some(body) = &step.body {
+        req = req.body(body.as_bytes());
+    }
+    Ok(req.to_bytes())
+}
+
 impl Run<'_> {
+    /// Parses the next response from what connection `name` received, keeping the rest.
+    fn expect_response(&mut self, name: &str, status: u16, step: &Step) -> Result<(), String> {
+        let conn = self.conn(name)?;
+        let out = conn.take_output();
+        let eof = conn.is_ended();
+        let buf = self.received.entry(name.to_string()).or_default();
+        buf.extend_from_slice(&out);
+        let (res, used) = match super::http::HttpResponse::parse(buf, false, eof)? {
+            Some(parsed) => parsed,
+            None => {
+                return Err(format!(
+                    "connection {name:?} has no complete HTTP response; received {}",
+                    show(buf)
+                ));
+            }
+        };
+        buf.drain(..used);
+        if res.status != status {
+            return Err(format!(
+                "connection {name:?}: status {} {}, expected {status}",
+                res.status, res.reason
+            ));
+        }
+        for (n, v) in step.headers.iter().flatten() {
+            match res.header(n) {
+                Some(got) if got == v => {}
+                got => {
+                    return Err(format!(
+                        "connection {name:?}: header {n} is {got:?}, expected {v:?}; headers: {:?}",
+                        res.headers
+                    ));
+                }
+            }
+        }
+        if let Some(body) = &step.body
+            && res.body != body.as_bytes()
+        {
+            return Err(format!(
+                "connection {name:?}: the response body differs:\n{}",
+                diff(body.as_bytes(), &res.body)
+            ));
+        }
+        Ok(())
+    }
+
     fn conn_name(&self, step: &Step) -> Result<String, String> {
         step.conn
             .clone()
@@ -408,6 +481,13 @@ impl Run<'_> {
                     }
                 ));
             }
+        } else if let Some(line) = &step.request {
+            let name = self.conn_name(step)?;
+            let bytes = http_request(line, step)?;
+            self.conn(&name)?.send(bytes).map_err(e)?;
+        } else if let Some(status) = step.expect_response {
+            let name = self.conn_name(step)?;
+            self.expect_response(&name, status, step)?;
         } else {
             return Err(
                 "a step with no action (see `netlet test --help` for the step keys)".into(),
@@ -479,6 +559,7 @@ fn describe_step(step: &Step) -> &'static str {
         expect_error => "expect-error", advance => "advance", datagram => "datagram",
         datagram_hex => "datagram-hex", expect_datagram => "expect-datagram",
         expect_datagram_hex => "expect-datagram-hex", expect_log => "expect-log", expect_trap => "expect-trap",
+        request => "request", expect_response => "expect-response",
     );
     "?"
 }

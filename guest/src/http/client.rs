@@ -1,0 +1,528 @@
+//! The client: Node's `http.request` over [`net::connect`](crate::net::connect), with
+//! a keep-alive pool of idle connections per host and port (Node's global agent,
+//! `keepAlive: true` since Node 19). The response arrives as [`ResponseEvent`]s in
+//! the handler's `on_response`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::parse::{Event, Head, Kind, Limits, Parser, Version};
+use crate::error::{Error, ErrorCode};
+use crate::net::{self, ConnectOptions, Socket};
+
+/// How long an idle pooled connection is kept (a second under Node's default server
+/// `keepAliveTimeout`, so the server is not the one to close it under a new request).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+/// Idle connections kept per host and port (Node's `maxFreeSockets`).
+const MAX_IDLE: usize = 256;
+
+/// Options of [`request`]: Node's `http.request(options)`.
+#[derive(Clone, Debug)]
+pub struct RequestOptions {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// Host name or address (also the `Host` header, with the port).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// The request target: `/path?query`.
+    pub path: String,
+    /// Header fields, in order.
+    pub headers: Vec<(String, String)>,
+    /// Reuse an idle connection to the same host and port, and keep this one for the
+    /// next request (Node's agent `keepAlive`, default true).
+    pub keep_alive: bool,
+}
+
+impl RequestOptions {
+    /// `method` `path` on `host:port`, keep-alive, no headers.
+    pub fn new(method: &str, host: &str, port: u16, path: &str) -> Self {
+        Self {
+            method: method.to_string(),
+            host: host.to_string(),
+            port,
+            path: path.to_string(),
+            headers: Vec::new(),
+            keep_alive: true,
+        }
+    }
+
+    /// Adds a header field.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+}
+
+/// What happens to a [`ClientRequest`], delivered to the handler's `on_response`.
+#[derive(Debug)]
+pub enum ResponseEvent {
+    /// The response's head (Node's `http.request` callback).
+    Response(IncomingResponse),
+    /// A piece of the body (Node's `res.on('data')`).
+    Data(Vec<u8>),
+    /// The body is complete (`res.on('end')`); nothing follows.
+    End,
+    /// The request body's queue emptied after [`ClientRequest::write`] returned false.
+    Drain,
+    /// The request failed (Node's `req.on('error')`): refused, reset, a malformed
+    /// response. Nothing follows.
+    Error(Error),
+}
+
+/// A response's head: Node's `http.IncomingMessage` on a client.
+#[derive(Clone, Debug)]
+pub struct IncomingResponse(Head);
+
+impl IncomingResponse {
+    /// Node's `res.statusCode`.
+    pub fn status(&self) -> u16 {
+        self.0.status()
+    }
+
+    /// Node's `res.statusMessage`.
+    pub fn status_message(&self) -> &str {
+        self.0.target()
+    }
+
+    /// The protocol version.
+    pub fn version(&self) -> Version {
+        self.0.version()
+    }
+
+    /// Every header field, in order (Node's `rawHeaders` as pairs).
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.0.headers()
+    }
+
+    /// The first value of header `name`, any case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.0.header(name)
+    }
+}
+
+struct ReqInner {
+    id: u64,
+    socket: Socket,
+    options: RequestOptions,
+    head_sent: bool,
+    /// Bytes of a `Content-Length` body still due; `None` when chunked.
+    length_left: Option<u64>,
+    ended: bool,
+    done: bool,
+}
+
+/// A request in flight: Node's `http.ClientRequest`. A cheap handle; equal handles
+/// name the same request.
+#[derive(Clone)]
+pub struct ClientRequest(Rc<RefCell<ReqInner>>);
+
+impl PartialEq for ClientRequest {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::fmt::Debug for ClientRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = self.0.borrow();
+        f.debug_struct("ClientRequest")
+            .field("id", &r.id)
+            .field("method", &r.options.method)
+            .field("path", &r.options.path)
+            .finish()
+    }
+}
+
+/// A connection the client owns.
+struct ClientConn {
+    socket: Socket,
+    key: (String, u16),
+    parser: Parser,
+    current: Option<ClientRequest>,
+    /// Whether the response lets the connection be reused.
+    reusable: bool,
+}
+
+thread_local! {
+    static CONNS: RefCell<HashMap<u32, ClientConn>> = RefCell::new(HashMap::new());
+    static IDLE: RefCell<HashMap<(String, u16), Vec<u32>>> = RefCell::new(HashMap::new());
+    static NEXT_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether socket `id` belongs to the client (its events are the client's).
+pub(crate) fn owns(id: u32) -> bool {
+    CONNS.with(|c| c.borrow().contains_key(&id))
+}
+
+/// Node's `http.request(options)`: starts a request. Write a body with
+/// [`ClientRequest::write`], then [`ClientRequest::end`] (a request without a body
+/// still needs `end`). Events come to `on_response`. The destination must be allowed
+/// (`--allow HOST:PORT`), or this fails with `access-denied`.
+pub fn request(options: RequestOptions) -> Result<ClientRequest, Error> {
+    for (name, value) in &options.headers {
+        if !super::response::valid_header_name(name) || !super::response::valid_header_value(value)
+        {
+            return Err(Error::other(
+                ErrorCode::InvalidArgument,
+                format!("invalid header {name:?}"),
+            ));
+        }
+    }
+    if options.path.bytes().any(|b| b <= b' ' || b == 0x7f) || options.path.is_empty() {
+        return Err(Error::other(
+            ErrorCode::InvalidArgument,
+            format!("invalid request path {:?}", options.path),
+        ));
+    }
+    let key = (options.host.clone(), options.port);
+    let reused = if options.keep_alive {
+        IDLE.with(|idle| {
+            let mut idle = idle.borrow_mut();
+            let list = idle.get_mut(&key)?;
+            while let Some(id) = list.pop() {
+                let socket = CONNS.with(|c| c.borrow().get(&id).map(|c| c.socket.clone()));
+                if let Some(s) = socket.filter(|s| !s.destroyed()) {
+                    return Some(s);
+                }
+            }
+            None
+        })
+    } else {
+        None
+    };
+    let socket = match reused {
+        Some(s) => {
+            s.set_timeout(Duration::ZERO);
+            s
+        }
+        None => {
+            let s = net::connect(ConnectOptions::new(options.host.clone(), options.port))?;
+            CONNS.with(|c| {
+                c.borrow_mut().insert(
+                    s.id(),
+                    ClientConn {
+                        socket: s.clone(),
+                        key,
+                        parser: Parser::new(Kind::Response, Limits::default()),
+                        current: None,
+                        reusable: false,
+                    },
+                )
+            });
+            s
+        }
+    };
+    let id = NEXT_ID.with(|n| {
+        n.set(n.get() + 1);
+        n.get()
+    });
+    let to_head = options.method.eq_ignore_ascii_case("HEAD");
+    let req = ClientRequest(Rc::new(RefCell::new(ReqInner {
+        id,
+        socket: socket.clone(),
+        options,
+        head_sent: false,
+        length_left: None,
+        ended: false,
+        done: false,
+    })));
+    CONNS.with(|c| {
+        if let Some(conn) = c.borrow_mut().get_mut(&socket.id()) {
+            conn.current = Some(req.clone());
+            conn.reusable = false;
+            conn.parser.expect_head_response(to_head);
+        }
+    });
+    Ok(req)
+}
+
+/// `GET path` on `host:port`, ended at once.
+pub fn get(host: &str, port: u16, path: &str) -> Result<ClientRequest, Error> {
+    let req = request(RequestOptions::new("GET", host, port, path))?;
+    req.end();
+    Ok(req)
+}
+
+impl ClientRequest {
+    /// A number unique to this request within the instance.
+    pub fn id(&self) -> u64 {
+        self.0.borrow().id
+    }
+
+    /// The connection it uses (a pooled one is reused by later requests).
+    pub fn socket(&self) -> Socket {
+        self.0.borrow().socket.clone()
+    }
+
+    /// Node's `req.method`.
+    pub fn method(&self) -> String {
+        self.0.borrow().options.method.clone()
+    }
+
+    /// Node's `req.path`.
+    pub fn path(&self) -> String {
+        self.0.borrow().options.path.clone()
+    }
+
+    fn head(r: &mut ReqInner, out: &mut Vec<u8>, known: Option<usize>) {
+        let o = &r.options;
+        let _ = write!(Str(out), "{} {} HTTP/1.1\r\n", o.method, o.path);
+        let has = |name: &str| o.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+        if !has("host") {
+            let _ = write!(Str(out), "Host: {}:{}\r\n", o.host, o.port);
+        }
+        for (n, v) in &o.headers {
+            let _ = write!(Str(out), "{n}: {v}\r\n");
+        }
+        if !has("connection") {
+            out.extend_from_slice(if o.keep_alive {
+                b"Connection: keep-alive\r\n"
+            } else {
+                b"Connection: close\r\n"
+            });
+        }
+        let user_length = o
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.trim().parse().ok());
+        r.length_left = if let Some(n) = user_length {
+            Some(n)
+        } else if has("transfer-encoding") {
+            None
+        } else if let Some(n) = known {
+            let bodiless = ["GET", "HEAD", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
+                .iter()
+                .any(|m| o.method.eq_ignore_ascii_case(m));
+            if n > 0 || !bodiless {
+                let _ = write!(Str(out), "Content-Length: {n}\r\n");
+            }
+            Some(n as u64)
+        } else {
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+            None
+        };
+        out.extend_from_slice(b"\r\n");
+        r.head_sent = true;
+    }
+
+    fn frame(r: &mut ReqInner, out: &mut Vec<u8>, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        match &mut r.length_left {
+            Some(left) => {
+                let n = (data.len() as u64).min(*left) as usize;
+                out.extend_from_slice(&data[..n]);
+                *left -= n as u64;
+            }
+            None => {
+                let _ = write!(Str(out), "{:x}\r\n", data.len());
+                out.extend_from_slice(data);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+
+    /// Node's `req.write(chunk)`: a piece of the body (chunked unless a
+    /// `Content-Length` was given). Returns the socket's backpressure boolean;
+    /// [`ResponseEvent::Drain`] follows a `false`.
+    pub fn write(&self, chunk: impl AsRef<[u8]>) -> bool {
+        let mut r = self.0.borrow_mut();
+        if r.ended {
+            return false;
+        }
+        let mut out = Vec::new();
+        if !r.head_sent {
+            Self::head(&mut r, &mut out, None);
+        }
+        Self::frame(&mut r, &mut out, chunk.as_ref());
+        r.socket.write(out)
+    }
+
+    /// Node's `req.end()`: the request is complete.
+    pub fn end(&self) {
+        self.end_with([]);
+    }
+
+    /// Node's `req.end(data)`: the last piece, then complete. Before any `write`, the
+    /// body gets a `Content-Length`.
+    pub fn end_with(&self, data: impl AsRef<[u8]>) {
+        let mut r = self.0.borrow_mut();
+        if r.ended {
+            return;
+        }
+        let data = data.as_ref();
+        let mut out = Vec::new();
+        if !r.head_sent {
+            Self::head(&mut r, &mut out, Some(data.len()));
+        }
+        Self::frame(&mut r, &mut out, data);
+        if r.length_left.is_none() {
+            out.extend_from_slice(b"0\r\n\r\n");
+        }
+        r.ended = true;
+        r.socket.write(out);
+    }
+
+    /// Node's `req.destroy()`: abandons the request and closes its connection.
+    pub fn destroy(&self) {
+        let socket = {
+            let mut r = self.0.borrow_mut();
+            r.done = true;
+            r.ended = true;
+            r.socket.clone()
+        };
+        socket.destroy();
+    }
+}
+
+struct Str<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Str<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// A `net` event of a client-owned socket.
+pub(crate) enum SocketEvent {
+    /// Connected: the queued request goes out; nothing to tell the handler.
+    Connect,
+    Data(Vec<u8>),
+    End,
+    Drain,
+    Timeout,
+    Error(Error),
+    Close,
+}
+
+/// Handles a client socket's event; returns what to deliver to the handler.
+pub(crate) fn on_event(id: u32, ev: SocketEvent) -> Vec<(ClientRequest, ResponseEvent)> {
+    let mut out = Vec::new();
+    CONNS.with(|conns| {
+        let mut conns = conns.borrow_mut();
+        let Some(conn) = conns.get_mut(&id) else {
+            return;
+        };
+        let fail = |conn: &mut ClientConn, out: &mut Vec<_>, e: Error| {
+            if let Some(req) = conn.current.take() {
+                let done = std::mem::replace(&mut req.0.borrow_mut().done, true);
+                if !done {
+                    out.push((req, ResponseEvent::Error(e)));
+                }
+            }
+        };
+        match ev {
+            SocketEvent::Connect => {}
+            SocketEvent::Data(data) => {
+                conn.parser.push(data);
+                loop {
+                    match conn.parser.next_event() {
+                        Ok(None) => break,
+                        Ok(Some(Event::Head(head))) => {
+                            let status = head.status();
+                            if (100..200).contains(&status) && status != 101 {
+                                continue;
+                            }
+                            conn.reusable = head.keep_alive() && status != 101;
+                            if let Some(req) = &conn.current {
+                                out.push((
+                                    req.clone(),
+                                    ResponseEvent::Response(IncomingResponse(head)),
+                                ));
+                            }
+                        }
+                        Ok(Some(Event::Body(chunk))) => {
+                            if let Some(req) = &conn.current {
+                                out.push((req.clone(), ResponseEvent::Data(chunk)));
+                            }
+                        }
+                        Ok(Some(Event::End)) => {
+                            let Some(req) = conn.current.take() else {
+                                continue;
+                            };
+                            let (keep, ended) = {
+                                let mut r = req.0.borrow_mut();
+                                r.done = true;
+                                (r.options.keep_alive, r.ended)
+                            };
+                            out.push((req, ResponseEvent::End));
+                            if keep && ended && conn.reusable && conn.parser.buffered() == 0 {
+                                let key = conn.key.clone();
+                                let pooled = IDLE.with(|idle| {
+                                    let mut idle = idle.borrow_mut();
+                                    let list = idle.entry(key).or_default();
+                                    if list.len() < MAX_IDLE {
+                                        list.push(id);
+                                        true
+                                    } else {
+                                        false
+                                    }
+                                });
+                                if pooled {
+                                    conn.socket.set_timeout(IDLE_TIMEOUT);
+                                } else {
+                                    conn.socket.end();
+                                }
+                            } else {
+                                conn.socket.end();
+                            }
+                            break;
+                        }
+                        Err(e) => {
+                            conn.socket.destroy();
+                            fail(
+                                conn,
+                                &mut out,
+                                Error::other(ErrorCode::Unknown, format!("parse error: {e}")),
+                            );
+                            break;
+                        }
+                    }
+                }
+            }
+            SocketEvent::End => match conn.parser.finish() {
+                Ok(true) => {
+                    if let Some(req) = conn.current.take() {
+                        req.0.borrow_mut().done = true;
+                        out.push((req, ResponseEvent::End));
+                    }
+                }
+                _ => fail(conn, &mut out, hang_up()),
+            },
+            SocketEvent::Drain => {
+                if let Some(req) = &conn.current {
+                    out.push((req.clone(), ResponseEvent::Drain));
+                }
+            }
+            SocketEvent::Timeout => {
+                if conn.current.is_none() {
+                    conn.socket.destroy();
+                }
+            }
+            SocketEvent::Error(e) => fail(conn, &mut out, e),
+            SocketEvent::Close => {
+                fail(conn, &mut out, hang_up());
+                let key = conn.key.clone();
+                conns.remove(&id);
+                IDLE.with(|idle| {
+                    if let Some(list) = idle.borrow_mut().get_mut(&key) {
+                        list.retain(|&s| s != id);
+                    }
+                });
+            }
+        }
+    });
+    out
+}
+
+/// Node's error for a connection that closed before the response completed.
+fn hang_up() -> Error {
+    Error::other(ErrorCode::ConnectionReset, "socket hang up".to_string())
+}
