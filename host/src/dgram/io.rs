@@ -8,9 +8,9 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::task::{Context, Poll};
 
-use tokio::io::ReadBuf;
-
-use super::{DgramView, MAX_PEERS, MAX_QUEUED, MAX_QUEUED_BYTES, READS_PER_TURN, UdpSock};
+use super::{
+    DgramView, MAX_DATAGRAM_V6, MAX_PEERS, MAX_QUEUED, MAX_QUEUED_BYTES, READS_PER_TURN, UdpSock,
+};
 use crate::bindings::ErrorCode;
 use crate::error::{error_code, error_info, host_error};
 use crate::events::{HostError, HostEvent};
@@ -71,15 +71,15 @@ impl DgramView<'_> {
     }
 
     /// The reactor found the socket readable (or the host queued a read).
-    pub fn on_readable(&mut self, id: u32, buf: &mut [u8]) {
+    pub fn on_readable(&mut self, id: u32) {
         if let Some(udp) = self.udp.socks.get_mut(&id) {
             udp.read_queued = false;
         }
-        self.read(id, buf);
+        self.read(id);
     }
 
     /// Reads the datagrams waiting on a socket (a bounded number per turn).
-    pub(super) fn read(&mut self, id: u32, buf: &mut [u8]) {
+    pub(super) fn read(&mut self, id: u32) {
         for _ in 0..READS_PER_TURN {
             if self.events.arena.bytes.len() >= crate::net::conn::MAX_BATCH_BYTES {
                 break;
@@ -94,10 +94,13 @@ impl DgramView<'_> {
                 return;
             };
             let mut cx = Context::from_waker(&udp.read_waker);
-            let mut rb = ReadBuf::new(buf);
-            match sock.poll_recv_from(&mut cx, &mut rb) {
+            let polled = self
+                .events
+                .arena
+                .read_into(MAX_DATAGRAM_V6, |rb| sock.poll_recv_from(&mut cx, rb));
+            match polled {
                 Poll::Pending => return,
-                Poll::Ready(Ok(from)) => {
+                Poll::Ready(Ok((from, data))) => {
                     if udp.peers.len() >= MAX_PEERS {
                         udp.peers.clear();
                         // Its permission may have come from the reply rule.
@@ -106,8 +109,7 @@ impl DgramView<'_> {
                     udp.peers.insert(from);
                     let port = self.cx.shard.stats.udp_port(udp.port);
                     HandlerStats::add(&port.datagrams_in, 1);
-                    HandlerStats::add(&port.bytes_in, rb.filled().len() as u64);
-                    let data = self.events.arena.bytes(rb.filled());
+                    HandlerStats::add(&port.bytes_in, data.len() as u64);
                     let (ip, family) = guest_ip(from);
                     let address = self.events.arena.text(|t| {
                         let _ = write!(t, "{ip}");
