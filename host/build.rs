@@ -13,6 +13,8 @@ const GUESTS: &[&str] = &[
     "tcp-client",
     "udp-client",
     "chat",
+    "kv",
+    "proxy",
     "scripted",
     "notahandler",
     "hostile",

@@ -53,6 +53,8 @@ fn every_example_passes_its_scenarios() {
         "tcp-client",
         "udp-client",
         "chat",
+        "kv",
+        "proxy",
     ] {
         let (ok, out) = netlet_test(&guest(example), &scenarios_of(example));
         assert!(ok, "{example}:\n{out}");
