@@ -462,7 +462,7 @@ fn unknown_command(out: &mut Vec<u8>, args: &Args) {
 /// Makes room for `n` more reply bytes, fallibly; false if the instance is out of
 /// memory. Small replies need no check: the reserve covers them.
 fn room(out: &mut Vec<u8>, n: usize) -> bool {
-    n < 1024 || memory::fallible(|| out.try_reserve(n)).is_ok()
+    n < 1024 || (!memory::under_pressure() && memory::fallible(|| out.try_reserve(n)).is_ok())
 }
 
 /// Milliseconds since the Unix epoch: Redis validates expiry times against it (a time

@@ -57,6 +57,10 @@ const DEFAULT_MAX_REQUEST: usize = 4 << 20;
 /// at once, so a long pipeline does not build one huge reply.
 const WRITE_AT: usize = 64 * 1024;
 
+/// The largest partial request a connection may hold once the instance is short of
+/// memory (see `memory`).
+const HOLD_UNDER_PRESSURE: usize = 64 * 1024;
+
 /// Keys the expiry timer removes per event at most; more due keys are left to the next
 /// timer event, so one event's work stays bounded.
 const EXPIRE_PER_EVENT: usize = 10_000;
@@ -215,6 +219,33 @@ impl Kv {
     }
 }
 
+impl Kv {
+    /// Makes room in the connection's buffer for `more` bytes; false if the instance
+    /// is out of memory. A partial argument's whole size is reserved at once, so a
+    /// large request takes what it needs rather than a doubling buffer's slack.
+    fn hold(&self, conn: &mut Conn, more: usize) -> bool {
+        let wanted = conn.start + conn.parser.wanted();
+        // Once the reserve is spent, what is left must serve events and replies: a
+        // connection may still hold a small partial request (a pipelined batch cut by
+        // a read), not a large one.
+        if wanted.max(conn.buf.len() + more) - conn.start > HOLD_UNDER_PRESSURE
+            && memory::under_pressure()
+        {
+            return false;
+        }
+        let buf = &mut conn.buf;
+        memory::fallible(|| {
+            if wanted > buf.len() + more {
+                buf.try_reserve_exact(wanted - buf.len())
+            } else {
+                // Amortised, so a request trickling in is not copied over and over.
+                buf.try_reserve(more)
+            }
+        })
+        .is_ok()
+    }
+}
+
 impl NetHandler for Kv {
     fn init(&mut self, args: Vec<String>) -> Result<(), String> {
         let mut args = args.into_iter();
@@ -248,7 +279,7 @@ impl NetHandler for Kv {
         }
         if conn.buf.is_empty() {
             conn.buf = data;
-        } else if memory::fallible(|| conn.buf.try_reserve(data.len())).is_ok() {
+        } else if self.hold(&mut conn, data.len()) {
             conn.buf.extend_from_slice(&data);
         } else {
             // The request cannot be held: refuse it as Redis refuses a write when full,

@@ -135,6 +135,16 @@ impl Parser {
         }
     }
 
+    /// How many bytes, from the command's first byte, the command being read is known
+    /// to need: the end of the argument it is reading. The caller can make room for
+    /// them at once rather than grow its buffer step by step.
+    pub fn wanted(&self) -> usize {
+        match self.state {
+            State::Body { at, len, .. } => at + len + 2,
+            _ => 0,
+        }
+    }
+
     /// The arguments of the command [`Parser::parse`] just returned, given the same bytes.
     pub fn args<'a>(&'a self, command: &'a [u8]) -> Args<'a> {
         Args {
