@@ -1,12 +1,19 @@
-//! Builds the benchmark's guests (the netlet handler and the wstd command) for
-//! wasm32-wasip2.
+//! Builds the benchmark's guests (the netlet echo handler, the wstd command, and the
+//! `kv` and `proxy` examples of the protocol rows) for wasm32-wasip2.
 
 include!("../host/build_guests.rs");
 
 fn main() {
     let out = build_guests(
-        &["bench-echo", "wstd-echo"],
-        &["guest", "wit", "bench/guests", "Cargo.lock"],
+        &["bench-echo", "wstd-echo", "kv", "proxy"],
+        &[
+            "guest",
+            "wit",
+            "bench/guests",
+            "examples/kv",
+            "examples/proxy",
+            "Cargo.lock",
+        ],
     );
     println!("cargo:rustc-env=BENCH_GUEST_DIR={}", out.display());
 }

@@ -14,11 +14,13 @@
 //! - `servers`: starting each server under test as a process on free ports.
 //! - `native`: the reference servers (tokio echo; Node's echo script).
 //! - `wstd`: the wasmtime runner for the wstd guest.
-//! - `compare`: the table.
+//! - `protocols`: the `kv` and `proxy` rows, against redis-server and HAProxy.
+//! - `compare`: the tables.
 
 mod compare;
 mod load;
 mod native;
+mod protocols;
 mod servers;
 mod wstd;
 
@@ -58,6 +60,10 @@ enum Command {
         /// Leave out the wstd column.
         #[arg(long)]
         no_wstd: bool,
+        /// Leave out the protocol rows (kv against redis-server, proxy against
+        /// HAProxy), which need redis-tools, redis-server and haproxy installed.
+        #[arg(long)]
+        no_protocols: bool,
         /// The netlet binary (default: next to this one).
         #[arg(long)]
         netlet: Option<PathBuf>,
@@ -105,6 +111,7 @@ fn main() -> anyhow::Result<()> {
             idle,
             only,
             no_wstd,
+            no_protocols,
             netlet,
             output,
         } => {
@@ -126,6 +133,7 @@ fn main() -> anyhow::Result<()> {
                 idle: if smoke { 200 } else { idle },
                 only,
                 no_wstd,
+                no_protocols,
             };
             let table = compare::compare(&opts)?;
             println!("{table}");
