@@ -221,22 +221,29 @@ impl Kv {
 
 impl Kv {
     /// Makes room in the connection's buffer for `more` bytes; false if the instance
-    /// is out of memory. A partial argument's whole size is reserved at once, so a
-    /// large request takes what it needs rather than a doubling buffer's slack.
+    /// is out of memory. The buffer grows by doubling, but never past the end of the
+    /// argument being read: a large request takes what it needs, not a doubling
+    /// buffer's slack, and an announced length is not trusted for more than twice
+    /// what actually came.
     fn hold(&self, conn: &mut Conn, more: usize) -> bool {
-        let wanted = conn.start + conn.parser.wanted();
+        let held = conn.buf.len() - conn.start + more;
+        let wanted = conn.parser.wanted();
         // Once the reserve is spent, what is left must serve events and replies: a
         // connection may still hold a small partial request (a pipelined batch cut by
         // a read), not a large one.
-        if wanted.max(conn.buf.len() + more) - conn.start > HOLD_UNDER_PRESSURE
-            && memory::under_pressure()
-        {
+        if held.max(wanted) > HOLD_UNDER_PRESSURE && memory::under_pressure() {
             return false;
         }
+        let target = if wanted > held {
+            wanted.min(held.saturating_mul(2))
+        } else {
+            held
+        };
+        let extra = (conn.start + target).saturating_sub(conn.buf.len());
         let buf = &mut conn.buf;
         memory::fallible(|| {
-            if wanted > buf.len() + more {
-                buf.try_reserve_exact(wanted - buf.len())
+            if wanted > held {
+                buf.try_reserve_exact(extra)
             } else {
                 // Amortised, so a request trickling in is not copied over and over.
                 buf.try_reserve(more)
