@@ -695,3 +695,43 @@ fn partial_requests_that_do_not_fit_get_oom_and_a_close_others_carry_on() {
     let log = netlet.stderr.text();
     assert!(!log.contains("trapped"), "{log}");
 }
+
+#[test]
+fn config_get_matches_globs_in_bounded_time() {
+    let netlet = kv(&[]);
+    let mut c = connect(netlet.tcp[0]);
+    let save = b"$4\r\nsave\r\n$0\r\n\r\n".as_slice();
+    let appendonly = b"$10\r\nappendonly\r\n$2\r\nno\r\n".as_slice();
+    for (pattern, expected) in [
+        ("SAVE", [b"*2\r\n".as_slice(), save].concat()),
+        ("s*", [b"*2\r\n".as_slice(), save].concat()),
+        ("?ave", [b"*2\r\n".as_slice(), save].concat()),
+        ("*only", [b"*2\r\n".as_slice(), appendonly].concat()),
+        ("*", [b"*4\r\n".as_slice(), save, appendonly].concat()),
+        ("a*d*o*y", [b"*2\r\n".as_slice(), appendonly].concat()),
+        ("save?", b"*0\r\n".to_vec()),
+    ] {
+        let got = converse(&mut c, format!("CONFIG GET {pattern}\r\n").as_bytes());
+        assert_eq!(show(&got), show(&expected), "CONFIG GET {pattern}");
+    }
+    // A pattern of 100,000 stars and `a`s: answered at once, without trapping.
+    let pattern: Vec<u8> = (0..100_000)
+        .map(|i| if i % 2 == 0 { b'*' } else { b'a' })
+        .collect();
+    let mut request =
+        format!("*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n${}\r\n", pattern.len()).into_bytes();
+    request.extend_from_slice(&pattern);
+    request.extend_from_slice(b"\r\n");
+    let started = Instant::now();
+    assert_eq!(converse(&mut c, &request), b"*0\r\n");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        !netlet.stderr.text().contains("trapped"),
+        "{}",
+        netlet.stderr.text()
+    );
+}

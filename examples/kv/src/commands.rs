@@ -1103,14 +1103,33 @@ fn config(args: &Args, out: &mut Vec<u8>) {
     }
 }
 
-/// A glob match with `*` and `?`, ignoring ASCII case.
+/// A glob match with `*` and `?`, ignoring ASCII case. Iterative, remembering only the
+/// last `*`: time at most pattern length × text length, and no recursion a long pattern
+/// could overflow the stack with.
 fn glob(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|i| glob(rest, &text[i..])),
-        Some((b'?', rest)) => !text.is_empty() && glob(rest, &text[1..]),
-        Some((c, rest)) => text
-            .split_first()
-            .is_some_and(|(t, tail)| t.eq_ignore_ascii_case(c) && glob(rest, tail)),
+    let (mut p, mut t) = (0, 0);
+    // The last `*` seen, and the text position it is matched up to.
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == b'?' || c.eq_ignore_ascii_case(&text[t]) => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                // Let the last `*` take one more byte, and try again after it.
+                Some((sp, st)) => {
+                    p = sp + 1;
+                    t = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
     }
+    pattern[p..].iter().all(|&c| c == b'*')
 }
