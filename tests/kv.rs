@@ -735,3 +735,31 @@ fn config_get_matches_globs_in_bounded_time() {
         netlet.stderr.text()
     );
 }
+
+#[test]
+fn commands_with_many_arguments() {
+    let netlet = kv(&[]);
+    let mut c = connect(netlet.tcp[0]);
+    // MSET of 100,000 pairs, MGET of them all, then DEL of 200,000 keys (half absent).
+    let n = 100_000;
+    let mut mset = format!("*{}\r\n$4\r\nMSET\r\n", 1 + 2 * n).into_bytes();
+    let mut mget = format!("*{}\r\n$4\r\nMGET\r\n", 1 + n).into_bytes();
+    let mut del = format!("*{}\r\n$3\r\nDEL\r\n", 1 + 2 * n).into_bytes();
+    let mut values = format!("*{n}\r\n").into_bytes();
+    for i in 0..n {
+        let (k, v) = (format!("k{i}"), format!("v{i}"));
+        mset.extend_from_slice(
+            format!("${}\r\n{k}\r\n${}\r\n{v}\r\n", k.len(), v.len()).as_bytes(),
+        );
+        mget.extend_from_slice(format!("${}\r\n{k}\r\n", k.len()).as_bytes());
+        values.extend_from_slice(format!("${}\r\n{v}\r\n", v.len()).as_bytes());
+        let absent = format!("absent{i}");
+        del.extend_from_slice(
+            format!("${}\r\n{k}\r\n${}\r\n{absent}\r\n", k.len(), absent.len()).as_bytes(),
+        );
+    }
+    assert_eq!(converse(&mut c, &mset), b"+OK\r\n");
+    assert!(converse(&mut c, &mget) == values, "MGET of 100,000 keys");
+    assert_eq!(converse(&mut c, &del), format!(":{n}\r\n").as_bytes());
+    assert_eq!(converse(&mut c, b"DBSIZE\r\n"), b":0\r\n");
+}

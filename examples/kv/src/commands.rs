@@ -7,8 +7,7 @@ use crate::memory;
 use crate::resp::{self, Args, string2ll};
 use crate::store::{Oom, Store, Ttl, try_copy};
 
-/// Redis's reply when it is out of memory (`shared.oomerr`).
-pub const OOM: &[u8] = b"OOM command not allowed when used memory > 'maxmemory'.";
+pub use crate::resp::OOM;
 
 const SYNTAX: &[u8] = b"ERR syntax error";
 const NOT_INTEGER: &[u8] = b"ERR value is not an integer or out of range";

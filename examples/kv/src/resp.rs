@@ -14,14 +14,25 @@
 
 use memchr::memchr;
 
+use crate::memory;
+
+/// Redis's reply when it is out of memory (`shared.oomerr`).
+pub const OOM: &[u8] = b"OOM command not allowed when used memory > 'maxmemory'.";
+
+/// Argument lists and inline buffers larger than these are given back to the heap after
+/// their command, so a connection keeps no more than an ordinary command needs.
+const KEEP_ARGS: usize = 1024;
+const KEEP_INLINE: usize = 4096;
+
 /// Redis's `PROTO_INLINE_MAX_SIZE`: the longest inline command waiting for its newline,
 /// and the longest `*N` / `$N` line.
 pub const INLINE_MAX: usize = 64 * 1024;
 
-/// A request Redis refuses with a protocol error; the connection is closed after the
-/// reply.
+/// A request Redis refuses with a protocol error, or one this instance has no memory to
+/// read; the connection is closed after the reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProtocolError {
+    OutOfMemory,
     TooBigInline,
     UnbalancedQuotes,
     TooBigMultibulkCount,
@@ -35,6 +46,7 @@ impl ProtocolError {
     /// Redis's error reply, without the leading `-` and trailing CRLF.
     pub fn reply(self) -> Vec<u8> {
         let text = match self {
+            ProtocolError::OutOfMemory => return OOM.to_vec(),
             ProtocolError::TooBigInline => "too big inline request",
             ProtocolError::UnbalancedQuotes => "unbalanced quotes in request",
             ProtocolError::TooBigMultibulkCount => "too big mbulk count string",
@@ -94,8 +106,10 @@ pub struct Parser {
     max_request: usize,
     state: State,
     /// The current command's arguments: ranges of the command's bytes (multibulk), or of
-    /// `inline` (an inline command, whose quoting and escapes are resolved).
-    ranges: Vec<(usize, usize)>,
+    /// `inline` (an inline command, whose quoting and escapes are resolved). 32-bit
+    /// offsets: a request is at most `max_request` (< 4 GiB) bytes, and an argument
+    /// costs 8 bytes here for at least 6 bytes received.
+    ranges: Vec<(u32, u32)>,
     inline: Vec<u8>,
     from_inline: bool,
 }
@@ -103,7 +117,7 @@ pub struct Parser {
 /// The arguments of a parsed command.
 pub struct Args<'a> {
     base: &'a [u8],
-    ranges: &'a [(usize, usize)],
+    ranges: &'a [(u32, u32)],
 }
 
 impl<'a> Args<'a> {
@@ -114,20 +128,23 @@ impl<'a> Args<'a> {
     /// Argument `i`; the command name is argument 0.
     pub fn get(&self, i: usize) -> &'a [u8] {
         let (from, to) = self.ranges[i];
-        &self.base[from..to]
+        &self.base[from as usize..to as usize]
     }
 
     /// Arguments `from..`.
     pub fn from(&self, from: usize) -> impl Iterator<Item = &'a [u8]> + use<'a> {
         let base = self.base;
-        self.ranges[from..].iter().map(move |&(a, b)| &base[a..b])
+        self.ranges[from..]
+            .iter()
+            .map(move |&(a, b)| &base[a as usize..b as usize])
     }
 }
 
 impl Parser {
+    /// A parser for requests of at most `max_request` bytes (at most `u32::MAX`).
     pub fn new(max_request: usize) -> Self {
         Parser {
-            max_request,
+            max_request: max_request.min(u32::MAX as usize),
             state: State::Start,
             ranges: Vec::new(),
             inline: Vec::new(),
@@ -168,6 +185,12 @@ impl Parser {
                         return Parsed::Incomplete;
                     };
                     self.ranges.clear();
+                    if self.ranges.capacity() > KEEP_ARGS {
+                        self.ranges = Vec::new();
+                    }
+                    if self.inline.capacity() > KEEP_INLINE {
+                        self.inline = Vec::new();
+                    }
                     self.from_inline = false;
                     self.state = if first == b'*' {
                         State::Count { scanned: 1 }
@@ -240,7 +263,15 @@ impl Parser {
                     if buf.len() < at + len + 2 {
                         return Parsed::Incomplete;
                     }
-                    self.ranges.push((at, at + len));
+                    if self.ranges.len() == self.ranges.capacity() {
+                        let more = self.ranges.len().max(4).min(left);
+                        let ranges = &mut self.ranges;
+                        if memory::fallible(|| ranges.try_reserve_exact(more)).is_err() {
+                            return self.fail(ProtocolError::OutOfMemory);
+                        }
+                    }
+                    // Offsets fit: the whole command is at most `max_request` bytes.
+                    self.ranges.push((at as u32, (at + len) as u32));
                     let next = at + len + 2;
                     if left == 1 {
                         self.state = State::Start;
@@ -262,18 +293,19 @@ impl Parser {
         Parsed::Error(error)
     }
 
+    /// An inline command. Unlike Redis, which takes a longer line if it happens to
+    /// arrive whole, a line is at most 64 KiB (or `max_request`) however it arrives:
+    /// its arguments cost several times its length to hold.
     fn inline(&mut self, buf: &[u8], scanned: usize) -> Parsed {
         let limit = INLINE_MAX.min(self.max_request);
-        let Some(nl) = memchr(b'\n', &buf[scanned..]).map(|i| scanned + i) else {
+        let Some(nl) = memchr(b'\n', &buf[scanned..limit.min(buf.len())]).map(|i| scanned + i)
+        else {
             if buf.len() > limit {
                 return self.fail(ProtocolError::TooBigInline);
             }
             self.state = State::Inline { scanned: buf.len() };
             return Parsed::Incomplete;
         };
-        if nl > self.max_request {
-            return self.fail(ProtocolError::TooBigInline);
-        }
         let mut line = &buf[..nl];
         if let Some(rest) = line.strip_suffix(b"\r") {
             line = rest;
@@ -341,7 +373,7 @@ pub fn string2ll(s: &[u8]) -> Option<i64> {
 /// (C escapes and `\xHH`) and `'...'` (only `\'`) quoting. A closing quote must be
 /// followed by a space or the end. Like Redis (which reads the line as a C string), a
 /// NUL byte ends the line.
-fn split_args(line: &[u8], out: &mut Vec<u8>, ranges: &mut Vec<(usize, usize)>) -> Result<(), ()> {
+fn split_args(line: &[u8], out: &mut Vec<u8>, ranges: &mut Vec<(u32, u32)>) -> Result<(), ()> {
     let line = &line[..memchr(0, line).unwrap_or(line.len())];
     let at = |i: usize| line.get(i).copied().unwrap_or(0);
     let is_space = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
@@ -411,7 +443,8 @@ fn split_args(line: &[u8], out: &mut Vec<u8>, ranges: &mut Vec<(usize, usize)>) 
             }
             p += 1;
         }
-        ranges.push((start, out.len()));
+        // A line is at most 64 KiB.
+        ranges.push((start as u32, out.len() as u32));
     }
 }
 
