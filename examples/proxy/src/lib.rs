@@ -56,6 +56,8 @@ struct Link {
     peer: Option<Socket>,
     /// This is the upstream side.
     upstream: bool,
+    /// The upstream side is connected.
+    connected: bool,
     /// The proxy ended this socket (its peer ended, or closed).
     ended: bool,
     /// The proxy destroyed this socket.
@@ -186,6 +188,7 @@ impl NetHandler for Proxy {
 
     fn on_connect(&mut self, upstream: &Socket) {
         upstream.set_timeout(Duration::ZERO);
+        upstream.state::<Link>().connected = true;
     }
 
     fn on_data(&mut self, socket: &Socket, data: Vec<u8>) {
@@ -242,10 +245,10 @@ impl NetHandler for Proxy {
         );
         if link.upstream {
             let name = self.name();
-            let what = if socket.ready_state() == ReadyState::Opening {
-                "; closing the client"
-            } else {
+            let what = if link.connected {
                 ""
+            } else {
+                "; closing the client"
             };
             eprintln!("proxy: upstream {name}: {error}{what}");
         }
