@@ -16,6 +16,8 @@ const GUESTS: &[&str] = &[
     "http-hello",
     "http-echo",
     "sse",
+    "kv",
+    "proxy",
     "scripted",
     "notahandler",
     "hostile",

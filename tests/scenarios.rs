@@ -56,6 +56,8 @@ fn every_example_passes_its_scenarios() {
         "http-hello",
         "http-echo",
         "sse",
+        "kv",
+        "proxy",
     ] {
         let (ok, out) = netlet_test(&guest(example), &scenarios_of(example));
         assert!(ok, "{example}:\n{out}");

@@ -22,6 +22,8 @@ pub struct Options {
     pub only: Option<String>,
     /// Skip the wstd column.
     pub no_wstd: bool,
+    /// Skip the protocol rows (`protocols`).
+    pub no_protocols: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -438,6 +440,9 @@ pub fn compare(opts: &Options) -> anyhow::Result<String> {
     let (http, http_failures) = crate::http::table(opts)?;
     out.push_str(&http);
     failures.extend(http_failures);
+    if !opts.no_protocols && crate::protocols::selected(opts) {
+        failures.extend(crate::protocols::run(opts, &mut out)?);
+    }
     if !failures.is_empty() {
         println!("{out}");
         anyhow::bail!(

@@ -15,12 +15,14 @@
 //! - `native`: the reference servers (tokio echo; Node's echo script).
 //! - `wstd`: the wasmtime runner for the wstd guest.
 //! - `http`: the HTTP table (wrk against hyper, Node and netlet) and its servers.
+//! - `protocols`: the `kv` and `proxy` rows, against redis-server and HAProxy.
 //! - `compare`: the tables.
 
 mod compare;
 mod http;
 mod load;
 mod native;
+mod protocols;
 mod servers;
 mod wstd;
 
@@ -60,6 +62,10 @@ enum Command {
         /// Leave out the wstd column.
         #[arg(long)]
         no_wstd: bool,
+        /// Leave out the protocol rows (kv against redis-server, proxy against
+        /// HAProxy), which need redis-tools, redis-server and haproxy installed.
+        #[arg(long)]
+        no_protocols: bool,
         /// The netlet binary (default: next to this one).
         #[arg(long)]
         netlet: Option<PathBuf>,
@@ -120,6 +126,7 @@ fn main() -> anyhow::Result<()> {
             idle,
             only,
             no_wstd,
+            no_protocols,
             netlet,
             output,
         } => {
@@ -141,6 +148,7 @@ fn main() -> anyhow::Result<()> {
                 idle: if smoke { 200 } else { idle },
                 only,
                 no_wstd,
+                no_protocols,
             };
             let table = compare::compare(&opts)?;
             println!("{table}");
