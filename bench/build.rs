@@ -6,7 +6,14 @@ include!("../host/build_guests.rs");
 
 fn main() {
     let out = build_guests(
-        &["bench-echo", "wstd-echo", "http-hello", "bench-http", "kv", "proxy"],
+        &[
+            "bench-echo",
+            "wstd-echo",
+            "http-hello",
+            "bench-http",
+            "kv",
+            "proxy",
+        ],
         &[
             "guest",
             "wit",
