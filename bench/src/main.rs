@@ -69,6 +69,9 @@ enum Command {
         /// The netlet binary (default: next to this one).
         #[arg(long)]
         netlet: Option<PathBuf>,
+        /// Worker threads of the load generator.
+        #[arg(long, default_value_t = 2)]
+        load_threads: usize,
         /// Also write the table to this file.
         #[arg(long)]
         output: Option<PathBuf>,
@@ -128,6 +131,7 @@ fn main() -> anyhow::Result<()> {
             no_wstd,
             no_protocols,
             netlet,
+            load_threads,
             output,
         } => {
             servers::raise_fd_limit();
@@ -149,6 +153,7 @@ fn main() -> anyhow::Result<()> {
                 only,
                 no_wstd,
                 no_protocols,
+                load_threads,
             };
             let table = compare::compare(&opts)?;
             println!("{table}");
@@ -166,9 +171,7 @@ fn main() -> anyhow::Result<()> {
             seconds,
         } => {
             let d = Duration::from_secs_f64(seconds);
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
+            let rt = load::runtime(2);
             let outcome = rt.block_on(async {
                 match mode.as_str() {
                     "ping-pong" => load::ping_pong(addr, conns, size, d).await,

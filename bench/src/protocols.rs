@@ -271,12 +271,7 @@ fn proxy_path(paths: &servers::Paths) -> PathBuf {
 
 fn measure(row: &Row, side: Side, opts: &Options, dir: &Path) -> anyhow::Result<f64> {
     let paths = &opts.paths;
-    let rt = || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime")
-    };
+    let rt = || crate::load::runtime(opts.load_threads);
     match row.load {
         Load::Redis(test) => {
             // About the same time per case as the other rows at Redis's speed here.
