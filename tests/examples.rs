@@ -268,6 +268,8 @@ fn demo_serves_the_three_seed_servers() {
         "127.0.0.1:0",
         "--echo",
         "127.0.0.1:0",
+        "--echo-tls",
+        "127.0.0.1:0",
         "--udp-echo",
         "127.0.0.1:0",
         "--cache-dir",
@@ -281,7 +283,14 @@ fn demo_serves_the_three_seed_servers() {
         .filter(|l| l.starts_with("netlet: listening "))
         .map(|l| l.split_whitespace().nth(3).unwrap().parse().unwrap())
         .collect();
-    assert_eq!(addrs.len(), 3, "{lines:?}");
+    // hello, echo, echo over TLS, UDP echo.
+    assert_eq!(addrs.len(), 4, "{lines:?}");
+    assert!(
+        netlet
+            .stdout
+            .contains("openssl s_client -connect 127.0.0.1:"),
+        "instructions missing: {lines:?}"
+    );
     assert!(
         netlet.stdout.contains("nc 127.0.0.1"),
         "instructions missing: {lines:?}"
@@ -299,7 +308,7 @@ fn demo_serves_the_three_seed_servers() {
     assert_eq!(read_exact(&mut echo, 4), b"ping");
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     udp.set_read_timeout(Some(WAIT)).unwrap();
-    udp.send_to(b"dgram", addrs[2]).unwrap();
+    udp.send_to(b"dgram", addrs[3]).unwrap();
     let mut buf = [0; 16];
     let (n, _) = udp.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"dgram");

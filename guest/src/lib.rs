@@ -70,7 +70,9 @@ pub mod timers;
 pub use dgram::{DgramSocket, RemoteInfo};
 pub use error::{Error, ErrorCode};
 pub use handler::{DgramHandler, NetHandler};
-pub use net::{AddressInfo, IpFamily, ReadyState, Server, Socket};
+pub use net::{
+    AddressInfo, IpFamily, PeerCertificate, ReadyState, Server, Socket, TlsInfo, TlsOptions,
+};
 pub use timers::TimerId;
 
 /// Implementation details used by the export macros. Not part of the API.
