@@ -20,6 +20,7 @@ mod compare;
 mod load;
 mod native;
 mod servers;
+mod tls;
 mod wstd;
 
 use std::net::SocketAddr;
@@ -87,6 +88,17 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         udp: SocketAddr,
     },
+    /// Run the native TLS echo (tokio-rustls) until killed.
+    ServeNativeTls {
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: SocketAddr,
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+    },
     /// Run the wstd echo component under wasmtime.
     ServeWstd {
         component: PathBuf,
@@ -120,6 +132,7 @@ fn main() -> anyhow::Result<()> {
                     bench,
                     netlet,
                     guests,
+                    tls: tls::make_certificate(&cache)?,
                     cache,
                 },
                 duration: Duration::from_secs_f64(if smoke { 1.0 } else { seconds }),
@@ -158,6 +171,12 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::ServeNative { threads, tcp, udp } => native::serve(threads, tcp, udp),
+        Command::ServeNativeTls {
+            threads,
+            addr,
+            cert,
+            key,
+        } => tls::serve_native(threads, addr, &cert, &key),
         Command::ServeWstd {
             component,
             addr,
