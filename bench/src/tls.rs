@@ -63,6 +63,8 @@ pub fn serve_native(
                 tokio::time::sleep(Duration::from_millis(1)).await;
                 continue;
             };
+            // As netlet does for TLS: whole records need no Nagle.
+            let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 let Ok(mut stream) = acceptor.accept(tcp).await else {

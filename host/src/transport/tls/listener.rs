@@ -155,7 +155,10 @@ impl TlsListener {
     }
 
     /// Starts the handshake of a new connection.
-    fn start(&mut self, cx: &mut Context<'_>, tcp: Box<dyn Stream>, peer: SocketAddr) {
+    fn start(&mut self, cx: &mut Context<'_>, mut tcp: Box<dyn Stream>, peer: SocketAddr) {
+        // TLS writes whole records (a flight, a session ticket, then the first reply):
+        // Nagle would hold the small ones behind a delayed ACK for up to 40 ms.
+        let _ = tcp.set_nodelay(true);
         let tls = self.cell.get();
         let Some(config) = tls.server.clone() else {
             return;

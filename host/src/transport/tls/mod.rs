@@ -189,9 +189,11 @@ pub struct ConnectTls {
 /// Wraps an outbound connection in TLS and runs its handshake (bounded by the
 /// handshake timeout). `Err` says why it failed, as the guest's `error` event shows it.
 pub async fn connect(
-    stream: Box<dyn super::Stream>,
+    mut stream: Box<dyn super::Stream>,
     tls: ConnectTls,
 ) -> Result<TlsStream, HandshakeError> {
+    // Whole records go out as they are made (see the listener's handshakes).
+    let _ = stream.set_nodelay(true);
     let sent = match &tls.server_name {
         rustls_pki_types::ServerName::DnsName(name) => Some(name.as_ref().to_string()),
         _ => None,
