@@ -268,6 +268,8 @@ fn demo_serves_the_seed_servers_and_http_hello() {
         "127.0.0.1:0",
         "--echo",
         "127.0.0.1:0",
+        "--echo-tls",
+        "127.0.0.1:0",
         "--udp-echo",
         "127.0.0.1:0",
         "--http-hello",
@@ -278,16 +280,23 @@ fn demo_serves_the_seed_servers_and_http_hello() {
     // The helper only counts --tcp/--udp arguments: wait for the demo's last line.
     netlet.stdout.wait_for("Ctrl-C stops the demo", WAIT);
     let lines = netlet.stdout.all();
+    // hello, echo, echo over TLS, UDP echo, HTTP hello.
     let addrs: Vec<std::net::SocketAddr> = lines
         .iter()
         .filter(|l| l.starts_with("netlet: listening "))
         .map(|l| l.split_whitespace().nth(3).unwrap().parse().unwrap())
         .collect();
-    assert_eq!(addrs.len(), 4, "{lines:?}");
+    assert_eq!(addrs.len(), 5, "{lines:?}");
     assert!(
         netlet
             .stdout
-            .contains(&format!("curl -i http://{}/", addrs[3])),
+            .contains("openssl s_client -connect 127.0.0.1:"),
+        "instructions missing: {lines:?}"
+    );
+    assert!(
+        netlet
+            .stdout
+            .contains(&format!("curl -i http://{}/", addrs[4])),
         "instructions missing: {lines:?}"
     );
     assert!(
@@ -307,11 +316,11 @@ fn demo_serves_the_seed_servers_and_http_hello() {
     assert_eq!(read_exact(&mut echo, 4), b"ping");
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     udp.set_read_timeout(Some(WAIT)).unwrap();
-    udp.send_to(b"dgram", addrs[2]).unwrap();
+    udp.send_to(b"dgram", addrs[3]).unwrap();
     let mut buf = [0; 16];
     let (n, _) = udp.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"dgram");
-    let mut http = connect(addrs[3]);
+    let mut http = connect(addrs[4]);
     http.write_all(b"GET / HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")
         .unwrap();
     let (got, _) = read_to_end(&mut http);

@@ -36,6 +36,8 @@ enum Case {
     Udp { sockets: usize, size: usize },
     Idle,
     ColdStart,
+    TlsStream { conns: usize, chunk: usize },
+    TlsChurn { concurrency: usize },
 }
 
 struct Row {
@@ -90,6 +92,21 @@ const ROWS: &[Row] = &[
         lower_is_better: false,
     },
     Row {
+        name: "TLS stream 64 KiB chunks × 4 conns",
+        case: Case::TlsStream {
+            conns: 4,
+            chunk: 65536,
+        },
+        unit: "MB/s",
+        lower_is_better: false,
+    },
+    Row {
+        name: "TLS handshakes × 16 (connect, handshake, 32 B echo, close)",
+        case: Case::TlsChurn { concurrency: 16 },
+        unit: "conn/s",
+        lower_is_better: false,
+    },
+    Row {
         name: "idle connections: RSS per connection",
         case: Case::Idle,
         unit: "KiB",
@@ -124,7 +141,7 @@ fn tcp(server: &Server) -> anyhow::Result<SocketAddr> {
 fn measure(kind: &Kind, case: Case, opts: &Options) -> anyhow::Result<Cell> {
     let d = opts.duration;
     if let Case::ColdStart = case {
-        let server = servers::start(kind, &opts.paths)?;
+        let server = servers::start(kind, &opts.paths, false)?;
         let addr = tcp(&server)?;
         // `started_in` covers spawn to the address line; add the first echo.
         let t = Instant::now();
@@ -135,8 +152,20 @@ fn measure(kind: &Kind, case: Case, opts: &Options) -> anyhow::Result<Cell> {
             ..Cell::default()
         });
     }
-    let server = servers::start(kind, &opts.paths)?;
+    let tls = matches!(case, Case::TlsStream { .. } | Case::TlsChurn { .. });
+    let server = servers::start(kind, &opts.paths, tls)?;
+    let cert = &opts.paths.tls.0;
     let outcome: Outcome = match case {
+        Case::TlsStream { conns, chunk } => {
+            let addr = server.tls.context("no TLS address")?;
+            let mut o = rt(opts).block_on(crate::tls::stream(addr, cert, conns, chunk, d))?;
+            o.rate /= 1e6;
+            o
+        }
+        Case::TlsChurn { concurrency } => {
+            let addr = server.tls.context("no TLS address")?;
+            rt(opts).block_on(crate::tls::churn(addr, cert, concurrency, d))?
+        }
         Case::PingPong { conns, size } => {
             rt(opts).block_on(load::ping_pong(tcp(&server)?, conns, size, d))?
         }
@@ -257,9 +286,22 @@ fn run_table(
         let mut cells = Vec::new();
         for column in columns {
             let skip = (matches!(column.kind, Kind::Wstd)
-                && (opts.no_wstd || matches!(row.case, Case::Udp { .. } | Case::ColdStart)))
+                && (opts.no_wstd
+                    || matches!(
+                        row.case,
+                        Case::Udp { .. }
+                            | Case::ColdStart
+                            | Case::TlsStream { .. }
+                            | Case::TlsChurn { .. }
+                    )))
                 || (column.title.starts_with("load ceiling")
-                    && matches!(row.case, Case::Idle | Case::ColdStart));
+                    && matches!(
+                        row.case,
+                        Case::Idle
+                            | Case::ColdStart
+                            | Case::TlsStream { .. }
+                            | Case::TlsChurn { .. }
+                    ));
             let cell = if skip {
                 Cell {
                     note: Some("-".into()),
@@ -340,6 +382,7 @@ pub fn compare(opts: &Options) -> anyhow::Result<String> {
             cache: true,
         },
         &opts.paths,
+        false,
     )?);
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut out = String::new();

@@ -342,7 +342,7 @@ pub fn table(opts: &Options) -> anyhow::Result<(String, Vec<String>)> {
         let mut cells = Vec::new();
         for kind in &kinds {
             eprintln!("   {} / {kind:?}", row.name);
-            let result = servers::start(kind, &opts.paths).and_then(|server| {
+            let result = servers::start(kind, &opts.paths, false).and_then(|server| {
                 let addr = server.tcp.context("no TCP address")?;
                 wrk(
                     &format!("http://{addr}{}", row.path),

@@ -24,6 +24,7 @@ mod load;
 mod native;
 mod protocols;
 mod servers;
+mod tls;
 mod wstd;
 
 use std::net::SocketAddr;
@@ -111,6 +112,17 @@ enum Command {
         #[arg(long, default_value_t = 12)]
         body: usize,
     },
+    /// Run the native TLS echo (tokio-rustls) until killed.
+    ServeNativeTls {
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        #[arg(long, default_value = "127.0.0.1:0")]
+        addr: SocketAddr,
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+    },
     /// Run the wstd echo component under wasmtime.
     ServeWstd {
         component: PathBuf,
@@ -146,6 +158,7 @@ fn main() -> anyhow::Result<()> {
                     bench,
                     netlet,
                     guests,
+                    tls: tls::make_certificate(&cache)?,
                     cache,
                 },
                 duration: Duration::from_secs_f64(if smoke { 1.0 } else { seconds }),
@@ -186,6 +199,12 @@ fn main() -> anyhow::Result<()> {
         Command::ServeNative { threads, tcp, udp } => native::serve(threads, tcp, udp),
         Command::ServeHyper { tcp } => http::serve_hyper(tcp),
         Command::ServeCanned { tcp, body } => http::serve_canned(tcp, body),
+        Command::ServeNativeTls {
+            threads,
+            addr,
+            cert,
+            key,
+        } => tls::serve_native(threads, addr, &cert, &key),
         Command::ServeWstd {
             component,
             addr,

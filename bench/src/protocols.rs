@@ -283,7 +283,7 @@ fn measure(row: &Row, side: Side, opts: &Options, dir: &Path) -> anyhow::Result<
             redis_benchmark(addr, test, requests.max(10_000))
         }
         Load::Stream | Load::Churn => {
-            let echo = servers::start(&Kind::Native { threads: 1 }, paths)?;
+            let echo = servers::start(&Kind::Native { threads: 1 }, paths, false)?;
             let upstream = echo.tcp.context("no TCP address")?;
             let (_proxy, addr) = match side {
                 Side::Netlet => {

@@ -15,6 +15,8 @@ pub struct Server {
     child: Child,
     pub tcp: Option<SocketAddr>,
     pub udp: Option<SocketAddr>,
+    /// Its TLS echo, when started for a TLS case.
+    pub tls: Option<SocketAddr>,
     /// From spawn to its address lines.
     pub started_in: Duration,
 }
@@ -75,6 +77,8 @@ pub struct Paths {
     pub netlet: PathBuf,
     pub guests: PathBuf,
     pub cache: PathBuf,
+    /// The run's TLS certificate and key (made at start).
+    pub tls: (PathBuf, PathBuf),
 }
 
 impl Paths {
@@ -87,10 +91,29 @@ impl Paths {
     }
 }
 
-/// Starts a server; waits for the address lines it prints (`prefix ADDR`).
-pub fn start(kind: &Kind, paths: &Paths) -> anyhow::Result<Server> {
+/// Starts a server; waits for the address lines it prints (`prefix ADDR`). With `tls`,
+/// its TLS echo instead (netlet: a `--tls` listener beside the others).
+pub fn start(kind: &Kind, paths: &Paths, tls: bool) -> anyhow::Result<Server> {
     let mut cmd;
+    let (cert, key) = (&paths.tls.0, &paths.tls.1);
+    let mut tls_prefix = None;
     let (tcp_prefix, udp_prefix): (&str, Option<&str>) = match kind {
+        Kind::Native { threads } if tls => {
+            cmd = Command::new(&paths.bench);
+            cmd.args(["serve-native-tls", "--threads", &threads.to_string()])
+                .arg("--cert")
+                .arg(cert)
+                .arg("--key")
+                .arg(key);
+            ("tls ", None)
+        }
+        Kind::Node if tls => {
+            cmd = Command::new("node");
+            cmd.args(["-e", crate::tls::NODE_TLS_ECHO])
+                .arg(cert)
+                .arg(key);
+            ("tls ", None)
+        }
         Kind::Native { threads } => {
             cmd = Command::new(&paths.bench);
             cmd.args(["serve-native", "--threads", &threads.to_string()]);
@@ -111,6 +134,13 @@ pub fn start(kind: &Kind, paths: &Paths) -> anyhow::Result<Server> {
                 .arg(paths.bench_echo())
                 .args(["--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
                 .args(["--isolation", isolation, "--shards", shards]);
+            if tls {
+                cmd.args(["--tls", "127.0.0.1:0", "--tls-cert"])
+                    .arg(cert)
+                    .arg("--tls-key")
+                    .arg(key);
+                tls_prefix = Some("netlet: listening tls ");
+            }
             if *cache {
                 cmd.arg("--cache-dir").arg(&paths.cache);
             } else {
@@ -171,10 +201,14 @@ pub fn start(kind: &Kind, paths: &Paths) -> anyhow::Result<Server> {
         child,
         tcp: None,
         udp: None,
+        tls: None,
         started_in: Duration::ZERO,
     };
     let deadline = Instant::now() + Duration::from_secs(120);
-    while server.tcp.is_none() || (udp_prefix.is_some() && server.udp.is_none()) {
+    while server.tcp.is_none()
+        || (udp_prefix.is_some() && server.udp.is_none())
+        || (tls_prefix.is_some() && server.tls.is_none())
+    {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = match rx.recv_timeout(left) {
             Ok(line) => line,
@@ -182,6 +216,12 @@ pub fn start(kind: &Kind, paths: &Paths) -> anyhow::Result<Server> {
         };
         if let Some(addr) = line.strip_prefix(tcp_prefix) {
             server.tcp = Some(
+                addr.trim()
+                    .parse()
+                    .with_context(|| format!("address in {line:?}"))?,
+            );
+        } else if let Some(addr) = tls_prefix.and_then(|p| line.strip_prefix(p)) {
+            server.tls = Some(
                 addr.trim()
                     .parse()
                     .with_context(|| format!("address in {line:?}"))?,
@@ -195,6 +235,10 @@ pub fn start(kind: &Kind, paths: &Paths) -> anyhow::Result<Server> {
         }
     }
     server.started_in = started.elapsed();
+    if tls && tls_prefix.is_none() {
+        // A reference server's TLS echo is its only listener.
+        server.tls = server.tcp;
+    }
     Ok(server)
 }
 

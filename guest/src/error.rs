@@ -74,6 +74,7 @@ impl ErrorCode {
             ErrorCode::NameNotFound => "ENOTFOUND",
             ErrorCode::MessageTooLarge => "EMSGSIZE",
             ErrorCode::WouldExceedLimit => "ERR_NETLET_LIMIT",
+            ErrorCode::TlsHandshakeFailed => "ERR_TLS_HANDSHAKE",
             ErrorCode::Unknown => "UNKNOWN",
         }
     }

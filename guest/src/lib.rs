@@ -73,7 +73,10 @@ pub mod timers;
 pub use dgram::{DgramSocket, RemoteInfo};
 pub use error::{Error, ErrorCode};
 pub use handler::{DgramHandler, NetHandler};
-pub use net::{AddressInfo, IpFamily, ReadyState, Server, Socket, SocketEvent};
+pub use net::{
+    AddressInfo, IpFamily, PeerCertificate, ReadyState, Server, Socket, SocketEvent, TlsInfo,
+    TlsOptions,
+};
 pub use timers::TimerId;
 
 /// Implementation details used by the export macros. Not part of the API.

@@ -20,6 +20,14 @@ pub use crate::bindings::netlet::net::types::AddressInfo;
 /// Node's `socket.readyState`.
 pub use crate::bindings::netlet::net::net::ReadyState;
 
+/// What a TLS socket negotiated ([`Socket::tls`]): protocol, cipher, SNI, ALPN, the
+/// verified peer certificate.
+pub use crate::bindings::netlet::net::net::TlsInfo;
+
+/// A verified peer certificate's subject and alternative names
+/// ([`Socket::peer_certificate`]).
+pub use crate::bindings::netlet::net::net::PeerCertificate;
+
 impl fmt::Display for IpFamily {
     /// Node's family strings: `IPv4`, `IPv6`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -210,6 +218,44 @@ impl Socket {
         self.0.raw.ready_state()
     }
 
+    /// Node's `socket.encrypted`: the socket came from a TLS listener (`netlet run
+    /// --tls`) or was opened with [`ConnectOptions::tls`]. The host ran the handshake;
+    /// handlers that do not care see the same events as on plain TCP.
+    pub fn encrypted(&self) -> bool {
+        self.0.raw.tls().is_some()
+    }
+
+    /// Everything TLS negotiated, in one call; `None` for a plain TCP socket.
+    pub fn tls(&self) -> Option<TlsInfo> {
+        self.0.raw.tls()
+    }
+
+    /// Node's `socket.getProtocol()`: `"TLSv1.3"` or `"TLSv1.2"`; `None` unencrypted.
+    pub fn protocol(&self) -> Option<String> {
+        self.tls().map(|t| t.protocol)
+    }
+
+    /// Node's `socket.getCipher().standardName`, e.g. `"TLS_AES_128_GCM_SHA256"`.
+    pub fn cipher(&self) -> Option<String> {
+        self.tls().map(|t| t.cipher)
+    }
+
+    /// Node's `socket.servername`: the name the client asked for (SNI).
+    pub fn servername(&self) -> Option<String> {
+        self.tls().and_then(|t| t.servername)
+    }
+
+    /// Node's `socket.alpnProtocol`: the protocol agreed by ALPN.
+    pub fn alpn_protocol(&self) -> Option<String> {
+        self.tls().and_then(|t| t.alpn_protocol)
+    }
+
+    /// Node's `socket.getPeerCertificate()`, verified: the server's for a client
+    /// socket, the client's on a listener that requires one (`--tls-client-ca`).
+    pub fn peer_certificate(&self) -> Option<PeerCertificate> {
+        self.tls().and_then(|t| t.peer_certificate)
+    }
+
     /// Per-connection state of type `T`, created with `T::default()` on first use and
     /// dropped after the socket's `close` event. Several types can be kept side by side.
     ///
@@ -371,6 +417,39 @@ pub struct ConnectOptions {
     pub allow_half_open: bool,
 }
 
+/// TLS for [`connect_tls`] (Node's `tls.connect(options)`): the host runs the handshake and
+/// verifies the server's certificate against the platform's roots (or the operator's
+/// `--tls-ca`); `on_connect` comes once it is done. A certificate that does not verify
+/// is an `on_error` ([`ErrorCode::TlsHandshakeFailed`](crate::ErrorCode), the message
+/// says why: expired, unknown issuer, name mismatch) then `on_close`, never data.
+#[derive(Clone, Debug, Default)]
+pub struct TlsOptions {
+    /// The name the certificate must be valid for, sent as SNI (Node's `servername`);
+    /// `None`: the connect's host.
+    pub servername: Option<String>,
+    /// ALPN protocols to offer, most preferred first (Node's `ALPNProtocols`).
+    pub alpn_protocols: Vec<String>,
+}
+
+impl TlsOptions {
+    /// TLS with the defaults: verify the connect's host, no ALPN.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Verify (and send as SNI) `name` rather than the host.
+    pub fn servername(mut self, name: impl Into<String>) -> Self {
+        self.servername = Some(name.into());
+        self
+    }
+
+    /// Offer `protocol` by ALPN (after those already offered).
+    pub fn alpn(mut self, protocol: impl Into<String>) -> Self {
+        self.alpn_protocols.push(protocol.into());
+        self
+    }
+}
+
 impl ConnectOptions {
     /// Options to connect to `host:port`, with Node's defaults for the rest.
     pub fn new(host: impl Into<String>, port: u16) -> Self {
@@ -385,6 +464,20 @@ impl ConnectOptions {
             allow_half_open: false,
         }
     }
+
+    fn raw(&self) -> raw::ConnectOptions {
+        raw::ConnectOptions {
+            host: self.host.clone(),
+            port: self.port,
+            family: self.family,
+            local_address: self.local_address.clone(),
+            no_delay: self.no_delay,
+            keep_alive: self.keep_alive,
+            keep_alive_initial_delay_ms: u32::try_from(self.keep_alive_initial_delay.as_millis())
+                .unwrap_or(u32::MAX),
+            allow_half_open: self.allow_half_open,
+        }
+    }
 }
 
 /// Node's `net.connect(options)`: open a client connection.
@@ -394,18 +487,38 @@ impl ConnectOptions {
 /// must allow the destination (`netlet run --allow HOST:PORT`), or this fails with
 /// [`ErrorCode::AccessDenied`](crate::ErrorCode::AccessDenied).
 pub fn connect(options: ConnectOptions) -> Result<Socket, Error> {
-    let raw_options = raw::ConnectOptions {
-        host: options.host.clone(),
-        port: options.port,
-        family: options.family,
-        local_address: options.local_address,
-        no_delay: options.no_delay,
-        keep_alive: options.keep_alive,
-        keep_alive_initial_delay_ms: u32::try_from(options.keep_alive_initial_delay.as_millis())
-            .unwrap_or(u32::MAX),
-        allow_half_open: options.allow_half_open,
+    adopt(raw::connect(&options.raw()), &options)
+}
+
+/// Node's `tls.connect(options)`: [`connect`], then a TLS handshake the host runs.
+///
+/// `on_connect` comes once the handshake is done (Node's `secureConnect`), and the
+/// socket's data is the plaintext; [`Socket::tls`] tells what was negotiated. A
+/// handshake that fails is `on_error` with
+/// [`ErrorCode::TlsHandshakeFailed`](crate::ErrorCode::TlsHandshakeFailed), whose
+/// message says why (expired, unknown issuer, name mismatch), then `on_close`: no data.
+/// The destination must be allowed (`--allow`) as for [`connect`].
+///
+/// ```no_run
+/// use netlet_guest::net::{ConnectOptions, TlsOptions, connect_tls};
+/// let socket = connect_tls(
+///     ConnectOptions::new("example.com", 443),
+///     TlsOptions::new().alpn("http/1.1"),
+/// );
+/// ```
+pub fn connect_tls(options: ConnectOptions, tls: TlsOptions) -> Result<Socket, Error> {
+    let raw_tls = raw::TlsOptions {
+        servername: tls.servername,
+        alpn_protocols: tls.alpn_protocols,
     };
-    match raw::connect(&raw_options) {
+    adopt(raw::connect_tls(&options.raw(), &raw_tls), &options)
+}
+
+fn adopt(
+    result: Result<raw::Socket, crate::ErrorCode>,
+    options: &ConnectOptions,
+) -> Result<Socket, Error> {
+    match result {
         Ok(raw) => {
             let socket = Socket::new(raw, None);
             runtime::adopt_socket(&socket);

@@ -172,6 +172,10 @@ struct DemoArgs {
     /// Where the echo server (echo) listens.
     #[arg(long, value_name = "ADDR", default_value = demo::ECHO.addr, value_parser = parse_listen_addr)]
     echo: SocketAddr,
+    /// Where the echo server (echo) listens for TLS (a self-signed certificate is made at
+    /// start).
+    #[arg(long, value_name = "ADDR", default_value = demo::ECHO_TLS_ADDR, value_parser = parse_listen_addr)]
+    echo_tls: SocketAddr,
     /// Where the UDP echo server (udp_echo) is bound.
     #[arg(long, value_name = "ADDR", default_value = demo::UDP_ECHO.addr, value_parser = parse_listen_addr)]
     udp_echo: SocketAddr,
@@ -327,14 +331,23 @@ fn run_tests(args: TestArgs) -> anyhow::Result<ExitCode> {
 fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("{}", demo::INTRO);
     let _ = std::io::stdout().flush();
+    let certificate = demo::make_certificate().map_err(|e| {
+        anyhow::anyhow!(
+            "cannot make the demo's TLS certificate in {}: {e}",
+            demo::certificate_dir().display()
+        )
+    })?;
+    let handlers = demo::handlers(
+        args.hello,
+        args.echo,
+        args.echo_tls,
+        certificate,
+        args.udp_echo,
+        args.http_hello,
+    );
     deploy::run(
         deploy::Options {
-            source: deploy::Source::Handlers(demo::handlers(
-                args.hello,
-                args.echo,
-                args.udp_echo,
-                args.http_hello,
-            )),
+            source: deploy::Source::Handlers(handlers),
             cache_dir: args.cache.engine_options().cache_dir,
             watch: false,
             metrics: None,

@@ -12,6 +12,7 @@ pub mod flags;
 pub mod settings;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::policy::AllowRule;
@@ -52,6 +53,10 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
 /// Default `--drain-timeout`: how long connections may stay on replaced code.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default `--tls-handshake-timeout`: how long a TLS handshake may take (Node's default
+/// is 120 s; a client that connects and stays silent holds a handshake slot that long).
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The most shards a handler may have.
 pub const MAX_SHARDS: usize = 1024;
@@ -102,6 +107,23 @@ pub struct HandlerConfig {
     pub tcp: Vec<SocketAddr>,
     /// UDP addresses to bind.
     pub udp: Vec<SocketAddr>,
+    /// TLS addresses to listen on: TCP with a TLS handshake the host runs.
+    pub tls: Vec<SocketAddr>,
+    /// Certificate chains (PEM) of the TLS listeners, paired with `tls_key` in order; the
+    /// first pair is the default when no SNI matches.
+    pub tls_cert: Vec<PathBuf>,
+    /// Private keys (PEM: PKCS#8, PKCS#1 or SEC1), one per `tls_cert`.
+    pub tls_key: Vec<PathBuf>,
+    /// ALPN protocols the TLS listeners accept, in order of preference.
+    pub tls_alpn: Vec<String>,
+    /// CA certificates (PEM) client certificates must chain to: set, the TLS listeners
+    /// require a client certificate (mTLS).
+    pub tls_client_ca: Option<PathBuf>,
+    /// How long a TLS handshake may take (listeners and the guest's TLS connects).
+    pub tls_handshake_timeout: Duration,
+    /// CA certificates (PEM) the guest's TLS connections verify servers against, in
+    /// place of the platform's roots.
+    pub tls_ca: Option<PathBuf>,
     /// Worker threads, each with its own instance (1: Node's model, one instance sees
     /// every connection).
     pub shards: usize,
@@ -146,6 +168,13 @@ impl Default for HandlerConfig {
         Self {
             tcp: Vec::new(),
             udp: Vec::new(),
+            tls: Vec::new(),
+            tls_cert: Vec::new(),
+            tls_key: Vec::new(),
+            tls_alpn: Vec::new(),
+            tls_client_ca: None,
+            tls_handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+            tls_ca: None,
             shards: 1,
             args: Vec::new(),
             allow: Vec::new(),
@@ -181,12 +210,51 @@ impl HandlerConfig {
                 self.shards
             ));
         }
+        self.check_tls()?;
         self.max_memory = self.max_memory.max(MIN_MEMORY);
         self.high_water_mark = self.high_water_mark.max(1);
         self.max_write_buffer = self.max_write_buffer.max(1);
         self.event_timeout = self.event_timeout.max(EVENT_TIMEOUT_RESOLUTION);
         self.idle_timeout = self.idle_timeout.filter(|d| !d.is_zero());
+        self.tls_handshake_timeout = self.tls_handshake_timeout.max(Duration::from_millis(1));
         Ok(self)
+    }
+
+    /// The TLS settings agree: listeners have certificates, each certificate its key,
+    /// ALPN names are 1..=255 bytes.
+    fn check_tls(&self) -> Result<(), String> {
+        if self.tls_cert.len() != self.tls_key.len() {
+            return Err(format!(
+                "invalid TLS settings: {} --tls-cert but {} --tls-key: give them in pairs (a certificate, then its key)",
+                self.tls_cert.len(),
+                self.tls_key.len()
+            ));
+        }
+        if !self.tls.is_empty() && self.tls_cert.is_empty() {
+            return Err(
+                "invalid TLS settings: a --tls listener needs a certificate: give --tls-cert FILE --tls-key FILE"
+                    .to_string(),
+            );
+        }
+        if self.tls.is_empty() && !self.tls_cert.is_empty() {
+            return Err("--tls-cert is for TLS listeners: give --tls ADDR as well".to_string());
+        }
+        if let Some(bad) = self.tls_alpn.iter().find(|p| p.is_empty() || p.len() > 255) {
+            return Err(format!(
+                "invalid --tls-alpn {bad:?}: a protocol name is 1 to 255 bytes"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `new` differs from `self` only in settings a reload applies to the TLS
+    /// listeners and clients alone (certificates, keys, ALPN, CAs, the handshake
+    /// timeout): the handler's instances stay as they are.
+    pub fn only_tls_differs(&self, new: &HandlerConfig) -> bool {
+        settings::SETTINGS
+            .iter()
+            .filter(|s| s.on_change != settings::OnChange::Tls)
+            .all(|s| s.same(self, new))
     }
 
     /// Instances a connection-isolation pool holds for this handler: one per connection
@@ -204,7 +272,7 @@ impl HandlerConfig {
         settings::SETTINGS
             .iter()
             .filter(|s| match s.on_change {
-                settings::OnChange::Swap => false,
+                settings::OnChange::Swap | settings::OnChange::Tls => false,
                 settings::OnChange::Restart => true,
                 settings::OnChange::RestartIfPooled => pooled,
             })
@@ -495,6 +563,71 @@ mod tests {
             }),
             ["isolation"]
         );
+    }
+
+    #[test]
+    fn tls_files_and_options_change_without_touching_the_code() {
+        let old = HandlerConfig {
+            tls: vec!["127.0.0.1:0".parse().unwrap()],
+            tls_cert: vec!["a.pem".into()],
+            tls_key: vec!["a.key".into()],
+            ..HandlerConfig::default()
+        };
+        let rotated = HandlerConfig {
+            tls_cert: vec!["b.pem".into()],
+            tls_key: vec!["b.key".into()],
+            tls_alpn: vec!["h2".into()],
+            tls_handshake_timeout: Duration::from_secs(1),
+            tls_client_ca: Some("ca.pem".into()),
+            tls_ca: Some("roots.pem".into()),
+            ..old.clone()
+        };
+        assert!(!old.needs_restart(&rotated));
+        assert!(old.only_tls_differs(&rotated));
+        let more = HandlerConfig {
+            args: vec!["x".into()],
+            ..rotated.clone()
+        };
+        assert!(!old.only_tls_differs(&more));
+        let moved = HandlerConfig {
+            tls: vec!["127.0.0.1:1".parse().unwrap()],
+            ..old.clone()
+        };
+        assert_eq!(old.restart_needed_for(&moved), ["tls"]);
+    }
+
+    #[test]
+    fn tls_settings_must_agree() {
+        let base = HandlerConfig {
+            tls: vec!["127.0.0.1:0".parse().unwrap()],
+            ..HandlerConfig::default()
+        };
+        let e = base.clone().validate().unwrap_err();
+        assert!(e.contains("--tls-cert"), "{e}");
+        let e = HandlerConfig {
+            tls_cert: vec!["a".into()],
+            ..base.clone()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.contains("in pairs"), "{e}");
+        let e = HandlerConfig {
+            tls_cert: vec!["a".into()],
+            tls_key: vec!["b".into()],
+            ..HandlerConfig::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.contains("--tls ADDR"), "{e}");
+        let ok = HandlerConfig {
+            tls_cert: vec!["a".into()],
+            tls_key: vec!["b".into()],
+            tls_handshake_timeout: Duration::ZERO,
+            ..base
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(ok.tls_handshake_timeout, Duration::from_millis(1));
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct ShardCtx {
     pub clock: crate::clock::Clock,
     /// Where guests' outbound connects, lookups and UDP sockets come from.
     pub net: Arc<dyn Network>,
+    /// The handler's TLS: what its guests' TLS connects verify against.
+    pub tls: Arc<crate::transport::tls::TlsCell>,
     /// Told about every event delivered (the testing harness records a trace).
     pub observer: Option<Arc<dyn Observer>>,
     /// Where guest output and the host's lines about this handler go.

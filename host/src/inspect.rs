@@ -79,6 +79,13 @@ pub fn inspect(handler: &Handler, file: &str) -> Report {
         grants
             .push("outbound TCP (net.connect): --allow HOST:PORT for each destination".to_string());
     }
+    if has(&imports, "netlet:net/net@", Some("connect-tls")) {
+        grants.push(
+            "outbound TLS (tls.connect): --allow HOST:PORT for each destination; servers are \
+             verified against the platform's roots, or --tls-ca FILE"
+                .to_string(),
+        );
+    }
     if has(&imports, "netlet:net/dgram@", Some("create-socket")) {
         grants.push(
             "UDP sockets of its own (dgram.create-socket): sending needs --allow HOST:PORT \

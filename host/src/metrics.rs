@@ -108,9 +108,10 @@ pub fn render(registry: &Registry) -> String {
                 if i == 0 && listeners_only {
                     continue;
                 }
+                let scheme = if p.tls { "tls" } else { "tcp" };
                 let l = p
                     .addr
-                    .map_or("outbound".to_string(), |a| format!("tcp://{a}"));
+                    .map_or("outbound".to_string(), |a| format!("{scheme}://{a}"));
                 rows.push((format!("handler=\"{h}\",listener=\"{l}\""), f(p)));
             }
         }
@@ -151,6 +152,34 @@ pub fn render(registry: &Registry) -> String {
         "counter",
         "TCP connections closed at once because of max-connections.",
         tcp_rows(&|p| get(&p.connections_dropped), true),
+    );
+    let tls_rows = |f: &dyn Fn(&PortStats) -> u64| -> Vec<(String, u64)> {
+        let mut rows = Vec::new();
+        for (h, s) in &handlers {
+            for p in s.tcp.iter().filter(|p| p.tls) {
+                let l = p.addr.map(|a| format!("tls://{a}")).unwrap_or_default();
+                rows.push((format!("handler=\"{h}\",listener=\"{l}\""), f(p)));
+            }
+        }
+        rows
+    };
+    family(
+        "netlet_tls_handshakes_total",
+        "counter",
+        "TLS handshakes completed on a TLS listener.",
+        tls_rows(&|p| get(&p.tls_handshakes)),
+    );
+    family(
+        "netlet_tls_handshake_failures_total",
+        "counter",
+        "TLS handshakes that failed (never seen by the handler).",
+        tls_rows(&|p| get(&p.tls_handshake_failures)),
+    );
+    family(
+        "netlet_tls_handshake_timeouts_total",
+        "counter",
+        "TLS handshakes cut at tls-handshake-timeout.",
+        tls_rows(&|p| get(&p.tls_handshake_timeouts)),
     );
     let mut bytes_in = tcp_rows(&|p| get(&p.bytes_in), false);
     bytes_in.extend(udp_rows(&|p| get(&p.bytes_in)));

@@ -4,6 +4,10 @@
 //! Listeners are bound here, before any shard starts, so a port in use is reported at
 //! once with the address. With several shards each binds the same port with
 //! `SO_REUSEPORT` and the kernel spreads connections (and UDP flows) over them.
+//!
+//! This is also where the transport is chosen: a `--tls` listener is a TCP listener
+//! wrapped in [`TlsListenerSource`], its certificates read here first (a bad file stops
+//! the start with one line naming it), and kept in a [`TlsCell`] that a reload replaces.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, mpsc};
@@ -16,6 +20,8 @@ use crate::log::LogSink;
 use crate::policy::Policy;
 use crate::shard::{self, Control, ShardExit, ShardSpec, Swap};
 use crate::stats::HandlerStats;
+use crate::transport::tls::listener::HandshakeReport;
+use crate::transport::tls::{Tls, TlsCell, TlsError, TlsListenerSource};
 use crate::transport::{DatagramSource, ListenerSource};
 
 /// Why a handler could not start.
@@ -27,6 +33,8 @@ pub enum ServeError {
         addr: SocketAddr,
         reason: String,
     },
+    #[error("{0}")]
+    Tls(TlsError),
     #[error("{0}")]
     Start(String),
 }
@@ -45,9 +53,13 @@ fn bind_reason(e: &std::io::Error) -> String {
 pub struct Bound {
     config: HandlerConfig,
     tcp_addrs: Vec<SocketAddr>,
+    tls_addrs: Vec<SocketAddr>,
     udp_addrs: Vec<SocketAddr>,
     per_shard_tcp: Vec<Vec<(u32, Box<dyn ListenerSource>)>>,
+    /// The `--tls` listeners' TCP sockets, made TLS listeners once the shards start.
+    per_shard_tls: Vec<Vec<(u32, Box<dyn ListenerSource>)>>,
     per_shard_udp: Vec<Vec<Box<dyn DatagramSource>>>,
+    tls: Arc<Tls>,
 }
 
 impl Bound {
@@ -60,6 +72,11 @@ impl Bound {
     pub fn udp(&self) -> &[SocketAddr] {
         &self.udp_addrs
     }
+
+    /// The bound TLS addresses.
+    pub fn tls(&self) -> &[SocketAddr] {
+        &self.tls_addrs
+    }
 }
 
 /// A running handler.
@@ -68,12 +85,16 @@ pub struct Service {
     pub tcp: Vec<SocketAddr>,
     /// The bound UDP addresses, in `--udp` order.
     pub udp: Vec<SocketAddr>,
+    /// The bound TLS addresses, in `--tls` order.
+    pub tls: Vec<SocketAddr>,
     /// The handler's counters.
     pub stats: Arc<HandlerStats>,
     /// What it runs with now (changed by [`Service::swap`]).
     pub config: Arc<HandlerConfig>,
     controls: Vec<Arc<Control>>,
     threads: Vec<JoinHandle<ShardExit>>,
+    /// The certificates its TLS listeners use and the roots its TLS connects trust.
+    tls_cell: Arc<TlsCell>,
 }
 
 impl Service {
@@ -89,21 +110,36 @@ impl Service {
 
     /// Binds `config`'s listeners (nothing is served until [`Bound::start`]).
     pub fn bind(config: HandlerConfig) -> Result<Bound, ServeError> {
+        let tls = Tls::load(&config).map_err(ServeError::Tls)?;
         let shards = config.shards.max(1);
         let reuse = shards > 1;
         let mut per_shard_tcp: Vec<Vec<(u32, Box<dyn ListenerSource>)>> =
             (0..shards).map(|_| Vec::new()).collect();
         let mut per_shard_udp: Vec<Vec<Box<dyn DatagramSource>>> =
             (0..shards).map(|_| Vec::new()).collect();
+        let mut per_shard_tls: Vec<Vec<(u32, Box<dyn ListenerSource>)>> =
+            (0..shards).map(|_| Vec::new()).collect();
         let mut tcp_addrs = Vec::new();
+        let mut tls_addrs = Vec::new();
         let mut udp_addrs = Vec::new();
 
-        for (index, requested) in config.tcp.iter().enumerate() {
+        // Server ids: the `--tcp` listeners from 1, then the `--tls` ones.
+        let listeners = config
+            .tcp
+            .iter()
+            .map(|a| ("tcp", a))
+            .chain(config.tls.iter().map(|a| ("tls", a)));
+        for (index, (proto, requested)) in listeners.enumerate() {
+            let (per_shard, addrs) = if proto == "tcp" {
+                (&mut per_shard_tcp, &mut tcp_addrs)
+            } else {
+                (&mut per_shard_tls, &mut tls_addrs)
+            };
             let mut addr = *requested;
-            for (shard, listeners) in per_shard_tcp.iter_mut().enumerate() {
+            for (shard, listeners) in per_shard.iter_mut().enumerate() {
                 let listener =
                     crate::transport::tcp::bind(addr, reuse).map_err(|e| ServeError::Bind {
-                        proto: "tcp",
+                        proto,
                         addr,
                         reason: bind_reason(&e),
                     })?;
@@ -112,7 +148,7 @@ impl Service {
                     addr = listener
                         .local_addr()
                         .map_err(|e| ServeError::Start(e.to_string()))?;
-                    tcp_addrs.push(addr);
+                    addrs.push(addr);
                 }
                 listeners.push((index as u32 + 1, Box::new(listener)));
             }
@@ -139,9 +175,12 @@ impl Service {
         Ok(Bound {
             config,
             tcp_addrs,
+            tls_addrs,
             udp_addrs,
             per_shard_tcp,
+            per_shard_tls,
             per_shard_udp,
+            tls,
         })
     }
 
@@ -159,6 +198,8 @@ impl Service {
                 changed.join(", ")
             ));
         }
+        // Certificates are read first: a bad one refuses the whole swap.
+        let tls = Tls::load(&config).map_err(|e| e.to_string())?;
         let config = Arc::new(config);
         let policy = Arc::new(Policy::new(config.allow.clone(), config.allow_dns));
         let (done, results) = mpsc::channel();
@@ -183,11 +224,21 @@ impl Service {
             }
         }
         if errors.is_empty() {
+            self.tls_cell.set(tls);
             Ok(())
         } else {
             errors.dedup();
             Err(errors.join("; "))
         }
+    }
+
+    /// A reload that changed only TLS settings or files: re-reads the certificates, keys
+    /// and CAs of `config`; new handshakes use them, open connections and the handler's
+    /// instances are untouched. `Err` (a file that does not load) changes nothing.
+    pub fn update_tls(&self, config: &HandlerConfig) -> Result<(), TlsError> {
+        let tls = Tls::load(config)?;
+        self.tls_cell.set(tls);
+        Ok(())
     }
 
     /// Asks every shard to stop: listeners close at once, open connections get the grace
@@ -232,18 +283,52 @@ impl Bound {
         let Bound {
             config,
             tcp_addrs,
+            tls_addrs,
             udp_addrs,
             per_shard_tcp,
+            per_shard_tls,
             per_shard_udp,
+            tls,
         } = self;
         let shards = config.shards.max(1);
         let config = Arc::new(config);
         let policy = Arc::new(Policy::new(config.allow.clone(), config.allow_dns));
-        let stats = Arc::new(HandlerStats::new(&tcp_addrs, &udp_addrs));
+        let stats = Arc::new(HandlerStats::listening(&tcp_addrs, &tls_addrs, &udp_addrs));
+        let tls_cell = TlsCell::new(tls);
+        // One report per TLS listener, shared by its shards (one log budget for them).
+        let reports: Vec<Arc<HandshakeReport>> = tls_addrs
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| {
+                Arc::new(HandshakeReport {
+                    stats: stats.clone(),
+                    server: (tcp_addrs.len() + i + 1) as u32,
+                    addr: *addr,
+                    log: crate::log::InstanceLog::new(
+                        crate::log::LogTag::new(&handler.name),
+                        sink.clone(),
+                    ),
+                })
+            })
+            .collect();
         let (started_tx, started_rx) = mpsc::channel();
         let mut controls = Vec::new();
         let mut threads = Vec::new();
-        for (index, (tcp, udp)) in per_shard_tcp.into_iter().zip(per_shard_udp).enumerate() {
+        let shard_sources = per_shard_tcp
+            .into_iter()
+            .zip(per_shard_tls)
+            .zip(per_shard_udp);
+        for (index, ((mut tcp, tls), udp)) in shard_sources.enumerate() {
+            for ((id, source), report) in tls.into_iter().zip(&reports) {
+                tcp.push((
+                    id,
+                    Box::new(TlsListenerSource {
+                        tcp: source,
+                        cell: tls_cell.clone(),
+                        report: report.clone(),
+                    }),
+                ));
+            }
             let control = Arc::new(Control::default());
             let log_tag = crate::log::LogTag {
                 handler: handler.name.clone(),
@@ -261,6 +346,7 @@ impl Bound {
                 control: control.clone(),
                 tcp,
                 udp,
+                tls: tls_cell.clone(),
                 clock: Clock::Real,
                 network: None,
                 observer: None,
@@ -274,10 +360,12 @@ impl Bound {
         let service = Service {
             tcp: tcp_addrs,
             udp: udp_addrs,
+            tls: tls_addrs,
             stats,
             config,
             controls,
             threads,
+            tls_cell,
         };
         for _ in 0..shards {
             match started_rx.recv() {

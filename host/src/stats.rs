@@ -14,6 +14,8 @@ use std::time::Duration;
 pub struct PortStats {
     /// The bound address (`None` for the outbound / guest-made group).
     pub addr: Option<SocketAddr>,
+    /// A TLS listener (`--tls`).
+    pub tls: bool,
     pub connections_active: AtomicU64,
     pub connections_total: AtomicU64,
     pub connections_dropped: AtomicU64,
@@ -23,6 +25,13 @@ pub struct PortStats {
     pub datagrams_out: AtomicU64,
     /// Datagrams the guest asked to send that were refused (queue full) or failed.
     pub datagrams_dropped: AtomicU64,
+    /// TLS handshakes completed (their connections went to the handler).
+    pub tls_handshakes: AtomicU64,
+    /// TLS handshakes that failed (bad certificate, no common protocol, not TLS, the
+    /// client gave up): never seen by the handler.
+    pub tls_handshake_failures: AtomicU64,
+    /// TLS handshakes cut at `--tls-handshake-timeout`.
+    pub tls_handshake_timeouts: AtomicU64,
 }
 
 /// Upper bounds (seconds) of the guest call duration histogram's buckets.
@@ -109,6 +118,17 @@ impl Default for HandlerStats {
 }
 
 impl HandlerStats {
+    /// Counters for a handler listening on `tcp` then `tls` (server ids in that order)
+    /// and bound to `udp`.
+    pub fn listening(tcp: &[SocketAddr], tls: &[SocketAddr], udp: &[SocketAddr]) -> Self {
+        let all: Vec<SocketAddr> = tcp.iter().chain(tls).copied().collect();
+        let mut stats = Self::new(&all, udp);
+        for port in stats.tcp.iter_mut().skip(1 + tcp.len()) {
+            port.tls = true;
+        }
+        stats
+    }
+
     /// Counters for a handler listening on `tcp` and bound to `udp` (in flag order).
     pub fn new(tcp: &[SocketAddr], udp: &[SocketAddr]) -> Self {
         let ports = |addrs: &[SocketAddr]| -> Box<[PortStats]> {

@@ -125,6 +125,7 @@ pub struct Netlet {
     pub stderr: Lines,
     pub tcp: Vec<SocketAddr>,
     pub udp: Vec<SocketAddr>,
+    pub tls: Vec<SocketAddr>,
 }
 
 impl Netlet {
@@ -139,7 +140,7 @@ impl Netlet {
     pub fn start_with(args: &[&str], fd_limit: Option<u64>) -> Netlet {
         let expected = args
             .iter()
-            .filter(|a| **a == "--tcp" || **a == "--udp")
+            .filter(|a| **a == "--tcp" || **a == "--udp" || **a == "--tls")
             .count();
         let mut netlet = Self::spawn_with(args, fd_limit);
         let deadline = Instant::now() + WAIT;
@@ -157,6 +158,7 @@ impl Netlet {
                     let addr: SocketAddr = parts.next().unwrap().parse().unwrap();
                     match proto {
                         "tcp" => netlet.tcp.push(addr),
+                        "tls" => netlet.tls.push(addr),
                         _ => netlet.udp.push(addr),
                     }
                 }
@@ -232,6 +234,7 @@ impl Netlet {
             stderr,
             tcp: Vec::new(),
             udp: Vec::new(),
+            tls: Vec::new(),
         }
     }
 

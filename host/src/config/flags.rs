@@ -193,6 +193,31 @@ mod tests {
             (&["--grace", "1.5"], "grace = 1.5"),
             (&["--drain-timeout", "2m"], "drain-timeout = \"2m\""),
             (&["--", "a", "b"], "args = [\"a\", \"b\"]"),
+            (
+                &[
+                    "--tls",
+                    "127.0.0.1:0",
+                    "--tls-cert",
+                    "a.pem",
+                    "--tls-key",
+                    "a.key",
+                    "--tls-cert",
+                    "b.pem",
+                    "--tls-key",
+                    "b.key",
+                    "--tls-alpn",
+                    "http/1.1",
+                    "--tls-client-ca",
+                    "ca.pem",
+                    "--tls-handshake-timeout",
+                    "2s",
+                    "--tls-ca",
+                    "roots.pem",
+                ],
+                "tls = \"127.0.0.1:0\"\ntls-cert = [\"a.pem\", \"b.pem\"]\n\
+                 tls-key = [\"a.key\", \"b.key\"]\ntls-alpn = \"http/1.1\"\n\
+                 tls-client-ca = \"ca.pem\"\ntls-handshake-timeout = \"2s\"\ntls-ca = \"roots.pem\"",
+            ),
             (&[], ""),
         ];
         for (args, toml) in cases {
@@ -226,6 +251,21 @@ mod tests {
             (&["--max-memory", "lots"], "--max-memory"),
             (&["--isolation", "none"], "--isolation"),
             (&["--allow", "1.2.3.4"], "--allow"),
+            (&["--tls", "127.0.0.1:0"], "--tls-cert"),
+            (
+                &[
+                    "--tls",
+                    "127.0.0.1:0",
+                    "--tls-cert",
+                    "a",
+                    "--tls-key",
+                    "b",
+                    "--tls-cert",
+                    "c",
+                ],
+                "--tls-key",
+            ),
+            (&["--tls-alpn", ""], "--tls-alpn"),
         ] {
             let e = flags(args).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{args:?}");

@@ -9,6 +9,7 @@
 
 use std::marker::PhantomData;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{HandlerConfig, Isolation, TrapPolicy};
@@ -81,6 +82,9 @@ pub enum OnChange {
     Swap,
     /// The handler is restarted: its listeners, shards or instance model change.
     Restart,
+    /// Applied to the TLS listeners and the guest's TLS connects alone: new handshakes
+    /// use the new value; the handler's instances and open connections are untouched.
+    Tls,
     /// Restarted when either side runs in connection isolation: the value sizes the
     /// pool of instances, which belongs to the engine (see
     /// [`HandlerConfig::pool_size`]); swapped otherwise.
@@ -156,6 +160,63 @@ impl Format for Addrs {
             .into_iter()
             .map(super::parse_listen_addr)
             .collect()
+    }
+    fn show(value: &Self::Of) -> Option<String> {
+        join(value)
+    }
+}
+
+/// File paths.
+struct Paths;
+
+impl Format for Paths {
+    type Of = Vec<PathBuf>;
+    const ARITY: Arity = Arity::Many;
+    const VALUE_NAME: &'static str = "FILE";
+    fn parse(value: &Value<'_>) -> Result<Self::Of, String> {
+        value.texts()?.into_iter().map(path).collect()
+    }
+    fn show(value: &Self::Of) -> Option<String> {
+        (!value.is_empty()).then(|| {
+            value
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    }
+}
+
+/// One file path.
+struct OnePath;
+
+impl Format for OnePath {
+    type Of = Option<PathBuf>;
+    const VALUE_NAME: &'static str = "FILE";
+    fn parse(value: &Value<'_>) -> Result<Self::Of, String> {
+        path(value.text()?).map(Some)
+    }
+    fn show(value: &Self::Of) -> Option<String> {
+        value.as_ref().map(|p| p.display().to_string())
+    }
+}
+
+fn path(text: &str) -> Result<PathBuf, String> {
+    if text.is_empty() {
+        return Err("expected a file path, found an empty string".to_string());
+    }
+    Ok(PathBuf::from(text))
+}
+
+/// Names (ALPN protocols).
+struct Names;
+
+impl Format for Names {
+    type Of = Vec<String>;
+    const ARITY: Arity = Arity::Many;
+    const VALUE_NAME: &'static str = "PROTO";
+    fn parse(value: &Value<'_>) -> Result<Self::Of, String> {
+        Ok(value.texts()?.into_iter().map(str::to_string).collect())
     }
     fn show(value: &Self::Of) -> Option<String> {
         join(value)
@@ -405,6 +466,29 @@ pub static SETTINGS: &[Setting] = &[
          interface); port 0 picks a free port. Repeatable."),
     setting!("udp", udp: Addrs, Restart,
         "Bind a UDP socket on ADDR and hand it to the handler. Repeatable."),
+    setting!("tls", tls: Addrs, Restart,
+        "Listen for TLS connections on ADDR (as --tcp): the host runs the handshake and the \
+         handler sees the plaintext, once the handshake is done. Needs --tls-cert and \
+         --tls-key. Repeatable."),
+    setting!("tls-cert", tls_cert: Paths, Tls,
+        "A certificate chain (PEM, the leaf first) for the TLS listeners; repeatable, \
+         paired in order with --tls-key. The client's SNI chooses among them by their \
+         names (wildcards as usual); the first is the default. A reload re-reads it."),
+    setting!("tls-key", tls_key: Paths, Tls,
+        "The private key (PEM: PKCS#8, PKCS#1 or SEC1) of the --tls-cert in the same \
+         position. It stays in the host: a handler never sees it."),
+    setting!("tls-alpn", tls_alpn: Names, Tls,
+        "An ALPN protocol the TLS listeners accept (`http/1.1`, `h2`), in order of \
+         preference; repeatable. A client offering only others is refused (RFC 7301)."),
+    setting!("tls-client-ca", tls_client_ca: OnePath, Tls,
+        "Require client certificates (mTLS) that chain to a CA in FILE (PEM); the handler \
+         sees the verified certificate's subject and names."),
+    setting!("tls-handshake-timeout", tls_handshake_timeout: Time, Tls,
+        "How long a TLS handshake may take, on the TLS listeners and the handler's TLS \
+         connects; a client that stays silent is cut then."),
+    setting!("tls-ca", tls_ca: OnePath, Tls,
+        "CA certificates (PEM) the handler's TLS connections verify servers against, in \
+         place of the platform's roots."),
     setting!("shards", shards: Shards, Restart,
         "Worker threads, each with its own instance: a number, or `auto` (one per core). \
          With more than one, a handler's state is per shard (a chat room would split)."),
@@ -496,6 +580,13 @@ mod tests {
         let samples: &[(&str, Value<'_>)] = &[
             ("tcp", Value::Text("127.0.0.1:1")),
             ("udp", Value::Text("127.0.0.1:1")),
+            ("tls", Value::Text("127.0.0.1:2")),
+            ("tls-cert", Value::Text("c.pem")),
+            ("tls-key", Value::Text("k.pem")),
+            ("tls-alpn", Value::Text("h2")),
+            ("tls-client-ca", Value::Text("ca.pem")),
+            ("tls-handshake-timeout", Value::Text("3s")),
+            ("tls-ca", Value::Text("roots.pem")),
             ("shards", Value::Integer(2)),
             ("allow", Value::Text("*:1")),
             ("allow-dns", Value::Bool(true)),
@@ -541,6 +632,12 @@ mod tests {
             isolation: Isolation::Connection,
             allow_dns: true,
             args: vec!["a".into()],
+            tls: vec!["127.0.0.1:3".parse().unwrap()],
+            tls_cert: vec!["a.pem".into(), "b.pem".into()],
+            tls_key: vec!["ak.pem".into(), "bk.pem".into()],
+            tls_alpn: vec!["h2".into(), "http/1.1".into()],
+            tls_client_ca: Some("ca.pem".into()),
+            tls_ca: Some("roots.pem".into()),
             ..HandlerConfig::default()
         };
         for setting in SETTINGS {

@@ -252,6 +252,16 @@ fn handler(
         key: key.to_string(),
         message: message.to_string(),
     };
+    // TLS files, like the component, are relative to the manifest's folder.
+    for path in config
+        .tls_cert
+        .iter_mut()
+        .chain(config.tls_key.iter_mut())
+        .chain(config.tls_client_ca.iter_mut())
+        .chain(config.tls_ca.iter_mut())
+    {
+        *path = base.join(&*path);
+    }
     let config = config.validate().map_err(|e| located(&prefix, &e))?;
     let Some(component) = component else {
         return Err(located(
@@ -259,10 +269,10 @@ fn handler(
             "missing: the component's path (component = \"echo.wasm\")",
         ));
     };
-    if config.tcp.is_empty() && config.udp.is_empty() {
+    if config.tcp.is_empty() && config.udp.is_empty() && config.tls.is_empty() {
         return Err(located(
             &prefix,
-            "no listeners: give it tcp = [\"HOST:PORT\"] and/or udp = [\"HOST:PORT\"]",
+            "no listeners: give it tcp = [\"HOST:PORT\"], tls = [\"HOST:PORT\"] and/or udp = [\"HOST:PORT\"]",
         ));
     }
     Ok(HandlerSpec {
@@ -281,7 +291,13 @@ fn handler(
 fn check_collisions(handlers: &[HandlerSpec]) -> Result<(), ManifestError> {
     let mut seen: Vec<(&str, SocketAddr, &HandlerSpec)> = Vec::new();
     for h in handlers {
-        for (proto, addrs) in [("tcp", &h.config.tcp), ("udp", &h.config.udp)] {
+        for (key, addrs) in [
+            ("tcp", &h.config.tcp),
+            ("tls", &h.config.tls),
+            ("udp", &h.config.udp),
+        ] {
+            // A TLS listener is a TCP port.
+            let proto = if key == "udp" { "udp" } else { "tcp" };
             for addr in addrs {
                 if addr.port() == 0 {
                     continue;
@@ -300,7 +316,7 @@ fn check_collisions(handlers: &[HandlerSpec]) -> Result<(), ManifestError> {
                     } else {
                         format!("handler.{} already listens on {proto} {other}", owner.name)
                     };
-                    return Err(h.locate(proto, format!("{proto} {addr}: {whose}")));
+                    return Err(h.locate(key, format!("{key} {addr}: {whose}")));
                 }
                 seen.push((proto, *addr, h));
             }

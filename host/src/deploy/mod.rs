@@ -45,6 +45,7 @@ pub struct Started<'a> {
     pub name: &'a str,
     pub tcp: &'a [SocketAddr],
     pub udp: &'a [SocketAddr],
+    pub tls: &'a [SocketAddr],
 }
 
 /// How `netlet up` / `netlet run` run.
@@ -106,6 +107,9 @@ fn specs(source: &Source) -> Result<Vec<HandlerSpec>, ManifestError> {
 /// Loads and checks one handler's component: valid, a netlet handler, the expected
 /// sha256.
 fn load_one(loaders: &Loaders, spec: HandlerSpec) -> Result<Loaded, String> {
+    // Certificates and keys first: a bad one is named before anything compiles.
+    crate::transport::tls::Tls::load(&spec.config)
+        .map_err(|e| spec.error(e.setting, e.to_string()))?;
     let loader = loaders
         .for_config(&spec.config)
         .map_err(|e| format!("{e:#}"))?;
@@ -134,6 +138,8 @@ fn load_one(loaders: &Loaders, spec: HandlerSpec) -> Result<Loaded, String> {
 struct Running {
     spec: HandlerSpec,
     sha256: String,
+    /// Its TLS files' digest when they were last loaded.
+    tls_files: String,
     service: Service,
 }
 
@@ -143,7 +149,7 @@ fn modified(path: &Path) -> Option<SystemTime> {
 
 /// `netlet: listening tcp ADDR`, one line per listener, labelled with the handler's
 /// name when it comes from a manifest.
-fn print_listening(spec: &HandlerSpec, tcp: &[SocketAddr], udp: &[SocketAddr]) {
+fn print_listening(spec: &HandlerSpec, tcp: &[SocketAddr], tls: &[SocketAddr], udp: &[SocketAddr]) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let suffix = if spec.from_manifest() {
@@ -153,6 +159,9 @@ fn print_listening(spec: &HandlerSpec, tcp: &[SocketAddr], udp: &[SocketAddr]) {
     };
     for addr in tcp {
         let _ = writeln!(out, "netlet: listening tcp {addr}{suffix}");
+    }
+    for addr in tls {
+        let _ = writeln!(out, "netlet: listening tls {addr}{suffix}");
     }
     for addr in udp {
         let _ = writeln!(out, "netlet: listening udp {addr}{suffix}");
@@ -174,6 +183,9 @@ fn bind_retrying(config: &HandlerConfig, retry_for: Duration) -> Result<Bound, S
 
 /// What a reload decided.
 enum Change {
+    /// Only TLS settings or files changed: new certificates for new handshakes, the
+    /// handler's code and instances untouched.
+    Tls(HandlerSpec, String),
     Swap(Loaded),
     /// With the settings whose change needs the restart.
     Restart(Loaded, Vec<&'static str>),
@@ -187,7 +199,7 @@ enum Change {
 fn plan(
     source: &Source,
     loaders: &Loaders,
-    running: &BTreeMap<String, (HandlerSpec, String)>,
+    running: &BTreeMap<String, (HandlerSpec, String, String)>,
 ) -> Vec<Change> {
     let specs = match specs(source) {
         Ok(specs) => specs,
@@ -204,13 +216,36 @@ fn plan(
     }
     for spec in specs {
         let current = running.get(&spec.name);
-        if let Some((old, sha)) = current {
+        if let Some((old, sha, tls_files)) = current {
             let same_file = spec
                 .component
                 .read()
                 .map(|b| crate::cache::sha256_hex(&b) == *sha)
                 .unwrap_or(false);
-            if same_file && old.same_settings(&spec) {
+            let same_tls = crate::transport::tls::files::fingerprint(&spec.config) == *tls_files;
+            if same_file && old.same_settings(&spec) && same_tls {
+                continue;
+            }
+            if same_file
+                && old.component == spec.component
+                && old.sha256 == spec.sha256
+                && old.config.only_tls_differs(&spec.config)
+            {
+                // Certificates rotated (or other TLS settings changed): checked here, applied
+                // to the listeners without touching the code.
+                match crate::transport::tls::Tls::load(&spec.config) {
+                    Ok(_) => {
+                        let files = crate::transport::tls::files::fingerprint(&spec.config);
+                        changes.push(Change::Tls(spec, files));
+                    }
+                    Err(e) => crate::log::deploy(
+                        Some(&spec.name),
+                        &format!(
+                            "TLS not reloaded, the current certificates keep serving: {}",
+                            spec.error(e.setting, e.to_string())
+                        ),
+                    ),
+                }
                 continue;
             }
         }
@@ -222,7 +257,7 @@ fn plan(
             ),
             Ok(loaded) => changes.push(match current {
                 None => Change::Add(loaded),
-                Some((old, _)) => {
+                Some((old, _, _)) => {
                     let changed = old.config.restart_needed_for(&loaded.spec.config);
                     if changed.is_empty() {
                         Change::Swap(loaded)
@@ -264,18 +299,22 @@ pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
     // Everything binds before anything serves: a port in use stops the lot.
     let mut bound = Vec::new();
     for l in loaded {
-        let b =
-            Service::bind(l.spec.config.clone()).map_err(|e| anyhow::anyhow!(l.spec.problem(e)))?;
+        let b = Service::bind(l.spec.config.clone()).map_err(|e| match e {
+            crate::serve::ServeError::Tls(e) => {
+                anyhow::anyhow!(l.spec.error(e.setting, e.to_string()))
+            }
+            e => anyhow::anyhow!(l.spec.problem(e)),
+        })?;
         bound.push((l, b));
     }
     let registry: Registry = Arc::default();
     let mut handlers: BTreeMap<String, Running> = BTreeMap::new();
     for (l, b) in bound {
-        let (tcp, udp) = (b.tcp().to_vec(), b.udp().to_vec());
+        let (tcp, tls, udp) = (b.tcp().to_vec(), b.tls().to_vec(), b.udp().to_vec());
         let service = b
             .start(l.handler.clone(), sink.clone())
             .map_err(|e| anyhow::anyhow!(l.spec.problem(e)))?;
-        print_listening(&l.spec, &tcp, &udp);
+        print_listening(&l.spec, &tcp, &tls, &udp);
         registry
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -284,6 +323,7 @@ pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
             l.spec.name.clone(),
             Running {
                 sha256: l.handler.sha256.clone(),
+                tls_files: crate::transport::tls::files::fingerprint(&l.spec.config),
                 spec: l.spec,
                 service,
             },
@@ -296,6 +336,7 @@ pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
                 name: &r.spec.name,
                 tcp: &r.service.tcp,
                 udp: &r.service.udp,
+                tls: &r.service.tls,
             })
             .collect();
         use std::io::Write;
@@ -320,6 +361,12 @@ fn watched(
         .values()
         .filter_map(|r| r.spec.component.path().map(Path::to_path_buf))
         .collect();
+    // Certificates and keys too: a rotated certificate is reloaded.
+    files.extend(
+        handlers
+            .values()
+            .flat_map(|r| crate::transport::tls::files::paths(&r.spec.config)),
+    );
     if let Source::Manifest(path) = source {
         files.push(path.clone());
     }
@@ -404,9 +451,11 @@ fn supervise(
                         let (tx, rx) = mpsc::channel();
                         let source = options.source.clone();
                         let loaders = loaders.clone();
-                        let current: BTreeMap<String, (HandlerSpec, String)> = handlers
+                        let current: BTreeMap<String, (HandlerSpec, String, String)> = handlers
                             .iter()
-                            .map(|(n, r)| (n.clone(), (r.spec.clone(), r.sha256.clone())))
+                            .map(|(n, r)| {
+                                (n.clone(), (r.spec.clone(), r.sha256.clone(), r.tls_files.clone()))
+                            })
                             .collect();
                         std::thread::spawn(move || {
                             let _ = tx.send(plan(&source, &loaders, &current));
@@ -445,6 +494,7 @@ fn supervise(
             Ok(())
                 if !stopped
                     && r.spec.config.tcp.is_empty()
+                    && r.spec.config.tls.is_empty()
                     && r.spec.config.udp.is_empty()
                     && stats.guest_calls.load(std::sync::atomic::Ordering::Relaxed) == 0 =>
             {
@@ -500,6 +550,30 @@ fn apply(
                     register(&name, None);
                 }
             }
+            Change::Tls(spec, files) => {
+                let name = spec.name.clone();
+                let Some(r) = handlers.get_mut(&name) else {
+                    continue;
+                };
+                match r.service.update_tls(&spec.config) {
+                    Ok(()) => {
+                        crate::log::deploy(
+                            Some(&name),
+                            "reloaded its TLS certificates and settings: new handshakes use them, \
+                             open connections keep theirs",
+                        );
+                        r.spec = spec;
+                        r.tls_files = files;
+                    }
+                    Err(e) => crate::log::deploy(
+                        Some(&name),
+                        &format!(
+                            "TLS not reloaded, the current certificates keep serving: {}",
+                            spec.error(e.setting, e.to_string())
+                        ),
+                    ),
+                }
+            }
             Change::Swap(l) => {
                 let name = l.spec.name.clone();
                 let Some(r) = handlers.get_mut(&name) else {
@@ -515,6 +589,7 @@ fn apply(
                             ),
                         );
                         r.sha256 = l.handler.sha256.clone();
+                        r.tls_files = crate::transport::tls::files::fingerprint(&l.spec.config);
                         r.spec = l.spec;
                     }
                     Err(e) => crate::log::deploy(
@@ -551,19 +626,20 @@ fn start(
 ) {
     let name = l.spec.name.clone();
     let started = bind_retrying(&l.spec.config, Duration::from_secs(5)).and_then(|b| {
-        let (tcp, udp) = (b.tcp().to_vec(), b.udp().to_vec());
+        let (tcp, tls, udp) = (b.tcp().to_vec(), b.tls().to_vec(), b.udp().to_vec());
         b.start(l.handler.clone(), sink.clone())
-            .map(|s| (s, tcp, udp))
+            .map(|s| (s, tcp, tls, udp))
             .map_err(|e| e.to_string())
     });
     match started {
-        Ok((service, tcp, udp)) => {
-            print_listening(&l.spec, &tcp, &udp);
+        Ok((service, tcp, tls, udp)) => {
+            print_listening(&l.spec, &tcp, &tls, &udp);
             register(&name, Some(service.stats.clone()));
             handlers.insert(
                 name,
                 Running {
                     sha256: l.handler.sha256.clone(),
+                    tls_files: crate::transport::tls::files::fingerprint(&l.spec.config),
                     spec: l.spec,
                     service,
                 },

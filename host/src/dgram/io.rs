@@ -22,9 +22,12 @@ use crate::stats::HandlerStats;
 use crate::transport::Datagram;
 use crate::transport::udp::BATCH;
 
+/// Receive buffers, and each datagram's length and sender.
+type Scratch = (Vec<Vec<u8>>, Vec<(usize, SocketAddr)>);
+
 thread_local! {
     /// Where a shard's batched receives land before their `message` events are made.
-    static SCRATCH: std::cell::RefCell<(Vec<Vec<u8>>, Vec<(usize, SocketAddr)>)> =
+    static SCRATCH: std::cell::RefCell<Scratch> =
         std::cell::RefCell::new((
             (0..BATCH).map(|_| vec![0; MAX_DATAGRAM_V6]).collect(),
             vec![(0, SocketAddr::from(([0, 0, 0, 0], 0))); BATCH],

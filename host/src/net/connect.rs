@@ -2,24 +2,32 @@
 //! asks the policy, and starts the connect through the shard's
 //! [`Network`](crate::transport::Network); the outcome comes back through the reactor
 //! as a completion, and [`NetView::finish_connect`] hands the stream to the socket.
+//! With the `tls` option the transport also runs the TLS handshake before it reports
+//! the connect done; a failed handshake is the connect's error.
 
 use std::net::{IpAddr, SocketAddr};
 
 use super::{NetView, TcpConn};
 use crate::bindings::ErrorCode;
-use crate::bindings::netlet::net::net::ConnectOptions;
+use crate::bindings::netlet::net::net::{ConnectOptions, TlsOptions};
 use crate::error::{error_info, host_error};
 use crate::events::HostEvent;
 use crate::policy::Use;
 use crate::reactor::Completion;
 use crate::resolve::{self, display_target};
 use crate::transport::tcp::of_family;
+use crate::transport::tls::{ConnectTls, HandshakeError};
 use crate::transport::{ConnectError, ConnectRequest, Stream};
+use rustls_pki_types::ServerName;
 
 impl NetView<'_> {
     /// The guest's `net.connect`: validates, applies the policy where it can at once, and
     /// starts the connection. Returns the new socket's id.
-    pub fn connect(&mut self, options: ConnectOptions) -> Result<u32, ErrorCode> {
+    pub fn connect(
+        &mut self,
+        options: ConnectOptions,
+        tls: Option<TlsOptions>,
+    ) -> Result<u32, ErrorCode> {
         let ConnectOptions {
             host,
             port,
@@ -44,6 +52,10 @@ impl NetView<'_> {
                 s.parse::<IpAddr>()
                     .map_err(|_| ErrorCode::InvalidArgument)?,
             ),
+        };
+        let tls = match tls {
+            None => None,
+            Some(options) => Some(self.tls_request(&host, options)?),
         };
         let policy = self.cx.shard.policy.clone();
         let name_allowed = policy.permits_name(Use::Connect, &host, port);
@@ -87,12 +99,34 @@ impl NetView<'_> {
                 name_allowed,
                 local,
                 policy,
+                tls,
             },
             Box::new(move |result| reactor.complete(Completion::TcpConnect { inst, id, result })),
         );
         // The caller returns a handle to it.
         self.cx.ids.handle_given(id);
         Ok(id)
+    }
+
+    /// What TLS a connect asked for: the name to verify (the `servername` option, else
+    /// the host), the protocols to offer, the handler's trusted roots.
+    fn tls_request(&mut self, host: &str, options: TlsOptions) -> Result<ConnectTls, ErrorCode> {
+        let name = options.servername.as_deref().unwrap_or(host);
+        let server_name =
+            ServerName::try_from(name.to_string()).map_err(|_| ErrorCode::InvalidArgument)?;
+        if options
+            .alpn_protocols
+            .iter()
+            .any(|p| p.is_empty() || p.len() > 255)
+        {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        let tls = self.cx.shard.tls.get();
+        Ok(ConnectTls {
+            server_name,
+            config: tls.client_config(&options.alpn_protocols),
+            handshake_timeout: tls.handshake_timeout,
+        })
     }
 
     /// The connect started by [`NetView::connect`] finished.
@@ -108,7 +142,15 @@ impl NetView<'_> {
                 target,
                 denied,
             }) => {
-                let info = if denied {
+                let handshake = error
+                    .get_ref()
+                    .and_then(|e| e.downcast_ref::<HandshakeError>());
+                let info = if let Some(why) = handshake {
+                    host_error(
+                        ErrorCode::TlsHandshakeFailed,
+                        format!("TLS handshake with {target} failed: {why}"),
+                    )
+                } else if denied {
                     self.cx.denied(Use::Connect, &target);
                     host_error(
                         ErrorCode::AccessDenied,

@@ -7,7 +7,9 @@ use std::time::Duration;
 use wasmtime::component::Resource;
 
 use super::{NetView, ServerRep, SocketRep, TcpConn, address_info};
-use crate::bindings::netlet::net::net::{ConnectOptions, Host, HostServer, HostSocket, ReadyState};
+use crate::bindings::netlet::net::net::{
+    ConnectOptions, Host, HostServer, HostSocket, PeerCertificate, ReadyState, TlsInfo, TlsOptions,
+};
 use crate::bindings::{AddressInfo, ErrorCode};
 
 impl TcpConn {
@@ -149,6 +151,20 @@ impl HostSocket for NetView<'_> {
             .map_or(ReadyState::Closed, TcpConn::ready_state)
     }
 
+    fn tls(&mut self, this: Resource<SocketRep>) -> Option<TlsInfo> {
+        let info = self.conn(&this)?.stream.as_ref()?.tls()?;
+        Some(TlsInfo {
+            protocol: info.protocol.clone(),
+            cipher: info.cipher.clone(),
+            servername: info.servername.clone(),
+            alpn_protocol: info.alpn.clone(),
+            peer_certificate: info.peer.as_ref().map(|p| PeerCertificate {
+                subject: p.subject.clone(),
+                subject_alt_names: p.alt_names.clone(),
+            }),
+        })
+    }
+
     fn drop(&mut self, this: Resource<SocketRep>) -> wasmtime::Result<()> {
         // The guest let go of its last handle: a socket still open is destroyed, as a
         // Rust `TcpStream` is when dropped.
@@ -211,6 +227,14 @@ impl HostServer for NetView<'_> {
 
 impl Host for NetView<'_> {
     fn connect(&mut self, options: ConnectOptions) -> Result<Resource<SocketRep>, ErrorCode> {
-        NetView::connect(self, options).map(Resource::new_own)
+        NetView::connect(self, options, None).map(Resource::new_own)
+    }
+
+    fn connect_tls(
+        &mut self,
+        options: ConnectOptions,
+        tls: TlsOptions,
+    ) -> Result<Resource<SocketRep>, ErrorCode> {
+        NetView::connect(self, options, Some(tls)).map(Resource::new_own)
     }
 }

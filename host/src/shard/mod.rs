@@ -59,6 +59,8 @@ pub struct ShardSpec {
     pub tcp: Vec<(u32, Box<dyn ListenerSource>)>,
     /// UDP sockets bound for this shard (`--udp`).
     pub udp: Vec<Box<dyn DatagramSource>>,
+    /// The handler's TLS (its listeners' certificates, its TLS connects' roots).
+    pub tls: Arc<crate::transport::tls::TlsCell>,
     /// Real time, or the testing harness's virtual time.
     pub clock: Clock,
     /// Where guests' connects, lookups and UDP sockets come from (`None`: the system's).
@@ -143,6 +145,7 @@ impl Shard {
             stats: spec.stats,
             clock: spec.clock,
             net: network,
+            tls: spec.tls,
             observer: spec.observer,
             sink: spec.sink,
         };

@@ -287,6 +287,7 @@ impl HarnessBuilder {
             control: Arc::new(Control::default()),
             tcp: listeners,
             udp: sockets,
+            tls: crate::transport::tls::TlsCell::empty(),
             clock: clock.clone(),
             network: Some(Arc::new(net.clone())),
             observer: Some(trace.clone()),

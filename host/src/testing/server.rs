@@ -35,6 +35,8 @@ pub struct Server {
     pub tcp: Vec<SocketAddr>,
     /// The bound UDP addresses.
     pub udp: Vec<SocketAddr>,
+    /// The bound TLS addresses (`HandlerConfig::tls`), in the order configured.
+    pub tls: Vec<SocketAddr>,
     sink: LogSink,
 }
 
@@ -45,7 +47,7 @@ impl Server {
         path: impl AsRef<Path>,
         mut config: HandlerConfig,
     ) -> Result<Server, HarnessError> {
-        if config.tcp.is_empty() && config.udp.is_empty() {
+        if config.tcp.is_empty() && config.udp.is_empty() && config.tls.is_empty() {
             config.tcp.push(SocketAddr::from(([127, 0, 0, 1], 0)));
         }
         let config = config.validate().map_err(HarnessError::Config)?;
@@ -62,6 +64,7 @@ impl Server {
         Ok(Server {
             tcp: service.tcp.clone(),
             udp: service.udp.clone(),
+            tls: service.tls.clone(),
             service: Some(service),
             sink,
         })
@@ -75,6 +78,11 @@ impl Server {
     /// The host's lines about the handler (faults, denied destinations).
     pub fn host_logs(&self) -> Vec<String> {
         self.sink.captured().host
+    }
+
+    /// The handler's counters (connections, TLS handshakes, ...).
+    pub fn stats(&self) -> Option<Arc<crate::stats::HandlerStats>> {
+        self.service.as_ref().map(|s| s.stats.clone())
     }
 
     /// Stops the handler (open connections get the grace period) and waits for it.

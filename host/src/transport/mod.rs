@@ -11,8 +11,8 @@
 //! - [`tcp`] and [`udp`]: the kernel's sockets, through tokio ([`SystemNetwork`] opens
 //!   them for guests);
 //! - [`crate::testing::mem`]: the testing harness's in-memory network;
-//! - a TLS layer is a [`Stream`] over another [`Stream`], and a [`Listener`] whose
-//!   accepted streams have finished their handshake.
+//! - [`tls`]: a TLS layer, a [`Stream`] over another [`Stream`], and a [`Listener`]
+//!   whose accepted streams have finished their handshake.
 //!
 //! Adding a transport means implementing these traits and choosing it where listeners
 //! are bound ([`crate::serve`]) or where a guest's `connect` starts
@@ -20,6 +20,7 @@
 
 pub mod system;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 
 use std::io;
@@ -49,6 +50,20 @@ pub trait Stream: Send {
     /// Writes some of `data`.
     fn poll_write(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>>;
 
+    /// Writes some of `bufs`, in order, with one system call where the stream can (a TLS
+    /// layer sends several records at once). By default, the first non-empty buffer.
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &**b);
+        self.poll_write(cx, first)
+    }
+
     /// Pushes out what the layer itself holds (a TLS layer's records); `Ready(Ok)` once
     /// nothing written is left inside it. A plain socket holds nothing.
     fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -72,6 +87,12 @@ pub trait Stream: Send {
     fn local_addr(&self) -> io::Result<SocketAddr>;
 
     fn peer_addr(&self) -> io::Result<SocketAddr>;
+
+    /// What a TLS layer negotiated (`None`: not encrypted, Node's `socket.encrypted`
+    /// false).
+    fn tls(&self) -> Option<&tls::TlsInfo> {
+        None
+    }
 }
 
 /// A listening socket: connections come out of it as [`Stream`]s, each with its peer's
@@ -186,6 +207,10 @@ pub struct ConnectRequest {
     pub local: Option<IpAddr>,
     /// Checks each address the name resolves to.
     pub policy: Arc<Policy>,
+    /// Wrap the connection in TLS (Node's `tls.connect`): the handshake is part of the
+    /// connect, and a failure is the connect's (an [`io::Error`] whose inner error is a
+    /// [`tls::HandshakeError`]).
+    pub tls: Option<tls::ConnectTls>,
 }
 
 /// A failed outbound connection: the error and the address it was for (for Node's

@@ -4,7 +4,7 @@
 use std::io;
 use std::net::SocketAddr;
 
-use super::{ConnectDone, ConnectRequest, Datagram, LookupDone, Network, UdpOptions};
+use super::{ConnectDone, ConnectError, ConnectRequest, Datagram, LookupDone, Network, UdpOptions};
 
 /// Opens kernel sockets for one shard.
 pub struct SystemNetwork {
@@ -21,8 +21,26 @@ impl SystemNetwork {
 impl Network for SystemNetwork {
     fn connect(&self, request: ConnectRequest, done: ConnectDone) {
         self.rt.spawn(async move {
+            let tls = request.tls.clone();
             let result = super::tcp::connect(request).await;
-            done(result.map(|s| Box::new(s) as Box<dyn super::Stream>));
+            let result = match (result, tls) {
+                (Ok(tcp), Some(tls)) => {
+                    let target = tcp
+                        .peer_addr()
+                        .map(|a| crate::resolve::display_addr(&a))
+                        .unwrap_or_default();
+                    super::tls::connect(Box::new(tcp), tls)
+                        .await
+                        .map(|s| Box::new(s) as Box<dyn super::Stream>)
+                        .map_err(|e| ConnectError {
+                            error: io::Error::other(e),
+                            target,
+                            denied: false,
+                        })
+                }
+                (result, _) => result.map(|s| Box::new(s) as Box<dyn super::Stream>),
+            };
+            done(result);
         });
     }
 

@@ -31,6 +31,14 @@ impl Stream for tokio::net::TcpStream {
         Pin::new(self).poll_write(cx, data)
     }
 
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(self).poll_write_vectored(cx, bufs)
+    }
+
     fn poll_shutdown(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match SockRef::from(&*self).shutdown(std::net::Shutdown::Write) {
             // The peer reset first: there is no direction left to end.

@@ -11,7 +11,10 @@
 //! `cend`, `udp HOST PORT TEXT` (send from a fresh UDP socket, reply relayed),
 //! `uconnect HOST PORT`, `usend TEXT`, `uremote`, `udisconnect` (a connected UDP socket),
 //! `panic`, `log TEXT`, `after-end TEXT` (100 ms after the peer's end, write TEXT and
-//! end), `sink` (discard further data), `resume ID`.
+//! end), `sink` (discard further data), `resume ID`, `tlsconnect HOST PORT [SERVERNAME
+//! [ALPN,ALPN...]]` (`connect` with TLS; `-` for no servername), `tlsinfo` (what TLS
+//! negotiated for this connection: `tls none`, or `tls PROTOCOL CIPHER sni=..
+//! alpn=.. peer=SUBJECT sans=A,B`).
 //!
 //! UDP commands (one per datagram, reply to the sender): `echo TEXT`, `info`,
 //! `ttl N`, `mttl N`, `mloop 0|1`, `broadcast 0|1`, `rcvbuf N`, `sndbuf N`,
@@ -49,6 +52,22 @@ struct Sink(bool);
 
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+fn tls_info(socket: &Socket) -> String {
+    let Some(tls) = socket.tls() else {
+        return format!("tls none encrypted={}\n", socket.encrypted());
+    };
+    let peer = tls.peer_certificate.as_ref();
+    format!(
+        "tls {} {} sni={} alpn={} peer={} sans={}\n",
+        tls.protocol,
+        tls.cipher,
+        tls.servername.as_deref().unwrap_or("-"),
+        tls.alpn_protocol.as_deref().unwrap_or("-"),
+        peer.map_or("-", |p| p.subject.as_str()),
+        peer.map_or("-".to_string(), |p| p.subject_alt_names.join(",")),
+    )
 }
 
 fn info(socket: &Socket) -> String {
@@ -185,6 +204,27 @@ impl Scripted {
                     Err(e) => reply(format!("connect failed {}\n", e.code().node_code())),
                 }
             }
+            "tlsconnect" => {
+                let mut parts = rest.split(' ');
+                let host = parts.next().unwrap_or("");
+                let port = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+                let mut tls = net::TlsOptions::new();
+                if let Some(name) = parts.next().filter(|n| *n != "-") {
+                    tls = tls.servername(name);
+                }
+                for proto in parts.next().into_iter().flat_map(|p| p.split(',')) {
+                    tls = tls.alpn(proto);
+                }
+                match net::connect_tls(net::ConnectOptions::new(host, port), tls) {
+                    Ok(client) => {
+                        self.clients.insert(client.id(), socket.clone());
+                        self.last_client = Some(client);
+                        reply("connecting\n".into());
+                    }
+                    Err(e) => reply(format!("connect failed {}\n", e.code().node_code())),
+                }
+            }
+            "tlsinfo" => reply(tls_info(socket)),
             "csend" => {
                 if let Some(client) = &self.last_client {
                     client.write(format!("{rest}\n"));
@@ -292,7 +332,11 @@ impl NetHandler for Scripted {
     fn on_connect(&mut self, socket: &Socket) {
         eprintln!("ev connect {}", socket.id());
         if let Some(owner) = self.clients.get(&socket.id()) {
-            owner.write("client connect\n");
+            if socket.encrypted() {
+                owner.write(format!("client connect {}", tls_info(socket)));
+            } else {
+                owner.write("client connect\n");
+            }
         }
     }
 
@@ -354,7 +398,15 @@ impl NetHandler for Scripted {
             error.message()
         );
         if let Some(owner) = self.clients.get(&socket.id()) {
-            owner.write(format!("client error {}\n", error.code().node_code()));
+            if error.code() == netlet_guest::ErrorCode::TlsHandshakeFailed {
+                owner.write(format!(
+                    "client error {} {}\n",
+                    error.code().node_code(),
+                    error.message()
+                ));
+            } else {
+                owner.write(format!("client error {}\n", error.code().node_code()));
+            }
         }
     }
 
