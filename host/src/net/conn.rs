@@ -36,7 +36,10 @@ fn send_now(conn: &mut TcpConn) {
     }
     let mut cx = Context::from_waker(&conn.write_waker);
     while !conn.out.is_empty() {
-        match stream.poll_write(&mut cx, conn.out.pending()) {
+        let polled = conn
+            .out
+            .send(|slices| stream.poll_write_vectored(&mut cx, slices));
+        match polled {
             Poll::Ready(Ok(n)) if n > 0 => conn.out.consume(n),
             _ => break,
         }
@@ -290,7 +293,10 @@ impl NetView<'_> {
         let mut cx = Context::from_waker(&conn.write_waker);
         let mut wrote = false;
         while !conn.out.is_empty() {
-            match stream.poll_write(&mut cx, conn.out.pending()) {
+            let polled = conn
+                .out
+                .send(|slices| stream.poll_write_vectored(&mut cx, slices));
+            match polled {
                 Poll::Pending => break,
                 Poll::Ready(Ok(0)) => {
                     let e =

@@ -16,6 +16,8 @@ pub mod conn;
 pub mod connect;
 pub mod host;
 
+use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::task::Waker;
@@ -208,63 +210,92 @@ impl Drop for TcpConn {
     }
 }
 
-/// A socket's write queue: one contiguous buffer, sent from `head` with a single `send`.
-/// A write into an empty queue takes the guest's buffer as it is (no copy). What it holds
-/// is charged to the instance's host memory.
+/// A socket's write queue: the guest's buffers as they came (a large write is queued
+/// without a copy), small writes gathered into the last one, sent in order with one
+/// vectored write. What it holds is charged to the instance's host memory.
 pub struct WriteQueue {
-    buf: Vec<u8>,
+    chunks: VecDeque<Vec<u8>>,
+    /// Bytes of the first chunk already sent.
     head: usize,
+    /// Bytes queued, not yet sent.
+    len: usize,
     charge: Charge,
 }
+
+/// A write this small is copied into the last chunk (one `send` for many small writes);
+/// a larger one is queued as its own chunk.
+const GATHER: usize = 16 * 1024;
+
+/// Chunks one vectored write hands the kernel at most.
+const VECTORED: usize = 64;
 
 impl WriteQueue {
     pub fn new(charge: Charge) -> Self {
         WriteQueue {
-            buf: Vec::new(),
+            chunks: VecDeque::new(),
             head: 0,
+            len: 0,
             charge,
         }
     }
 
     /// Bytes queued, not yet sent.
     pub fn len(&self) -> usize {
-        self.buf.len() - self.head
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 
     /// Queues `data`, if the instance's host memory allows it.
     pub fn push(&mut self, data: Vec<u8>) -> Result<(), MemoryRefusal> {
         self.charge.grow(data.len())?;
-        if self.is_empty() {
-            self.buf = data;
-            self.head = 0;
-        } else {
-            self.buf.extend_from_slice(&data);
+        self.len += data.len();
+        match self.chunks.back_mut() {
+            Some(last)
+                if data.len() < GATHER
+                    && last.len() + data.len() <= last.capacity().max(GATHER) =>
+            {
+                last.extend_from_slice(&data)
+            }
+            _ => self.chunks.push_back(data),
         }
         Ok(())
     }
 
-    pub fn pending(&self) -> &[u8] {
-        &self.buf[self.head..]
+    /// Writes what is to be sent next with `write` (one vectored write); returns what
+    /// it returned.
+    pub fn send<T>(&self, write: impl FnOnce(&[IoSlice<'_>]) -> T) -> T {
+        let mut slices = [IoSlice::new(&[]); VECTORED];
+        let mut n = 0;
+        for (slot, (i, chunk)) in slices.iter_mut().zip(self.chunks.iter().enumerate()) {
+            let from = if i == 0 { self.head } else { 0 };
+            *slot = IoSlice::new(&chunk[from..]);
+            n += 1;
+        }
+        write(&slices[..n])
     }
 
     /// `n` bytes went out.
-    pub fn consume(&mut self, n: usize) {
+    pub fn consume(&mut self, mut n: usize) {
+        n = n.min(self.len);
         self.charge.shrink(n);
-        self.head += n;
-        if self.head == self.buf.len() {
-            self.buf.clear();
-            self.head = 0;
-            if self.buf.capacity() > 1 << 20 {
-                // Do not hold on to a burst's worth of memory.
-                self.buf = Vec::new();
+        self.len -= n;
+        while n > 0 {
+            let Some(first) = self.chunks.front() else {
+                break;
+            };
+            let left = first.len() - self.head;
+            if n < left {
+                self.head += n;
+                return;
             }
-        } else if self.head >= 64 * 1024 && self.head * 2 >= self.buf.len() {
-            // Amortised: the bytes moved are at most those already sent.
-            self.buf.drain(..self.head);
+            n -= left;
+            self.head = 0;
+            self.chunks.pop_front();
+        }
+        if self.chunks.is_empty() {
             self.head = 0;
         }
     }
