@@ -16,6 +16,8 @@ const GUESTS: &[&str] = &[
     "http-hello",
     "http-echo",
     "sse",
+    "ws-echo",
+    "ws-chat",
     "scripted",
     "notahandler",
     "hostile",

@@ -294,9 +294,10 @@ impl Protocol {
         self.state == State::Done
     }
 
-    /// Bytes held for a message being assembled.
+    /// Bytes of memory held for a message being assembled (its buffer's capacity,
+    /// reserved when a frame's header arrives).
     pub fn buffered(&self) -> usize {
-        self.message.len()
+        self.message.capacity()
     }
 
     /// Frames the protocol queued itself (pongs, close frames), to send before
@@ -435,6 +436,9 @@ impl Protocol {
             if total > self.limits.max_message_size as u64 {
                 return Err(violation(1009, "a message longer than the limit"));
             }
+            // Room for the frame at once (no doubling past the limit); the caller
+            // charges the capacity (`buffered`) to its budget.
+            self.message.reserve_exact(payload_len as usize);
         }
         self.frame = Some(Frame {
             opcode,
