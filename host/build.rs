@@ -23,6 +23,8 @@ const GUESTS: &[&str] = &[
     "hostile",
     "broken",
     "http-tester",
+    "ws-tester",
+    "ws-net",
 ];
 
 fn main() {

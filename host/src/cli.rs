@@ -178,6 +178,9 @@ struct DemoArgs {
     /// Where the HTTP server (http_hello) listens.
     #[arg(long, value_name = "ADDR", default_value = demo::HTTP_HELLO.addr, value_parser = parse_listen_addr)]
     http_hello: SocketAddr,
+    /// Where the WebSocket chat room (ws_chat) listens.
+    #[arg(long, value_name = "ADDR", default_value = demo::WS_CHAT.addr, value_parser = parse_listen_addr)]
+    ws_chat: SocketAddr,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -334,6 +337,7 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 args.echo,
                 args.udp_echo,
                 args.http_hello,
+                args.ws_chat,
             )),
             cache_dir: args.cache.engine_options().cache_dir,
             watch: false,

@@ -1,7 +1,7 @@
 //! The seeds' demo, served by `netlet` with no arguments: the greeting server on TCP
 //! 8124, the pipe echo server on TCP 1337, the UDP echo server on 41234 and Node's
-//! `Hello World` HTTP server on TCP 8080, each an example component embedded in this
-//! binary. It is a manifest of built-in handlers,
+//! `Hello World` HTTP server on TCP 8080 and the WebSocket chat room on 8081, each an
+//! example component embedded in this binary. It is a manifest of built-in handlers,
 //! run by the same supervisor as `netlet up` ([`crate::deploy`]).
 
 use std::net::SocketAddr;
@@ -42,17 +42,22 @@ pub const UDP_ECHO: Example = example!("udp_echo", "udp_echo.wasm", "127.0.0.1:4
 /// Node's canonical HTTP server (`http.createServer`, port 8080).
 pub const HTTP_HELLO: Example = example!("http_hello", "http_hello.wasm", "127.0.0.1:8080");
 
+/// A chat room for browsers: a page at `/`, its WebSocket at `/ws` (port 8081).
+pub const WS_CHAT: Example = example!("ws_chat", "ws_chat.wasm", "127.0.0.1:8081");
+
 /// What the demo prints before it starts.
 pub const INTRO: &str =
     "netlet demo: the seeds' examples, each a WebAssembly component embedded in this binary";
 
 /// The demo's handlers: the greeting and echo servers listening on `hello` and `echo`,
-/// the UDP echo server bound to `udp_echo`, the HTTP server listening on `http`.
+/// the UDP echo server bound to `udp_echo`, the HTTP server listening on `http`, the
+/// chat room on `ws_chat`.
 pub fn handlers(
     hello: SocketAddr,
     echo: SocketAddr,
     udp_echo: SocketAddr,
     http: SocketAddr,
+    ws_chat: SocketAddr,
 ) -> Vec<HandlerSpec> {
     let on = |example: Example, tcp: Vec<SocketAddr>, udp: Vec<SocketAddr>| {
         HandlerSpec::builtin(
@@ -69,6 +74,7 @@ pub fn handlers(
         on(ECHO, vec![echo], vec![]),
         on(UDP_ECHO, vec![], vec![udp_echo]),
         on(HTTP_HELLO, vec![http], vec![]),
+        on(WS_CHAT, vec![ws_chat], vec![]),
     ]
 }
 
@@ -83,11 +89,17 @@ pub fn announce(started: &[Started<'_>]) -> String {
     let udp = find(&UDP_ECHO)
         .and_then(|s| s.udp.first())
         .map_or_else(|| UDP_ECHO.addr.to_string(), ToString::to_string);
-    instructions(&tcp(&HELLO), &tcp(&ECHO), &udp, &tcp(&HTTP_HELLO))
+    instructions(
+        &tcp(&HELLO),
+        &tcp(&ECHO),
+        &udp,
+        &tcp(&HTTP_HELLO),
+        &tcp(&WS_CHAT),
+    )
 }
 
 /// What to type to talk to the demo's servers.
-pub fn instructions(hello: &str, echo: &str, udp: &str, http: &str) -> String {
+pub fn instructions(hello: &str, echo: &str, udp: &str, http: &str, ws_chat: &str) -> String {
     let (udp_host, udp_port) = udp.rsplit_once(':').unwrap_or((udp, "41234"));
     let (hello_host, hello_port) = hello.rsplit_once(':').unwrap_or((hello, "8124"));
     let (echo_host, echo_port) = echo.rsplit_once(':').unwrap_or((echo, "1337"));
@@ -101,6 +113,7 @@ Try them:
   UDP echo (udp_echo):      echo -n hello | nc -u -w1 {udp_host} {udp_port}
       node -e \"const s=require('dgram').createSocket('udp4');s.on('message',m=>{{console.log(m.toString());s.close()}});s.send('hello',{udp_port},'{udp_host}')\"
   HTTP server (http_hello): curl -i http://{http}/
+  WebSocket chat (ws_chat): open http://{ws_chat}/ in two browser tabs
 Ctrl-C stops the demo.
 "
     )
@@ -116,6 +129,7 @@ mod tests {
         let echo: SocketAddr = "127.0.0.1:5002".parse().unwrap();
         let udp: SocketAddr = "127.0.0.1:5003".parse().unwrap();
         let http: SocketAddr = "127.0.0.1:5004".parse().unwrap();
+        let chat: SocketAddr = "127.0.0.1:5005".parse().unwrap();
         let text = announce(&[
             Started {
                 name: "hello",
@@ -137,6 +151,11 @@ mod tests {
                 tcp: &[http],
                 udp: &[],
             },
+            Started {
+                name: "ws_chat",
+                tcp: &[chat],
+                udp: &[],
+            },
         ]);
         assert_eq!(
             text,
@@ -144,24 +163,31 @@ mod tests {
                 "127.0.0.1:5001",
                 "127.0.0.1:5002",
                 "127.0.0.1:5003",
-                "127.0.0.1:5004"
+                "127.0.0.1:5004",
+                "127.0.0.1:5005"
             )
         );
         assert!(text.contains("curl -i http://127.0.0.1:5004/"));
+        assert!(text.contains("open http://127.0.0.1:5005/ in two browser tabs"));
         assert!(text.contains("nc 127.0.0.1 5001") && text.ends_with("Ctrl-C stops the demo.\n"));
     }
 
     #[test]
-    fn the_demo_is_four_built_in_handlers_with_their_names() {
+    fn the_demo_is_five_built_in_handlers_with_their_names() {
         let specs = handlers(
             HELLO.addr.parse().unwrap(),
             ECHO.addr.parse().unwrap(),
             UDP_ECHO.addr.parse().unwrap(),
             HTTP_HELLO.addr.parse().unwrap(),
+            WS_CHAT.addr.parse().unwrap(),
         );
         let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["hello", "echo", "udp_echo", "http_hello"]);
+        assert_eq!(
+            names,
+            ["hello", "echo", "udp_echo", "http_hello", "ws_chat"]
+        );
         assert_eq!(specs[3].config.tcp[0].port(), 8080);
+        assert_eq!(specs[4].config.tcp[0].port(), 8081);
         assert!(specs.iter().all(|s| !s.from_manifest()));
         assert_eq!(specs[2].config.udp[0].port(), 41234);
         assert_eq!(specs[0].component.to_string(), "hello.wasm (embedded)");

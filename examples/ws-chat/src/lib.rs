@@ -55,9 +55,7 @@ impl Chat {
 /// The name asked for in `?name=`, if it is a plain one.
 fn requested_name(path: &str) -> Option<String> {
     let query = path.split_once('?')?.1;
-    let name = query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("name="))?;
+    let name = query.split('&').find_map(|kv| kv.strip_prefix("name="))?;
     let ok = !name.is_empty()
         && name.len() <= 20
         && name
