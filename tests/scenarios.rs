@@ -56,6 +56,8 @@ fn every_example_passes_its_scenarios() {
         "http-hello",
         "http-echo",
         "sse",
+        "ws-echo",
+        "ws-chat",
     ] {
         let (ok, out) = netlet_test(&guest(example), &scenarios_of(example));
         assert!(ok, "{example}:\n{out}");
