@@ -1,16 +1,24 @@
 //! Builds the benchmark's guests (the netlet echo handler, the wstd command, the
-//! `http-hello` example and the large-response HTTP handler) for wasm32-wasip2.
+//! `http-hello` and `ws-echo` examples and the large-response HTTP handler) for
+//! wasm32-wasip2.
 
 include!("../host/build_guests.rs");
 
 fn main() {
     let out = build_guests(
-        &["bench-echo", "wstd-echo", "http-hello", "bench-http"],
+        &[
+            "bench-echo",
+            "wstd-echo",
+            "http-hello",
+            "bench-http",
+            "ws-echo",
+        ],
         &[
             "guest",
             "wit",
             "bench/guests",
             "examples/http-hello",
+            "examples/ws-echo",
             "Cargo.lock",
         ],
     );

@@ -438,6 +438,9 @@ pub fn compare(opts: &Options) -> anyhow::Result<String> {
     let (http, http_failures) = crate::http::table(opts)?;
     out.push_str(&http);
     failures.extend(http_failures);
+    let (ws, ws_failures) = crate::ws::table(opts)?;
+    out.push_str(&ws);
+    failures.extend(ws_failures);
     if !failures.is_empty() {
         println!("{out}");
         anyhow::bail!(

@@ -15,6 +15,8 @@
 //! - `native`: the reference servers (tokio echo; Node's echo script).
 //! - `wstd`: the wasmtime runner for the wstd guest.
 //! - `http`: the HTTP table (wrk against hyper, Node and netlet) and its servers.
+//! - `ws`: the WebSocket table (an echo ping-pong against tokio-tungstenite, Node's
+//!   `ws` and netlet's `ws-echo`), its load and its reference server.
 //! - `compare`: the tables.
 
 mod compare;
@@ -22,6 +24,7 @@ mod http;
 mod load;
 mod native;
 mod servers;
+mod ws;
 mod wstd;
 
 use std::net::SocketAddr;
@@ -102,6 +105,11 @@ enum Command {
         #[arg(long, default_value_t = 12)]
         body: usize,
     },
+    /// A tokio-tungstenite WebSocket echo server on one thread.
+    ServeWs {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        tcp: SocketAddr,
+    },
     /// Run the wstd echo component under wasmtime.
     ServeWstd {
         component: PathBuf,
@@ -175,6 +183,7 @@ fn main() -> anyhow::Result<()> {
         Command::ServeNative { threads, tcp, udp } => native::serve(threads, tcp, udp),
         Command::ServeHyper { tcp } => http::serve_hyper(tcp),
         Command::ServeCanned { tcp, body } => http::serve_canned(tcp, body),
+        Command::ServeWs { tcp } => ws::serve_tungstenite(tcp),
         Command::ServeWstd {
             component,
             addr,
