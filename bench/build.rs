@@ -1,6 +1,6 @@
 //! Builds the benchmark's guests (the netlet echo handler, the wstd command, the
-//! `http-hello` and `ws-echo` examples and the large-response HTTP handler) for
-//! wasm32-wasip2.
+//! `http-hello` and `ws-echo` examples and the large-response HTTP handler, and the
+//! `kv` and `proxy` examples of the protocol rows) for wasm32-wasip2.
 
 include!("../host/build_guests.rs");
 
@@ -12,6 +12,8 @@ fn main() {
             "http-hello",
             "bench-http",
             "ws-echo",
+            "kv",
+            "proxy",
         ],
         &[
             "guest",
@@ -19,6 +21,8 @@ fn main() {
             "bench/guests",
             "examples/http-hello",
             "examples/ws-echo",
+            "examples/kv",
+            "examples/proxy",
             "Cargo.lock",
         ],
     );

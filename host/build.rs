@@ -18,6 +18,8 @@ const GUESTS: &[&str] = &[
     "sse",
     "ws-echo",
     "ws-chat",
+    "kv",
+    "proxy",
     "scripted",
     "notahandler",
     "hostile",

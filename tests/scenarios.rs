@@ -58,6 +58,8 @@ fn every_example_passes_its_scenarios() {
         "sse",
         "ws-echo",
         "ws-chat",
+        "kv",
+        "proxy",
     ] {
         let (ok, out) = netlet_test(&guest(example), &scenarios_of(example));
         assert!(ok, "{example}:\n{out}");

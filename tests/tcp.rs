@@ -351,20 +351,23 @@ fn write_returns_false_past_the_high_water_mark_then_drain() {
     netlet
         .stderr
         .wait_for(&format!("ev wrote {id} 100 ok"), WAIT);
-    c.write_all(b"write 3000000\n").unwrap();
+    // More than the kernel's buffers take while the client does not read (netlet hands
+    // the kernel what it takes at once, as libuv does): the rest queues past the
+    // high-water mark.
+    c.write_all(b"write 12000000\n").unwrap();
     netlet
         .stderr
-        .wait_for(&format!("ev wrote {id} 3000000 full"), WAIT);
-    assert_eq!(read_exact(&mut c, 3_000_000), pattern(3_000_000));
+        .wait_for(&format!("ev wrote {id} 12000000 full"), WAIT);
+    assert_eq!(read_exact(&mut c, 12_000_000), pattern(12_000_000));
     netlet.stderr.wait_for(&format!("ev drain {id}"), WAIT);
     let info = command(&mut c, "info");
     assert_eq!(info_field(&info, "buffer"), "0");
     // Counters include every byte: the command lines read, the bytes written.
     assert_eq!(
         info_field(&info, "written"),
-        (first_info.len() + 1 + 100 + 3_000_000).to_string()
+        (first_info.len() + 1 + 100 + 12_000_000).to_string()
     );
-    let read_so_far = "info\nwrite 100\nwrite 3000000\ninfo\n".len();
+    let read_so_far = "info\nwrite 100\nwrite 12000000\ninfo\n".len();
     assert_eq!(info_field(&info, "read"), read_so_far.to_string());
     assert_eq!(info_field(&info, "state"), "open");
     assert_eq!(

@@ -22,6 +22,10 @@ pub struct Options {
     pub only: Option<String>,
     /// Skip the wstd column.
     pub no_wstd: bool,
+    /// Skip the protocol rows (`protocols`).
+    pub no_protocols: bool,
+    /// Worker threads of the load generator.
+    pub load_threads: usize,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -109,11 +113,8 @@ struct Cell {
     note: Option<String>,
 }
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
+fn rt(opts: &Options) -> tokio::runtime::Runtime {
+    load::runtime(opts.load_threads)
 }
 
 fn tcp(server: &Server) -> anyhow::Result<SocketAddr> {
@@ -127,7 +128,7 @@ fn measure(kind: &Kind, case: Case, opts: &Options) -> anyhow::Result<Cell> {
         let addr = tcp(&server)?;
         // `started_in` covers spawn to the address line; add the first echo.
         let t = Instant::now();
-        rt().block_on(load::time_to_echo(addr, t, Duration::from_secs(30)))?;
+        rt(opts).block_on(load::time_to_echo(addr, t, Duration::from_secs(30)))?;
         let ms = (server.started_in + t.elapsed()).as_secs_f64() * 1000.0;
         return Ok(Cell {
             value: Some(ms),
@@ -137,14 +138,16 @@ fn measure(kind: &Kind, case: Case, opts: &Options) -> anyhow::Result<Cell> {
     let server = servers::start(kind, &opts.paths)?;
     let outcome: Outcome = match case {
         Case::PingPong { conns, size } => {
-            rt().block_on(load::ping_pong(tcp(&server)?, conns, size, d))?
+            rt(opts).block_on(load::ping_pong(tcp(&server)?, conns, size, d))?
         }
         Case::Stream { conns, chunk } => {
-            let mut o = rt().block_on(load::stream(tcp(&server)?, conns, chunk, d))?;
+            let mut o = rt(opts).block_on(load::stream(tcp(&server)?, conns, chunk, d))?;
             o.rate /= 1e6;
             o
         }
-        Case::Churn { concurrency } => rt().block_on(load::churn(tcp(&server)?, concurrency, d))?,
+        Case::Churn { concurrency } => {
+            rt(opts).block_on(load::churn(tcp(&server)?, concurrency, d))?
+        }
         Case::Udp { sockets, size } => {
             let Some(addr) = server.udp else {
                 return Ok(Cell {
@@ -152,12 +155,12 @@ fn measure(kind: &Kind, case: Case, opts: &Options) -> anyhow::Result<Cell> {
                     ..Cell::default()
                 });
             };
-            rt().block_on(load::udp_ping_pong(addr, sockets, size, d))?
+            rt(opts).block_on(load::udp_ping_pong(addr, sockets, size, d))?
         }
         Case::Idle => {
             let addr = tcp(&server)?;
             // Warm up (first connections allocate the server's fixed structures).
-            let rt = rt();
+            let rt = rt(opts);
             drop(rt.block_on(load::open_idle(addr, 8, Duration::from_secs(10)))?);
             std::thread::sleep(Duration::from_millis(200));
             let before = server.rss_kib()?;
@@ -253,8 +256,10 @@ fn run_table(
         }
         let mut cells = Vec::new();
         for column in columns {
-            let skip = matches!(column.kind, Kind::Wstd)
-                && (opts.no_wstd || matches!(row.case, Case::Udp { .. } | Case::ColdStart));
+            let skip = (matches!(column.kind, Kind::Wstd)
+                && (opts.no_wstd || matches!(row.case, Case::Udp { .. } | Case::ColdStart)))
+                || (column.title.starts_with("load ceiling")
+                    && matches!(row.case, Case::Idle | Case::ColdStart));
             let cell = if skip {
                 Cell {
                     note: Some("-".into()),
@@ -367,6 +372,13 @@ pub fn compare(opts: &Options) -> anyhow::Result<String> {
             title: "wstd on wasmtime".into(),
             kind: Kind::Wstd,
         },
+        // The load generator's own ceiling: the same load against a native server on
+        // every core. Where it is well above every other column, the load did not cap
+        // what they show.
+        Column {
+            title: format!("load ceiling: native tokio ({cores} threads)"),
+            kind: Kind::Native { threads: cores },
+        },
     ];
     let mut failures = run_table(
         "One thread: netlet (1 shard) against a one-thread native server",
@@ -438,6 +450,9 @@ pub fn compare(opts: &Options) -> anyhow::Result<String> {
     let (http, http_failures) = crate::http::table(opts)?;
     out.push_str(&http);
     failures.extend(http_failures);
+    if !opts.no_protocols && crate::protocols::selected(opts) {
+        failures.extend(crate::protocols::run(opts, &mut out)?);
+    }
     let (ws, ws_failures) = crate::ws::table(opts)?;
     out.push_str(&ws);
     failures.extend(ws_failures);

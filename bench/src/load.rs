@@ -1,9 +1,14 @@
 //! The loads: each runs for a bounded time against one server address, checks every
 //! byte it gets back, and fails loudly on a mismatch.
+//!
+//! A load must never be what it measures: each connection's bytes come from a
+//! precomputed pattern and are checked with a slice comparison (memcmp speed), and the
+//! connections run as tasks on a multi-thread runtime ([`runtime`], `--load-threads`).
+//! The comparison prints the load's own ceiling (the same load against a native server
+//! on every core) beside the servers it measures.
 
-use std::cell::RefCell;
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
@@ -21,16 +26,46 @@ pub struct Outcome {
     pub lost: Option<u64>,
 }
 
-/// Byte `i` of connection `conn`'s deterministic stream.
-fn stream_byte(conn: u64, i: u64) -> u8 {
-    let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ conn.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    (x >> 56) as u8
+/// How many bytes a pattern repeats after: not a power of two, so chunk boundaries fall
+/// at different places in it.
+const PATTERN: usize = (1 << 20) - 3;
+
+/// Connection `conn`'s bytes: `PATTERN` pseudo-random bytes, repeated, with room for a
+/// 64 KiB slice at any offset (byte `i` of the stream is `at(i)[0]`).
+#[derive(Clone)]
+pub struct Pattern(Arc<Vec<u8>>);
+
+impl Pattern {
+    pub fn new(conn: u64) -> Self {
+        let mut x = conn.wrapping_mul(0xD1B5_4A32_D192_ED03) | 1;
+        let mut bytes: Vec<u8> = (0..PATTERN)
+            .map(|_| {
+                // xorshift64*
+                x ^= x >> 12;
+                x ^= x << 25;
+                x ^= x >> 27;
+                (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
+            })
+            .collect();
+        let head = bytes[..64 * 1024].to_vec();
+        bytes.extend_from_slice(&head);
+        Pattern(Arc::new(bytes))
+    }
+
+    /// The `n` bytes (at most 64 KiB) from offset `from` of the stream.
+    pub fn at(&self, from: u64, n: usize) -> &[u8] {
+        let start = (from % PATTERN as u64) as usize;
+        &self.0[start..start + n]
+    }
 }
 
-fn fill(conn: u64, from: u64, buf: &mut [u8]) {
-    for (k, b) in buf.iter_mut().enumerate() {
-        *b = stream_byte(conn, from + k as u64);
-    }
+/// The runtime loads run on: `threads` workers.
+pub fn runtime(threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
 }
 
 fn percentile(sorted: &[u32], p: f64) -> Option<f64> {
@@ -49,19 +84,28 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<TcpStream> {
     Ok(stream)
 }
 
-/// Runs `n` copies of a task on the current thread and collects their results.
-async fn run_all<T: 'static, F>(n: usize, make: impl Fn(usize) -> F) -> anyhow::Result<Vec<T>>
+/// Runs `n` copies of a task on the runtime's workers and collects their results.
+async fn run_all<T: Send + 'static, F>(
+    n: usize,
+    make: impl Fn(usize) -> F,
+) -> anyhow::Result<Vec<T>>
 where
-    F: std::future::Future<Output = anyhow::Result<T>> + 'static,
+    F: std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
 {
-    let local = tokio::task::LocalSet::new();
-    let handles: Vec<_> = (0..n).map(|i| local.spawn_local(make(i))).collect();
-    local.await;
+    let handles: Vec<_> = (0..n).map(|i| tokio::spawn(make(i))).collect();
     let mut out = Vec::with_capacity(n);
     for h in handles {
         out.push(h.await.context("a load task panicked")??);
     }
     Ok(out)
+}
+
+/// Each task's count and latencies, merged: the total and the sorted latencies.
+fn merge(results: Vec<(u64, Vec<u32>)>) -> (u64, Vec<u32>) {
+    let total = results.iter().map(|r| r.0).sum();
+    let mut lat: Vec<u32> = results.into_iter().flat_map(|r| r.1).collect();
+    lat.sort_unstable();
+    (total, lat)
 }
 
 /// `conns` connections each send a `size`-byte message and wait for its echo, again
@@ -72,39 +116,35 @@ pub async fn ping_pong(
     size: usize,
     duration: Duration,
 ) -> anyhow::Result<Outcome> {
-    let latencies = Rc::new(RefCell::new(Vec::<u32>::new()));
     let deadline = Instant::now() + duration;
     let start = Instant::now();
-    let counts = run_all(conns, |c| {
-        let latencies = latencies.clone();
-        async move {
-            let mut s = connect(addr).await?;
-            let mut msg = vec![0; size];
-            let mut back = vec![0; size];
-            let mut sent = 0u64;
-            let mut n = 0u64;
-            while Instant::now() < deadline {
-                fill(c as u64, sent, &mut msg);
-                let t = Instant::now();
-                s.write_all(&msg).await?;
-                s.read_exact(&mut back).await.context("reading an echo")?;
-                latencies.borrow_mut().push(t.elapsed().as_micros() as u32);
-                ensure!(
-                    back == msg,
-                    "ping-pong: connection {c} got different bytes back"
-                );
-                sent += size as u64;
-                n += 1;
-            }
-            Ok(n)
+    let results = run_all(conns, |c| async move {
+        let pattern = Pattern::new(c as u64);
+        let mut s = connect(addr).await?;
+        let mut back = vec![0; size];
+        let mut latencies = Vec::new();
+        let mut sent = 0u64;
+        let mut n = 0u64;
+        while Instant::now() < deadline {
+            let msg = pattern.at(sent, size);
+            let t = Instant::now();
+            s.write_all(msg).await?;
+            s.read_exact(&mut back).await.context("reading an echo")?;
+            latencies.push(t.elapsed().as_micros() as u32);
+            ensure!(
+                back == msg,
+                "ping-pong: connection {c} got different bytes back"
+            );
+            sent += size as u64;
+            n += 1;
         }
+        Ok((n, latencies))
     })
     .await?;
     let secs = start.elapsed().as_secs_f64();
-    let mut lat = latencies.take();
-    lat.sort_unstable();
+    let (total, lat) = merge(results);
     Ok(Outcome {
-        rate: counts.iter().sum::<u64>() as f64 / secs,
+        rate: total as f64 / secs,
         p50_us: percentile(&lat, 0.50),
         p99_us: percentile(&lat, 0.99),
         lost: None,
@@ -123,30 +163,30 @@ pub async fn stream(
     let deadline = Instant::now() + duration;
     let start = Instant::now();
     let totals = run_all(conns, |c| async move {
+        let pattern = Pattern::new(c as u64);
         let s = connect(addr).await?;
         let (mut r, mut w) = s.into_split();
-        let writer = tokio::task::spawn_local(async move {
-            let mut buf = vec![0; chunk];
-            let mut at = 0u64;
-            while Instant::now() < deadline {
-                fill(c as u64, at, &mut buf);
-                w.write_all(&buf).await?;
-                at += chunk as u64;
-            }
-            w.shutdown().await?;
-            anyhow::Ok(at)
-        });
+        let writer = {
+            let pattern = pattern.clone();
+            tokio::spawn(async move {
+                let mut at = 0u64;
+                while Instant::now() < deadline {
+                    w.write_all(pattern.at(at, chunk)).await?;
+                    at += chunk as u64;
+                }
+                w.shutdown().await?;
+                anyhow::Ok(at)
+            })
+        };
         let mut buf = vec![0; 64 * 1024];
         let mut at = 0u64;
-        let mut expect = vec![0; 64 * 1024];
         loop {
             let n = r.read(&mut buf).await.context("reading the stream")?;
             if n == 0 {
                 break;
             }
-            fill(c as u64, at, &mut expect[..n]);
             ensure!(
-                buf[..n] == expect[..n],
+                buf[..n] == *pattern.at(at, n),
                 "stream: connection {c} byte mismatch near offset {at}"
             );
             at += n as u64;
@@ -175,35 +215,31 @@ pub async fn churn(
 ) -> anyhow::Result<Outcome> {
     let deadline = Instant::now() + duration;
     let start = Instant::now();
-    let latencies = Rc::new(RefCell::new(Vec::<u32>::new()));
-    let counts = run_all(concurrency, |c| {
-        let latencies = latencies.clone();
-        async move {
-            let mut n = 0u64;
-            let mut msg = [0u8; 32];
-            let mut back = [0u8; 32];
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                let mut s = connect(addr).await?;
-                fill(c as u64, n, &mut msg);
-                s.write_all(&msg).await?;
-                s.read_exact(&mut back)
-                    .await
-                    .context("reading a churn echo")?;
-                ensure!(back == msg, "churn: connection got different bytes back");
-                drop(s);
-                latencies.borrow_mut().push(t.elapsed().as_micros() as u32);
-                n += 1;
-            }
-            Ok(n)
+    let results = run_all(concurrency, |c| async move {
+        let pattern = Pattern::new(c as u64);
+        let mut latencies = Vec::new();
+        let mut n = 0u64;
+        let mut back = [0u8; 32];
+        while Instant::now() < deadline {
+            let t = Instant::now();
+            let mut s = connect(addr).await?;
+            let msg = pattern.at(n * 32, 32);
+            s.write_all(msg).await?;
+            s.read_exact(&mut back)
+                .await
+                .context("reading a churn echo")?;
+            ensure!(back == msg, "churn: connection got different bytes back");
+            drop(s);
+            latencies.push(t.elapsed().as_micros() as u32);
+            n += 1;
         }
+        Ok((n, latencies))
     })
     .await?;
     let secs = start.elapsed().as_secs_f64();
-    let mut lat = latencies.take();
-    lat.sort_unstable();
+    let (total, lat) = merge(results);
     Ok(Outcome {
-        rate: counts.iter().sum::<u64>() as f64 / secs,
+        rate: total as f64 / secs,
         p50_us: percentile(&lat, 0.50),
         p99_us: percentile(&lat, 0.99),
         lost: None,
@@ -221,55 +257,51 @@ pub async fn udp_ping_pong(
 ) -> anyhow::Result<Outcome> {
     let deadline = Instant::now() + duration;
     let start = Instant::now();
-    let latencies = Rc::new(RefCell::new(Vec::<u32>::new()));
-    let results = run_all(sockets, |c| {
-        let latencies = latencies.clone();
-        async move {
-            let s = UdpSocket::bind("127.0.0.1:0").await?;
-            s.connect(addr).await?;
-            let mut msg = vec![0; size];
-            let mut back = vec![0; size + 1];
-            let (mut ok, mut lost, mut seq) = (0u64, 0u64, 0u64);
-            while Instant::now() < deadline {
-                seq += 1;
-                fill(c as u64, seq * size as u64, &mut msg);
-                let t = Instant::now();
-                s.send(&msg).await?;
-                loop {
-                    match tokio::time::timeout(Duration::from_millis(100), s.recv(&mut back)).await
-                    {
-                        Err(_) => {
-                            lost += 1;
+    let results = run_all(sockets, |c| async move {
+        let pattern = Pattern::new(c as u64);
+        let s = UdpSocket::bind("127.0.0.1:0").await?;
+        s.connect(addr).await?;
+        let mut back = vec![0; size + 1];
+        let mut latencies = Vec::new();
+        let (mut ok, mut lost, mut seq) = (0u64, 0u64, 0u64);
+        while Instant::now() < deadline {
+            seq += 1;
+            let msg = pattern.at(seq * size as u64, size);
+            let t = Instant::now();
+            s.send(msg).await?;
+            loop {
+                match tokio::time::timeout(Duration::from_millis(100), s.recv(&mut back)).await {
+                    Err(_) => {
+                        lost += 1;
+                        break;
+                    }
+                    Ok(r) => {
+                        let n = r?;
+                        if back[..n] == *msg {
+                            latencies.push(t.elapsed().as_micros() as u32);
+                            ok += 1;
                             break;
                         }
-                        Ok(r) => {
-                            let n = r?;
-                            if back[..n] == msg[..] {
-                                latencies.borrow_mut().push(t.elapsed().as_micros() as u32);
-                                ok += 1;
-                                break;
-                            }
-                            // A late echo of an earlier (counted as lost) datagram: skip it.
-                            ensure!(
-                                n == size,
-                                "udp: a datagram of {n} bytes came back for {size}"
-                            );
-                        }
+                        // A late echo of an earlier (counted as lost) datagram: skip it.
+                        ensure!(
+                            n == size,
+                            "udp: a datagram of {n} bytes came back for {size}"
+                        );
                     }
                 }
             }
-            Ok((ok, lost))
         }
+        Ok((ok, lost, latencies))
     })
     .await?;
     let secs = start.elapsed().as_secs_f64();
-    let mut lat = latencies.take();
-    lat.sort_unstable();
+    let lost = results.iter().map(|r| r.1).sum();
+    let (total, lat) = merge(results.into_iter().map(|r| (r.0, r.2)).collect());
     Ok(Outcome {
-        rate: results.iter().map(|r| r.0).sum::<u64>() as f64 / secs,
+        rate: total as f64 / secs,
         p50_us: percentile(&lat, 0.50),
         p99_us: percentile(&lat, 0.99),
-        lost: Some(results.iter().map(|r| r.1).sum()),
+        lost: Some(lost),
     })
 }
 

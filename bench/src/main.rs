@@ -17,12 +17,14 @@
 //! - `http`: the HTTP table (wrk against hyper, Node and netlet) and its servers.
 //! - `ws`: the WebSocket table (an echo ping-pong against tokio-tungstenite, Node's
 //!   `ws` and netlet's `ws-echo`), its load and its reference server.
+//! - `protocols`: the `kv` and `proxy` rows, against redis-server and HAProxy.
 //! - `compare`: the tables.
 
 mod compare;
 mod http;
 mod load;
 mod native;
+mod protocols;
 mod servers;
 mod ws;
 mod wstd;
@@ -63,9 +65,16 @@ enum Command {
         /// Leave out the wstd column.
         #[arg(long)]
         no_wstd: bool,
+        /// Leave out the protocol rows (kv against redis-server, proxy against
+        /// HAProxy), which need redis-tools, redis-server and haproxy installed.
+        #[arg(long)]
+        no_protocols: bool,
         /// The netlet binary (default: next to this one).
         #[arg(long)]
         netlet: Option<PathBuf>,
+        /// Worker threads of the load generator.
+        #[arg(long, default_value_t = 2)]
+        load_threads: usize,
         /// Also write the table to this file.
         #[arg(long)]
         output: Option<PathBuf>,
@@ -128,7 +137,9 @@ fn main() -> anyhow::Result<()> {
             idle,
             only,
             no_wstd,
+            no_protocols,
             netlet,
+            load_threads,
             output,
         } => {
             servers::raise_fd_limit();
@@ -149,6 +160,8 @@ fn main() -> anyhow::Result<()> {
                 idle: if smoke { 200 } else { idle },
                 only,
                 no_wstd,
+                no_protocols,
+                load_threads,
             };
             let table = compare::compare(&opts)?;
             println!("{table}");
@@ -166,9 +179,7 @@ fn main() -> anyhow::Result<()> {
             seconds,
         } => {
             let d = Duration::from_secs_f64(seconds);
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
+            let rt = load::runtime(2);
             let outcome = rt.block_on(async {
                 match mode.as_str() {
                     "ping-pong" => load::ping_pong(addr, conns, size, d).await,

@@ -116,6 +116,24 @@ impl Arena {
         start..self.bytes.len()
     }
 
+    /// Reads at most `max` bytes straight into the arena (no intermediate buffer);
+    /// returns the range `read` filled, or what it returned instead.
+    pub fn read_into<T>(
+        &mut self,
+        max: usize,
+        read: impl FnOnce(&mut tokio::io::ReadBuf<'_>) -> std::task::Poll<std::io::Result<T>>,
+    ) -> std::task::Poll<std::io::Result<(T, Range<usize>)>> {
+        self.bytes.reserve(max);
+        let start = self.bytes.len();
+        let mut rb = tokio::io::ReadBuf::uninit(&mut self.bytes.spare_capacity_mut()[..max]);
+        let polled = read(&mut rb);
+        let n = rb.filled().len();
+        // SAFETY: `ReadBuf` guarantees its filled part has been initialised, and it is
+        // the start of the spare capacity.
+        unsafe { self.bytes.set_len(start + n) };
+        polled.map_ok(|t| (t, start..start + n))
+    }
+
     /// Stores text written by `f`; returns its range.
     pub fn text(&mut self, f: impl FnOnce(&mut String)) -> Range<usize> {
         let start = self.text.len();

@@ -8,9 +8,9 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::task::{Context, Poll};
 
-use tokio::io::ReadBuf;
-
-use super::{DgramView, MAX_PEERS, MAX_QUEUED, MAX_QUEUED_BYTES, READS_PER_TURN, UdpSock};
+use super::{
+    DgramView, MAX_DATAGRAM_V6, MAX_PEERS, MAX_QUEUED, MAX_QUEUED_BYTES, READS_PER_TURN, UdpSock,
+};
 use crate::bindings::ErrorCode;
 use crate::error::{error_code, error_info, host_error};
 use crate::events::{HostError, HostEvent};
@@ -20,6 +20,16 @@ use crate::reactor::{Completion, UdpRequest};
 use crate::resolve;
 use crate::stats::HandlerStats;
 use crate::transport::Datagram;
+use crate::transport::udp::BATCH;
+
+thread_local! {
+    /// Where a shard's batched receives land before their `message` events are made.
+    static SCRATCH: std::cell::RefCell<(Vec<Vec<u8>>, Vec<(usize, SocketAddr)>)> =
+        std::cell::RefCell::new((
+            (0..BATCH).map(|_| vec![0; MAX_DATAGRAM_V6]).collect(),
+            vec![(0, SocketAddr::from(([0, 0, 0, 0], 0))); BATCH],
+        ));
+}
 
 /// Counts a datagram sent (or dropped: refused by a full queue, or failed).
 fn count_sent(stats: &HandlerStats, port: usize, len: usize, sent: bool) {
@@ -71,72 +81,90 @@ impl DgramView<'_> {
     }
 
     /// The reactor found the socket readable (or the host queued a read).
-    pub fn on_readable(&mut self, id: u32, buf: &mut [u8]) {
+    pub fn on_readable(&mut self, id: u32) {
         if let Some(udp) = self.udp.socks.get_mut(&id) {
             udp.read_queued = false;
         }
-        self.read(id, buf);
+        self.read(id);
     }
 
-    /// Reads the datagrams waiting on a socket (a bounded number per turn).
-    pub(super) fn read(&mut self, id: u32, buf: &mut [u8]) {
-        for _ in 0..READS_PER_TURN {
-            if self.events.arena.bytes.len() >= crate::net::conn::MAX_BATCH_BYTES {
-                break;
-            }
-            let Some(udp) = self.udp.socks.get_mut(&id) else {
-                return;
-            };
-            if !udp.bound || udp.closing {
-                return;
-            }
-            let Some(sock) = udp.sock.as_mut() else {
-                return;
-            };
-            let mut cx = Context::from_waker(&udp.read_waker);
-            let mut rb = ReadBuf::new(buf);
-            match sock.poll_recv_from(&mut cx, &mut rb) {
-                Poll::Pending => return,
-                Poll::Ready(Ok(from)) => {
-                    if udp.peers.len() >= MAX_PEERS {
-                        udp.peers.clear();
-                        // Its permission may have come from the reply rule.
-                        udp.last_dest = None;
-                    }
-                    udp.peers.insert(from);
-                    let port = self.cx.shard.stats.udp_port(udp.port);
-                    HandlerStats::add(&port.datagrams_in, 1);
-                    HandlerStats::add(&port.bytes_in, rb.filled().len() as u64);
-                    let data = self.events.arena.bytes(rb.filled());
-                    let (ip, family) = guest_ip(from);
-                    let address = self.events.arena.text(|t| {
-                        let _ = write!(t, "{ip}");
-                    });
-                    self.events.push(HostEvent::UdpMessage {
-                        socket: id,
-                        data,
-                        address,
-                        family,
-                        port: from.port(),
-                    });
-                }
-                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Poll::Ready(Err(e)) => {
-                    // Node reports receive errors (e.g. ECONNREFUSED from an ICMP reply on
-                    // a connected socket) as 'error' and keeps the socket open.
-                    self.events.push(HostEvent::UdpError {
-                        socket: id,
-                        error: error_info(&e, "recvmsg", None),
-                    });
+    /// Reads the datagrams waiting on a socket (a bounded number per turn), many per
+    /// system call.
+    pub(super) fn read(&mut self, id: u32) {
+        SCRATCH.with(|scratch| {
+            let (bufs, got) = &mut *scratch.borrow_mut();
+            let mut read = 0;
+            while read < READS_PER_TURN {
+                if self.events.arena.bytes.len() >= crate::net::conn::MAX_BATCH_BYTES {
                     break;
                 }
+                let Some(udp) = self.udp.socks.get_mut(&id) else {
+                    return;
+                };
+                if !udp.bound || udp.closing {
+                    return;
+                }
+                let Some(sock) = udp.sock.as_mut() else {
+                    return;
+                };
+                let mut cx = Context::from_waker(&udp.read_waker);
+                let want = BATCH.min(READS_PER_TURN - read);
+                match sock.poll_recv_many(&mut cx, &mut bufs[..want], &mut got[..want]) {
+                    Poll::Pending => return,
+                    Poll::Ready(Ok(0)) => return,
+                    Poll::Ready(Ok(n)) => {
+                        read += n;
+                        for (buf, &(len, from)) in bufs.iter().zip(&got[..n]) {
+                            self.received(id, &buf[..len], from);
+                        }
+                    }
+                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Poll::Ready(Err(e)) => {
+                        // Node reports receive errors (e.g. ECONNREFUSED from an ICMP
+                        // reply on a connected socket) as 'error' and keeps the socket open.
+                        self.events.push(HostEvent::UdpError {
+                            socket: id,
+                            error: error_info(&e, "recvmsg", None),
+                        });
+                        break;
+                    }
+                }
             }
-        }
-        // More may be waiting: come back next turn.
-        self.queue_read(id);
+            // More may be waiting: come back next turn.
+            self.queue_read(id);
+        })
     }
 
-    /// Sends what is queued; closes a closing socket once its queue is empty.
+    /// One datagram arrived on socket `id`: the `message` event.
+    fn received(&mut self, id: u32, data: &[u8], from: SocketAddr) {
+        let Some(udp) = self.udp.socks.get_mut(&id) else {
+            return;
+        };
+        if udp.peers.len() >= MAX_PEERS {
+            udp.peers.clear();
+            // Its permission may have come from the reply rule.
+            udp.last_dest = None;
+        }
+        udp.peers.insert(from);
+        let port = self.cx.shard.stats.udp_port(udp.port);
+        HandlerStats::add(&port.datagrams_in, 1);
+        HandlerStats::add(&port.bytes_in, data.len() as u64);
+        let data = self.events.arena.bytes(data);
+        let (ip, family) = guest_ip(from);
+        let address = self.events.arena.text(|t| {
+            let _ = write!(t, "{ip}");
+        });
+        self.events.push(HostEvent::UdpMessage {
+            socket: id,
+            data,
+            address,
+            family,
+            port: from.port(),
+        });
+    }
+
+    /// Sends what is queued, many datagrams per system call; closes a closing socket
+    /// once its queue is empty.
     pub fn flush(&mut self, id: u32) {
         let Some(udp) = self.udp.socks.get_mut(&id) else {
             return;
@@ -145,19 +173,31 @@ impl DgramView<'_> {
         let mut errors = Vec::new();
         if let Some(sock) = udp.sock.as_mut() {
             let mut cx = Context::from_waker(&udp.write_waker);
-            while let Some((data, dest)) = udp.queue.front() {
-                match sock.poll_send(&mut cx, data, *dest) {
+            while !udp.queue.is_empty() {
+                let batch: Vec<(&[u8], Option<SocketAddr>)> = udp
+                    .queue
+                    .iter()
+                    .take(BATCH)
+                    .map(|(data, dest)| (data.as_slice(), *dest))
+                    .collect();
+                let polled = sock.poll_send_many(&mut cx, &batch);
+                drop(batch);
+                let (sent, failed) = match polled {
                     Poll::Pending => break,
                     Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Poll::Ready(result) => {
-                        let (data, dest) = udp.queue.pop_front().expect("front exists");
-                        udp.queue_bytes -= data.len();
-                        udp.charge.shrink(data.len());
-                        count_sent(&self.cx.shard.stats, udp.port, data.len(), result.is_ok());
-                        if let Err(e) = result {
-                            let target = dest.map(|d| resolve::display_addr(&d));
-                            errors.push(error_info(&e, "send", target.as_deref()));
-                        }
+                    Poll::Ready(Ok(n)) => (n.max(1).min(udp.queue.len()), None),
+                    // The first datagram failed: it is dropped, the rest go on.
+                    Poll::Ready(Err(e)) => (1, Some(e)),
+                };
+                for k in 0..sent {
+                    let (data, dest) = udp.queue.pop_front().expect("sent from the queue");
+                    udp.queue_bytes -= data.len();
+                    udp.charge.shrink(data.len());
+                    let ok = k + 1 < sent || failed.is_none();
+                    count_sent(&self.cx.shard.stats, udp.port, data.len(), ok);
+                    if let (false, Some(e)) = (ok, &failed) {
+                        let target = dest.map(|d| resolve::display_addr(&d));
+                        errors.push(error_info(e, "send", target.as_deref()));
                     }
                 }
             }
@@ -241,7 +281,8 @@ impl DgramView<'_> {
                 .is_some_and(|u| u.peers.contains(&dest))
     }
 
-    /// Queues (or sends at once) one datagram to a checked destination.
+    /// Queues one datagram to a checked destination; the queue goes out after the
+    /// guest's call, many datagrams per system call.
     pub(super) fn enqueue(
         &mut self,
         id: u32,
@@ -251,22 +292,6 @@ impl DgramView<'_> {
         self.autobind(id)?;
         let stats = self.cx.shard.stats.clone();
         let udp = self.udp.socks.get_mut(&id).ok_or(ErrorCode::InvalidState)?;
-        if udp.queue.is_empty()
-            && let Some(sock) = udp.sock.as_mut()
-        {
-            let mut cx = Context::from_waker(&udp.write_waker);
-            match sock.poll_send(&mut cx, &data, dest) {
-                Poll::Ready(Ok(_)) => {
-                    count_sent(&stats, udp.port, data.len(), true);
-                    return Ok(());
-                }
-                Poll::Ready(Err(e)) if e.kind() != io::ErrorKind::Interrupted => {
-                    count_sent(&stats, udp.port, data.len(), false);
-                    return Err(error_code(&e));
-                }
-                _ => {}
-            }
-        }
         if udp.queue.len() >= MAX_QUEUED
             || udp.queue_bytes + data.len() > MAX_QUEUED_BYTES
             || udp.charge.grow(data.len()).is_err()

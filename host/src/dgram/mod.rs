@@ -151,7 +151,7 @@ impl DgramView<'_> {
 
     /// A socket the host bound (`--udp`), handed to the guest with a `listening` event
     /// that carries its handle.
-    pub fn adopt_bound(&mut self, sock: Box<dyn Datagram>, buf: &mut [u8]) -> u32 {
+    pub fn adopt_bound(&mut self, sock: Box<dyn Datagram>) -> u32 {
         let local = sock.local_addr().ok();
         let v6 = local.is_some_and(|a| a.is_ipv6());
         let id = self.cx.ids.allocate();
@@ -165,7 +165,7 @@ impl DgramView<'_> {
             socket: id,
             with_handle: true,
         });
-        self.read(id, buf);
+        self.read(id);
         id
     }
 

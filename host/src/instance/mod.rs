@@ -353,6 +353,9 @@ impl Instance {
         state.deadline = Instant::now() + if preempt { timeout * 1000 } else { timeout };
         state.blocking_left = state.cx.shard.config.max_blocking;
         state.cx.quota.opened_this_call = 0;
+        // A refused growth in an earlier call (a guest may survive one) says nothing of
+        // why this call might trap.
+        state.limiter.memory_denied = false;
     }
 
     /// Classifies the error a guest call ended with.

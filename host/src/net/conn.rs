@@ -11,8 +11,6 @@ use std::net::SocketAddr;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use tokio::io::ReadBuf;
-
 use super::{NetView, Shutdown, TcpConn};
 use crate::bindings::ErrorCode;
 use crate::error::{error_info, host_error};
@@ -24,16 +22,31 @@ use crate::transport::Stream;
 /// Bytes of received data one batch carries at most (the rest waits a turn).
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
 
+/// How much one read takes from a socket: Node reads in 64 KiB chunks; so do we.
+pub const READ_SIZE: usize = 64 * 1024;
+
+/// Writes as much of the queue as the transport takes at once, without waiting and
+/// without the after-flush work (`drain`, end); errors are left for the flush to meet.
+fn send_now(conn: &mut TcpConn) {
+    let Some(stream) = conn.stream.as_mut() else {
+        return;
+    };
+    if conn.connecting {
+        return;
+    }
+    let mut cx = Context::from_waker(&conn.write_waker);
+    while !conn.out.is_empty() {
+        match stream.poll_write(&mut cx, conn.out.pending()) {
+            Poll::Ready(Ok(n)) if n > 0 => conn.out.consume(n),
+            _ => break,
+        }
+    }
+}
+
 impl NetView<'_> {
     /// A new accepted connection: registers it, tells the guest, reads what already
     /// arrived.
-    pub fn accept(
-        &mut self,
-        server: u32,
-        stream: Box<dyn Stream>,
-        peer: SocketAddr,
-        buf: &mut [u8],
-    ) {
+    pub fn accept(&mut self, server: u32, stream: Box<dyn Stream>, peer: SocketAddr) {
         let id = self.cx.ids.allocate();
         let allow_half_open = self.cx.config().allow_half_open;
         let mut conn = TcpConn::new(self.cx, id, allow_half_open);
@@ -58,7 +71,7 @@ impl NetView<'_> {
         self.events
             .push(HostEvent::Connection { server, socket: id });
         // A client usually writes right after connecting: read now rather than a turn later.
-        self.read(id, buf);
+        self.read(id);
     }
 
     /// Records activity for the idle timeouts (the guest's `set-timeout` and the host's
@@ -122,6 +135,13 @@ impl NetView<'_> {
         }
         conn.bytes_written += len as u64;
         HandlerStats::add(&conn.stats.tcp_port(conn.server).bytes_out, len as u64);
+        if conn.out.len() >= hwm {
+            // Past the high-water mark: hand the kernel what it takes now, as libuv's
+            // `uv_try_write` does, rather than answer `false` for a queue it would empty
+            // at once (a pause, a `drain` and a resume for every large chunk). Smaller
+            // writes still wait for the one `send` after the call.
+            send_now(conn);
+        }
         let below = conn.out.len() < hwm;
         if !below {
             conn.need_drain = true;
@@ -176,16 +196,16 @@ impl NetView<'_> {
     }
 
     /// The reactor found the connection readable (or the host queued a read).
-    pub fn on_readable(&mut self, id: u32, buf: &mut [u8]) {
+    pub fn on_readable(&mut self, id: u32) {
         if let Some(conn) = self.tcp.conns.get_mut(&id) {
             conn.read_queued = false;
         }
-        self.read(id, buf);
+        self.read(id);
     }
 
-    /// Reads once from a readable connection into `buf` and queues what came (`data`,
-    /// `end`, or `error` + `close`).
-    pub fn read(&mut self, id: u32, buf: &mut [u8]) {
+    /// Reads once from a readable connection, straight into the instance's event
+    /// arena, and queues what came (`data`, `end`, or `error` + `close`).
+    pub fn read(&mut self, id: u32) {
         let turn = self.cx.turn;
         let Some(conn) = self.tcp.conns.get_mut(&id) else {
             return;
@@ -205,21 +225,23 @@ impl NetView<'_> {
             return;
         };
         let mut cx = Context::from_waker(&conn.read_waker);
-        let mut rb = ReadBuf::new(buf);
-        match stream.poll_read(&mut cx, &mut rb) {
+        let polled = self
+            .events
+            .arena
+            .read_into(READ_SIZE, |rb| stream.poll_read(&mut cx, rb));
+        match polled {
             Poll::Pending => {}
             Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => self.queue_read(id),
             Poll::Ready(Err(e)) => self.fail(id, &e, "read"),
-            Poll::Ready(Ok(())) => {
-                let n = rb.filled().len();
+            Poll::Ready(Ok(((), data))) => {
+                let n = data.len();
                 if n == 0 {
                     self.on_eof(id);
                     return;
                 }
                 conn.bytes_read += n as u64;
                 HandlerStats::add(&conn.stats.tcp_port(conn.server).bytes_in, n as u64);
-                let data = self.events.arena.bytes(rb.filled());
-                let full = n == rb.capacity();
+                let full = n == READ_SIZE;
                 // A full buffer means more may be waiting: come back next turn, after the
                 // guest has seen this. After a short read, ask the transport whether it
                 // can still make progress (a TLS layer may hold decrypted bytes); if not,

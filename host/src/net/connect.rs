@@ -96,12 +96,7 @@ impl NetView<'_> {
     }
 
     /// The connect started by [`NetView::connect`] finished.
-    pub fn finish_connect(
-        &mut self,
-        id: u32,
-        result: Result<Box<dyn Stream>, ConnectError>,
-        buf: &mut [u8],
-    ) {
+    pub fn finish_connect(&mut self, id: u32, result: Result<Box<dyn Stream>, ConnectError>) {
         self.cx.quota.in_flight = self.cx.quota.in_flight.saturating_sub(1);
         let Some(conn) = self.tcp.conns.get_mut(&id) else {
             // Destroyed while connecting; a stream that did come up is dropped here.
@@ -138,7 +133,7 @@ impl NetView<'_> {
                 self.events.push(HostEvent::Connect(id));
                 // Writes and `end` made while connecting go out now.
                 self.touch(id);
-                self.read(id, buf);
+                self.read(id);
             }
         }
     }

@@ -137,7 +137,7 @@ impl Shard {
                         self.instance_for_connection()
                     };
                     if let Some(state) = key.and_then(|key| self.instances.route(key, self.turn)) {
-                        state.net().accept(server, stream, peer, &mut self.buf);
+                        state.net().accept(server, stream, peer);
                     }
                 }
                 Poll::Ready(Err(e)) => {

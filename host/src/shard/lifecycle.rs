@@ -51,7 +51,7 @@ impl Shard {
         };
         let mut dgram = instance.state().dgram();
         for sock in sockets {
-            dgram.adopt_bound(sock, &mut self.buf);
+            dgram.adopt_bound(sock);
         }
     }
 

@@ -44,9 +44,6 @@ use accept::Listeners;
 use deadlines::Deadlines;
 use instances::Instances;
 
-/// Node reads sockets in 64 KiB chunks; so do we.
-const READ_BUFFER: usize = 64 * 1024;
-
 /// What a shard is started with.
 pub struct ShardSpec {
     pub index: usize,
@@ -114,8 +111,6 @@ pub(crate) struct Shard {
     listeners: Listeners,
     instances: Instances,
     deadlines: Deadlines,
-    /// Where reads land before they are copied into an instance's event arena.
-    buf: Vec<u8>,
     ready: Vec<Token>,
     completions: Vec<Completion>,
     sleep: Pin<Box<tokio::time::Sleep>>,
@@ -170,7 +165,6 @@ impl Shard {
             listeners,
             instances: Instances::default(),
             deadlines: Deadlines::default(),
-            buf: vec![0; READ_BUFFER],
             ready: Vec::new(),
             completions: Vec::new(),
             sleep,

@@ -92,7 +92,7 @@ impl Shard {
             match completion {
                 Completion::TcpConnect { inst, id, result } => {
                     if let Some(state) = self.instances.route(inst, self.turn) {
-                        state.net().finish_connect(id, result, &mut self.buf);
+                        state.net().finish_connect(id, result);
                     }
                 }
                 Completion::UdpResolved {
@@ -128,9 +128,9 @@ impl Shard {
                 continue;
             };
             match token.kind {
-                Kind::TcpRead => state.net().on_readable(token.id, &mut self.buf),
+                Kind::TcpRead => state.net().on_readable(token.id),
                 Kind::TcpWrite => state.net().flush(token.id),
-                Kind::UdpRead => state.dgram().on_readable(token.id, &mut self.buf),
+                Kind::UdpRead => state.dgram().on_readable(token.id),
                 Kind::UdpWrite => state.dgram().flush(token.id),
                 Kind::Accept | Kind::Resume => {}
             }

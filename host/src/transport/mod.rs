@@ -114,6 +114,37 @@ pub trait Datagram: Send {
 
     /// Where socket options are set (`SO_BROADCAST`, TTLs, multicast, buffer sizes).
     fn options(&self) -> SockRef<'_>;
+
+    /// Receives up to `bufs.len()` datagrams at once, each into its buffer (cut to its
+    /// size); `got[i]` is the `i`th one's length and sender. Returns how many came.
+    fn poll_recv_many(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &mut [Vec<u8>],
+        got: &mut [(usize, SocketAddr)],
+    ) -> Poll<io::Result<usize>> {
+        let Some(buf) = bufs.first_mut() else {
+            return Poll::Ready(Ok(0));
+        };
+        let mut rb = ReadBuf::new(buf);
+        self.poll_recv_from(cx, &mut rb).map_ok(|from| {
+            got[0] = (rb.filled().len(), from);
+            1
+        })
+    }
+
+    /// Sends datagrams in order, each to its destination (or the connected peer);
+    /// returns how many went. An error is the first datagram's.
+    fn poll_send_many(
+        &mut self,
+        cx: &mut Context<'_>,
+        datagrams: &[(&[u8], Option<SocketAddr>)],
+    ) -> Poll<io::Result<usize>> {
+        let Some((data, dest)) = datagrams.first() else {
+            return Poll::Ready(Ok(0));
+        };
+        self.poll_send(cx, data, *dest).map_ok(|_| 1)
+    }
 }
 
 /// A listener bound before its shard exists (so a port in use fails before anything
