@@ -1,6 +1,6 @@
 //! Builds the benchmark's guests (the netlet echo handler, the wstd command, the
-//! `http-hello` example and the large-response HTTP handler, and the `kv` and `proxy`
-//! examples of the protocol rows) for wasm32-wasip2.
+//! `http-hello` and `ws-echo` examples and the large-response HTTP handler, and the
+//! `kv` and `proxy` examples of the protocol rows) for wasm32-wasip2.
 
 include!("../host/build_guests.rs");
 
@@ -11,6 +11,7 @@ fn main() {
             "wstd-echo",
             "http-hello",
             "bench-http",
+            "ws-echo",
             "kv",
             "proxy",
         ],
@@ -19,6 +20,7 @@ fn main() {
             "wit",
             "bench/guests",
             "examples/http-hello",
+            "examples/ws-echo",
             "examples/kv",
             "examples/proxy",
             "Cargo.lock",

@@ -16,6 +16,8 @@ const GUESTS: &[&str] = &[
     "http-hello",
     "http-echo",
     "sse",
+    "ws-echo",
+    "ws-chat",
     "kv",
     "proxy",
     "scripted",
@@ -23,6 +25,8 @@ const GUESTS: &[&str] = &[
     "hostile",
     "broken",
     "http-tester",
+    "ws-tester",
+    "ws-net",
 ];
 
 fn main() {

@@ -260,7 +260,7 @@ fn chat_broadcasts_lines_to_the_other_clients() {
 }
 
 #[test]
-fn demo_serves_the_seed_servers_and_http_hello() {
+fn demo_serves_the_seed_servers_http_hello_and_the_chat_room() {
     let cache = cache_dir();
     let netlet = Netlet::start(&[
         "demo",
@@ -274,19 +274,27 @@ fn demo_serves_the_seed_servers_and_http_hello() {
         "127.0.0.1:0",
         "--http-hello",
         "127.0.0.1:0",
+        "--ws-chat",
+        "127.0.0.1:0",
         "--cache-dir",
         cache.to_str().unwrap(),
     ]);
     // The helper only counts --tcp/--udp arguments: wait for the demo's last line.
     netlet.stdout.wait_for("Ctrl-C stops the demo", WAIT);
     let lines = netlet.stdout.all();
-    // hello, echo, echo over TLS, UDP echo, HTTP hello.
+    // hello, echo, echo over TLS, UDP echo, HTTP hello, the chat room.
     let addrs: Vec<std::net::SocketAddr> = lines
         .iter()
         .filter(|l| l.starts_with("netlet: listening "))
         .map(|l| l.split_whitespace().nth(3).unwrap().parse().unwrap())
         .collect();
-    assert_eq!(addrs.len(), 5, "{lines:?}");
+    assert_eq!(addrs.len(), 6, "{lines:?}");
+    assert!(
+        netlet
+            .stdout
+            .contains(&format!("open http://{}/ in two browser tabs", addrs[5])),
+        "instructions missing: {lines:?}"
+    );
     assert!(
         netlet
             .stdout
@@ -327,6 +335,15 @@ fn demo_serves_the_seed_servers_and_http_hello() {
     let text = String::from_utf8_lossy(&got);
     assert!(
         text.starts_with("HTTP/1.1 200 OK\r\n") && text.ends_with("\r\n\r\nHello World\n"),
+        "{text}"
+    );
+    let mut chat = connect(addrs[5]);
+    chat.write_all(b"GET / HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let (got, _) = read_to_end(&mut chat);
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.starts_with("HTTP/1.1 200 OK\r\n") && text.contains("new WebSocket(url)"),
         "{text}"
     );
 }

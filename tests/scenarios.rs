@@ -56,6 +56,8 @@ fn every_example_passes_its_scenarios() {
         "http-hello",
         "http-echo",
         "sse",
+        "ws-echo",
+        "ws-chat",
         "kv",
         "proxy",
     ] {

@@ -496,6 +496,9 @@ pub fn compare(opts: &Options) -> anyhow::Result<String> {
     if !opts.no_protocols && crate::protocols::selected(opts) {
         failures.extend(crate::protocols::run(opts, &mut out)?);
     }
+    let (ws, ws_failures) = crate::ws::table(opts)?;
+    out.push_str(&ws);
+    failures.extend(ws_failures);
     if !failures.is_empty() {
         println!("{out}");
         anyhow::bail!(

@@ -15,6 +15,8 @@
 //! - `native`: the reference servers (tokio echo; Node's echo script).
 //! - `wstd`: the wasmtime runner for the wstd guest.
 //! - `http`: the HTTP table (wrk against hyper, Node and netlet) and its servers.
+//! - `ws`: the WebSocket table (an echo ping-pong against tokio-tungstenite, Node's
+//!   `ws` and netlet's `ws-echo`), its load and its reference server.
 //! - `protocols`: the `kv` and `proxy` rows, against redis-server and HAProxy.
 //! - `compare`: the tables.
 
@@ -25,6 +27,7 @@ mod native;
 mod protocols;
 mod servers;
 mod tls;
+mod ws;
 mod wstd;
 
 use std::net::SocketAddr;
@@ -123,6 +126,11 @@ enum Command {
         #[arg(long)]
         key: PathBuf,
     },
+    /// A tokio-tungstenite WebSocket echo server on one thread.
+    ServeWs {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        tcp: SocketAddr,
+    },
     /// Run the wstd echo component under wasmtime.
     ServeWstd {
         component: PathBuf,
@@ -205,6 +213,7 @@ fn main() -> anyhow::Result<()> {
             cert,
             key,
         } => tls::serve_native(threads, addr, &cert, &key),
+        Command::ServeWs { tcp } => ws::serve_tungstenite(tcp),
         Command::ServeWstd {
             component,
             addr,

@@ -68,6 +68,12 @@ pub enum Kind {
     HttpNode,
     /// netlet running an HTTP guest (`http_hello.wasm`, `bench_http.wasm`).
     HttpNetlet { guest: &'static str },
+    /// tokio-tungstenite's WebSocket echo on one thread.
+    WsTungstenite,
+    /// Node's `ws` echo server.
+    WsNode,
+    /// netlet running the `ws-echo` example.
+    WsNetlet,
 }
 
 /// Where the binaries and components are.
@@ -167,6 +173,26 @@ pub fn start(kind: &Kind, paths: &Paths, tls: bool) -> anyhow::Result<Server> {
             cmd = Command::new(&paths.netlet);
             cmd.arg("run")
                 .arg(paths.guests.join(guest))
+                .args(["--tcp", "127.0.0.1:0"])
+                .arg("--cache-dir")
+                .arg(&paths.cache);
+            ("netlet: listening tcp ", None)
+        }
+        Kind::WsTungstenite => {
+            cmd = Command::new(&paths.bench);
+            cmd.arg("serve-ws");
+            ("tcp ", None)
+        }
+        Kind::WsNode => {
+            cmd = Command::new("node");
+            cmd.args(["-e", crate::ws::NODE_WS])
+                .env("NODE_PATH", crate::ws::node_modules()?);
+            ("tcp ", None)
+        }
+        Kind::WsNetlet => {
+            cmd = Command::new(&paths.netlet);
+            cmd.arg("run")
+                .arg(paths.guests.join("ws_echo.wasm"))
                 .args(["--tcp", "127.0.0.1:0"])
                 .arg("--cache-dir")
                 .arg(&paths.cache);

@@ -5,6 +5,7 @@ use crate::error::Error;
 use crate::http::{ClientRequest, ResponseEvent};
 use crate::net::{AddressInfo, Server, Socket};
 use crate::timers::TimerId;
+use crate::ws::{WebSocket, WsEvent};
 
 /// A TCP handler: the events of Node's `net.Server` and `net.Socket`.
 ///
@@ -99,6 +100,12 @@ pub trait NetHandler: 'static {
     /// its response's head, body pieces and end, or an error.
     fn on_response(&mut self, request: &ClientRequest, event: ResponseEvent) {
         let _ = (request, event);
+    }
+
+    /// What happened on a WebSocket opened with [`ws::connect`](crate::ws::connect):
+    /// `Open`, messages, pings and pongs, `Drain`, `Error`, then `Close`.
+    fn on_websocket(&mut self, ws: &WebSocket, event: WsEvent) {
+        let _ = (ws, event);
     }
 }
 

@@ -53,7 +53,9 @@
 //! - [`export_dgram!`] for a UDP handler ([`DgramHandler`]),
 //! - [`export_handler!`] for a type implementing both,
 //! - [`export_http!`] for an HTTP server ([`http::HttpHandler`]; see [`http`]: Node's
-//!   `http` module, server and client, on `net`).
+//!   `http` module, server and client, on `net`),
+//! - [`export_ws!`] for a WebSocket server ([`ws::WsHandler`]; see [`ws`]: RFC 6455 on
+//!   the HTTP upgrade, with Node's `ws` events, and a client).
 //!
 //! Each takes an expression that builds the handler, evaluated once when the instance
 //! starts: `export_net!(Echo)` for a unit struct, `export_net!(Chat::default())` otherwise.
@@ -69,6 +71,7 @@ pub mod http;
 pub mod net;
 mod runtime;
 pub mod timers;
+pub mod ws;
 
 pub use dgram::{DgramSocket, RemoteInfo};
 pub use error::{Error, ErrorCode};
@@ -126,6 +129,29 @@ macro_rules! export_net {
 macro_rules! export_http {
     ($make:expr) => {
         $crate::export_net!($crate::http::HttpServer::new($make));
+    };
+}
+
+/// Exports a WebSocket server: a value of a type implementing
+/// [`WsHandler`](crate::ws::WsHandler), served over HTTP (a
+/// [`WsServer`](crate::ws::WsServer) in an [`HttpServer`](crate::http::HttpServer)):
+/// `Upgrade: websocket` requests become WebSockets, other requests go to
+/// [`WsHandler::on_request`](crate::ws::WsHandler::on_request).
+///
+/// ```no_run
+/// # use netlet_guest::ws::{Message, WebSocket, WsHandler};
+/// struct Echo;
+/// impl WsHandler for Echo {
+///     fn on_message(&mut self, ws: &WebSocket, msg: Message) {
+///         ws.send(msg);
+///     }
+/// }
+/// netlet_guest::export_ws!(Echo);
+/// ```
+#[macro_export]
+macro_rules! export_ws {
+    ($make:expr) => {
+        $crate::export_http!($crate::ws::WsServer::new($make));
     };
 }
 

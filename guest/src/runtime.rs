@@ -10,7 +10,7 @@ use crate::bindings::netlet::net::net_handler::NetEvent;
 use crate::dgram::DgramSocket;
 use crate::handler::{DgramHandler, NetHandler};
 use crate::http::{self, client::SocketEvent as ClientSocketEvent};
-use crate::net::{Server, Socket};
+use crate::net::{Server, Socket, SocketEvent};
 use crate::timers::TimerId;
 
 /// What an export macro registers: access to the handler's TCP and/or UDP side.
@@ -139,6 +139,7 @@ pub fn handle(events: Vec<Event>) {
         match event {
             Event::Net(ev) => net_event(ev),
             Event::Dgram(ev) => dgram_event(ev),
+            Event::Timer(id) if crate::ws::close_timer_fired(TimerId(id)) => {}
             Event::Timer(id) => with_handler(|h| {
                 if let Some(net) = h.net() {
                     net.on_timer(TimerId(id));
@@ -183,6 +184,40 @@ fn client_event(ev: &NetEvent) -> Option<(u32, ClientSocketEvent)> {
     http::client::owns(id).then_some((id, event))
 }
 
+/// The id of a socket event, and the event as a WebSocket client takes it (data and
+/// errors without their payload, taken later), when the socket is a client's and not
+/// destroyed (its `close` always counts).
+fn ws_client_event(ev: &NetEvent) -> Option<(u32, SocketEvent)> {
+    let (id, event) = match ev {
+        NetEvent::Data(e) => (e.socket, SocketEvent::Data(Vec::new())),
+        NetEvent::End(id) => (*id, SocketEvent::End),
+        NetEvent::Drain(id) => (*id, SocketEvent::Drain),
+        NetEvent::Timeout(id) => (*id, SocketEvent::Timeout),
+        NetEvent::Error(e) => (
+            e.socket,
+            SocketEvent::Error(crate::Error::other(
+                crate::ErrorCode::Unknown,
+                String::new(),
+            )),
+        ),
+        NetEvent::Close(e) => (
+            e.socket,
+            SocketEvent::Close {
+                had_error: e.had_error,
+            },
+        ),
+        _ => return None,
+    };
+    if !crate::ws::client::owns(id) {
+        return None;
+    }
+    if !matches!(event, SocketEvent::Close { .. }) && socket(id).is_none() {
+        // Destroyed: its other events are dropped, as for any socket. Still ours.
+        return Some((id, SocketEvent::Timeout));
+    }
+    Some((id, event))
+}
+
 fn net_event(ev: NetEvent) {
     if let Some((id, event)) = client_event(&ev) {
         let event = match (event, ev) {
@@ -198,6 +233,24 @@ fn net_event(ev: NetEvent) {
         };
         for (request, event) in http::client::on_event(id, event) {
             on_net(|h| h.on_response(&request, event));
+        }
+        return;
+    }
+    if let Some((id, event)) = ws_client_event(&ev) {
+        let event = match (event, ev) {
+            (SocketEvent::Data(_), NetEvent::Data(e)) => SocketEvent::Data(e.data),
+            (SocketEvent::Error(_), NetEvent::Error(e)) => SocketEvent::Error(e.error.into()),
+            (event @ SocketEvent::Close { .. }, _) => {
+                if let Some(s) = SOCKETS.with(|m| m.borrow_mut().remove(&id)) {
+                    s.mark_closed();
+                    s.clear_state();
+                }
+                event
+            }
+            (event, _) => event,
+        };
+        for (ws, event) in crate::ws::client::on_event(id, event) {
+            on_net(|h| h.on_websocket(&ws, event));
         }
         return;
     }

@@ -182,6 +182,9 @@ struct DemoArgs {
     /// Where the HTTP server (http_hello) listens.
     #[arg(long, value_name = "ADDR", default_value = demo::HTTP_HELLO.addr, value_parser = parse_listen_addr)]
     http_hello: SocketAddr,
+    /// Where the WebSocket chat room (ws_chat) listens.
+    #[arg(long, value_name = "ADDR", default_value = demo::WS_CHAT.addr, value_parser = parse_listen_addr)]
+    ws_chat: SocketAddr,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -344,6 +347,7 @@ fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         certificate,
         args.udp_echo,
         args.http_hello,
+        args.ws_chat,
     );
     deploy::run(
         deploy::Options {

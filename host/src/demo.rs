@@ -1,8 +1,8 @@
 //! The seeds' demo, served by `netlet` with no arguments: the greeting server on TCP
 //! 8124, the pipe echo server on TCP 1337 (and over TLS on 1443: `https`'s foundation,
-//! with a self-signed certificate made at start), the UDP echo server on 41234 and
-//! Node's `Hello World` HTTP server on TCP 8080, each an example component embedded in
-//! this binary. It is a manifest of built-in handlers,
+//! with a self-signed certificate made at start), the UDP echo server on 41234, Node's
+//! `Hello World` HTTP server on TCP 8080 and the WebSocket chat room on 8081, each an
+//! example component embedded in this binary. It is a manifest of built-in handlers,
 //! run by the same supervisor as `netlet up` ([`crate::deploy`]).
 
 use std::net::SocketAddr;
@@ -45,6 +45,8 @@ pub const ECHO_TLS_ADDR: &str = "127.0.0.1:1443";
 pub const UDP_ECHO: Example = example!("udp_echo", "udp_echo.wasm", "127.0.0.1:41234");
 /// Node's canonical HTTP server (`http.createServer`, port 8080).
 pub const HTTP_HELLO: Example = example!("http_hello", "http_hello.wasm", "127.0.0.1:8080");
+/// A chat room for browsers: a page at `/`, its WebSocket at `/ws` (port 8081).
+pub const WS_CHAT: Example = example!("ws_chat", "ws_chat.wasm", "127.0.0.1:8081");
 
 /// What the demo prints before it starts.
 pub const INTRO: &str =
@@ -91,7 +93,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// The demo's handlers: the greeting and echo servers listening on `hello` and `echo`
 /// (the echo server also on `echo_tls`, with `certificate` = (cert, key)), the UDP echo
-/// server bound to `udp_echo`, the HTTP server listening on `http`.
+/// server bound to `udp_echo`, the HTTP server listening on `http`, the chat room on
+/// `ws_chat`.
 pub fn handlers(
     hello: SocketAddr,
     echo: SocketAddr,
@@ -99,6 +102,7 @@ pub fn handlers(
     certificate: (PathBuf, PathBuf),
     udp_echo: SocketAddr,
     http: SocketAddr,
+    ws_chat: SocketAddr,
 ) -> Vec<HandlerSpec> {
     let on = |example: Example, tcp: Vec<SocketAddr>, udp: Vec<SocketAddr>| {
         HandlerSpec::builtin(
@@ -119,6 +123,7 @@ pub fn handlers(
         echo,
         on(UDP_ECHO, vec![], vec![udp_echo]),
         on(HTTP_HELLO, vec![http], vec![]),
+        on(WS_CHAT, vec![ws_chat], vec![]),
     ]
 }
 
@@ -136,11 +141,25 @@ pub fn announce(started: &[Started<'_>]) -> String {
     let tls = find(&ECHO)
         .and_then(|s| s.tls.first())
         .map_or_else(|| ECHO_TLS_ADDR.to_string(), ToString::to_string);
-    instructions(&tcp(&HELLO), &tcp(&ECHO), &tls, &udp, &tcp(&HTTP_HELLO))
+    instructions(
+        &tcp(&HELLO),
+        &tcp(&ECHO),
+        &tls,
+        &udp,
+        &tcp(&HTTP_HELLO),
+        &tcp(&WS_CHAT),
+    )
 }
 
 /// What to type to talk to the demo's servers.
-pub fn instructions(hello: &str, echo: &str, echo_tls: &str, udp: &str, http: &str) -> String {
+pub fn instructions(
+    hello: &str,
+    echo: &str,
+    echo_tls: &str,
+    udp: &str,
+    http: &str,
+    ws_chat: &str,
+) -> String {
     let (udp_host, udp_port) = udp.rsplit_once(':').unwrap_or((udp, "41234"));
     let (hello_host, hello_port) = hello.rsplit_once(':').unwrap_or((hello, "8124"));
     let (echo_host, echo_port) = echo.rsplit_once(':').unwrap_or((echo, "1337"));
@@ -160,6 +179,7 @@ Try them:
   UDP echo (udp_echo):      echo -n hello | nc -u -w1 {udp_host} {udp_port}
       node -e \"const s=require('dgram').createSocket('udp4');s.on('message',m=>{{console.log(m.toString());s.close()}});s.send('hello',{udp_port},'{udp_host}')\"
   HTTP server (http_hello): curl -i http://{http}/
+  WebSocket chat (ws_chat): open http://{ws_chat}/ in two browser tabs
 Ctrl-C stops the demo.
 "
     )
@@ -176,6 +196,7 @@ mod tests {
         let udp: SocketAddr = "127.0.0.1:5003".parse().unwrap();
         let tls: SocketAddr = "127.0.0.1:5004".parse().unwrap();
         let http: SocketAddr = "127.0.0.1:5005".parse().unwrap();
+        let chat: SocketAddr = "127.0.0.1:5006".parse().unwrap();
         let text = announce(&[
             Started {
                 name: "hello",
@@ -201,6 +222,12 @@ mod tests {
                 udp: &[],
                 tls: &[],
             },
+            Started {
+                name: "ws_chat",
+                tcp: &[chat],
+                udp: &[],
+                tls: &[],
+            },
         ]);
         assert_eq!(
             text,
@@ -209,9 +236,11 @@ mod tests {
                 "127.0.0.1:5002",
                 "127.0.0.1:5004",
                 "127.0.0.1:5003",
-                "127.0.0.1:5005"
+                "127.0.0.1:5005",
+                "127.0.0.1:5006"
             )
         );
+        assert!(text.contains("open http://127.0.0.1:5006/ in two browser tabs"));
         assert!(text.contains("curl -i http://127.0.0.1:5005/"));
         assert!(text.contains("nc 127.0.0.1 5001") && text.ends_with("Ctrl-C stops the demo.\n"));
         assert!(
@@ -221,7 +250,7 @@ mod tests {
     }
 
     #[test]
-    fn the_demo_is_four_built_in_handlers_with_their_names() {
+    fn the_demo_is_five_built_in_handlers_with_their_names() {
         let specs = handlers(
             HELLO.addr.parse().unwrap(),
             ECHO.addr.parse().unwrap(),
@@ -229,10 +258,15 @@ mod tests {
             ("c.pem".into(), "k.pem".into()),
             UDP_ECHO.addr.parse().unwrap(),
             HTTP_HELLO.addr.parse().unwrap(),
+            WS_CHAT.addr.parse().unwrap(),
         );
         let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["hello", "echo", "udp_echo", "http_hello"]);
+        assert_eq!(
+            names,
+            ["hello", "echo", "udp_echo", "http_hello", "ws_chat"]
+        );
         assert_eq!(specs[3].config.tcp[0].port(), 8080);
+        assert_eq!(specs[4].config.tcp[0].port(), 8081);
         assert!(specs.iter().all(|s| !s.from_manifest()));
         assert_eq!(specs[2].config.udp[0].port(), 41234);
         assert_eq!(specs[1].config.tls[0].port(), 1443);

@@ -63,7 +63,7 @@
 
 pub(crate) mod client;
 mod date;
-mod options;
+pub(crate) mod options;
 pub mod parse;
 mod response;
 mod server;
@@ -184,5 +184,10 @@ pub trait HttpHandler: 'static {
     /// What happened to a request made with [`request`].
     fn on_response(&mut self, request: &ClientRequest, event: ResponseEvent) {
         let _ = (request, event);
+    }
+
+    /// What happened on a WebSocket opened with [`ws::connect`](crate::ws::connect).
+    fn on_websocket(&mut self, ws: &crate::ws::WebSocket, event: crate::ws::WsEvent) {
+        let _ = (ws, event);
     }
 }

@@ -659,6 +659,11 @@ impl<H: HttpHandler> NetHandler for HttpServer<H> {
         self.handler.on_response(request, event);
         self.run_ready();
     }
+
+    fn on_websocket(&mut self, ws: &crate::ws::WebSocket, event: crate::ws::WsEvent) {
+        self.handler.on_websocket(ws, event);
+        self.run_ready();
+    }
 }
 
 /// Node's default `clientError` answer: `HTTP/1.1 400 Bad Request` (or 431, 408, 505

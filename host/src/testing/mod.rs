@@ -39,12 +39,18 @@
 //!
 //! [`http`] builds requests and parses responses for HTTP handlers (scenarios have
 //! `request` and `expect-response` steps).
+//!
+//! # WebSocket
+//!
+//! [`ws`] does a WebSocket client's part on a harness connection (the handshake,
+//! masked frames, reading the handler's frames), for tests of `ws` handlers.
 
 pub mod harness;
 pub mod http;
 pub mod mem;
 pub mod scenario;
 pub mod server;
+pub mod ws;
 
 pub use harness::{Conn, Harness, HarnessBuilder, HarnessError, TraceEvent, describe};
 pub use mem::{PendingConnect, SentDatagram};

@@ -1,0 +1,267 @@
+//! The client: Node's `new WebSocket('ws://host:port/path')` over
+//! [`net::connect`](crate::net::connect), so the `--allow` policy applies. The
+//! handshake's answer is read with the SDK's HTTP parser and checked
+//! ([`super::handshake::check_response`]); events come to the handler's
+//! `on_websocket` (a [`super::WsServer`]'s handler gets them as `on_open`,
+//! `on_message`, ...).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use super::handshake;
+use super::protocol::{Role, random_u64};
+use super::{WebSocket, WsError, WsEvent, WsOptions};
+use crate::error::{Error, ErrorCode};
+use crate::http::parse::{Event, Kind, Limits, Parser};
+use crate::net::{self, SocketEvent};
+
+/// Options of [`connect_with`].
+#[derive(Clone, Debug, Default)]
+pub struct ConnectOptions {
+    /// `ws://host[:port][/path]` (`wss://` is refused until the host has TLS).
+    pub url: String,
+    /// Subprotocols to offer (`Sec-WebSocket-Protocol`), in order of preference.
+    pub protocols: Vec<String>,
+    /// More header fields for the handshake request (`Origin`, `Authorization`).
+    pub headers: Vec<(String, String)>,
+    /// Limits (the message size applies to what the server sends).
+    pub options: WsOptions,
+}
+
+impl ConnectOptions {
+    /// Options for `url`, no subprotocol, default limits.
+    pub fn new(url: &str) -> Self {
+        Self {
+            url: url.to_string(),
+            ..Self::default()
+        }
+    }
+}
+
+struct Pending {
+    ws: WebSocket,
+    parser: Parser,
+    key: String,
+    offered: Vec<String>,
+}
+
+thread_local! {
+    /// Client sockets, by socket id: their handshake while it is under way.
+    static CLIENTS: RefCell<HashMap<u32, Option<Pending>>> = RefCell::new(HashMap::new());
+}
+
+/// Whether socket `id` is a WebSocket client's (its events are the client's).
+pub(crate) fn owns(id: u32) -> bool {
+    CLIENTS.with(|c| c.borrow().contains_key(&id))
+}
+
+/// Splits `ws://host[:port][/path]` into host, port and path.
+fn parse_url(url: &str) -> Result<(String, u16, String), Error> {
+    let bad = |why: &str| Error::other(ErrorCode::InvalidArgument, format!("{url:?}: {why}"));
+    let rest = if let Some(rest) = url.strip_prefix("ws://") {
+        rest
+    } else if url.starts_with("wss://") {
+        return Err(bad(
+            "wss:// needs TLS, which netlet's host does not have yet",
+        ));
+    } else {
+        return Err(bad("not a ws:// URL"));
+    };
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) if rest[i..].starts_with('?') => (&rest[..i], format!("/{}", &rest[i..])),
+        Some(i) => (&rest[..i], rest[i..].to_string()),
+        None => (rest, "/".to_string()),
+    };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6.split_once(']').ok_or_else(|| bad("unclosed ["))?;
+        (h.to_string(), after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (authority.to_string(), None),
+        }
+    };
+    let port = match port {
+        None => 80,
+        Some(p) => p.parse().map_err(|_| bad("a bad port"))?,
+    };
+    if host.is_empty() || path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(bad("a bad host or path"));
+    }
+    Ok((host, port, path))
+}
+
+/// Node's `new WebSocket(url)`: connects to a `ws://` URL. The handle is returned at
+/// once (state `Connecting`); `Open` follows, or `Error` then `Close`. The destination
+/// must be allowed (`--allow HOST:PORT`), or this fails with `access-denied`.
+pub fn connect(url: &str) -> Result<WebSocket, Error> {
+    connect_with(ConnectOptions::new(url))
+}
+
+/// [`connect`] with subprotocols, headers and limits.
+pub fn connect_with(options: ConnectOptions) -> Result<WebSocket, Error> {
+    let (host, port, path) = parse_url(&options.url)?;
+    for (n, v) in &options.headers {
+        if !crate::http::valid_header_name(n) || !crate::http::valid_header_value(v) {
+            return Err(Error::other(
+                ErrorCode::InvalidArgument,
+                format!("invalid header {n:?}"),
+            ));
+        }
+    }
+    let mut opts = net::ConnectOptions::new(host.clone(), port);
+    opts.no_delay = true;
+    let socket = net::connect(opts)?;
+    let nonce: Vec<u8> = random_u64()
+        .to_ne_bytes()
+        .into_iter()
+        .chain(random_u64().to_ne_bytes())
+        .collect();
+    let key = handshake::base64_encode(&nonce);
+    let host_header = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    socket.write(handshake::client_request(
+        &host_header,
+        &path,
+        &key,
+        &options.protocols,
+        &options.headers,
+    ));
+    let ws = WebSocket::new(
+        socket.clone(),
+        Role::Client,
+        path,
+        options.options,
+        None,
+        None,
+        false,
+    );
+    CLIENTS.with(|c| {
+        c.borrow_mut().insert(
+            socket.id(),
+            Some(Pending {
+                ws: ws.clone(),
+                parser: Parser::new(Kind::Response, Limits::default()),
+                key,
+                offered: options.protocols,
+            }),
+        )
+    });
+    Ok(ws)
+}
+
+/// Handles an event of a client socket; returns what the handler should see.
+pub(crate) fn on_event(id: u32, event: SocketEvent) -> Vec<(WebSocket, WsEvent)> {
+    let pending = CLIENTS.with(|c| c.borrow_mut().get_mut(&id).and_then(Option::take));
+    let closing = matches!(event, SocketEvent::Close { .. });
+    let mut out = Vec::new();
+    match pending {
+        None => {
+            if let Some(ws) = super::socket::get(id) {
+                out.extend(
+                    ws.on_socket_event(event)
+                        .into_iter()
+                        .map(|e| (ws.clone(), e)),
+                );
+            }
+        }
+        Some(mut p) => match event {
+            SocketEvent::Data(data) => {
+                p.parser.push(data);
+                match p.parser.next_event() {
+                    Ok(None) => {
+                        CLIENTS.with(|c| c.borrow_mut().insert(id, Some(p)));
+                    }
+                    Ok(Some(Event::Head(head))) => {
+                        match handshake::check_response(&head, &p.key, &p.offered) {
+                            Ok(protocol) => {
+                                let rest = p.parser.take_rest();
+                                p.ws.set_open(head, protocol);
+                                out.push((p.ws.clone(), WsEvent::Open));
+                                if !rest.is_empty() {
+                                    out.extend(
+                                        p.ws.on_socket_event(SocketEvent::Data(rest))
+                                            .into_iter()
+                                            .map(|e| (p.ws.clone(), e)),
+                                    );
+                                }
+                            }
+                            Err(why) => {
+                                p.ws.socket().destroy();
+                                out.push((p.ws.clone(), WsEvent::Error(WsError::Handshake(why))));
+                            }
+                        }
+                    }
+                    Ok(Some(_)) => {}
+                    Err(e) => {
+                        p.ws.socket().destroy();
+                        out.push((
+                            p.ws.clone(),
+                            WsEvent::Error(WsError::Handshake(e.to_string())),
+                        ));
+                    }
+                }
+            }
+            SocketEvent::Error(e) => {
+                out.push((p.ws.clone(), WsEvent::Error(WsError::Socket(e))));
+                CLIENTS.with(|c| c.borrow_mut().insert(id, Some(p)));
+            }
+            SocketEvent::Close { had_error } => {
+                // Closed before the handshake finished: Node's `close` with 1006.
+                out.extend(
+                    p.ws.on_socket_event(SocketEvent::Close { had_error })
+                        .into_iter()
+                        .map(|e| (p.ws.clone(), e)),
+                );
+            }
+            SocketEvent::End => {
+                out.push((
+                    p.ws.clone(),
+                    WsEvent::Error(WsError::Handshake(
+                        "the server closed the connection before answering".into(),
+                    )),
+                ));
+                p.ws.socket().destroy();
+            }
+            SocketEvent::Drain | SocketEvent::Timeout => {
+                CLIENTS.with(|c| c.borrow_mut().insert(id, Some(p)));
+            }
+        },
+    }
+    if closing {
+        CLIENTS.with(|c| c.borrow_mut().remove(&id));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            parse_url("ws://127.0.0.1:8081/ws?x=1").unwrap(),
+            ("127.0.0.1".into(), 8081, "/ws?x=1".into())
+        );
+        assert_eq!(
+            parse_url("ws://example.org").unwrap(),
+            ("example.org".into(), 80, "/".into())
+        );
+        assert_eq!(
+            parse_url("ws://[::1]:9/a").unwrap(),
+            ("::1".into(), 9, "/a".into())
+        );
+        assert_eq!(
+            parse_url("ws://h?q").unwrap(),
+            ("h".into(), 80, "/?q".into())
+        );
+        assert!(parse_url("wss://h/").unwrap_err().message().contains("TLS"));
+        assert!(parse_url("http://h/").is_err());
+        assert!(parse_url("ws://h:x/").is_err());
+        assert!(parse_url("ws:///").is_err());
+    }
+}
