@@ -74,7 +74,7 @@ enum Command {
         #[arg(long)]
         netlet: Option<PathBuf>,
         /// Worker threads of the load generator.
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = 1)]
         load_threads: usize,
         /// Also write the table to this file.
         #[arg(long)]
@@ -92,6 +92,9 @@ enum Command {
         size: usize,
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
+        /// Worker threads of the load generator.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
     },
     /// The native tokio echo server (TCP and UDP).
     ServeNative {
@@ -190,9 +193,10 @@ fn main() -> anyhow::Result<()> {
             conns,
             size,
             seconds,
+            threads,
         } => {
             let d = Duration::from_secs_f64(seconds);
-            let rt = load::runtime(2);
+            let rt = load::runtime(threads);
             let outcome = rt.block_on(async {
                 match mode.as_str() {
                     "ping-pong" => load::ping_pong(addr, conns, size, d).await,
