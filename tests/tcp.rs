@@ -118,6 +118,50 @@ fn two_hundred_concurrent_connections_over_two_shards() {
     many_connections(netlet.tcp[0], 200);
 }
 
+/// With `--isolation connection` every open connection holds an instance (and, for its
+/// preemptive calls, a fiber stack): 1,200 connections open at once, past wasmtime's
+/// default of 1,000 pooled stacks, are each served by their own instance.
+#[test]
+fn twelve_hundred_connections_each_with_its_own_instance() {
+    raise_fd_limit(4096);
+    let netlet = Netlet::run(
+        "echo",
+        &["--tcp", "127.0.0.1:0", "--isolation", "connection"],
+    );
+    let mut conns: Vec<TcpStream> = (0..1200)
+        .map(|i| {
+            let mut c = connect(netlet.tcp[0]);
+            assert_eq!(read_exact(&mut c, 13), b"Echo server\r\n", "connection {i}");
+            c
+        })
+        .collect();
+    for (i, c) in conns.iter_mut().enumerate() {
+        let msg = format!("connection {i} still served\n");
+        c.write_all(msg.as_bytes()).unwrap();
+        assert_eq!(read_exact(c, msg.len()), msg.as_bytes(), "connection {i}");
+    }
+    assert!(
+        !netlet.stderr.contains("trapped"),
+        "{}",
+        netlet.stderr.text()
+    );
+}
+
+/// Raises this process's soft descriptor limit to `want` (or the hard limit).
+fn raise_fd_limit(want: u64) {
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 #[test]
 fn shards_each_get_connections() {
     let netlet = Netlet::run("scripted", &["--tcp", "127.0.0.1:0", "--shards", "2"]);

@@ -235,6 +235,10 @@ pub fn new_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
             .total_core_instances(pool.instances.saturating_mul(per_component))
             .total_memories(pool.instances.saturating_mul(2))
             .total_tables(pool.instances.saturating_mul(per_component))
+            // Preemptive calls run on fibers, and a store keeps its last fiber stack for
+            // its next call: one stack per live instance (the default, 1,000, made the
+            // 1,001st connection's instance trap).
+            .total_stacks(pool.instances)
             .max_core_instances_per_component(per_component)
             .max_memories_per_component(2)
             .max_tables_per_component(per_component)
