@@ -664,6 +664,159 @@ fn a_guests_tls_client_without_the_ca_sees_an_unknown_issuer() {
     assert_eq!(read_line(&mut c), "client close true");
 }
 
+/// The SDK's HTTP client speaks HTTPS (Node's `https.request`) to Node's `https` server:
+/// the certificate verified through `--tls-ca`, ALPN `http/1.1`, both requests on one
+/// pooled connection; a certificate for another name is an error, never a response.
+#[test]
+fn the_sdks_https_client_verifies_the_server_and_reuses_its_connection() {
+    let pki = Pki::new("https-client");
+    let (cert, key) = pki.leaf("server", "node https", &["localhost"]);
+    let script = r#"
+const https = require('https'), fs = require('fs');
+const [cert, key] = process.argv.slice(1);
+let conns = 0;
+const srv = https.createServer({cert: fs.readFileSync(cert), key: fs.readFileSync(key),
+                                ALPNProtocols: ['http/1.1']}, (req, res) => {
+  let body = '';
+  req.on('data', d => body += d);
+  req.on('end', () => res.end(`${req.method} ${req.url} ${body} alpn=${req.socket.alpnProtocol} conns=${conns}`));
+});
+srv.on('secureConnection', () => conns++);
+srv.on('tlsClientError', e => console.log('tls client error ' + e.code));
+srv.listen(0, '127.0.0.1', () => console.log('port ' + srv.address().port));
+"#;
+    let node = NodeProcess::start(script, &[s(&cert), s(&key)]);
+    let port = node.stdout.wait_for("port ", WAIT);
+    let port = port.trim_start_matches("port ").trim();
+    let allow = format!("localhost:{port}");
+    let target = format!("https://localhost:{port}");
+    let netlet = Netlet::run(
+        "http-tester",
+        &[
+            "--allow",
+            &allow,
+            "--tls-ca",
+            s(&pki.ca()),
+            "--",
+            &target,
+            "GET /a",
+            "POST /b hello-tls",
+        ],
+    );
+    netlet.stderr.wait_for("[http_tester] done", WAIT);
+    let lines: Vec<String> = netlet
+        .stderr
+        .all()
+        .into_iter()
+        .filter(|l| l.contains("response "))
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", netlet.stderr.text());
+    assert!(
+        lines[0].contains("response GET /a 200")
+            && lines[0].contains("body=\"GET /a  alpn=http/1.1 conns=1\""),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].contains("response POST /b 200")
+            && lines[1].contains("POST /b hello-tls alpn=http/1.1 conns=1"),
+        "{lines:?}"
+    );
+    let socket = |l: &str| {
+        l.split_whitespace()
+            .find(|w| w.starts_with("socket="))
+            .map(str::to_string)
+    };
+    assert_eq!(
+        socket(&lines[0]),
+        socket(&lines[1]),
+        "one connection: {lines:?}"
+    );
+
+    // The same server reached by its address: the certificate does not name it.
+    let allow = format!("127.0.0.1:{port}");
+    let target = format!("https://127.0.0.1:{port}");
+    let netlet = Netlet::run(
+        "http-tester",
+        &[
+            "--allow",
+            &allow,
+            "--tls-ca",
+            s(&pki.ca()),
+            "--",
+            &target,
+            "GET /x",
+        ],
+    );
+    netlet.stderr.wait_for("[http_tester] done", WAIT);
+    let text = netlet.stderr.text();
+    assert!(
+        text.contains("error GET /x ") && text.contains("certificate"),
+        "{text}"
+    );
+    assert!(!text.contains("response GET /x"), "{text}");
+}
+
+/// The SDK's WebSocket client opens `wss://` to netlet's `ws-echo` behind a TLS listener:
+/// the handshake, a message each way and the close handshake, all over TLS; without the
+/// CA it is an error naming the unknown issuer, then close 1006.
+#[test]
+fn the_sdks_websocket_client_opens_wss_and_an_untrusted_server_is_an_error() {
+    let pki = Pki::new("wss-client");
+    let (cert, key) = pki.leaf("server", "ws server", &["localhost"]);
+    let echo = Netlet::run(
+        "ws-echo",
+        &[
+            "--tls",
+            "127.0.0.1:0",
+            "--tls-cert",
+            s(&cert),
+            "--tls-key",
+            s(&key),
+        ],
+    );
+    let port = echo.tls[0].port();
+    let allow = format!("localhost:{port}");
+    let url = format!("wss://localhost:{port}/secure");
+    let client = Netlet::run(
+        "ws-tester",
+        &[
+            "--tcp",
+            "127.0.0.1:0",
+            "--allow",
+            &allow,
+            "--tls-ca",
+            s(&pki.ca()),
+            "--",
+            "--connect",
+            &url,
+        ],
+    );
+    client
+        .stderr
+        .wait_for("open /secure client=true protocol=None", WAIT);
+    client
+        .stderr
+        .wait_for("client got hello from the guest client", WAIT);
+    client.stderr.wait_for("close client=true 1000 ", WAIT);
+
+    let untrusted = Netlet::run(
+        "ws-tester",
+        &[
+            "--tcp",
+            "127.0.0.1:0",
+            "--allow",
+            &allow,
+            "--",
+            "--connect",
+            &url,
+        ],
+    );
+    let error = untrusted.stderr.wait_for("error client=true ", WAIT);
+    assert!(error.contains("unknown issuer"), "{error}");
+    untrusted.stderr.wait_for("close client=true 1006 ", WAIT);
+    assert!(!untrusted.stderr.text().contains("open /secure"));
+}
+
 #[test]
 fn a_bad_certificate_or_key_stops_the_start_with_one_line_naming_the_file() {
     let pki = Pki::new("bad");

@@ -676,18 +676,6 @@ fn the_guest_client_connects_under_allow_and_is_refused_without() {
     denied.stderr.wait_for("client connect failed: ", WAIT);
     denied.stderr.wait_for("EACCES", WAIT);
 
-    let tls = Netlet::run(
-        "ws-tester",
-        &[
-            "--tcp",
-            "127.0.0.1:0",
-            "--",
-            "--connect",
-            "wss://127.0.0.1:1/",
-        ],
-    );
-    tls.stderr.wait_for("wss:// needs TLS", WAIT);
-
     // A server that is not a WebSocket server: the handshake fails, then close 1006.
     let http = Netlet::run("http-hello", &["--tcp", "127.0.0.1:0"]);
     let allow = http.tcp[0].to_string();

@@ -1,7 +1,8 @@
-//! The client: Node's `http.request` over [`net::connect`](crate::net::connect), with
-//! a keep-alive pool of idle connections per host and port (Node's global agent,
-//! `keepAlive: true` since Node 19). The response arrives as [`ResponseEvent`]s in
-//! the handler's `on_response`.
+//! The client: Node's `http.request` over [`net::connect`](crate::net::connect) (and
+//! `https.request` over [`net::connect_tls`](crate::net::connect_tls) when the options
+//! carry [`TlsOptions`]), with a keep-alive pool of idle connections per host, port and
+//! TLS name (Node's global agent, `keepAlive: true` since Node 19). The response
+//! arrives as [`ResponseEvent`]s in the handler's `on_response`.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use super::parse::{Event, Head, Kind, Limits, Parser, Version};
 use crate::error::{Error, ErrorCode};
-use crate::net::{self, ConnectOptions, Socket};
+use crate::net::{self, ConnectOptions, Socket, TlsOptions};
 
 /// How long an idle pooled connection is kept (a second under Node's default server
 /// `keepAliveTimeout`, so the server is not the one to close it under a new request).
@@ -35,6 +36,10 @@ pub struct RequestOptions {
     /// Reuse an idle connection to the same host and port, and keep this one for the
     /// next request (Node's agent `keepAlive`, default true).
     pub keep_alive: bool,
+    /// HTTPS (Node's `https.request`): TLS run by the host, the server's certificate
+    /// verified against the platform's roots or the operator's `--tls-ca`. `None`:
+    /// plain HTTP.
+    pub tls: Option<TlsOptions>,
 }
 
 impl RequestOptions {
@@ -47,7 +52,20 @@ impl RequestOptions {
             path: path.to_string(),
             headers: Vec::new(),
             keep_alive: true,
+            tls: None,
         }
+    }
+
+    /// Node's `https.request`: the same request over TLS, the certificate verified for
+    /// `host` (offering ALPN `http/1.1`).
+    pub fn https(method: &str, host: &str, port: u16, path: &str) -> Self {
+        Self::new(method, host, port, path).tls(TlsOptions::new().alpn("http/1.1"))
+    }
+
+    /// Over TLS with these options (a `servername` other than the host, ALPN).
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Adds a header field.
@@ -140,16 +158,20 @@ impl std::fmt::Debug for ClientRequest {
 /// A connection the client owns.
 struct ClientConn {
     socket: Socket,
-    key: (String, u16),
+    key: PoolKey,
     parser: Parser,
     current: Option<ClientRequest>,
     /// Whether the response lets the connection be reused.
     reusable: bool,
 }
 
+/// Which idle connections a request may reuse: same host and port, and the same TLS
+/// name (`None` for plain HTTP), so a plain connection never carries an HTTPS request.
+type PoolKey = (String, u16, Option<String>);
+
 thread_local! {
     static CONNS: RefCell<HashMap<u32, ClientConn>> = RefCell::new(HashMap::new());
-    static IDLE: RefCell<HashMap<(String, u16), Vec<u32>>> = RefCell::new(HashMap::new());
+    static IDLE: RefCell<HashMap<PoolKey, Vec<u32>>> = RefCell::new(HashMap::new());
     static NEXT_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
@@ -178,7 +200,11 @@ pub fn request(options: RequestOptions) -> Result<ClientRequest, Error> {
             format!("invalid request path {:?}", options.path),
         ));
     }
-    let key = (options.host.clone(), options.port);
+    let tls_name = options
+        .tls
+        .as_ref()
+        .map(|t| t.servername.clone().unwrap_or_else(|| options.host.clone()));
+    let key = (options.host.clone(), options.port, tls_name);
     let reused = if options.keep_alive {
         IDLE.with(|idle| {
             let mut idle = idle.borrow_mut();
@@ -200,7 +226,11 @@ pub fn request(options: RequestOptions) -> Result<ClientRequest, Error> {
             s
         }
         None => {
-            let s = net::connect(ConnectOptions::new(options.host.clone(), options.port))?;
+            let connect = ConnectOptions::new(options.host.clone(), options.port);
+            let s = match &options.tls {
+                Some(tls) => net::connect_tls(connect, tls.clone())?,
+                None => net::connect(connect)?,
+            };
             CONNS.with(|c| {
                 c.borrow_mut().insert(
                     s.id(),

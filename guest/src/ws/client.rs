@@ -1,5 +1,6 @@
 //! The client: Node's `new WebSocket('ws://host:port/path')` over
-//! [`net::connect`](crate::net::connect), so the `--allow` policy applies. The
+//! [`net::connect`](crate::net::connect) (`wss://` over
+//! [`net::connect_tls`](crate::net::connect_tls)), so the `--allow` policy applies. The
 //! handshake's answer is read with the SDK's HTTP parser and checked
 //! ([`super::handshake::check_response`]); events come to the handler's
 //! `on_websocket` (a [`super::WsServer`]'s handler gets them as `on_open`,
@@ -18,7 +19,8 @@ use crate::net::{self, SocketEvent};
 /// Options of [`connect_with`].
 #[derive(Clone, Debug, Default)]
 pub struct ConnectOptions {
-    /// `ws://host[:port][/path]` (`wss://` is refused until the host has TLS).
+    /// `ws://host[:port][/path]` or `wss://host[:port][/path]` (TLS run by the host,
+    /// the certificate verified against the platform's roots or `--tls-ca`).
     pub url: String,
     /// Subprotocols to offer (`Sec-WebSocket-Protocol`), in order of preference.
     pub protocols: Vec<String>,
@@ -26,6 +28,9 @@ pub struct ConnectOptions {
     pub headers: Vec<(String, String)>,
     /// Limits (the message size applies to what the server sends).
     pub options: WsOptions,
+    /// For `wss://`: TLS options (a `servername` to verify other than the URL's host;
+    /// ALPN). `None`: verify the URL's host, offer ALPN `http/1.1`.
+    pub tls: Option<net::TlsOptions>,
 }
 
 impl ConnectOptions {
@@ -55,17 +60,24 @@ pub(crate) fn owns(id: u32) -> bool {
     CLIENTS.with(|c| c.borrow().contains_key(&id))
 }
 
-/// Splits `ws://host[:port][/path]` into host, port and path.
-fn parse_url(url: &str) -> Result<(String, u16, String), Error> {
+/// A WebSocket URL's parts.
+#[derive(Debug, PartialEq)]
+struct Url {
+    secure: bool,
+    host: String,
+    port: u16,
+    path: String,
+}
+
+/// Splits `ws[s]://host[:port][/path]` into its parts (the port defaults to 80 or 443).
+fn parse_url(url: &str) -> Result<Url, Error> {
     let bad = |why: &str| Error::other(ErrorCode::InvalidArgument, format!("{url:?}: {why}"));
-    let rest = if let Some(rest) = url.strip_prefix("ws://") {
-        rest
-    } else if url.starts_with("wss://") {
-        return Err(bad(
-            "wss:// needs TLS, which netlet's host does not have yet",
-        ));
+    let (secure, rest) = if let Some(rest) = url.strip_prefix("ws://") {
+        (false, rest)
+    } else if let Some(rest) = url.strip_prefix("wss://") {
+        (true, rest)
     } else {
-        return Err(bad("not a ws:// URL"));
+        return Err(bad("not a ws:// or wss:// URL"));
     };
     let (authority, path) = match rest.find(['/', '?']) {
         Some(i) if rest[i..].starts_with('?') => (&rest[..i], format!("/{}", &rest[i..])),
@@ -82,16 +94,22 @@ fn parse_url(url: &str) -> Result<(String, u16, String), Error> {
         }
     };
     let port = match port {
+        None if secure => 443,
         None => 80,
         Some(p) => p.parse().map_err(|_| bad("a bad port"))?,
     };
     if host.is_empty() || path.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(bad("a bad host or path"));
     }
-    Ok((host, port, path))
+    Ok(Url {
+        secure,
+        host,
+        port,
+        path,
+    })
 }
 
-/// Node's `new WebSocket(url)`: connects to a `ws://` URL. The handle is returned at
+/// Node's `new WebSocket(url)`: connects to a `ws://` or `wss://` URL. The handle is returned at
 /// once (state `Connecting`); `Open` follows, or `Error` then `Close`. The destination
 /// must be allowed (`--allow HOST:PORT`), or this fails with `access-denied`.
 pub fn connect(url: &str) -> Result<WebSocket, Error> {
@@ -100,7 +118,12 @@ pub fn connect(url: &str) -> Result<WebSocket, Error> {
 
 /// [`connect`] with subprotocols, headers and limits.
 pub fn connect_with(options: ConnectOptions) -> Result<WebSocket, Error> {
-    let (host, port, path) = parse_url(&options.url)?;
+    let Url {
+        secure,
+        host,
+        port,
+        path,
+    } = parse_url(&options.url)?;
     for (n, v) in &options.headers {
         if !crate::http::valid_header_name(n) || !crate::http::valid_header_value(v) {
             return Err(Error::other(
@@ -111,7 +134,12 @@ pub fn connect_with(options: ConnectOptions) -> Result<WebSocket, Error> {
     }
     let mut opts = net::ConnectOptions::new(host.clone(), port);
     opts.no_delay = true;
-    let socket = net::connect(opts)?;
+    let socket = if secure {
+        let tls = (options.tls.clone()).unwrap_or_else(|| net::TlsOptions::new().alpn("http/1.1"));
+        net::connect_tls(opts, tls)?
+    } else {
+        net::connect(opts)?
+    };
     let nonce: Vec<u8> = random_u64()
         .to_ne_bytes()
         .into_iter()
@@ -241,27 +269,38 @@ pub(crate) fn on_event(id: u32, event: SocketEvent) -> Vec<(WebSocket, WsEvent)>
 mod tests {
     use super::*;
 
+    fn url(secure: bool, host: &str, port: u16, path: &str) -> Url {
+        Url {
+            secure,
+            host: host.into(),
+            port,
+            path: path.into(),
+        }
+    }
+
     #[test]
     fn urls() {
         assert_eq!(
             parse_url("ws://127.0.0.1:8081/ws?x=1").unwrap(),
-            ("127.0.0.1".into(), 8081, "/ws?x=1".into())
+            url(false, "127.0.0.1", 8081, "/ws?x=1")
         );
         assert_eq!(
             parse_url("ws://example.org").unwrap(),
-            ("example.org".into(), 80, "/".into())
+            url(false, "example.org", 80, "/")
         );
         assert_eq!(
             parse_url("ws://[::1]:9/a").unwrap(),
-            ("::1".into(), 9, "/a".into())
+            url(false, "::1", 9, "/a")
         );
+        assert_eq!(parse_url("ws://h?q").unwrap(), url(false, "h", 80, "/?q"));
+        assert_eq!(parse_url("wss://h/x").unwrap(), url(true, "h", 443, "/x"));
         assert_eq!(
-            parse_url("ws://h?q").unwrap(),
-            ("h".into(), 80, "/?q".into())
+            parse_url("wss://localhost:8443").unwrap(),
+            url(true, "localhost", 8443, "/")
         );
-        assert!(parse_url("wss://h/").unwrap_err().message().contains("TLS"));
         assert!(parse_url("http://h/").is_err());
         assert!(parse_url("ws://h:x/").is_err());
         assert!(parse_url("ws:///").is_err());
+        assert!(parse_url("wss://").is_err());
     }
 }

@@ -62,10 +62,10 @@
 //! # The client
 //!
 //! [`connect`] (Node's `new WebSocket(url)`) opens a `ws://` connection over
-//! [`net::connect`](crate::net::connect), under the `--allow` policy like any
+//! [`net::connect`](crate::net::connect) (`wss://` over
+//! [`net::connect_tls`](crate::net::connect_tls)), under the `--allow` policy like any
 //! connection; its events come to [`NetHandler::on_websocket`](crate::NetHandler::on_websocket)
 //! (or, in a [`WsServer`], to the same [`WsHandler`] methods as accepted connections).
-//! `wss://` is refused until netlet's host has TLS.
 
 pub mod client;
 pub mod handshake;

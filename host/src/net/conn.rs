@@ -1,5 +1,5 @@
-//! Moving a TCP connection's bytes: accepting, reading into the shard's buffer, flushing
-//! the write queue with one `send`, half-close, close, idle timeouts.
+//! Moving a TCP connection's bytes: accepting, reading into the instance's event arena,
+//! flushing the write queue with one vectored write, half-close, close, idle timeouts.
 //!
 //! Every function here runs on the shard's thread, outside any guest call (or inside
 //! one, for `write`/`close`, which only touch state), and never blocks: the transport's

@@ -10,7 +10,7 @@
 //! Methods never block and never touch the network directly: `write` appends to the
 //! connection's queue and marks it touched; the shard calls [`NetView::after_call`] when
 //! the guest returns, which flushes touched connections, so many writes in one event
-//! become one `send`.
+//! become one vectored write.
 
 pub mod conn;
 pub mod connect;

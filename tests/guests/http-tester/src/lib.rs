@@ -6,8 +6,9 @@
 //! is echoed back uppercased until the client ends); any other request gets
 //! `ok METHOD URL`, at once, or for `/wait-body` once the body has arrived.
 //!
-//! As a client: given arguments `HOST:PORT REQUEST...`, it makes the requests one after
-//! another with `netlet_guest::http::request` (each once the previous one ended):
+//! As a client: given arguments `HOST:PORT REQUEST...` (or `https://HOST:PORT` for
+//! HTTPS), it makes the requests one after another with `netlet_guest::http::request`
+//! (each once the previous one ended):
 //! `GET /path`, `HEAD /path`, or `POST /path BODY` (the body written in two pieces, so
 //! it goes chunked). For each it prints `response METHOD PATH STATUS socket=ID
 //! body="BODY"`, or `error METHOD PATH MESSAGE`; then `done`.
@@ -24,6 +25,7 @@ use netlet_guest::{Socket, SocketEvent, TimerId, timers};
 struct Tester {
     host: String,
     port: u16,
+    https: bool,
     queue: VecDeque<String>,
     status: u16,
     body: Vec<u8>,
@@ -39,8 +41,12 @@ impl Tester {
         let mut parts = line.splitn(3, ' ');
         let method = parts.next().unwrap_or("GET");
         let path = parts.next().unwrap_or("/");
-        let options =
-            RequestOptions::new(method, &self.host, self.port, path).header("X-Client", "netlet");
+        let options = if self.https {
+            RequestOptions::https(method, &self.host, self.port, path)
+        } else {
+            RequestOptions::new(method, &self.host, self.port, path)
+        }
+        .header("X-Client", "netlet");
         let req = http::request(options).map_err(|e| format!("request {line}: {e}"))?;
         match parts.next() {
             Some(body) => {
@@ -61,6 +67,11 @@ impl HttpHandler for Tester {
         let Some(addr) = args.first() else {
             return Ok(());
         };
+        let (https, addr) = match addr.strip_prefix("https://") {
+            Some(rest) => (true, rest),
+            None => (false, addr.as_str()),
+        };
+        self.https = https;
         let (host, port) = addr.rsplit_once(':').ok_or("HOST:PORT")?;
         self.host = host.to_string();
         self.port = port.parse().map_err(|_| "bad port")?;
