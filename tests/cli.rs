@@ -89,6 +89,38 @@ fn a_missing_file_is_reported() {
     assert_one_clear_line(&err, file, "cannot read");
 }
 
+/// A connection-isolation pool the kernel could not map (every pooled instance costs
+/// memory mappings, and past `vm.max_map_count` even the allocator fails and the process
+/// aborts) is refused at start with one line saying what to change.
+#[test]
+fn a_pool_past_the_kernels_mapping_limit_is_refused_with_what_to_change() {
+    let max: u64 = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .expect("Linux")
+        .trim()
+        .parse()
+        .unwrap();
+    let too_many = (max / 4 + 1_000).to_string();
+    let mut netlet = Netlet::spawn(&[
+        "run",
+        guest("echo").to_str().unwrap(),
+        "--tcp",
+        "127.0.0.1:0",
+        "--isolation",
+        "connection",
+        "--max-connections",
+        &too_many,
+    ]);
+    let status = netlet.wait_exit(WAIT);
+    let stderr = netlet.stderr.text();
+    assert!(!status.success(), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("vm.max_map_count") && stderr.contains("lower --max-connections"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 #[test]
 fn bad_arguments_are_usage_errors() {
     for args in [

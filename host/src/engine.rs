@@ -12,6 +12,7 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::Component;
@@ -227,13 +228,17 @@ pub fn new_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
     // A guest stuck in a loop is stopped at its call's deadline (see `guest`).
     config.epoch_interruption(true);
+    let mut mappings = None;
     if let Some(pool) = options.pooling {
+        mappings = reserve_mappings(pool.instances)?;
         let per_component = 16;
         let mut pooling = wasmtime::PoolingAllocationConfig::default();
         pooling
             .total_component_instances(pool.instances)
             .total_core_instances(pool.instances.saturating_mul(per_component))
-            .total_memories(pool.instances.saturating_mul(2))
+            // One linear memory per instance on average (a guest with two gets half as
+            // many instances), so the pool's memory mappings stay within its budget.
+            .total_memories(pool.instances)
             .total_tables(pool.instances.saturating_mul(per_component))
             // Preemptive calls run on fibers, and a store keeps its last fiber stack for
             // its next call: one stack per live instance (the default, 1,000, made the
@@ -244,6 +249,9 @@ pub fn new_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
             .max_tables_per_component(per_component)
             .max_memory_size(pool.max_memory);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
+        // A copy-on-write memory image maps each instance's memory in four pieces, not
+        // two: the copy of a guest's data segments it saves is a few KiB.
+        config.memory_init_cow(false);
         // Many slots: reserve what an instance may use rather than 4 GiB each (bounds
         // checks instead of guard pages; thousands of connections fit in the address space).
         let reservation = (pool.max_memory as u64)
@@ -255,16 +263,134 @@ pub fn new_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
     }
 
     let engine = Engine::new(&config)?;
-    start_epoch_ticker(&engine);
+    start_epoch_ticker(&engine, mappings);
     Ok(engine)
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] for as long as the engine lives.
-fn start_epoch_ticker(engine: &Engine) {
+/// Memory mappings a pool's fiber stack costs (the stack and its guard page), made for
+/// every stack when the pool is.
+const STACK_MAPPINGS: u64 = 2;
+
+/// Memory mappings a pooled instance's linear memory costs while the instance lives
+/// (its accessible part, then the rest of its slot; without a copy-on-write image).
+const MEMORY_MAPPINGS: u64 = 2;
+
+/// Mappings left for everything else in the process (code, heaps, thread stacks,
+/// sockets, instances outside a pool).
+const MAPPINGS_RESERVE: u64 = 4_096;
+
+/// Mappings the fiber stacks of the pools alive now have made.
+static POOL_STACKS: AtomicU64 = AtomicU64::new(0);
+
+/// Pooled (per-connection) instances alive now, in every pool.
+static POOLED_LIVE: AtomicU64 = AtomicU64::new(0);
+
+/// The kernel's limit on a process's memory mappings (`vm.max_map_count`, 65,530 by
+/// default). Past it every `mmap` fails, the allocator's included, and the process
+/// aborts: pools are sized, and pooled instances counted, to stay below it.
+fn max_map_count() -> Option<u64> {
+    static MAX: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/vm/max_map_count")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    })
+}
+
+/// A pool's fiber stacks' share of [`POOL_STACKS`], given back when its engine is gone.
+struct Mappings(u64);
+
+impl Drop for Mappings {
+    fn drop(&mut self) {
+        POOL_STACKS.fetch_sub(self.0, Ordering::Relaxed);
+    }
+}
+
+/// Accounts for a pool of `instances`: its stacks, made now, and room for all its
+/// instances' memories with the other pools' stacks. A pool that could not be served in
+/// full is refused with a line that says what to change.
+fn reserve_mappings(instances: u32) -> anyhow::Result<Option<Mappings>> {
+    let Some(max) = max_map_count() else {
+        return Ok(None);
+    };
+    let stacks = u64::from(instances) * STACK_MAPPINGS;
+    let memories = u64::from(instances) * MEMORY_MAPPINGS;
+    let mut made = POOL_STACKS.load(Ordering::Relaxed);
+    loop {
+        let needed = made + stacks + memories + MAPPINGS_RESERVE;
+        if needed > max {
+            let room =
+                max.saturating_sub(MAPPINGS_RESERVE + made) / (STACK_MAPPINGS + MEMORY_MAPPINGS);
+            let others = if made > 0 {
+                " beside the other handlers' pools"
+            } else {
+                ""
+            };
+            anyhow::bail!(
+                "--isolation connection needs a pool of {instances} instances (--max-connections \
+                 plus 2 per shard), about {} memory mappings{others}, more than the kernel \
+                 allows (vm.max_map_count = {max}): lower --max-connections so the pool is at \
+                 most {room}, or raise vm.max_map_count",
+                stacks + memories
+            );
+        }
+        match POOL_STACKS.compare_exchange(
+            made,
+            made + stacks,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return Ok(Some(Mappings(stacks))),
+            Err(now) => made = now,
+        }
+    }
+}
+
+/// A pooled instance's place under the process's mapping limit (see [`PoolSlot::take`]).
+pub struct PoolSlot(());
+
+impl PoolSlot {
+    /// Room for one more pooled instance's memory, or why not: while pools coexist (a
+    /// handler restarting with a new pool, several handlers) their instances share what
+    /// the kernel allows after every pool's stacks.
+    pub fn take() -> Result<PoolSlot, String> {
+        let Some(max) = max_map_count() else {
+            POOLED_LIVE.fetch_add(1, Ordering::Relaxed);
+            return Ok(PoolSlot(()));
+        };
+        let limit = max.saturating_sub(MAPPINGS_RESERVE + POOL_STACKS.load(Ordering::Relaxed))
+            / MEMORY_MAPPINGS;
+        let mut live = POOLED_LIVE.load(Ordering::Relaxed);
+        loop {
+            if live >= limit {
+                return Err(format!(
+                    "{live} per-connection instances are alive, as many as the kernel's memory \
+                     mappings allow beside the pools' stacks (vm.max_map_count = {max})"
+                ));
+            }
+            match POOLED_LIVE.compare_exchange(live, live + 1, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return Ok(PoolSlot(())),
+                Err(now) => live = now,
+            }
+        }
+    }
+}
+
+impl Drop for PoolSlot {
+    fn drop(&mut self) {
+        POOLED_LIVE.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] for as long as the engine lives;
+/// its pool's mappings are given back when it is gone.
+fn start_epoch_ticker(engine: &Engine, mappings: Option<Mappings>) {
     let weak = engine.weak();
     let _ = std::thread::Builder::new()
         .name("netlet-epoch".into())
         .spawn(move || {
+            let _mappings = mappings;
             while let Some(engine) = weak.upgrade() {
                 engine.increment_epoch();
                 drop(engine);

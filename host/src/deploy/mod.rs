@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 
+use crate::cache::CompileCache;
 use crate::config::HandlerConfig;
 use crate::engine::{EngineOptions, Loader, Pooling, Precompiled};
 use crate::handler::Handler;
@@ -67,25 +68,38 @@ pub struct Options {
 /// A connection-isolation engine's pool, or `None` for shared isolation.
 type PoolKey = Option<Pooling>;
 
-/// Engines by pooling settings: handlers that can share one do.
+/// Engines by pooling settings: handlers that can share one do. Held weakly: an engine
+/// goes (and its instance pool with it) once no handler uses it, so a handler restarted
+/// with new pool settings does not leave the old pool behind.
 #[derive(Clone)]
 struct Loaders {
     cache_dir: Option<PathBuf>,
-    made: Arc<Mutex<Vec<(PoolKey, Loader)>>>,
+    made: Arc<Mutex<Vec<MadeEngine>>>,
 }
+
+/// An engine [`Loaders`] made: its pool settings, the engine (weakly), its cache.
+type MadeEngine = (PoolKey, wasmtime::EngineWeak, Option<CompileCache>);
 
 impl Loaders {
     fn for_config(&self, config: &HandlerConfig) -> anyhow::Result<Loader> {
         let pooling = Pooling::for_config(config);
         let mut made = self.made.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, loader)) = made.iter().find(|(k, _)| *k == pooling) {
-            return Ok(loader.clone());
+        made.retain(|(_, engine, _)| engine.upgrade().is_some());
+        for (key, engine, cache) in made.iter() {
+            if *key == pooling
+                && let Some(engine) = engine.upgrade()
+            {
+                return Ok(Loader {
+                    engine,
+                    cache: cache.clone(),
+                });
+            }
         }
         let loader = Loader::new(&EngineOptions {
             cache_dir: self.cache_dir.clone(),
             pooling,
         })?;
-        made.push((pooling, loader.clone()));
+        made.push((pooling, loader.engine.weak(), loader.cache.clone()));
         Ok(loader)
     }
 }

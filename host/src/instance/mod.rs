@@ -44,6 +44,8 @@ pub struct Instance {
     pub scheduled: Option<Instant>,
     /// A per-connection instance whose connection has closed, waiting to be dropped.
     pub lingering: bool,
+    /// A per-connection instance's place under the process's mapping limit.
+    _slot: Option<crate::engine::PoolSlot>,
 }
 
 /// What kind of fault stopped a guest.
@@ -180,6 +182,11 @@ impl Instance {
         ctx: ShardCtx,
         per_connection: bool,
     ) -> Result<Self, GuestFailure> {
+        let slot = if per_connection {
+            Some(crate::engine::PoolSlot::take().map_err(GuestFailure::Init)?)
+        } else {
+            None
+        };
         let log = InstanceLog::new(ctx.log_tag.clone(), ctx.sink.clone());
         let stdout = GuestOutput::new(log.clone());
         let stderr = GuestOutput::new(log.clone());
@@ -250,6 +257,7 @@ impl Instance {
             queued: false,
             scheduled: None,
             lingering: false,
+            _slot: slot,
         };
         instance.arm_deadline(false);
         let component = pre
