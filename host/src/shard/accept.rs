@@ -214,9 +214,15 @@ impl Shard {
                 Some(key)
             }
             Err(failure) => {
-                self.ctx.log(format_args!(
-                    "cannot start an instance for a new connection: {failure}"
-                ));
+                if let Some(held) = self.refusals.admit() {
+                    let held = match held {
+                        0 => String::new(),
+                        n => format!(" ({n} more since the last such line)"),
+                    };
+                    self.ctx.log(format_args!(
+                        "cannot start an instance for a new connection: {failure}{held}"
+                    ));
+                }
                 None
             }
         }

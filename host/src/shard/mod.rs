@@ -124,6 +124,9 @@ pub(crate) struct Shard {
     turn: u64,
     /// Why the shard is stopping for good (`--on-trap close`, a failed restart).
     failed: Option<String>,
+    /// Lines about connections refused an instance: a flood of connections is not a
+    /// flood of lines.
+    refusals: crate::log::RateLimit,
 }
 
 impl Shard {
@@ -175,6 +178,7 @@ impl Shard {
             draining: None,
             failed: None,
             turn: 0,
+            refusals: crate::log::RateLimit::new(crate::log::HOST_LINES),
         })
     }
 
