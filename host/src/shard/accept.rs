@@ -219,8 +219,14 @@ impl Shard {
                         0 => String::new(),
                         n => format!(" ({n} more since the last such line)"),
                     };
+                    // What fails here is nearly always the pool (full) or the host, not
+                    // the guest's code: wasmtime's own words, without "trapped".
+                    let why = match &failure {
+                        crate::instance::GuestFailure::Trap { error, .. } => format!("{error:#}"),
+                        other => other.to_string(),
+                    };
                     self.ctx.log(format_args!(
-                        "cannot start an instance for a new connection: {failure}{held}"
+                        "cannot start an instance for a new connection: {why}{held}"
                     ));
                 }
                 None
