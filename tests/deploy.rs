@@ -879,9 +879,13 @@ fn metrics_count_connections_bytes_datagrams_calls_and_swaps() {
     let deadline = std::time::Instant::now() + WAIT;
     let text = loop {
         let text = scrape(&maddr);
-        // The counters are bumped just after the kernel took the bytes: a scrape can
-        // beat them by a moment.
+        // The counters are bumped just after the kernel took the bytes, and a closed
+        // connection is counted when the host sees its end: a scrape can beat any of them
+        // by a moment (active = 1 can also mean "3 accepted, the third not yet seen
+        // closed"), so wait for every counter asserted exactly below.
         if metric(&text, &format!("netlet_connections_active{{{l}}}")) == 1
+            && metric(&text, &format!("netlet_connections_total{{{l}}}")) == 4
+            && metric(&text, &format!("netlet_bytes_sent_total{{{l}}}")) == 4 * 13 + 15
             && metric(&text, &format!("netlet_udp_datagrams_sent_total{{{u}}}")) == 4
         {
             break text;
