@@ -361,8 +361,10 @@ fn a_million_calls_of_each_socket_method_leave_no_work_behind() {
         println!(
             "1,000,000 × {method}: the event took {took:?}; then the healthy connection's slowest of 5 round trips: {after:?}"
         );
+        // Left-over work would cost seconds (the pause/resume bug stalled 7.4 s); the
+        // bound only leaves room for a loaded CI runner's scheduling.
         assert!(
-            after <= Duration::from_millis(10),
+            after <= P99_BOUND,
             "{method}: the shard took {after:?} to answer once the event was over"
         );
         drop(c);
