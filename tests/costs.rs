@@ -251,20 +251,31 @@ fn cleared_timers_leave_nothing_behind() {
 #[test]
 fn a_denial_retried_in_a_loop_is_logged_a_few_times_and_summarised() {
     let _serial = serial();
-    let netlet = Netlet::run("hostile", &["--tcp", "127.0.0.1:0"]);
+    let netlet = Netlet::run(
+        "hostile",
+        &["--tcp", "127.0.0.1:0", "--event-timeout", "10s"],
+    );
+    let started = Instant::now();
     let (_c, reply) = command(netlet.tcp[0], "!deny 300000");
     assert_eq!(reply, "denied 300000");
     // A later line from the same instance brings the summary of what was held back.
     std::thread::sleep(Duration::from_millis(1100));
     let (_c, _) = command(netlet.tcp[0], "!deny 1");
     netlet.stderr.wait_for("similar line(s) suppressed", WAIT);
+    let took = started.elapsed();
     let log = netlet.stderr.all();
     let denials = log.iter().filter(|l| l.contains("denied connect")).count();
     println!(
         "300,001 denied connects: {denials} log lines ({} in all)",
         log.len()
     );
-    assert!((1..=30).contains(&denials), "{denials} denial lines");
+    // Host lines: bursts of 20, then 10 a second, over however long this took (the
+    // tests' unoptimised host takes most of a second over the 300,000 denials).
+    let allowed = 20 + (took.as_secs_f64() * 10.0).ceil() as usize;
+    assert!(
+        (1..=allowed).contains(&denials),
+        "{denials} denial lines in {took:?}"
+    );
     assert!(log.len() < 100, "{} log lines", log.len());
 }
 
@@ -588,9 +599,19 @@ fn zero_delay_timers_that_set_themselves_again_delay_nobody_else() {
 #[test]
 fn printing_200000_lines_in_one_event_delays_nobody_else() {
     let _serial = serial();
+    // 200,000 prints take the tests' unoptimised host most of a second (a release
+    // build far less): the event timeout is raised so a loaded runner does not stop the
+    // printer, which is not what this test is about.
     let netlet = Netlet::run(
         "hostile",
-        &["--tcp", "127.0.0.1:0", "--isolation", "connection"],
+        &[
+            "--tcp",
+            "127.0.0.1:0",
+            "--isolation",
+            "connection",
+            "--event-timeout",
+            "10s",
+        ],
     );
     let probe = Probe::start(netlet.tcp[0]);
     probe.warm();
