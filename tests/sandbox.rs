@@ -305,18 +305,14 @@ fn outbound_connections_follow_the_allow_list_for_net_and_wasi_sockets() {
             "{line}"
         );
     });
-    assert!(
-        netlet
-            .stderr
-            .contains(&format!("denied connect to 127.0.0.1:{}", addr.port()))
+    // Host lines reach stderr through the log queue, a moment after the replies.
+    netlet.stderr.wait_for(
+        &format!("denied connect to 127.0.0.1:{}", addr.port()),
+        WAIT,
     );
-    assert!(
-        netlet
-            .stderr
-            .contains(&format!("wasi:sockets: denied connect to {addr}")),
-        "{}",
-        netlet.stderr.text()
-    );
+    netlet
+        .stderr
+        .wait_for(&format!("wasi:sockets: denied connect to {addr}"), WAIT);
     drop(netlet);
 
     let allowed = addr.to_string();
