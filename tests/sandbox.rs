@@ -462,6 +462,19 @@ fn graceful_shutdown_lets_open_connections_finish() {
 }
 
 #[test]
+fn a_signal_sent_on_seeing_the_listening_line_stops_netlet_gracefully() {
+    // A script or supervisor may signal as soon as netlet says it is up: the signal is
+    // caught from before that line, so netlet stops as it should, not by the default
+    // action. (Before, a loaded runner killed it with SIGINT now and then.)
+    for signal in [libc::SIGINT, libc::SIGTERM].into_iter().cycle().take(10) {
+        let mut netlet = Netlet::run("echo", &["--tcp", "127.0.0.1:0"]);
+        netlet.signal(signal);
+        let status = netlet.wait_exit(WAIT);
+        assert!(status.success(), "signal {signal}: {status}");
+    }
+}
+
+#[test]
 fn graceful_shutdown_ends_after_the_grace_period() {
     let mut netlet = Netlet::run("scripted", &["--tcp", "127.0.0.1:0", "--grace", "500ms"]);
     let mut open = connect(netlet.tcp[0]);

@@ -310,6 +310,21 @@ pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
         println!("netlet: {} handler(s) OK", loaded.len());
         return Ok(ExitCode::SUCCESS);
     }
+    // Signals are caught from before the first "listening" line: a SIGINT sent on
+    // seeing it must stop netlet gracefully, not kill it.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the signal handler")?;
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let _enter = rt.enter();
+        Signals {
+            int: signal(SignalKind::interrupt()).context("cannot catch SIGINT")?,
+            term: signal(SignalKind::terminate()).context("cannot catch SIGTERM")?,
+            hup: signal(SignalKind::hangup()).context("cannot catch SIGHUP")?,
+        }
+    };
     // Everything binds before anything serves: a port in use stops the lot.
     let mut bound = Vec::new();
     for l in loaded {
@@ -363,7 +378,14 @@ pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot serve metrics on {addr}"))?;
         println!("netlet: metrics on http://{bound}/metrics");
     }
-    supervise(options, loaders, handlers, registry, sink)
+    supervise(options, loaders, handlers, registry, sink, rt, signals)
+}
+
+/// The signals the supervisor acts on, caught from the start.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
 /// What the supervisor watches for `--watch`: the manifest's and components' mtimes.
@@ -399,19 +421,18 @@ fn supervise(
     mut handlers: BTreeMap<String, Running>,
     registry: Registry,
     sink: LogSink,
+    rt: tokio::runtime::Runtime,
+    signals: Signals,
 ) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the signal handler")?;
     // Handlers being stopped (removed, or replaced by a restart): they drain.
     let mut stopping: Vec<Service> = Vec::new();
     let mut failed = false;
     let outcome = rt.block_on(async {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut term = signal(SignalKind::terminate())?;
-        let mut hup = signal(SignalKind::hangup())?;
+        let Signals {
+            mut int,
+            mut term,
+            mut hup,
+        } = signals;
         let mut shutting_down = false;
         let mut reload_wanted = false;
         let mut reload: Option<mpsc::Receiver<Vec<Change>>> = None;
