@@ -625,3 +625,112 @@ fn printing_200000_lines_in_one_event_delays_nobody_else() {
         .wait_for("line(s) of guest output suppressed", WAIT);
     probe.finish();
 }
+
+/// Busy loops pinned to one CPU, stopped when dropped (and after 30 s in any case).
+struct Hogs(Vec<std::process::Child>);
+
+impl Hogs {
+    fn on_cpu0(n: usize) -> Hogs {
+        Hogs(
+            (0..n)
+                .map(|_| {
+                    // taskset execs bash, so the child is the loop itself (killing it
+                    // leaves nothing behind); bash's SECONDS ends it after 30 s anyway.
+                    Command::new("taskset")
+                        .args([
+                            "-c",
+                            "0",
+                            "bash",
+                            "-c",
+                            "while (( SECONDS < 30 )); do :; done",
+                        ])
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .expect("taskset (util-linux)")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Hogs {
+    fn drop(&mut self) {
+        for hog in &mut self.0 {
+            let _ = hog.kill();
+            let _ = hog.wait();
+        }
+    }
+}
+
+/// Sends `!work N` and returns how long the reply took, or `None` if the connection was
+/// closed instead (the call was stopped).
+fn work(addr: SocketAddr, n: u64) -> Option<Duration> {
+    let started = Instant::now();
+    let mut c = connect(addr);
+    c.write_all(format!("!work {n}\n").as_bytes()).unwrap();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while let Ok(1) = c.read(&mut byte) {
+        if byte[0] == b'\n' {
+            let line = String::from_utf8_lossy(&line).to_string();
+            assert_eq!(line, format!("worked {n}"));
+            return Some(started.elapsed());
+        }
+        line.push(byte[0]);
+    }
+    None
+}
+
+#[test]
+fn the_event_timeout_charges_cpu_time_not_time_spent_waiting_for_a_core() {
+    let _serial = serial();
+    // A shared instance's calls run to the end; a per-connection instance's yield at
+    // every tick and are charged across their stretches.
+    charged_cpu_time(&[]);
+    charged_cpu_time(&["--isolation", "connection"]);
+}
+
+fn charged_cpu_time(args: &[&str]) {
+    let mut all = vec!["--tcp", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let mut netlet = Netlet::run("hostile", &all);
+    // The whole process on CPU 0, where four busy loops will take most of the time.
+    let pinned = Command::new("taskset")
+        .args(["-a", "-c", "-p", "0", &netlet.pid().to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .expect("taskset (util-linux)");
+    assert!(pinned.success());
+    let addr = netlet.tcp[0];
+    // Work that takes about 400 ms of CPU alone, well under the 1 s --event-timeout.
+    let unit = (0..3)
+        .map(|_| work(addr, 20).expect("20 units stopped on an idle CPU"))
+        .min()
+        .unwrap();
+    let units = (20.0 * 0.4 / unit.as_secs_f64()).clamp(20.0, 100_000.0) as u64;
+    let alone = work(addr, units).expect("the work alone was stopped");
+    let hogs = Hogs::on_cpu0(4);
+    std::thread::sleep(Duration::from_millis(100));
+    let shared = work(addr, units);
+    drop(hogs);
+    println!(
+        "{args:?}: {units}M rounds: {alone:?} alone on CPU 0; beside 4 busy loops: {shared:?}"
+    );
+    let shared = shared.unwrap_or_else(|| {
+        panic!(
+            "{args:?}: stopped while waiting for the CPU, after {alone:?} of work alone:\n{}",
+            netlet.stderr.text()
+        )
+    });
+    // The loops did slow it past the limit in wall time, so the test tells.
+    assert!(
+        shared > Duration::from_secs(1),
+        "{args:?}: the busy loops did not slow the call ({shared:?}): nothing to tell"
+    );
+    // A call that computes past its limit is still stopped.
+    assert_eq!(work(addr, units * 4), None);
+    netlet.stderr.wait_for("exceeded its CPU time", WAIT);
+    assert!(netlet.is_running());
+}

@@ -178,11 +178,6 @@ impl Pooling {
 /// (and `--event-timeout` is at least one).
 pub const EPOCH_TICK: Duration = crate::config::EVENT_TIMEOUT_RESOLUTION;
 
-/// Epoch ticks for a deadline of `timeout` (at least one).
-pub fn epoch_ticks(timeout: Duration) -> u64 {
-    (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
-}
-
 /// The default cache directory: `$NETLET_CACHE_DIR`, else `$XDG_CACHE_HOME/netlet`, else
 /// `~/.cache/netlet`.
 pub fn default_cache_dir() -> Option<PathBuf> {

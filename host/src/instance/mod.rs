@@ -34,8 +34,11 @@ pub struct Instance {
     batch: Vec<HostEvent>,
     /// Likewise for the arena of the batch being delivered.
     batch_arena: Arena,
-    /// A preemptive instance's CPU time across its yields.
-    slices: Option<Arc<Slices>>,
+    /// The CPU time of its current call, against `--event-timeout` (across the yields
+    /// of a preemptive call).
+    slices: Arc<Slices>,
+    /// Its calls yield at every epoch tick (a per-connection instance).
+    preemptive: bool,
     /// `init` has yet to run (a preemptive instance runs it in its first call).
     needs_init: bool,
     /// In the shard's list of instances to visit this turn.
@@ -237,13 +240,10 @@ impl Instance {
         let state = GuestState::new(wasi.build(), limiter, cx);
         let mut store = Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
-        let slices = per_connection.then(|| Arc::new(Slices::new(timeout)));
-        match &slices {
-            None => store.epoch_deadline_trap(),
-            Some(slices) => {
-                let slices = slices.clone();
-                store.epoch_deadline_callback(move |_| Ok(slices.at_tick()));
-            }
+        let slices = Arc::new(Slices::new(timeout));
+        {
+            let slices = slices.clone();
+            store.epoch_deadline_callback(move |_| Ok(slices.at_tick()));
         }
         let mut instance = Instance {
             bindings: None,
@@ -253,6 +253,7 @@ impl Instance {
             batch: Vec::new(),
             batch_arena: Arena::default(),
             slices,
+            preemptive: per_connection,
             needs_init: true,
             queued: false,
             scheduled: None,
@@ -317,24 +318,30 @@ impl Instance {
 
     /// Whether its calls are preemptive.
     pub fn is_preemptive(&self) -> bool {
-        self.slices.is_some()
+        self.preemptive
     }
 
     /// A preemptive instance's CPU clock, for the shard to tell when its call runs.
     pub fn slices(&self) -> Option<Arc<Slices>> {
-        self.slices.clone()
+        self.preemptive.then(|| self.slices.clone())
     }
 
     /// Runs what a preemptive instance has pending: its `init` if it has not run yet,
     /// then one `handle` call with its events.
     pub async fn call_async(&mut self) -> Result<(), GuestFailure> {
-        if std::mem::take(&mut self.needs_init) {
-            self.init_async().await?;
+        let result = async {
+            if std::mem::take(&mut self.needs_init) {
+                self.init_async().await?;
+            }
+            if self.store.data().events.is_empty() {
+                return Ok(());
+            }
+            self.deliver_async().await
         }
-        if self.store.data().events.is_empty() {
-            return Ok(());
-        }
-        self.deliver_async().await
+        .await;
+        // So the next call's first stretch does not read the CPU clock for nothing.
+        self.slices.finish();
+        result
     }
 
     /// Whether `init` has yet to run.
@@ -342,19 +349,13 @@ impl Instance {
         self.needs_init
     }
 
-    /// Gives the next guest call its CPU deadline (`--event-timeout`): counted in epoch
-    /// ticks for a call that runs to the end; for a preemptive one (`preempt`), the call
-    /// yields at every tick and the ticks it ran are counted ([`Slices`]).
+    /// Gives the next guest call its CPU deadline (`--event-timeout`): at every epoch
+    /// tick while it runs, [`Slices`] adds the CPU time the shard's thread spent in it
+    /// and stops it past the limit; a preemptive call (`preempt`) also yields there.
     fn arm_deadline(&mut self, preempt: bool) {
         let timeout = self.store.data().cx.shard.config.event_timeout;
-        if let Some(slices) = &self.slices {
-            slices.start(preempt);
-        }
-        self.store.set_epoch_deadline(if preempt {
-            1
-        } else {
-            crate::engine::epoch_ticks(timeout)
-        });
+        self.slices.start(preempt);
+        self.store.set_epoch_deadline(1);
         let state = self.store.data_mut();
         // A preemptive call may be suspended for a while: its blocking WASI calls are
         // bounded by `--max-blocking` alone.
@@ -476,8 +477,14 @@ impl Exports {
     }
 }
 
-/// The CPU time of a preemptive call: the time it has run, across the stretches
-/// between its yields, against `--event-timeout`.
+/// The CPU time of a guest call against `--event-timeout`: the time the shard's thread
+/// spent running it (the guest and the host calls it makes), across the stretches
+/// between a preemptive call's yields. Time the thread waited for a core is not
+/// charged, so a busy machine does not stop a guest that a quiet one would let finish.
+///
+/// The thread's CPU clock is a system call (about half a microsecond), too dear for
+/// every call: it is read only once a call has run into an epoch tick. Until its first
+/// tick a call is charged the wall time it ran, which is at most one tick.
 pub struct Slices {
     limit: Duration,
     state: std::sync::Mutex<SliceState>,
@@ -485,12 +492,33 @@ pub struct Slices {
 
 #[derive(Default)]
 struct SliceState {
-    /// Time run in the stretches that have ended.
+    /// CPU time charged so far.
     used: Duration,
-    /// When the current stretch began, while it runs.
+    /// When the running stretch began, while no CPU reading was taken in it.
     since: Option<Instant>,
+    /// The thread's CPU clock at the last reading in the running stretch.
+    cpu_mark: Option<Duration>,
+    /// The call has run into a tick: its later stretches read the CPU clock.
+    ticked: bool,
     /// The call may yield (it was made with `call_async`).
     preemptive: bool,
+}
+
+/// The calling thread's CPU time.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec it is given.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0;
+    if !ok {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
 }
 
 impl Slices {
@@ -508,34 +536,54 @@ impl Slices {
     /// A call begins.
     fn start(&self, preemptive: bool) {
         *self.lock() = SliceState {
-            used: Duration::ZERO,
             since: Some(Instant::now()),
             preemptive,
+            ..SliceState::default()
         };
+    }
+
+    /// The call is over.
+    fn finish(&self) {
+        *self.lock() = SliceState::default();
     }
 
     /// A stretch of the call begins (the shard polls it) or ends (it yielded or
     /// finished): only the time it runs counts.
     pub fn set_running(&self, running: bool) {
         let mut state = self.lock();
-        let now = Instant::now();
-        if let Some(since) = state.since.take() {
-            state.used += now - since;
+        if let Some(mark) = state.cpu_mark.take() {
+            state.used += thread_cpu_time().saturating_sub(mark);
+        } else if let Some(since) = state.since.take() {
+            state.used += since.elapsed();
         }
         if running {
-            state.since = Some(now);
+            if state.ticked {
+                state.cpu_mark = Some(thread_cpu_time());
+            } else {
+                state.since = Some(Instant::now());
+            }
         }
     }
 
-    /// An epoch tick in the guest: yield (and come back at the next tick), or stop it
-    /// once it has run its `--event-timeout`.
+    /// An epoch tick in the guest: charge what it ran since the last reading, then
+    /// stop it once it has run its `--event-timeout`, else let it go on (a preemptive
+    /// call yields first and comes back at the next tick).
     fn at_tick(&self) -> wasmtime::UpdateDeadline {
-        let state = self.lock();
-        let used = state.used + state.since.map_or(Duration::ZERO, |s| s.elapsed());
-        if !state.preemptive || used >= self.limit {
+        let mut state = self.lock();
+        let now = thread_cpu_time();
+        if let Some(mark) = state.cpu_mark {
+            state.used += now.saturating_sub(mark);
+        } else if let Some(since) = state.since.take() {
+            state.used += since.elapsed();
+        }
+        state.cpu_mark = Some(now);
+        state.ticked = true;
+        if state.used >= self.limit {
             wasmtime::UpdateDeadline::Interrupt
-        } else {
+        } else if state.preemptive {
             wasmtime::UpdateDeadline::Yield(1)
+        } else {
+            wasmtime::UpdateDeadline::Continue(1)
         }
     }
 }

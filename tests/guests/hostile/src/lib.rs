@@ -5,6 +5,7 @@
 //! A line starting with `!` is a command; anything else is echoed byte for byte:
 //!
 //! - `!loop`: spin forever (the event deadline must stop it)
+//! - `!work N`: compute N million rounds of a shift-xor loop; reply `worked N`
 //! - `!sleep MS`: block in `std::thread::sleep` (a blocking WASI call)
 //! - `!alloc`: allocate 1 MiB blocks until memory runs out
 //! - `!panic`, or any data containing byte 0xFF: panic
@@ -91,6 +92,18 @@ impl Hostile {
                     x = x.wrapping_add(1);
                     std::hint::black_box(x);
                 }
+            }
+            "!work" => {
+                // A fixed amount of computing, whatever the clock says.
+                let n: u64 = rest.parse().unwrap_or(1);
+                let mut x = 0x9e37_79b9_7f4a_7c15u64;
+                for _ in 0..n * 1_000_000 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x = std::hint::black_box(x);
+                }
+                socket.write(format!("worked {n}\n"));
             }
             "!sleep" => {
                 std::thread::sleep(Duration::from_millis(rest.parse().unwrap_or(10_000)));
