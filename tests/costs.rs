@@ -636,7 +636,7 @@ impl Hogs {
                 .map(|_| {
                     // taskset execs bash, so the child is the loop itself (killing it
                     // leaves nothing behind); bash's SECONDS ends it after 30 s anyway.
-                    Command::new("taskset")
+                    tool("taskset")
                         .args([
                             "-c",
                             "0",
@@ -697,7 +697,7 @@ fn charged_cpu_time(args: &[&str]) {
     all.extend_from_slice(args);
     let mut netlet = Netlet::run("hostile", &all);
     // The whole process on CPU 0, where eight busy loops will take most of the time.
-    let pinned = Command::new("taskset")
+    let pinned = tool("taskset")
         .args(["-a", "-c", "-p", "0", &netlet.pid().to_string()])
         .stdout(Stdio::null())
         .status()

@@ -324,7 +324,7 @@ fn redis_clients_through_the_proxy_to_kv() {
     let kv = Netlet::run("kv", &["--tcp", "127.0.0.1:0"]);
     let netlet = proxy(kv.tcp[0], &[]);
     let port = netlet.tcp[0].port().to_string();
-    let out = std::process::Command::new("redis-benchmark")
+    let out = tool("redis-benchmark")
         .args(["-h", "127.0.0.1", "-p", &port])
         .args(["-t", "set,get", "-P", "16", "-n", "20000", "-c", "20", "-q"])
         .stdin(std::process::Stdio::null())

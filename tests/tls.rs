@@ -180,7 +180,7 @@ fn openssl_s_client_verifies_and_echo_serves_tls_unchanged() {
     let netlet = echo_tls(&cert, &key, &[]);
     assert_eq!(netlet.tls.len(), 1, "{:?}", netlet.stdout.all());
     let addr = netlet.tls[0].to_string();
-    let mut child = Command::new("openssl")
+    let mut child = tool("openssl")
         .args([
             "s_client",
             "-connect",
@@ -223,7 +223,7 @@ fn curl_with_the_ca_gets_through_and_without_it_is_refused() {
     let url = format!("https://localhost:{}/hello", netlet.tls[0].port());
     let resolve = format!("localhost:{}:127.0.0.1", netlet.tls[0].port());
     // The echo server answers with its banner and the request itself: HTTP/0.9 to curl.
-    let out = Command::new("curl")
+    let out = tool("curl")
         .args([
             "-sS",
             "--http0.9",
@@ -246,7 +246,7 @@ fn curl_with_the_ca_gets_through_and_without_it_is_refused() {
     );
     // 28: curl's timeout (the echo never closes); not a TLS failure.
     assert_eq!(out.status.code(), Some(28));
-    let refused = Command::new("curl")
+    let refused = tool("curl")
         .args(["-sS", "--max-time", "5", "--resolve", &resolve, &url])
         .output()
         .expect("curl");

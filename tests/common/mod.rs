@@ -36,6 +36,66 @@ pub fn cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("netlet-cache")
 }
 
+/// Where `scripts/test` installed the npm and PyPI clients the tests use
+/// (`<target>/test-clients`, or `$NETLET_TEST_CLIENTS`).
+pub fn test_clients() -> PathBuf {
+    if let Some(dir) = std::env::var_os("NETLET_TEST_CLIENTS") {
+        return PathBuf::from(dir);
+    }
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target directory holds tmp/")
+        .join("test-clients")
+}
+
+fn not_installed(what: &str) -> ! {
+    panic!(
+        "{what} is not installed: run the tests with scripts/test, which installs what they use \
+         (Debian packages, and npm/PyPI packages from tests/clients/ into {})",
+        test_clients().display()
+    )
+}
+
+/// A command the tests start (a Debian package's: `redis-server`, `curl`, ...); panics
+/// with what to run when it is not on the `PATH`.
+pub fn tool(name: &str) -> Command {
+    let found = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            let file = dir.join(name);
+            file.is_file()
+                && std::os::unix::fs::PermissionsExt::mode(&file.metadata().unwrap().permissions())
+                    & 0o111
+                    != 0
+        })
+    });
+    if !found {
+        not_installed(&format!("`{name}`"));
+    }
+    Command::new(name)
+}
+
+/// The Node packages of `tests/clients/package.json` (`ws`, `playwright-core`), for
+/// `NODE_PATH`.
+pub fn node_modules() -> PathBuf {
+    let modules = test_clients().join("node_modules");
+    if !modules.join("ws").is_dir() || !modules.join("playwright-core").is_dir() {
+        not_installed(&format!(
+            "Node's `ws`/`playwright-core` ({})",
+            modules.display()
+        ));
+    }
+    modules
+}
+
+/// The Python with the packages of `tests/clients/requirements.txt` (`websockets`).
+pub fn python() -> Command {
+    let python = test_clients().join("venv").join("bin").join("python3");
+    if !python.is_file() {
+        not_installed(&format!("the tests' Python venv ({})", python.display()));
+    }
+    Command::new(python)
+}
+
 /// The lines read so far, and whether the stream has ended.
 type Seen = Mutex<(Vec<String>, bool)>;
 
@@ -361,7 +421,7 @@ pub fn read_to_end(stream: &mut TcpStream) -> (Vec<u8>, std::io::Result<()>) {
 
 /// Runs `node -e SCRIPT ARGS...` and returns its stdout; panics on failure.
 pub fn node(script: &str, args: &[&str]) -> String {
-    let out = Command::new("node")
+    let out = tool("node")
         .arg("-e")
         .arg(script)
         .args(args)
@@ -386,7 +446,7 @@ pub struct NodeProcess {
 
 impl NodeProcess {
     pub fn start(script: &str, args: &[&str]) -> NodeProcess {
-        let mut child = Command::new("node")
+        let mut child = tool("node")
             .arg("-e")
             .arg(script)
             .args(args)
