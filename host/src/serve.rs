@@ -18,11 +18,10 @@ use crate::config::HandlerConfig;
 use crate::handler::Handler;
 use crate::log::LogSink;
 use crate::policy::Policy;
-use crate::shard::{self, Control, ShardExit, ShardSpec, Swap};
+use crate::shard::{self, Control, HostDatagram, HostListener, ShardExit, ShardSpec, Swap};
 use crate::stats::HandlerStats;
 use crate::transport::tls::listener::HandshakeReport;
 use crate::transport::tls::{Tls, TlsCell, TlsError, TlsListenerSource};
-use crate::transport::{DatagramSource, ListenerSource};
 
 /// Why a handler could not start.
 #[derive(Debug, thiserror::Error)]
@@ -55,10 +54,10 @@ pub struct Bound {
     tcp_addrs: Vec<SocketAddr>,
     tls_addrs: Vec<SocketAddr>,
     udp_addrs: Vec<SocketAddr>,
-    per_shard_tcp: Vec<Vec<(u32, Box<dyn ListenerSource>)>>,
+    per_shard_tcp: Vec<Vec<HostListener>>,
     /// The `--tls` listeners' TCP sockets, made TLS listeners once the shards start.
-    per_shard_tls: Vec<Vec<(u32, Box<dyn ListenerSource>)>>,
-    per_shard_udp: Vec<Vec<Box<dyn DatagramSource>>>,
+    per_shard_tls: Vec<Vec<HostListener>>,
+    per_shard_udp: Vec<Vec<HostDatagram>>,
     tls: Arc<Tls>,
 }
 
@@ -113,12 +112,9 @@ impl Service {
         let tls = Tls::load(&config).map_err(ServeError::Tls)?;
         let shards = config.shards.max(1);
         let reuse = shards > 1;
-        let mut per_shard_tcp: Vec<Vec<(u32, Box<dyn ListenerSource>)>> =
-            (0..shards).map(|_| Vec::new()).collect();
-        let mut per_shard_udp: Vec<Vec<Box<dyn DatagramSource>>> =
-            (0..shards).map(|_| Vec::new()).collect();
-        let mut per_shard_tls: Vec<Vec<(u32, Box<dyn ListenerSource>)>> =
-            (0..shards).map(|_| Vec::new()).collect();
+        let mut per_shard_tcp: Vec<Vec<HostListener>> = (0..shards).map(|_| Vec::new()).collect();
+        let mut per_shard_udp: Vec<Vec<HostDatagram>> = (0..shards).map(|_| Vec::new()).collect();
+        let mut per_shard_tls: Vec<Vec<HostListener>> = (0..shards).map(|_| Vec::new()).collect();
         let mut tcp_addrs = Vec::new();
         let mut tls_addrs = Vec::new();
         let mut udp_addrs = Vec::new();
@@ -135,7 +131,7 @@ impl Service {
             } else {
                 (&mut per_shard_tls, &mut tls_addrs)
             };
-            let mut addr = *requested;
+            let mut addr = requested.addr;
             for (shard, listeners) in per_shard.iter_mut().enumerate() {
                 let listener =
                     crate::transport::tcp::bind(addr, reuse).map_err(|e| ServeError::Bind {
@@ -150,11 +146,15 @@ impl Service {
                         .map_err(|e| ServeError::Start(e.to_string()))?;
                     addrs.push(addr);
                 }
-                listeners.push((index as u32 + 1, Box::new(listener)));
+                listeners.push(HostListener {
+                    id: index as u32 + 1,
+                    code_port: requested.code_port,
+                    source: Box::new(listener),
+                });
             }
         }
         for requested in &config.udp {
-            let mut addr = *requested;
+            let mut addr = requested.addr;
             for (shard, sockets) in per_shard_udp.iter_mut().enumerate() {
                 let socket =
                     crate::transport::udp::bind(addr, reuse).map_err(|e| ServeError::Bind {
@@ -168,7 +168,10 @@ impl Service {
                         .map_err(|e| ServeError::Start(e.to_string()))?;
                     udp_addrs.push(addr);
                 }
-                sockets.push(Box::new(socket));
+                sockets.push(HostDatagram {
+                    code_port: requested.code_port,
+                    source: Box::new(socket),
+                });
             }
         }
 
@@ -319,15 +322,15 @@ impl Bound {
             .zip(per_shard_tls)
             .zip(per_shard_udp);
         for (index, ((mut tcp, tls), udp)) in shard_sources.enumerate() {
-            for ((id, source), report) in tls.into_iter().zip(&reports) {
-                tcp.push((
-                    id,
-                    Box::new(TlsListenerSource {
-                        tcp: source,
+            for (listener, report) in tls.into_iter().zip(&reports) {
+                tcp.push(HostListener {
+                    source: Box::new(TlsListenerSource {
+                        tcp: listener.source,
                         cell: tls_cell.clone(),
                         report: report.clone(),
                     }),
-                ));
+                    ..listener
+                });
             }
             let control = Arc::new(Control::default());
             let log_tag = crate::log::LogTag {

@@ -318,7 +318,7 @@ fn check_collisions(handlers: &[HandlerSpec]) -> Result<(), ManifestError> {
                     };
                     return Err(h.locate(key, format!("{key} {addr}: {whose}")));
                 }
-                seen.push((proto, *addr, h));
+                seen.push((proto, addr.addr, h));
             }
         }
     }

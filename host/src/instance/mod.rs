@@ -161,20 +161,6 @@ fn is_runtime_frame(name: &str) -> bool {
 }
 
 impl Instance {
-    /// Instantiates `handler` and runs its `init` with the configured arguments.
-    pub fn start(
-        engine: &wasmtime::Engine,
-        pre: &TcpUdpPre<GuestState>,
-        key: u64,
-        ctx: ShardCtx,
-        per_connection: bool,
-    ) -> Result<Self, GuestFailure> {
-        let mut instance = Self::instantiate(engine, pre, key, ctx, per_connection)?;
-        instance.needs_init = false;
-        instance.init()?;
-        Ok(instance)
-    }
-
     /// Instantiates `handler`; its `init` is still to run ([`Instance::init`] or
     /// [`Instance::init_async`]). A per-connection instance's calls are preemptive: they
     /// yield at every epoch tick so the other instances of its shard get their turn.
@@ -280,6 +266,7 @@ impl Instance {
 
     /// Runs the guest's `init`.
     pub fn init(&mut self) -> Result<(), GuestFailure> {
+        self.needs_init = false;
         let Some(bindings) = self.bindings.as_ref() else {
             return Ok(());
         };

@@ -54,12 +54,23 @@ fn send_now(conn: &mut TcpConn) {
 
 impl NetView<'_> {
     /// A new accepted connection: registers it, tells the guest, reads what already
-    /// arrived.
-    pub fn accept(&mut self, server: u32, stream: Box<dyn Stream>, peer: SocketAddr) {
+    /// arrived. It starts as its server's options say (Node's `createServer(options)`),
+    /// the operator's `--allow-half-open` overriding.
+    pub fn accept(&mut self, server: u32, mut stream: Box<dyn Stream>, peer: SocketAddr) {
         let id = self.cx.ids.allocate();
-        let allow_half_open = self.cx.config().allow_half_open;
+        let options = self.tcp.options_for(server);
+        let allow_half_open = self.cx.config().allow_half_open || options.allow_half_open;
+        // Failures here are the peer's doing (it is gone already): its first read or
+        // write reports them.
+        if options.no_delay {
+            let _ = stream.set_nodelay(true);
+        }
+        if options.keep_alive {
+            let _ = stream.set_keepalive(true, options.keep_alive_initial_delay_ms);
+        }
         let mut conn = TcpConn::new(self.cx, id, allow_half_open);
         conn.server = Some(server);
+        conn.paused = options.pause_on_connect;
         conn.local = stream.local_addr().ok();
         conn.peer = Some(peer);
         conn.stream = Some(stream);

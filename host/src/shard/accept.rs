@@ -10,12 +10,15 @@ use std::task::{Context, Poll, Waker};
 use super::Shard;
 use super::deadlines::ShardTimer;
 use crate::config::Isolation;
+use crate::context::GuestSocket;
 use crate::error::error_info;
 use crate::events::HostEvent;
 use crate::net::address_info;
 use crate::reactor::{Kind, Reactor, Token};
 use crate::stats::HandlerStats;
 use crate::transport::{Listener, ListenerSource, Stream};
+
+use super::HostListener;
 
 /// Connections accepted from one listener per turn before other work gets its go.
 const ACCEPTS_PER_TURN: usize = 64;
@@ -35,9 +38,13 @@ pub fn accept_token(index: u32) -> Token {
 struct Entry {
     /// The server id the guest sees.
     id: u32,
+    /// The port the handler's code names it by.
+    code_port: u16,
     addr: SocketAddr,
     listener: Box<dyn Listener>,
     waker: Waker,
+    /// A listener the guest's `listen` bound holds a place among its sockets.
+    _permit: Option<GuestSocket>,
 }
 
 /// A shard's listeners, by index; a closed one leaves its slot empty.
@@ -49,23 +56,36 @@ pub struct Listeners {
 impl Listeners {
     /// Opens the shard's listeners (registering them with its runtime, which must be
     /// entered) and queues a first poll of each, so their wakers are registered.
-    pub fn open(
-        sources: Vec<(u32, Box<dyn ListenerSource>)>,
-        reactor: &Arc<Reactor>,
-    ) -> io::Result<Self> {
-        let mut slots = Vec::new();
-        for (index, (id, source)) in sources.into_iter().enumerate() {
-            let listener = source.open()?;
-            let token = accept_token(index as u32);
-            slots.push(Some(Entry {
-                id,
-                addr: listener.local_addr(),
-                listener,
-                waker: reactor.waker(token),
-            }));
-            reactor.push(token);
+    pub fn open(sources: Vec<HostListener>, reactor: &Arc<Reactor>) -> io::Result<Self> {
+        let mut listeners = Listeners::default();
+        for l in sources {
+            listeners.add(l.id, l.code_port, l.source, None, reactor)?;
         }
-        Ok(Listeners { slots })
+        Ok(listeners)
+    }
+
+    /// Opens one more listener (registering it with the shard's runtime, which must be
+    /// entered) and queues a first poll of it.
+    pub fn add(
+        &mut self,
+        id: u32,
+        code_port: u16,
+        source: Box<dyn ListenerSource>,
+        permit: Option<GuestSocket>,
+        reactor: &Arc<Reactor>,
+    ) -> io::Result<()> {
+        let listener = source.open()?;
+        let token = accept_token(self.slots.len() as u32);
+        self.slots.push(Some(Entry {
+            id,
+            code_port,
+            addr: listener.local_addr(),
+            listener,
+            waker: reactor.waker(token),
+            _permit: permit,
+        }));
+        reactor.push(token);
+        Ok(())
     }
 
     /// Whether listener `index` still accepts.
@@ -77,12 +97,12 @@ impl Listeners {
         self.slots.iter().any(Option::is_some)
     }
 
-    /// The open servers: their ids and addresses.
-    pub fn servers(&self) -> Vec<(u32, SocketAddr)> {
+    /// The open servers: their ids, addresses and code ports.
+    pub fn servers(&self) -> Vec<(u32, SocketAddr, u16)> {
         self.slots
             .iter()
             .flatten()
-            .map(|e| (e.id, e.addr))
+            .map(|e| (e.id, e.addr, e.code_port))
             .collect()
     }
 

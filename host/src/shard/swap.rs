@@ -33,7 +33,6 @@ impl Shard {
             }
         };
         let old_primary = self.instances.primary.replace(new_key);
-        self.give_servers(new_key);
         let mut udp = std::mem::take(&mut self.orphan_udp);
         if let Some(instance) = old_primary.and_then(|key| self.instances.get(key)) {
             udp.extend(instance.state().udp.take_host_bound());

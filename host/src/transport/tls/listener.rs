@@ -64,6 +64,10 @@ pub struct TlsListenerSource {
 }
 
 impl ListenerSource for TlsListenerSource {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+
     fn open(self: Box<Self>) -> io::Result<Box<dyn Listener>> {
         let inner = self.tcp.open()?;
         Ok(Box::new(TlsListener {
