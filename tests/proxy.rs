@@ -12,16 +12,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
 /// netlet running the proxy in front of `upstream`. No `--allow-half-open`: the proxy
 /// asks for half-open itself (its server options).
 fn proxy(upstream: SocketAddr, extra: &[&str]) -> Netlet {

@@ -12,16 +12,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
 /// The id the scripted guest gave this connection.
 fn socket_id(stream: &mut TcpStream) -> u32 {
     let info = command(stream, "info");
@@ -610,6 +600,8 @@ fn server_option_pause_on_connect_reads_nothing_until_resume() {
         "data was read {:?} after connecting, before the resume",
         started.elapsed()
     );
+    // Guest lines reach stderr through the log queue, after the reply.
+    netlet.stderr.wait_for(&format!("ev data {id} "), WAIT);
     let log = netlet.stderr.text();
     let resumed = netlet
         .stderr

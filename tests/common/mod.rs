@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod probe;
+pub mod tls;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -34,6 +37,41 @@ pub fn netlet_bin() -> &'static str {
 /// A compile cache shared by the tests (not the user's).
 pub fn cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("netlet-cache")
+}
+
+/// The text of `GET /metrics` from a `--metrics` listener at `addr`.
+pub fn scrape(addr: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text
+}
+
+/// The value of the first metric line starting with `prefix`.
+pub fn metric(text: &str, prefix: &str) -> u64 {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse::<f64>()
+        .unwrap() as u64
+}
+
+/// A process's resident memory, in KiB (`VmRSS`).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
 }
 
 /// Where `scripts/test` installed the npm and PyPI clients the tests use

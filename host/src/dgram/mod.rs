@@ -288,13 +288,19 @@ impl DgramView<'_> {
         }
     }
 
-    /// Queues a read of `id` for the next turn, once.
-    fn queue_read(&mut self, id: u32) {
+    /// Queues a read of `id` for the next turn, once; behind the other ready sockets
+    /// when it just had its share (`last`, as for TCP).
+    fn queue_read(&mut self, id: u32, last: bool) {
         if let Some(udp) = self.udp.socks.get_mut(&id)
             && !udp.read_queued
         {
             udp.read_queued = true;
-            self.cx.shard.reactor.push(self.cx.token(Kind::UdpRead, id));
+            let token = self.cx.token(Kind::UdpRead, id);
+            if last {
+                self.cx.shard.reactor.push_last(token);
+            } else {
+                self.cx.shard.reactor.push(token);
+            }
         }
     }
 

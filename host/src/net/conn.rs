@@ -14,7 +14,7 @@ use std::time::Instant;
 use super::{NetView, Shutdown, TcpConn};
 use crate::bindings::ErrorCode;
 use crate::error::{error_info, host_error};
-use crate::events::{HostError, HostEvent};
+use crate::events::{HostError, HostEvent, MAX_EVENTS_PER_CALL};
 use crate::stats::HandlerStats;
 use crate::timers::Deadline;
 use crate::transport::Stream;
@@ -233,11 +233,16 @@ impl NetView<'_> {
         if conn.paused || conn.read_eof || conn.connecting {
             return;
         }
-        if conn.read_turn == turn || self.events.arena.bytes.len() >= MAX_BATCH_BYTES {
+        if conn.read_turn == turn
+            || self.events.arena.bytes.len() >= MAX_BATCH_BYTES
+            || self.events.len() >= MAX_EVENTS_PER_CALL
+        {
             // One `data` per socket per batch: a guest that pauses on it must see no more,
             // as in Node. The rest is read next turn, after the guest had its say. And a
-            // batch holds a bounded number of bytes, however many sockets are readable.
-            self.queue_read(id);
+            // batch holds a bounded number of bytes, however many sockets are readable;
+            // a `data` is always among the events the next call carries.
+            // It waited: it keeps its place ahead of the socket that filled the batch.
+            self.queue_read(id, false);
             return;
         }
         conn.read_turn = turn;
@@ -251,7 +256,9 @@ impl NetView<'_> {
             .read_into(READ_SIZE, |rb| stream.poll_read(&mut cx, rb));
         match polled {
             Poll::Pending => {}
-            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => self.queue_read(id),
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {
+                self.queue_read(id, false)
+            }
             Poll::Ready(Err(e)) => self.fail(id, &e, "read"),
             Poll::Ready(Ok(((), data))) => {
                 let n = data.len();
@@ -270,7 +277,8 @@ impl NetView<'_> {
                 self.active(id);
                 self.events.push(HostEvent::Data { socket: id, data });
                 if again {
-                    self.queue_read(id);
+                    // It had its share: the others that are ready go first next turn.
+                    self.queue_read(id, full);
                 }
             }
         }

@@ -75,7 +75,7 @@ impl HostSocket for NetView<'_> {
         {
             conn.paused = false;
             // Bytes may have arrived while paused, with no new readiness edge to tell us.
-            self.queue_read(id);
+            self.queue_read(id, false);
         }
     }
 

@@ -350,13 +350,20 @@ impl NetView<'_> {
     }
 
     /// Queues a read of `id` for the next turn, once: however often the guest resumes
-    /// or the loop finds more to read, one token waits in the reactor.
-    fn queue_read(&mut self, id: u32) {
+    /// or the loop finds more to read, one token waits in the reactor. A socket that
+    /// just had a full read goes behind the others (`last`: see
+    /// [`crate::reactor::Reactor::push_last`]); one that waited keeps its place.
+    fn queue_read(&mut self, id: u32, last: bool) {
         if let Some(conn) = self.tcp.conns.get_mut(&id)
             && !conn.read_queued
         {
             conn.read_queued = true;
-            self.cx.shard.reactor.push(self.cx.token(Kind::TcpRead, id));
+            let token = self.cx.token(Kind::TcpRead, id);
+            if last {
+                self.cx.shard.reactor.push_last(token);
+            } else {
+                self.cx.shard.reactor.push(token);
+            }
         }
     }
 

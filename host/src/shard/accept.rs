@@ -181,8 +181,9 @@ impl Shard {
                 }
             }
         }
-        // The listener may have more waiting; come back next turn.
-        self.ctx.reactor.push(accept_token(index));
+        // The listener may have more waiting; come back next turn, after the sockets
+        // that are ready.
+        self.ctx.reactor.push_last(accept_token(index));
     }
 
     fn over_max_connections(&self) -> bool {
