@@ -48,6 +48,24 @@ fn bind_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// Says once per process when `--reuse-port` cannot keep a closing listener's queued
+/// connections (see [`crate::transport::migrate`]).
+fn note_migration(migration: crate::transport::migrate::Migration) {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    if let crate::transport::migrate::Migration::Off(why) = migration {
+        SAID.call_once(|| {
+            crate::log::deploy(
+                None,
+                &format!(
+                    "--reuse-port: the kernel will not move connections queued on a listener \
+                     of this process when it closes ({why}); one arriving just as it closes \
+                     may be reset: set net.ipv4.tcp_migrate_req=1 (Linux 5.14+) to keep them"
+                ),
+            )
+        });
+    }
+}
+
 /// A handler's listeners, bound but not yet served (so several handlers can all bind
 /// before any starts: a port in use fails the lot before anything is served).
 pub struct Bound {
@@ -145,6 +163,10 @@ impl Service {
                         addr,
                         reason: bind_reason(&e),
                     })?;
+                if shard == 0 && config.reuse_port {
+                    // One listener of the group enables migration for all of them.
+                    note_migration(crate::transport::migrate::enable(&listener));
+                }
                 if shard == 0 {
                     // Port 0 picked a port: the other shards bind that one.
                     addr = listener
