@@ -439,6 +439,10 @@ fn supervise(
         let mut reload: Option<mpsc::Receiver<Vec<Change>>> = None;
         let mut files = watched(&options.source, &handlers);
         let mut last_watch = Instant::now();
+        // `--watch` and `oci://` tags: when the registry was last asked, and its answer
+        // (whether a tag moved) while a check runs.
+        let mut last_tags = Instant::now();
+        let mut tags: Option<mpsc::Receiver<bool>> = None;
         let mut settling = false;
         loop {
             // SIGTERM (what orchestrators send) keeps the listeners for --drain-delay;
@@ -472,6 +476,24 @@ fn supervise(
                             settling = false;
                             crate::log::deploy(None, "a watched file changed: reloading");
                             reload_wanted = true;
+                        }
+                    }
+                    if options.watch && reload.is_none() {
+                        if let Some(rx) = &tags {
+                            match rx.try_recv() {
+                                Ok(moved) => {
+                                    tags = None;
+                                    if moved {
+                                        crate::log::deploy(None, "an oci:// tag points to a new version: reloading");
+                                        reload_wanted = true;
+                                    }
+                                }
+                                Err(mpsc::TryRecvError::Empty) => {}
+                                Err(mpsc::TryRecvError::Disconnected) => tags = None,
+                            }
+                        } else if last_tags.elapsed() >= OCI_WATCH_INTERVAL {
+                            last_tags = Instant::now();
+                            tags = check_tags(&handlers);
                         }
                     }
                     if let Some(rx) = &reload {
@@ -571,6 +593,35 @@ fn supervise(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// How often `--watch` asks registries where the `oci://` tags being run point.
+const OCI_WATCH_INTERVAL: Duration = Duration::from_secs(3);
+
+/// Asks, off the supervisor's thread, whether any running `oci://` tag now names other
+/// code than what runs; `None` when no handler runs a tag. A registry that cannot be
+/// reached changes nothing.
+fn check_tags(handlers: &BTreeMap<String, Running>) -> Option<mpsc::Receiver<bool>> {
+    let tags: Vec<(crate::oci::OciRef, String)> = handlers
+        .values()
+        .filter_map(|r| match &r.spec.component {
+            crate::engine::ComponentSource::Oci(reference) if reference.is_tag() => {
+                Some((reference.clone(), format!("sha256:{}", r.sha256)))
+            }
+            _ => None,
+        })
+        .collect();
+    if tags.is_empty() {
+        return None;
+    }
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let moved = tags.iter().any(|(reference, running)| {
+            crate::oci::resolve(reference).is_ok_and(|now| now != *running)
+        });
+        let _ = tx.send(moved);
+    });
+    Some(rx)
 }
 
 /// While draining: closes the listeners of each handler whose `--drain-delay` has passed.
