@@ -106,6 +106,9 @@ impl Registry {
             .unwrap();
         let lines = Lines::default();
         lines.spawn_reader(child.stderr.take().unwrap());
+        // Held before waiting, so a registry that never says where it listens is still
+        // stopped with the test.
+        self.child = Some(child);
         let line = lines.wait_for("listening on ", WAIT);
         let at = line.find("listening on ").unwrap() + "listening on ".len();
         self.host = line[at..]
@@ -113,7 +116,6 @@ impl Registry {
             .next()
             .unwrap()
             .to_string();
-        self.child = Some(child);
     }
 
     fn stop(&mut self) {
