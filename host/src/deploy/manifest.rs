@@ -63,18 +63,6 @@ impl HandlerSpec {
         })
     }
 
-    /// One handler from a component file and flags.
-    pub fn file(component: PathBuf, config: HandlerConfig) -> Self {
-        let component = ComponentSource::File(component);
-        HandlerSpec {
-            name: component.name(),
-            component,
-            sha256: None,
-            config,
-            origin: Origin::Flags,
-        }
-    }
-
     /// A handler built into netlet.
     pub fn builtin(component: ComponentSource, config: HandlerConfig) -> Self {
         HandlerSpec {
