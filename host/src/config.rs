@@ -51,6 +51,9 @@ pub const EVENT_TIMEOUT_RESOLUTION: Duration = Duration::from_millis(5);
 /// Default `--grace`: how long open connections may finish after SIGINT/SIGTERM.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
+/// Default `--drain-delay`: none; listeners close as soon as SIGTERM comes.
+pub const DEFAULT_DRAIN_DELAY: Duration = Duration::ZERO;
+
 /// Default `--drain-timeout`: how long connections may stay on replaced code.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -158,6 +161,12 @@ pub struct HandlerConfig {
     pub on_trap: TrapPolicy,
     /// How long open connections may finish after a stop is requested.
     pub grace: Duration,
+    /// After SIGTERM, how long the listeners keep accepting (readiness already off)
+    /// before they close and `grace` begins.
+    pub drain_delay: Duration,
+    /// Bind the listeners with `SO_REUSEPORT`, so another process can bind the same
+    /// ports (and take them over while this one drains).
+    pub reuse_port: bool,
     /// After a hot swap, how long connections may stay on the old code before they are
     /// closed.
     pub drain_timeout: Duration,
@@ -192,6 +201,8 @@ impl Default for HandlerConfig {
             isolation: Isolation::Shared,
             on_trap: TrapPolicy::Restart,
             grace: DEFAULT_GRACE,
+            drain_delay: DEFAULT_DRAIN_DELAY,
+            reuse_port: false,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
         }
     }

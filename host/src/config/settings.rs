@@ -539,6 +539,15 @@ pub static SETTINGS: &[Setting] = &[
         "A socket whose write queue would exceed this is destroyed with an error."),
     setting!("grace", grace: Time, Swap,
         "After SIGINT/SIGTERM, how long open connections may finish before they are closed."),
+    setting!("drain-delay", drain_delay: Time, Swap,
+        "After SIGTERM, how long the listeners keep accepting before they close and \
+         --grace begins; /readyz answers 503 from the signal on. Set it to the time a load \
+         balancer (a Kubernetes Service's endpoints) takes to stop sending connections. \
+         SIGINT skips it."),
+    setting!("reuse-port", reuse_port: Switch, Restart,
+        "Bind the TCP and UDP listeners with SO_REUSEPORT, so another netlet process (a new \
+         version, new flags) can bind the same ports and take over while this one drains. \
+         Both must run as the same user."),
     setting!("drain-timeout", drain_timeout: Time, Swap,
         "After a code swap (SIGHUP, --watch), how long connections may stay on the old code \
          before they are closed."),
@@ -602,6 +611,8 @@ mod tests {
             ("high-water-mark", Value::Integer(5)),
             ("max-write-buffer", Value::Integer(6)),
             ("grace", Value::Integer(7)),
+            ("drain-delay", Value::Text("3s")),
+            ("reuse-port", Value::Bool(true)),
             ("drain-timeout", Value::Integer(8)),
             ("args", Value::Text("x")),
         ];

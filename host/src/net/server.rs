@@ -191,7 +191,7 @@ impl NetView<'_> {
         let Some(permit) = self.cx.socket_permit() else {
             return Err(ErrorCode::WouldExceedLimit);
         };
-        let reuse = self.cx.config().shards > 1;
+        let reuse = self.cx.config().shards > 1 || self.cx.config().reuse_port;
         let source = self
             .cx
             .shard

@@ -132,20 +132,41 @@ impl Listeners {
 impl Shard {
     /// Accepts what is waiting on listener `index` (a bounded number per turn).
     pub(super) fn accept(&mut self, index: u32) {
+        if self.accept_up_to(index, ACCEPTS_PER_TURN) {
+            // The listener may have more waiting; come back next turn, after the sockets
+            // that are ready.
+            self.ctx.reactor.push_last(accept_token(index));
+        }
+    }
+
+    /// Before the listeners close for good: accepts every connection already queued on
+    /// them, so the kernel does not reset them with the listening socket (they are
+    /// served, within the grace period, like the other open connections).
+    pub(super) fn accept_queued(&mut self) {
+        for index in 0..self.listeners.slots.len() as u32 {
+            // The backlog bounds what is queued; the bound only guards against a flood
+            // arriving as fast as it is accepted.
+            self.accept_up_to(index, 4 * crate::config::BACKLOG as usize);
+        }
+    }
+
+    /// Accepts up to `limit` connections on listener `index`; true if it stopped at the
+    /// limit (more may be waiting).
+    fn accept_up_to(&mut self, index: u32, limit: usize) -> bool {
         // With no primary (restarting after a trap), connections wait in the backlog;
         // the restart polls the listeners again.
         let shared = self.ctx.config.isolation == Isolation::Shared;
         if shared && self.instances.primary.is_none() {
-            return;
+            return false;
         }
-        for _ in 0..ACCEPTS_PER_TURN {
+        for _ in 0..limit {
             let Some(Some(entry)) = self.listeners.slots.get_mut(index as usize) else {
-                return;
+                return false;
             };
             let server = entry.id;
             let mut cx = Context::from_waker(&entry.waker);
             match entry.listener.poll_accept(&mut cx) {
-                Poll::Pending => return,
+                Poll::Pending => return false,
                 Poll::Ready(Ok((stream, peer))) => {
                     if self.over_max_connections() {
                         self.drop_connection(server, stream, peer);
@@ -177,13 +198,11 @@ impl Shard {
                         self.ctx.clock.now() + ACCEPT_RETRY,
                         ShardTimer::AcceptRetry(index),
                     );
-                    return;
+                    return false;
                 }
             }
         }
-        // The listener may have more waiting; come back next turn, after the sockets
-        // that are ready.
-        self.ctx.reactor.push_last(accept_token(index));
+        true
     }
 
     fn over_max_connections(&self) -> bool {
@@ -230,10 +249,8 @@ impl Shard {
             started = self.new_instance(Some(connection));
         }
         match started {
-            Ok(key) => {
-                self.give_servers(key);
-                Some(key)
-            }
+            // `new_instance` handed it the servers.
+            Ok(key) => Some(key),
             Err(failure) => {
                 if let Some(held) = self.refusals.admit() {
                     let held = match held {

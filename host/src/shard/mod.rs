@@ -101,24 +101,29 @@ pub fn spawn(
     spec: ShardSpec,
     started: mpsc::Sender<Result<(), String>>,
 ) -> std::io::Result<std::thread::JoinHandle<ShardExit>> {
+    let control = spec.control.clone();
     std::thread::Builder::new()
         .name(format!("netlet-shard-{}", spec.index))
-        .spawn(move || match Shard::new(spec) {
-            Err(e) => {
-                let _ = started.send(Err(e.clone()));
-                ShardExit::Failed(e)
-            }
-            Ok(mut shard) => match shard.start_primary() {
-                Err(failure) => {
-                    let msg = format!("{} {failure}", shard.ctx.log_tag);
-                    let _ = started.send(Err(msg.clone()));
-                    ShardExit::Failed(msg)
+        .spawn(move || {
+            let exit = match Shard::new(spec) {
+                Err(e) => {
+                    let _ = started.send(Err(e.clone()));
+                    ShardExit::Failed(e)
                 }
-                Ok(()) => {
-                    let _ = started.send(Ok(()));
-                    shard.run()
-                }
-            },
+                Ok(mut shard) => match shard.start_primary() {
+                    Err(failure) => {
+                        let msg = format!("{} {failure}", shard.ctx.log_tag);
+                        let _ = started.send(Err(msg.clone()));
+                        ShardExit::Failed(msg)
+                    }
+                    Ok(()) => {
+                        let _ = started.send(Ok(()));
+                        shard.run()
+                    }
+                },
+            };
+            control.mark_exited();
+            exit
         })
 }
 
@@ -242,6 +247,7 @@ impl Shard {
 
     /// Stop and swap requests from other threads.
     fn take_requests(&mut self) {
+        self.control.answer_pings();
         if self.control.take_shutdown() && self.draining.is_none() {
             self.begin_drain();
         }

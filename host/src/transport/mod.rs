@@ -18,6 +18,7 @@
 //! are bound ([`crate::serve`]) or where a guest's `connect` starts
 //! ([`crate::net::connect`]); nothing else changes.
 
+pub mod migrate;
 pub mod system;
 pub mod tcp;
 pub mod tls;
