@@ -121,7 +121,7 @@ fn specs(source: &Source) -> Result<Vec<HandlerSpec>, ManifestError> {
 /// sha256.
 fn load_one(loaders: &Loaders, spec: HandlerSpec) -> Result<Loaded, String> {
     // Certificates and keys first: a bad one is named before anything compiles.
-    crate::transport::tls::Tls::load(&spec.config)
+    crate::transport::tls::Tls::load(&spec.config.tls_settings())
         .map_err(|e| spec.error(e.setting, e.to_string()))?;
     let loader = loaders
         .for_config(&spec.config)
@@ -235,7 +235,8 @@ fn plan(
                 .read()
                 .map(|b| crate::cache::sha256_hex(&b) == *sha)
                 .unwrap_or(false);
-            let same_tls = crate::transport::tls::files::fingerprint(&spec.config) == *tls_files;
+            let same_tls = crate::transport::tls::files::fingerprint(&spec.config.tls_settings())
+                == *tls_files;
             if same_file && old.same_settings(&spec) && same_tls {
                 continue;
             }
@@ -246,9 +247,10 @@ fn plan(
             {
                 // Certificates rotated (or other TLS settings changed): checked here, applied
                 // to the listeners without touching the code.
-                match crate::transport::tls::Tls::load(&spec.config) {
+                match crate::transport::tls::Tls::load(&spec.config.tls_settings()) {
                     Ok(_) => {
-                        let files = crate::transport::tls::files::fingerprint(&spec.config);
+                        let files =
+                            crate::transport::tls::files::fingerprint(&spec.config.tls_settings());
                         changes.push(Change::Tls(spec, files));
                     }
                     Err(e) => crate::log::deploy(
@@ -355,7 +357,7 @@ pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
             l.spec.name.clone(),
             Running {
                 sha256: l.handler.sha256.clone(),
-                tls_files: crate::transport::tls::files::fingerprint(&l.spec.config),
+                tls_files: crate::transport::tls::files::fingerprint(&l.spec.config.tls_settings()),
                 spec: l.spec,
                 service,
             },
@@ -400,7 +402,7 @@ fn watched(
     files.extend(
         handlers
             .values()
-            .flat_map(|r| crate::transport::tls::files::paths(&r.spec.config)),
+            .flat_map(|r| crate::transport::tls::files::paths(&r.spec.config.tls_settings())),
     );
     if let Source::Manifest(path) = source {
         files.push(path.clone());
@@ -706,7 +708,9 @@ fn apply(
                             ),
                         );
                         r.sha256 = l.handler.sha256.clone();
-                        r.tls_files = crate::transport::tls::files::fingerprint(&l.spec.config);
+                        r.tls_files = crate::transport::tls::files::fingerprint(
+                            &l.spec.config.tls_settings(),
+                        );
                         r.spec = l.spec;
                     }
                     Err(e) => crate::log::deploy(
@@ -756,7 +760,9 @@ fn start(
                 name,
                 Running {
                     sha256: l.handler.sha256.clone(),
-                    tls_files: crate::transport::tls::files::fingerprint(&l.spec.config),
+                    tls_files: crate::transport::tls::files::fingerprint(
+                        &l.spec.config.tls_settings(),
+                    ),
                     spec: l.spec,
                     service,
                 },
