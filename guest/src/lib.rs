@@ -68,8 +68,9 @@ pub mod dgram;
 mod error;
 mod handler;
 pub mod http;
+mod ids;
 pub mod net;
-mod runtime;
+pub mod runtime;
 pub mod timers;
 pub mod ws;
 

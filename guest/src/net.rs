@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::bindings::netlet::net::net as raw;
 use crate::error::Error;
-use crate::runtime;
+use crate::ids::IdMap;
 
 /// An address family (Node's `'IPv4'` / `'IPv6'`).
 pub use crate::bindings::netlet::net::types::IpFamily;
@@ -310,11 +310,16 @@ impl fmt::Debug for Socket {
     }
 }
 
-/// One event of a socket, as [`NetHandler`](crate::NetHandler) would receive it: how a
-/// protocol layer hands a connection's later events to whoever took it over (an HTTP
-/// upgrade: [`HttpHandler::on_upgraded`](crate::http::HttpHandler::on_upgraded)).
+/// One event of a socket, as [`NetHandler`](crate::NetHandler) would receive it: what
+/// the runtime hands to the code that claimed the socket
+/// ([`SocketOwner`](crate::runtime::SocketOwner)), and how a protocol layer hands a
+/// connection's later events to whoever took it over (an HTTP upgrade:
+/// [`HttpHandler::on_upgraded`](crate::http::HttpHandler::on_upgraded)).
 #[derive(Debug)]
 pub enum SocketEvent {
+    /// Node's `'connect'`: a client socket from [`connect`] is connected (never for an
+    /// accepted socket).
+    Connect,
     /// Node's `'data'`.
     Data(Vec<u8>),
     /// Node's `'end'`: the peer finished sending.
@@ -583,13 +588,13 @@ pub fn connect_tls(options: ConnectOptions, tls: TlsOptions) -> Result<Socket, E
 }
 
 fn adopt(
-    result: Result<raw::Socket, crate::ErrorCode>,
+    result: Result<raw::Socket, crate::error::ErrorCode>,
     options: &ConnectOptions,
 ) -> Result<Socket, Error> {
     match result {
         Ok(raw) => {
             let socket = Socket::new(raw, None);
-            runtime::adopt_socket(&socket);
+            adopt_socket(&socket);
             Ok(socket)
         }
         Err(code) => Err(Error::from_code(
@@ -602,4 +607,26 @@ fn adopt(
 /// `connect` to `host:port` with default options.
 pub fn connect_to(host: &str, port: u16) -> Result<Socket, Error> {
     connect(ConnectOptions::new(host, port))
+}
+
+thread_local! {
+    /// Every socket the instance has and the host has not closed, by id: the handles
+    /// the runtime passes with each event, the same as those [`connect`] returned (so
+    /// [`Socket::state`] and [`Socket::destroyed`] are shared).
+    static LIVE: RefCell<IdMap<Socket>> = RefCell::new(IdMap::default());
+}
+
+/// Keeps `socket` until its `close` event.
+pub(crate) fn adopt_socket(socket: &Socket) {
+    LIVE.with(|s| s.borrow_mut().insert(socket.id(), socket.clone()));
+}
+
+/// The live socket `id` (destroyed or not).
+pub(crate) fn live_socket(id: u32) -> Option<Socket> {
+    LIVE.with(|s| s.borrow().get(&id).cloned())
+}
+
+/// Forgets socket `id` (its `close` came) and returns it.
+pub(crate) fn forget_socket(id: u32) -> Option<Socket> {
+    LIVE.with(|s| s.borrow_mut().remove(&id))
 }

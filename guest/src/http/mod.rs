@@ -57,9 +57,7 @@
 //! [`request`] is Node's `http.request` over [`net::connect`](crate::net::connect):
 //! the `--allow` policy applies as to any connection, and idle connections are kept
 //! for the next request to the same host and port. Its response arrives as
-//! [`ResponseEvent`]s in the handler's `on_response`
-//! ([`NetHandler::on_response`](crate::NetHandler::on_response) or
-//! [`HttpHandler::on_response`]).
+//! [`ResponseEvent`]s in the callback given to [`request`].
 
 pub(crate) mod client;
 mod date;
@@ -179,15 +177,5 @@ pub trait HttpHandler: 'static {
     /// A timer set with [`timers`](crate::timers) fired.
     fn on_timer(&mut self, timer: TimerId) {
         let _ = timer;
-    }
-
-    /// What happened to a request made with [`request`].
-    fn on_response(&mut self, request: &ClientRequest, event: ResponseEvent) {
-        let _ = (request, event);
-    }
-
-    /// What happened on a WebSocket opened with [`ws::connect`](crate::ws::connect).
-    fn on_websocket(&mut self, ws: &crate::ws::WebSocket, event: crate::ws::WsEvent) {
-        let _ = (ws, event);
     }
 }

@@ -2,7 +2,7 @@
 //! request at a time (pipelined requests wait, bounded, in the parser's buffer), with
 //! Node's timeouts checked by one interval timer per instance.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
@@ -45,10 +45,35 @@ thread_local! {
     /// Connections with something new to do (a response ended, a body resumed), run
     /// once the handler's current callback returns.
     static READY: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+    /// The server is handling one of its events: what is scheduled meanwhile runs
+    /// before it returns.
+    static BUSY: Cell<bool> = const { Cell::new(false) };
+    /// A zero timer that wakes the server for what was scheduled outside its events
+    /// (in a client's callback, which the runtime calls directly).
+    static WAKE: Cell<Option<TimerId>> = const { Cell::new(None) };
 }
 
 pub(crate) fn schedule(socket: u32) {
     READY.with(|r| r.borrow_mut().push(socket));
+    if !BUSY.get() && WAKE.get().is_none() {
+        WAKE.set(Some(timers::set_timeout(Duration::ZERO)));
+    }
+}
+
+/// Marks the server busy for the life of the guard.
+struct Busy;
+
+impl Busy {
+    fn enter() -> Self {
+        BUSY.set(true);
+        Busy
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        BUSY.set(false);
+    }
 }
 
 /// A request: Node's `http.IncomingMessage` on a server. A cheap handle: clone it to
@@ -518,11 +543,13 @@ impl<H: HttpHandler> NetHandler for HttpServer<H> {
     }
 
     fn on_listening(&mut self, server: &Server) {
+        let _busy = Busy::enter();
         self.handler.on_listening(server);
         self.run_ready();
     }
 
     fn on_connection(&mut self, socket: &Socket) {
+        let _busy = Busy::enter();
         let limits = self.limits();
         self.conns.insert(
             socket.id(),
@@ -552,6 +579,7 @@ impl<H: HttpHandler> NetHandler for HttpServer<H> {
     }
 
     fn on_data(&mut self, socket: &Socket, data: Vec<u8>) {
+        let _busy = Busy::enter();
         let id = socket.id();
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
@@ -570,6 +598,7 @@ impl<H: HttpHandler> NetHandler for HttpServer<H> {
     }
 
     fn on_end(&mut self, socket: &Socket) {
+        let _busy = Busy::enter();
         let id = socket.id();
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
@@ -594,6 +623,7 @@ impl<H: HttpHandler> NetHandler for HttpServer<H> {
     }
 
     fn on_drain(&mut self, socket: &Socket) {
+        let _busy = Busy::enter();
         let Some(conn) = self.conns.get_mut(&socket.id()) else {
             return;
         };
@@ -613,6 +643,7 @@ impl<H: HttpHandler> NetHandler for HttpServer<H> {
     }
 
     fn on_timeout(&mut self, socket: &Socket) {
+        let _busy = Busy::enter();
         if self.upgraded(socket) {
             self.handler.on_upgraded(socket, SocketEvent::Timeout);
             self.run_ready();
@@ -620,6 +651,7 @@ impl<H: HttpHandler> NetHandler for HttpServer<H> {
     }
 
     fn on_error(&mut self, socket: &Socket, error: NetError) {
+        let _busy = Busy::enter();
         if self.upgraded(socket) {
             self.handler.on_upgraded(socket, SocketEvent::Error(error));
             self.run_ready();
@@ -627,6 +659,7 @@ impl<H: HttpHandler> NetHandler for HttpServer<H> {
     }
 
     fn on_close(&mut self, socket: &Socket, had_error: bool) {
+        let _busy = Busy::enter();
         if let Some(conn) = self.conns.remove(&socket.id()) {
             if conn.upgraded {
                 self.handler
@@ -647,21 +680,14 @@ impl<H: HttpHandler> NetHandler for HttpServer<H> {
     }
 
     fn on_timer(&mut self, timer: TimerId) {
-        if Some(timer) == self.sweep {
+        let _busy = Busy::enter();
+        if Some(timer) == WAKE.get() {
+            WAKE.set(None);
+        } else if Some(timer) == self.sweep {
             self.sweep();
         } else {
             self.handler.on_timer(timer);
         }
-        self.run_ready();
-    }
-
-    fn on_response(&mut self, request: &super::ClientRequest, event: super::ResponseEvent) {
-        self.handler.on_response(request, event);
-        self.run_ready();
-    }
-
-    fn on_websocket(&mut self, ws: &crate::ws::WebSocket, event: crate::ws::WsEvent) {
-        self.handler.on_websocket(ws, event);
         self.run_ready();
     }
 }

@@ -64,8 +64,8 @@
 //! [`connect`] (Node's `new WebSocket(url)`) opens a `ws://` connection over
 //! [`net::connect`](crate::net::connect) (`wss://` over
 //! [`net::connect_tls`](crate::net::connect_tls)), under the `--allow` policy like any
-//! connection; its events come to [`NetHandler::on_websocket`](crate::NetHandler::on_websocket)
-//! (or, in a [`WsServer`], to the same [`WsHandler`] methods as accepted connections).
+//! connection; its events come to the callback given to [`connect`] (which may hand
+//! them to a [`WsHandler`] with [`WsEvent::deliver`]).
 
 pub mod client;
 pub mod handshake;
@@ -78,13 +78,14 @@ pub use client::{ConnectOptions, connect, connect_with};
 pub use protocol::{SendError, Violation, code, valid_close_code};
 pub use socket::{WebSocket, WsState, assembling};
 
+use crate::error::Error;
+use crate::handler::NetHandler;
 use crate::http::{
     Head, HttpHandler, Request, Response, ServerOptions,
     parse::{Kind, Limits, Parser},
 };
 use crate::net::{Server, Socket, SocketEvent};
 use crate::timers::TimerId;
-use crate::{Error, NetHandler};
 use protocol::Role;
 use std::collections::HashMap;
 
@@ -152,8 +153,8 @@ impl std::fmt::Display for WsError {
     }
 }
 
-/// What happens on a WebSocket, as [`NetHandler::on_websocket`] receives it (a
-/// [`WsHandler`] gets one method per case).
+/// What happens on a WebSocket, as the callback given to [`connect`] receives it (a
+/// [`WsHandler`] gets one method per case: [`WsEvent::deliver`]).
 #[derive(Debug)]
 pub enum WsEvent {
     /// Node's `open`: a client's handshake succeeded (a server's connections are open
@@ -178,6 +179,23 @@ pub enum WsEvent {
         /// The reason.
         reason: String,
     },
+}
+
+impl WsEvent {
+    /// Calls the method of `handler` this event stands for (`Open` is
+    /// [`WsHandler::on_open`], `Message` [`WsHandler::on_message`], ...): how a
+    /// client's callback hands its events to a [`WsHandler`].
+    pub fn deliver<H: WsHandler + ?Sized>(self, handler: &mut H, ws: &WebSocket) {
+        match self {
+            WsEvent::Open => handler.on_open(ws),
+            WsEvent::Message(m) => handler.on_message(ws, m),
+            WsEvent::Ping(p) => handler.on_ping(ws, &p),
+            WsEvent::Pong(p) => handler.on_pong(ws, &p),
+            WsEvent::Drain => handler.on_drain(ws),
+            WsEvent::Error(e) => handler.on_error(ws, &e),
+            WsEvent::Close { code, reason } => handler.on_close(ws, code, &reason),
+        }
+    }
 }
 
 /// Limits of the WebSocket layer. A handler returns its own from
@@ -394,7 +412,7 @@ fn accept<H: WsHandler>(
 
 fn deliver_all<H: WsHandler>(handler: &mut H, ws: &WebSocket, events: Vec<WsEvent>) {
     for ev in events {
-        socket::deliver(handler, ws, ev);
+        ev.deliver(handler, ws);
     }
 }
 
@@ -449,10 +467,6 @@ impl<H: WsHandler> HttpHandler for WsServer<H> {
 
     fn on_timer(&mut self, timer: TimerId) {
         self.handler.on_timer(timer);
-    }
-
-    fn on_websocket(&mut self, ws: &WebSocket, event: WsEvent) {
-        socket::deliver(&mut self.handler, ws, event);
     }
 }
 
@@ -555,10 +569,4 @@ impl<H: WsHandler> NetHandler for WsNetServer<H> {
     fn on_timer(&mut self, timer: TimerId) {
         self.handler.on_timer(timer);
     }
-
-    fn on_websocket(&mut self, ws: &WebSocket, event: WsEvent) {
-        socket::deliver(&mut self.handler, ws, event);
-    }
 }
-
-pub(crate) use socket::close_timer_fired;

@@ -11,6 +11,7 @@ use super::protocol::{Incoming, Limits, OpCode, Protocol, Role, SendError, Viola
 use super::{Message, WsError, WsEvent, WsOptions};
 use crate::http::Head;
 use crate::net::{ReadyState, Socket, SocketEvent};
+use crate::runtime::{self, TimerOwner};
 use crate::timers::{self, TimerId};
 
 /// How much of a large payload is handed to the socket per write.
@@ -24,8 +25,6 @@ const HIGH_WATER: u64 = 64 * 1024;
 thread_local! {
     /// Every open WebSocket, by socket id.
     static SOCKETS: RefCell<HashMap<u32, WebSocket>> = RefCell::new(HashMap::new());
-    /// Close timers, and whose.
-    static CLOSE_TIMERS: RefCell<HashMap<u32, WebSocket>> = RefCell::new(HashMap::new());
     /// Bytes of messages being assembled, over every connection of the instance.
     static ASSEMBLING: Cell<usize> = const { Cell::new(0) };
 }
@@ -35,14 +34,14 @@ pub fn get(id: u32) -> Option<WebSocket> {
     SOCKETS.with(|s| s.borrow().get(&id).cloned())
 }
 
-/// A close timer fired: if it is one of ours, the socket is destroyed and true returned.
-pub(crate) fn close_timer_fired(timer: TimerId) -> bool {
-    let Some(ws) = CLOSE_TIMERS.with(|t| t.borrow_mut().remove(&timer.0)) else {
-        return false;
-    };
-    ws.0.st.borrow_mut().close_timer = None;
-    ws.0.socket.destroy();
-    true
+/// The close timer, claimed by the connection: the peer did not finish the closing
+/// handshake in time, so the socket is destroyed.
+impl TimerOwner for Inner {
+    fn on_timer(&self, timer: TimerId) {
+        runtime::release_timer(timer);
+        self.st.borrow_mut().close_timer = None;
+        self.socket.destroy();
+    }
 }
 
 /// Bytes held by messages being assembled in this instance (all connections).
@@ -485,7 +484,7 @@ impl WebSocket {
         if st.close_timer.is_none() && !st.closed {
             let t = timers::set_timeout(timeout);
             st.close_timer = Some(t);
-            CLOSE_TIMERS.with(|m| m.borrow_mut().insert(t.0, self.clone()));
+            runtime::claim_timer(t, self.0.clone());
         }
     }
 
@@ -626,7 +625,7 @@ impl WebSocket {
                     }
                 }
             }
-            SocketEvent::End | SocketEvent::Timeout => {}
+            SocketEvent::Connect | SocketEvent::End | SocketEvent::Timeout => {}
             SocketEvent::Error(e) => out.push(WsEvent::Error(WsError::Socket(e))),
             SocketEvent::Close { .. } => {
                 if st.closed {
@@ -635,7 +634,7 @@ impl WebSocket {
                 st.closed = true;
                 if let Some(t) = st.close_timer.take() {
                     timers::clear(t);
-                    CLOSE_TIMERS.with(|m| m.borrow_mut().remove(&t.0));
+                    runtime::release_timer(t);
                 }
                 ASSEMBLING.with(|a| a.set(a.get() - st.charged));
                 st.charged = 0;
@@ -685,18 +684,5 @@ impl WebSocket {
             ASSEMBLING.with(|a| a.set(a.get() - st.charged));
             st.charged = 0;
         }
-    }
-}
-
-/// Delivers `ev` of `ws` to a [`super::WsHandler`].
-pub(crate) fn deliver<H: super::WsHandler + ?Sized>(h: &mut H, ws: &WebSocket, ev: WsEvent) {
-    match ev {
-        WsEvent::Open => h.on_open(ws),
-        WsEvent::Message(m) => h.on_message(ws, m),
-        WsEvent::Ping(p) => h.on_ping(ws, &p),
-        WsEvent::Pong(p) => h.on_pong(ws, &p),
-        WsEvent::Drain => h.on_drain(ws),
-        WsEvent::Error(e) => h.on_error(ws, &e),
-        WsEvent::Close { code, reason } => h.on_close(ws, code, &reason),
     }
 }
