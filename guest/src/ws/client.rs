@@ -8,9 +8,12 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use super::event::{WsError, WsEvent};
+use super::frame::random_u64;
 use super::handshake;
-use super::protocol::{Role, random_u64};
-use super::{WebSocket, WsError, WsEvent, WsOptions};
+use super::options::WsOptions;
+use super::protocol::Role;
+use super::socket::WebSocket;
 use crate::error::{Error, ErrorCode};
 use crate::http::parse::{Event, Kind, Limits, Parser};
 use crate::net::{self, Socket, SocketEvent};

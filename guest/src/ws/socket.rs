@@ -7,8 +7,11 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
-use super::protocol::{Incoming, Limits, OpCode, Protocol, Role, SendError, Violation, apply_mask};
-use super::{Message, WsError, WsEvent, WsOptions};
+use super::code;
+use super::event::{Message, WsError, WsEvent};
+use super::frame::{OpCode, apply_mask};
+use super::options::WsOptions;
+use super::protocol::{Incoming, Limits, Protocol, Role, SendError, Violation};
 use crate::http::Head;
 use crate::net::{ReadyState, Socket, SocketEvent};
 use crate::runtime::{self, TimerOwner};
@@ -244,6 +247,12 @@ impl WebSocket {
         self.0.st.borrow().queued as u64
     }
 
+    /// Sends `msg` as it is (text as text, binary as binary); see
+    /// [`WebSocket::send_text`].
+    pub fn send(&self, msg: Message) -> bool {
+        self.try_send(msg).unwrap_or(false)
+    }
+
     /// Sends a text message. Returns false once [`WebSocket::buffered_amount`] is past
     /// 64 KiB (the message is still sent; `on_drain` follows) or when the connection is
     /// closing (then nothing is sent: see [`WebSocket::try_send`]).
@@ -411,7 +420,7 @@ impl WebSocket {
             return Err(SendError::Closed);
         }
         st.proto.close(code, reason)?;
-        let failing = code.is_some_and(super::code::fails_connection);
+        let failing = code.is_some_and(code::fails_connection);
         if failing {
             // The peer is being sent away (too slow, too big, against the rules): what
             // it has not read yet is dropped, so that the close frame does not wait
@@ -641,10 +650,7 @@ impl WebSocket {
                 st.queue = VecDeque::new();
                 st.queued = 0;
                 SOCKETS.with(|s| s.borrow_mut().remove(&self.id()));
-                let (code, reason) = st
-                    .close
-                    .take()
-                    .unwrap_or((super::code::ABNORMAL, String::new()));
+                let (code, reason) = st.close.take().unwrap_or((code::ABNORMAL, String::new()));
                 out.push(WsEvent::Close { code, reason });
             }
         }
@@ -676,7 +682,7 @@ impl WebSocket {
         if total > self.0.options.max_assembling && now > 0 {
             st.proto.abort(
                 Violation {
-                    code: super::code::TRY_AGAIN_LATER,
+                    code: code::TRY_AGAIN_LATER,
                     reason: "the server's memory for incoming messages is spent",
                 },
                 incoming,
