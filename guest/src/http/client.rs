@@ -224,8 +224,7 @@ pub fn request(
     on_event: impl FnMut(&ClientRequest, ResponseEvent) + 'static,
 ) -> Result<ClientRequest, Error> {
     for (name, value) in &options.headers {
-        if !super::response::valid_header_name(name) || !super::response::valid_header_value(value)
-        {
+        if !super::encode::valid_header_name(name) || !super::encode::valid_header_value(value) {
             return Err(Error::other(
                 ErrorCode::InvalidArgument,
                 format!("invalid header {name:?}"),
