@@ -1,5 +1,24 @@
 //! UDP: [`DgramSocket`] and [`create_socket`], Node's `dgram.Socket` and
 //! `dgram.createSocket`.
+//!
+//! A socket the operator bound (`netlet run h.wasm --udp 127.0.0.1:41234`) comes to
+//! [`DgramHandler::on_listening`](crate::DgramHandler::on_listening); an echo:
+//!
+//! ```no_run
+//! use netlet_guest::{DgramHandler, DgramSocket, RemoteInfo};
+//!
+//! struct Echo;
+//!
+//! impl DgramHandler for Echo {
+//!     fn on_message(&mut self, socket: &DgramSocket, msg: Vec<u8>, rinfo: RemoteInfo) {
+//!         if let Err(e) = socket.send(msg, rinfo.port, &rinfo.address) {
+//!             eprintln!("send to {rinfo}: {e}");
+//!         }
+//!     }
+//! }
+//!
+//! netlet_guest::export_dgram!(Echo);
+//! ```
 
 use std::cell::RefCell;
 use std::fmt;

@@ -27,6 +27,19 @@ pub trait NetHandler: 'static {
     /// start (half-open, paused, no-delay, keep-alive). Asked once, before
     /// [`NetHandler::init`]; Node's defaults unless overridden. A proxy that forwards a
     /// response after its client half-closed says `allow_half_open: true` here.
+    ///
+    /// ```no_run
+    /// use netlet_guest::{NetHandler, ServerOptions};
+    ///
+    /// struct Proxy;
+    ///
+    /// impl NetHandler for Proxy {
+    ///     fn server_options(&self) -> ServerOptions {
+    ///         ServerOptions { allow_half_open: true, no_delay: true, ..Default::default() }
+    ///     }
+    /// }
+    /// # netlet_guest::export_net!(Proxy);
+    /// ```
     fn server_options(&self) -> ServerOptions {
         ServerOptions::default()
     }

@@ -60,7 +60,7 @@
 //! Each takes an expression that builds the handler, evaluated once when the instance
 //! starts: `export_net!(Echo)` for a unit struct, `export_net!(Chat::default())` otherwise.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 #[allow(missing_docs)]
 mod bindings;

@@ -219,7 +219,7 @@ impl Socket {
     }
 
     /// Node's `socket.encrypted`: the socket came from a TLS listener (`netlet run
-    /// --tls`) or was opened with [`ConnectOptions::tls`]. The host ran the handshake;
+    /// --tls`) or was opened with [`connect_tls`]. The host ran the handshake;
     /// handlers that do not care see the same events as on plain TCP.
     pub fn encrypted(&self) -> bool {
         self.0.raw.tls().is_some()
@@ -456,6 +456,22 @@ pub fn set_server_options(options: ServerOptions) {
 /// which flag to pass) when no listener is configured for `port` and `--allow` does not
 /// permit binding it, and [`ErrorCode::AddressInUse`](crate::ErrorCode::AddressInUse)
 /// when the handler already listens there.
+///
+/// ```no_run
+/// use netlet_guest::NetHandler;
+/// use netlet_guest::net::{self, ServerOptions};
+///
+/// struct Admin;
+///
+/// impl NetHandler for Admin {
+///     fn init(&mut self, _args: Vec<String>) -> Result<(), String> {
+///         let options = ServerOptions { pause_on_connect: true, ..Default::default() };
+///         net::listen(9000, Some("127.0.0.1"), options).map_err(|e| e.to_string())?;
+///         Ok(())
+///     }
+/// }
+/// # netlet_guest::export_net!(Admin);
+/// ```
 pub fn listen(port: u16, host: Option<&str>, options: ServerOptions) -> Result<Server, Error> {
     raw::listen(port, host, options.raw())
         .map(Server::new)
@@ -559,6 +575,16 @@ impl ConnectOptions {
 /// then `on_close`. Writes made before the connection is up are sent once it is. The host
 /// must allow the destination (`netlet run --allow HOST:PORT`), or this fails with
 /// [`ErrorCode::AccessDenied`](crate::ErrorCode::AccessDenied).
+///
+/// ```no_run
+/// use netlet_guest::net::{ConnectOptions, connect};
+///
+/// let mut options = ConnectOptions::new("127.0.0.1", 6379);
+/// options.no_delay = true;
+/// let socket = connect(options)?;
+/// socket.write("PING\r\n"); // sent once connected; the reply comes to `on_data`
+/// # Ok::<(), netlet_guest::Error>(())
+/// ```
 pub fn connect(options: ConnectOptions) -> Result<Socket, Error> {
     adopt(raw::connect(&options.raw()), &options)
 }

@@ -36,7 +36,7 @@
 //!   close` honoured both ways, pipelined requests answered in order (one at a time:
 //!   the next is parsed once the response before it ended), `Expect: 100-continue`
 //!   (Node's `checkContinue`), upgrades ([`HttpHandler::on_upgrade`]: the request, the
-//!   raw [`Socket`] and the bytes read after the head).
+//!   raw [`Socket`](crate::net::Socket) and the bytes read after the head).
 //! - Strict parsing (see [`parse`]): anything that could frame a request two ways is
 //!   answered `400` and the connection closes, as Node's default `clientError`
 //!   ([`HttpHandler::on_client_error`] overrides it).

@@ -7,14 +7,14 @@ use super::parse::{Head, Version};
 use crate::net::Socket;
 
 /// A request: Node's `http.IncomingMessage` on a server. A cheap handle: clone it to
-/// keep it. Its body arrives in [`HttpHandler::on_body`] calls, then
-/// [`HttpHandler::on_body_end`] (or all at once: [`Request::collect_body`]).
+/// keep it. Its body arrives in [`HttpHandler::on_body`](super::HttpHandler::on_body) calls, then
+/// [`HttpHandler::on_body_end`](super::HttpHandler::on_body_end) (or all at once: [`Request::collect_body`]).
 #[derive(Clone)]
 pub struct Request(pub(crate) Rc<Exchange>);
 
 impl Request {
     /// A number unique to this request within the instance (its response's
-    /// [`Response::id`] too).
+    /// [`Response::id`](super::Response::id) too).
     pub fn id(&self) -> u64 {
         self.0.id
     }
@@ -91,8 +91,8 @@ impl Request {
         self.0.req.borrow().paused
     }
 
-    /// Collects the body instead of delivering it piece by piece: [`HttpHandler::on_body`]
-    /// is not called, and in [`HttpHandler::on_body_end`] [`Request::take_body`] returns
+    /// Collects the body instead of delivering it piece by piece: [`HttpHandler::on_body`](super::HttpHandler::on_body)
+    /// is not called, and in [`HttpHandler::on_body_end`](super::HttpHandler::on_body_end) [`Request::take_body`] returns
     /// it whole. A body longer than `limit` bytes is answered with `413 Payload Too
     /// Large` and the connection closes (`on_body_end` is not called). Call it in
     /// `on_request`.

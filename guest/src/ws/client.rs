@@ -1,6 +1,5 @@
-//! The client: Node's `new WebSocket('ws://host:port/path')` over
-//! [`net::connect`](crate::net::connect) (`wss://` over
-//! [`net::connect_tls`](crate::net::connect_tls)), so the `--allow` policy applies. The
+//! The client: Node's `new WebSocket('ws://host:port/path')` over [`net::connect`]
+//! (`wss://` over [`net::connect_tls`]), so the `--allow` policy applies. The
 //! handshake's answer is read with the SDK's HTTP parser and checked
 //! ([`super::handshake::check_response`]). The client claims its socket
 //! ([`runtime::claim_socket`]); its events come to the callback given to [`connect`].

@@ -60,8 +60,9 @@ impl std::fmt::Display for WsError {
     }
 }
 
-/// What happens on a WebSocket, as the callback given to [`connect`] receives it (a
-/// [`WsHandler`] gets one method per case: [`WsEvent::deliver`]).
+/// What happens on a WebSocket, as the callback given to [`connect`](super::connect)
+/// receives it (a [`WsHandler`](super::WsHandler) gets one method per case:
+/// [`WsEvent::deliver`]).
 #[derive(Debug)]
 pub enum WsEvent {
     /// Node's `open`: a client's handshake succeeded (a server's connections are open

@@ -16,7 +16,8 @@ pub trait WsHandler: 'static {
         WsOptions::default()
     }
 
-    /// The HTTP server's limits (see [`HttpHandler::options`]).
+    /// The HTTP server's limits (see
+    /// [`HttpHandler::options`](crate::http::HttpHandler::options)).
     fn http_options(&self) -> ServerOptions {
         ServerOptions::default()
     }

@@ -27,7 +27,7 @@
 //!
 //! # The server
 //!
-//! [`WsServer`] is an [`HttpHandler`]: a request with `Upgrade: websocket` is checked
+//! [`WsServer`] is an [`HttpHandler`](crate::http::HttpHandler): a request with `Upgrade: websocket` is checked
 //! ([`handshake::check_request`]: `GET`, HTTP/1.1, `Connection: upgrade`, a 16-byte
 //! `Sec-WebSocket-Key`, version 13), refused with `400` (or `426` naming version 13),
 //! or answered `101` with `Sec-WebSocket-Accept` and the subprotocol

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::http::options::{parse_duration, parse_size};
 
 /// Limits of the WebSocket layer. A handler returns its own from
-/// [`WsHandler::options`]; the operator can override them with arguments
+/// [`WsHandler::options`](super::WsHandler::options); the operator can override them with arguments
 /// (`-- --max-message-size 1MiB --close-timeout 5s`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WsOptions {
@@ -50,6 +50,16 @@ pub const OPTION_ARGS: &[&str] = &[
 impl WsOptions {
     /// Takes the options it knows out of `args` (`--NAME VALUE` or `--NAME=VALUE`;
     /// sizes `1048576` or `1MiB`, durations `500ms`, `5s`) and returns the rest.
+    ///
+    /// ```
+    /// use netlet_guest::ws::WsOptions;
+    ///
+    /// let mut options = WsOptions::default();
+    /// let rest = options.apply_args(vec!["--max-message-size=1MiB".into()]).unwrap();
+    /// assert_eq!(options.max_message_size, 1 << 20);
+    /// assert!(rest.is_empty());
+    /// assert!(options.apply_args(vec!["--close-timeout".into(), "soon".into()]).is_err());
+    /// ```
     pub fn apply_args(&mut self, args: Vec<String>) -> Result<Vec<String>, String> {
         let mut rest = Vec::new();
         let mut iter = args.into_iter();

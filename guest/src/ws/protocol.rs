@@ -18,6 +18,34 @@
 //! the caller's ([`super::WebSocket`]). The bytes of a frame are the codec's
 //! ([`super::frame`]), text is checked by [`super::utf8`], close codes are
 //! [`super::code`]'s: this is the connection's state alone.
+//!
+//! ```
+//! use netlet_guest::ws::frame::{OpCode, encode_frame};
+//! use netlet_guest::ws::protocol::{Incoming, Limits, Protocol, Role};
+//!
+//! let mut server = Protocol::new(Role::Server, Limits { max_message_size: 1 << 20 });
+//! // A client's masked ping, then the first half of a text message.
+//! let mut bytes = Vec::new();
+//! encode_frame(&mut bytes, OpCode::Ping, true, b"hi", Some([1, 2, 3, 4]));
+//! encode_frame(&mut bytes, OpCode::Text, false, b"hel", Some([5, 6, 7, 8]));
+//! let mut events = Vec::new();
+//! server.receive(&bytes, &mut events);
+//! assert_eq!(events, [Incoming::Ping(b"hi".to_vec())]);
+//! // The pong is queued for the caller to send.
+//! assert_eq!(server.take_output(), [0x8A, 0x02, b'h', b'i']);
+//!
+//! let mut rest = Vec::new();
+//! encode_frame(&mut rest, OpCode::Continuation, true, b"lo", Some([9, 9, 9, 9]));
+//! server.receive(&rest, &mut events);
+//! assert_eq!(events[1], Incoming::Text("hello".into()));
+//!
+//! // An unmasked client frame breaks the protocol: a close frame with 1002 is queued.
+//! let mut bad = Vec::new();
+//! encode_frame(&mut bad, OpCode::Text, true, b"x", None);
+//! server.receive(&bad, &mut events);
+//! assert!(matches!(&events[2], Incoming::Violation(v) if v.code == 1002));
+//! assert!(server.done());
+//! ```
 
 use std::fmt;
 

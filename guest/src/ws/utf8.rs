@@ -4,6 +4,17 @@
 
 /// An incremental UTF-8 validator: bytes may arrive split anywhere, and the first
 /// invalid byte is reported at once (not at the end of the message).
+///
+/// ```
+/// use netlet_guest::ws::utf8::Utf8;
+///
+/// let euro = "€".as_bytes(); // three bytes
+/// let mut v = Utf8::default();
+/// assert!(v.push(&euro[..1]) && !v.complete());
+/// assert!(v.push(&euro[1..]) && v.complete());
+/// // 0xE2 0x28 can start no character, whatever follows.
+/// assert!(!Utf8::default().push(&[0xE2, 0x28]));
+/// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Utf8 {
     /// Continuation bytes still due for the current character.
