@@ -3,8 +3,10 @@
 //! As a server: `GET /panic` starts a response (head and `partial`, sent) and panics
 //! 50 ms later in a timer, so the instance traps mid-response; a request with `Upgrade: echo` is taken over
 //! (`101 Switching Protocols`, then every byte after the head, and every later byte,
-//! is echoed back uppercased until the client ends); any other request gets
-//! `ok METHOD URL`, at once, or for `/wait-body` once the body has arrived.
+//! is echoed back uppercased until the client ends); `GET /fetch/HOST:PORT/PATH`
+//! fetches `PATH` there with the guest's client and answers `fetched STATUS BODY` from
+//! the client's callback (a gateway); any other request gets `ok METHOD URL`, at once,
+//! or for `/wait-body` once the body has arrived.
 //!
 //! As a client: given arguments `HOST:PORT REQUEST...` (or `https://HOST:PORT` for
 //! HTTPS), it makes the requests one after another with `netlet_guest::http::request`
@@ -105,6 +107,41 @@ fn on_response(client: &Rc<RefCell<Client>>, req: &ClientRequest, event: Respons
     }
 }
 
+/// Answers `res` with what `HOST:PORT/PATH` answers, from the client's callback.
+fn fetch(target: &str, res: &Response) {
+    let (addr, path) = target.split_once('/').unwrap_or((target, ""));
+    let Some((host, port)) = addr
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_string(), p.parse().ok()?)))
+    else {
+        res.set_status(400);
+        return res.end();
+    };
+    let (answer, mut status, mut body) = (res.clone(), 0, Vec::new());
+    let result = http::get(
+        &host,
+        port,
+        &format!("/{path}"),
+        move |_, event| match event {
+            ResponseEvent::Response(head) => status = head.status(),
+            ResponseEvent::Data(chunk) => body.extend(chunk),
+            ResponseEvent::End => answer.end_with(format!(
+                "fetched {status} {}",
+                String::from_utf8_lossy(&body)
+            )),
+            ResponseEvent::Error(e) => {
+                answer.set_status(502);
+                answer.end_with(format!("fetch failed: {e}"));
+            }
+            ResponseEvent::Drain => {}
+        },
+    );
+    if let Err(e) = result {
+        res.set_status(502);
+        res.end_with(format!("fetch refused: {e}"));
+    }
+}
+
 impl HttpHandler for Tester {
     fn init(&mut self, args: Vec<String>) -> Result<(), String> {
         let Some(addr) = args.first() else {
@@ -126,6 +163,9 @@ impl HttpHandler for Tester {
     }
 
     fn on_request(&mut self, req: &Request, res: &Response) {
+        if let Some(target) = req.url().strip_prefix("/fetch/") {
+            return fetch(target, res);
+        }
         if req.url() == "/panic" {
             res.write_head(200, &[("Content-Type", "text/plain")]);
             res.write("partial");
