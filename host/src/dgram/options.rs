@@ -3,11 +3,10 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use socket2::SockRef;
-
 use super::DgramView;
 use crate::bindings::ErrorCode;
 use crate::error::error_code;
+use crate::transport::DgramOption;
 
 fn parse_interface_v4(interface: Option<&str>) -> Result<Ipv4Addr, ErrorCode> {
     match interface {
@@ -28,57 +27,36 @@ fn parse_interface_v6(interface: Option<&str>) -> Result<u32, ErrorCode> {
 }
 
 impl DgramView<'_> {
-    /// Applies `set` to the socket's options, with whether it is a `udp6` socket.
-    fn with_options<T>(
+    /// Sets `option` (built knowing whether the socket is a `udp6` one) on socket `id`.
+    fn set(
         &self,
         id: u32,
-        set: impl FnOnce(SockRef<'_>, bool) -> Result<T, ErrorCode>,
-    ) -> Result<T, ErrorCode> {
+        option: impl FnOnce(bool) -> Result<DgramOption, ErrorCode>,
+    ) -> Result<(), ErrorCode> {
         let udp = self.sock(id)?;
         let sock = udp.sock.as_ref().ok_or(ErrorCode::InvalidState)?;
-        set(sock.options(), udp.v6)
+        sock.set_option(option(udp.v6)?).map_err(|e| error_code(&e))
     }
 
     pub(super) fn set_broadcast(&self, id: u32, flag: bool) -> Result<(), ErrorCode> {
-        self.with_options(id, |s, _| s.set_broadcast(flag).map_err(|e| error_code(&e)))
+        self.set(id, |_| Ok(DgramOption::Broadcast(flag)))
     }
 
     pub(super) fn set_ttl(&self, id: u32, ttl: u8) -> Result<(), ErrorCode> {
         if ttl == 0 {
             return Err(ErrorCode::InvalidArgument);
         }
-        let ttl = u32::from(ttl);
-        self.with_options(id, |s, v6| {
-            if v6 {
-                s.set_unicast_hops_v6(ttl)
-            } else {
-                s.set_ttl_v4(ttl)
-            }
-            .map_err(|e| error_code(&e))
-        })
+        let hops = u32::from(ttl);
+        self.set(id, |v6| Ok(DgramOption::Ttl { hops, v6 }))
     }
 
     pub(super) fn set_multicast_ttl(&self, id: u32, ttl: u8) -> Result<(), ErrorCode> {
-        let ttl = u32::from(ttl);
-        self.with_options(id, |s, v6| {
-            if v6 {
-                s.set_multicast_hops_v6(ttl)
-            } else {
-                s.set_multicast_ttl_v4(ttl)
-            }
-            .map_err(|e| error_code(&e))
-        })
+        let hops = u32::from(ttl);
+        self.set(id, |v6| Ok(DgramOption::MulticastTtl { hops, v6 }))
     }
 
     pub(super) fn set_multicast_loopback(&self, id: u32, flag: bool) -> Result<(), ErrorCode> {
-        self.with_options(id, |s, v6| {
-            if v6 {
-                s.set_multicast_loop_v6(flag)
-            } else {
-                s.set_multicast_loop_v4(flag)
-            }
-            .map_err(|e| error_code(&e))
-        })
+        self.set(id, |v6| Ok(DgramOption::MulticastLoopback { on: flag, v6 }))
     }
 
     pub(super) fn set_multicast_interface(
@@ -86,13 +64,12 @@ impl DgramView<'_> {
         id: u32,
         interface: &str,
     ) -> Result<(), ErrorCode> {
-        self.with_options(id, |s, v6| {
-            if v6 {
-                s.set_multicast_if_v6(parse_interface_v6(Some(interface))?)
+        self.set(id, |v6| {
+            Ok(if v6 {
+                DgramOption::MulticastInterfaceV6(parse_interface_v6(Some(interface))?)
             } else {
-                s.set_multicast_if_v4(&parse_interface_v4(Some(interface))?)
-            }
-            .map_err(|e| error_code(&e))
+                DgramOption::MulticastInterfaceV4(parse_interface_v4(Some(interface))?)
+            })
         })
     }
 
@@ -108,51 +85,31 @@ impl DgramView<'_> {
         if !group.is_multicast() {
             return Err(ErrorCode::InvalidArgument);
         }
-        self.with_options(id, |sock, v6| {
-            let result = match (group, v6) {
-                (IpAddr::V4(g), false) => {
-                    let iface = parse_interface_v4(interface)?;
-                    if join {
-                        sock.join_multicast_v4(&g, &iface)
-                    } else {
-                        sock.leave_multicast_v4(&g, &iface)
-                    }
-                }
-                (IpAddr::V6(g), true) => {
-                    let index = parse_interface_v6(interface)?;
-                    if join {
-                        sock.join_multicast_v6(&g, index)
-                    } else {
-                        sock.leave_multicast_v6(&g, index)
-                    }
-                }
-                _ => return Err(ErrorCode::InvalidArgument),
-            };
-            result.map_err(|e| error_code(&e))
+        self.set(id, |v6| match (group, v6) {
+            (IpAddr::V4(group), false) => Ok(DgramOption::MembershipV4 {
+                group,
+                interface: parse_interface_v4(interface)?,
+                join,
+            }),
+            (IpAddr::V6(group), true) => Ok(DgramOption::MembershipV6 {
+                group,
+                interface: parse_interface_v6(interface)?,
+                join,
+            }),
+            _ => Err(ErrorCode::InvalidArgument),
         })
     }
 
     /// `SO_RCVBUF` (`recv`) or `SO_SNDBUF`.
     pub(super) fn buffer_size(&self, id: u32, recv: bool) -> Result<u32, ErrorCode> {
-        self.with_options(id, |s, _| {
-            let size = if recv {
-                s.recv_buffer_size()
-            } else {
-                s.send_buffer_size()
-            }
-            .map_err(|e| error_code(&e))?;
-            Ok(u32::try_from(size).unwrap_or(u32::MAX))
-        })
+        let udp = self.sock(id)?;
+        let sock = udp.sock.as_ref().ok_or(ErrorCode::InvalidState)?;
+        let size = sock.buffer_size(recv).map_err(|e| error_code(&e))?;
+        Ok(u32::try_from(size).unwrap_or(u32::MAX))
     }
 
     pub(super) fn set_buffer_size(&self, id: u32, recv: bool, size: u32) -> Result<(), ErrorCode> {
-        self.with_options(id, |s, _| {
-            if recv {
-                s.set_recv_buffer_size(size as usize)
-            } else {
-                s.set_send_buffer_size(size as usize)
-            }
-            .map_err(|e| error_code(&e))
-        })
+        let size = size as usize;
+        self.set(id, |_| Ok(DgramOption::BufferSize { recv, size }))
     }
 }

@@ -289,9 +289,7 @@ impl HarnessBuilder {
             let addr = Some(requested.addr)
                 .filter(|a| a.port() != 0)
                 .unwrap_or_else(|| nth(DEFAULT_UDP, i));
-            let sock = net
-                .udp(Some(addr))
-                .map_err(|e| HarnessError::Start(format!("cannot make a UDP socket: {e}")))?;
+            let sock = net.udp(Some(addr));
             sockets.push(HostDatagram {
                 code_port: requested.code_port,
                 source: Box::new(sock),

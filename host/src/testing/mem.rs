@@ -14,12 +14,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::io::ReadBuf;
 
 use crate::transport::{
-    ConnectDone, ConnectRequest, Datagram, DatagramSource, Listener, ListenerSource, LookupDone,
-    Network, Stream, UdpOptions,
+    ConnectDone, ConnectRequest, Datagram, DatagramSource, DgramOption, Listener, ListenerSource,
+    LookupDone, Network, Stream, UdpOptions,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -281,14 +280,17 @@ struct UdpState {
     closed: bool,
 }
 
-/// The host end of an in-memory UDP socket. Socket options go to `options`, a kernel
-/// socket that is never bound or used for traffic, so they behave (and fail) as they
-/// would on a real one.
+/// The host end of an in-memory UDP socket. Options are only recorded: buffer sizes
+/// read back as set (Linux's default, 208 KiB, until then), the others have no effect in
+/// memory.
 pub struct MemUdp {
     state: Arc<Mutex<UdpState>>,
     net: MemNet,
-    options: Socket,
+    buffers: Mutex<[usize; 2]>,
 }
+
+/// What an in-memory socket's buffers report before a size is set (Linux's default).
+const MEM_UDP_BUFFER: usize = 212_992;
 
 /// An outbound TCP connect waiting for the test to answer it.
 #[derive(Clone, Debug)]
@@ -357,17 +359,7 @@ impl MemNet {
     }
 
     /// A new UDP socket (bound to `addr` if given).
-    pub fn udp(&self, addr: Option<SocketAddr>) -> io::Result<MemUdp> {
-        let domain = if addr.is_some_and(|a| a.is_ipv6()) {
-            Domain::IPV6
-        } else {
-            Domain::IPV4
-        };
-        let options = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
-        Ok(self.udp_with(addr, options))
-    }
-
-    fn udp_with(&self, addr: Option<SocketAddr>, options: Socket) -> MemUdp {
+    pub fn udp(&self, addr: Option<SocketAddr>) -> MemUdp {
         let state = Arc::new(Mutex::new(UdpState {
             local: addr,
             ..UdpState::default()
@@ -376,7 +368,7 @@ impl MemNet {
         MemUdp {
             state,
             net: self.clone(),
-            options,
+            buffers: Mutex::new([MEM_UDP_BUFFER; 2]),
         }
     }
 
@@ -456,8 +448,19 @@ impl Network for MemNet {
     }
 
     fn udp_socket(&self, options: &UdpOptions) -> io::Result<Box<dyn Datagram>> {
-        let socket = crate::transport::udp::socket(options)?;
-        Ok(Box::new(self.udp_with(None, socket)))
+        let sock = self.udp(None);
+        for (recv, size) in [
+            (true, options.recv_buffer_size),
+            (false, options.send_buffer_size),
+        ] {
+            if let Some(size) = size {
+                sock.set_option(DgramOption::BufferSize {
+                    recv,
+                    size: size as usize,
+                })?;
+            }
+        }
+        Ok(Box::new(sock))
     }
 
     fn tcp_listener(
@@ -574,8 +577,15 @@ impl Datagram for MemUdp {
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
     }
 
-    fn options(&self) -> SockRef<'_> {
-        SockRef::from(&self.options)
+    fn set_option(&self, option: DgramOption) -> io::Result<()> {
+        if let DgramOption::BufferSize { recv, size } = option {
+            lock(&self.buffers)[usize::from(!recv)] = size;
+        }
+        Ok(())
+    }
+
+    fn buffer_size(&self, recv: bool) -> io::Result<usize> {
+        Ok(lock(&self.buffers)[usize::from(!recv)])
     }
 }
 

@@ -25,11 +25,10 @@ pub mod tls;
 pub mod udp;
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use socket2::SockRef;
 use tokio::io::ReadBuf;
 
 use crate::bindings::IpFamily;
@@ -110,6 +109,43 @@ pub trait Listener: Send {
     ) -> Poll<io::Result<(Box<dyn Stream>, SocketAddr)>>;
 }
 
+/// A UDP socket option, as Node's `dgram.Socket` sets them; `v6` picks the IPv6 option
+/// of a `udp6` socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DgramOption {
+    Broadcast(bool),
+    /// Unicast TTL (IPv4) or hop limit (IPv6).
+    Ttl {
+        hops: u32,
+        v6: bool,
+    },
+    MulticastTtl {
+        hops: u32,
+        v6: bool,
+    },
+    MulticastLoopback {
+        on: bool,
+        v6: bool,
+    },
+    MulticastInterfaceV4(Ipv4Addr),
+    /// An interface index (0: the system's choice).
+    MulticastInterfaceV6(u32),
+    MembershipV4 {
+        group: Ipv4Addr,
+        interface: Ipv4Addr,
+        join: bool,
+    },
+    MembershipV6 {
+        group: Ipv6Addr,
+        interface: u32,
+        join: bool,
+    },
+    BufferSize {
+        recv: bool,
+        size: usize,
+    },
+}
+
 /// A UDP socket.
 pub trait Datagram: Send {
     /// Receives one datagram into `buf` (cut to its size); returns the sender.
@@ -134,8 +170,11 @@ pub trait Datagram: Send {
 
     fn local_addr(&self) -> io::Result<SocketAddr>;
 
-    /// Where socket options are set (`SO_BROADCAST`, TTLs, multicast, buffer sizes).
-    fn options(&self) -> SockRef<'_>;
+    /// Sets one socket option (`SO_BROADCAST`, TTLs, multicast, buffer sizes).
+    fn set_option(&self, option: DgramOption) -> io::Result<()>;
+
+    /// The kernel's receive (`recv`) or send buffer size, in bytes.
+    fn buffer_size(&self, recv: bool) -> io::Result<usize>;
 
     /// Receives up to `bufs.len()` datagrams at once, each into its buffer (cut to its
     /// size); `got[i]` is the `i`th one's length and sender. Returns how many came.

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::io::ReadBuf;
 
-use super::{Datagram, DatagramSource, UdpOptions};
+use super::{Datagram, DatagramSource, DgramOption, UdpOptions};
 
 impl Datagram for tokio::net::UdpSocket {
     fn poll_recv_from(
@@ -47,8 +47,17 @@ impl Datagram for tokio::net::UdpSocket {
         tokio::net::UdpSocket::local_addr(self)
     }
 
-    fn options(&self) -> SockRef<'_> {
-        SockRef::from(self)
+    fn set_option(&self, option: DgramOption) -> io::Result<()> {
+        set_option(&SockRef::from(self), option)
+    }
+
+    fn buffer_size(&self, recv: bool) -> io::Result<usize> {
+        let sock = SockRef::from(self);
+        if recv {
+            sock.recv_buffer_size()
+        } else {
+            sock.send_buffer_size()
+        }
     }
 
     fn poll_recv_many(
@@ -128,6 +137,45 @@ pub fn socket(options: &UdpOptions) -> io::Result<Socket> {
         socket.set_send_buffer_size(size as usize)?;
     }
     Ok(socket)
+}
+
+/// Sets `option` on a kernel UDP socket.
+fn set_option(sock: &SockRef<'_>, option: DgramOption) -> io::Result<()> {
+    match option {
+        DgramOption::Broadcast(on) => sock.set_broadcast(on),
+        DgramOption::Ttl { hops, v6: false } => sock.set_ttl_v4(hops),
+        DgramOption::Ttl { hops, v6: true } => sock.set_unicast_hops_v6(hops),
+        DgramOption::MulticastTtl { hops, v6: false } => sock.set_multicast_ttl_v4(hops),
+        DgramOption::MulticastTtl { hops, v6: true } => sock.set_multicast_hops_v6(hops),
+        DgramOption::MulticastLoopback { on, v6: false } => sock.set_multicast_loop_v4(on),
+        DgramOption::MulticastLoopback { on, v6: true } => sock.set_multicast_loop_v6(on),
+        DgramOption::MulticastInterfaceV4(interface) => sock.set_multicast_if_v4(&interface),
+        DgramOption::MulticastInterfaceV6(index) => sock.set_multicast_if_v6(index),
+        DgramOption::MembershipV4 {
+            group,
+            interface,
+            join,
+        } => {
+            if join {
+                sock.join_multicast_v4(&group, &interface)
+            } else {
+                sock.leave_multicast_v4(&group, &interface)
+            }
+        }
+        DgramOption::MembershipV6 {
+            group,
+            interface,
+            join,
+        } => {
+            if join {
+                sock.join_multicast_v6(&group, interface)
+            } else {
+                sock.leave_multicast_v6(&group, interface)
+            }
+        }
+        DgramOption::BufferSize { recv: true, size } => sock.set_recv_buffer_size(size),
+        DgramOption::BufferSize { recv: false, size } => sock.set_send_buffer_size(size),
+    }
 }
 
 /// Dissolves a UDP socket's association (`connect` with `AF_UNSPEC`).
