@@ -275,8 +275,10 @@ fn net_event(ev: NetEvent) {
             }
         }
         NetEvent::Data(ev) => {
-            if let Some(s) = socket(ev.socket) {
-                on_net(|h| h.on_data(&s, ev.data));
+            if let Some(s) = socket(ev.socket)
+                && let Some(data) = s.pass_on(ev.data)
+            {
+                on_net(|h| h.on_data(&s, data));
             }
         }
         NetEvent::End(id) => {
