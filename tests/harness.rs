@@ -36,16 +36,16 @@ fn echo_backpressure_in_memory_loses_nothing() -> Result<(), HarnessError> {
     let h = Harness::load(guest("echo"))?;
     let c = h.connect()?;
     assert_eq!(c.take_output(), b"Echo server\r\n");
-    // The peer stops reading: the echo's writes queue past the high-water mark, it
-    // pauses (pipe semantics), and resumes on drain once the peer reads again.
+    // The peer stops reading: the echo (the host's pipe) fills the write queue to the
+    // high-water mark and then reads no more of the peer, until the peer reads again.
     c.stop_reading(4096);
     let payload = common::random_bytes(1 << 20, 7);
     for chunk in payload.chunks(100_000) {
         c.send(chunk)?;
     }
     assert!(
-        c.is_paused(),
-        "the echo should pause a peer it cannot write to"
+        c.unsent() > 0,
+        "the echo should stop reading a peer it cannot write to"
     );
     c.resume_reading()?;
     let mut got = Vec::new();
@@ -55,12 +55,154 @@ fn echo_backpressure_in_memory_loses_nothing() -> Result<(), HarnessError> {
         got.extend(more);
     }
     assert!(got == payload);
-    assert!(!c.is_paused());
+    assert_eq!(c.unsent(), 0);
+    // The bytes moved in the host: the guest saw none of them.
     let trace = h.trace();
     assert!(
-        trace.iter().any(|l| l.contains("drain socket=")),
+        !trace.iter().any(|l| l.contains("data socket=")),
         "{trace:?}"
     );
+    Ok(())
+}
+
+/// Sends `total` bytes of `data` through `from` in 1 MiB steps to a peer `to` that
+/// reads `window` bytes per step; checks what the host holds between the two never
+/// passes `bound`. Returns what `to` read.
+fn pipe_through(
+    from: &netlet::testing::Conn,
+    to: &netlet::testing::Conn,
+    data: &[u8],
+    window: usize,
+    bound: usize,
+) -> Result<Vec<u8>, HarnessError> {
+    to.stop_reading(window);
+    let mut got = Vec::new();
+    let mut sent = 0;
+    while got.len() < data.len() {
+        if sent < data.len() && from.unsent() < (1 << 20) {
+            let end = (sent + (1 << 20)).min(data.len());
+            from.send(&data[sent..end])?;
+            sent = end;
+        }
+        let more = to.read(window);
+        if more.is_empty() && sent == data.len() && from.unsent() == 0 && to.unread() == 0 {
+            panic!("stalled after {} of {} bytes", got.len(), data.len());
+        }
+        got.extend(more);
+        let held = sent - got.len() - from.unsent() - to.unread();
+        assert!(held <= bound, "the host holds {held} bytes in flight");
+    }
+    Ok(got)
+}
+
+#[test]
+fn echo_pipes_64_mib_in_memory_to_a_slow_reader_within_the_write_queue_bound()
+-> Result<(), HarnessError> {
+    let h = Harness::load(guest("echo"))?;
+    let c = h.connect()?;
+    assert_eq!(c.take_output(), b"Echo server\r\n");
+    let payload = common::random_bytes(64 << 20, 3);
+    // The high-water mark (64 KiB) plus one read (64 KiB).
+    let got = pipe_through(&c, &c, &payload, 256 << 10, 128 << 10)?;
+    assert!(got == payload, "the echo differs");
+    c.end()?;
+    assert!(c.is_ended() && c.is_closed() && !c.closed_with_error());
+    Ok(())
+}
+
+#[test]
+fn proxy_pipes_64_mib_each_way_in_memory_within_the_write_queue_bound() -> Result<(), HarnessError>
+{
+    let h = Harness::builder()
+        .args(["127.0.0.1:6379"])
+        .allow("127.0.0.1:6379")?
+        .load(guest("proxy"))?;
+    let c = h.connect()?;
+    let s = h.accept_connect()?;
+    let up = common::random_bytes(64 << 20, 4);
+    let down = common::random_bytes(64 << 20, 5);
+    let got = pipe_through(&c, &s, &up, 512 << 10, 128 << 10)?;
+    assert!(got == up, "client -> upstream differs");
+    let got = pipe_through(&s, &c, &down, 512 << 10, 128 << 10)?;
+    assert!(got == down, "upstream -> client differs");
+    // Half-close both ways, through the pipes' `end`.
+    c.resume_reading()?;
+    s.resume_reading()?;
+    c.end()?;
+    assert!(s.is_ended() && !c.is_ended());
+    s.end()?;
+    assert!(c.is_ended() && c.is_closed() && s.is_closed());
+    Ok(())
+}
+
+/// Sends a command line to the scripted guest; returns its reply.
+fn command(c: &netlet::testing::Conn, line: &str) -> Result<String, HarnessError> {
+    c.send(format!("{line}\n"))?;
+    Ok(String::from_utf8_lossy(&c.take_output()).into_owned())
+}
+
+#[test]
+fn pipe_semantics_in_memory_end_unpipe_and_resets() -> Result<(), HarnessError> {
+    let h = Harness::load(guest("scripted"))?;
+    let pair = || -> Result<_, HarnessError> {
+        let dest = h.connect()?;
+        let source = h.connect()?;
+        let (d, s) = (dest.socket_id().unwrap(), source.socket_id().unwrap());
+        assert_eq!(command(&dest, &format!("pipe {s} {d}"))?, "pipe ok\n");
+        Ok((dest, source, d, s))
+    };
+
+    // `end` passes on.
+    let (dest, source, _, s) = pair()?;
+    source.send("moved")?;
+    assert_eq!(dest.take_output(), b"moved");
+    source.end()?;
+    assert!(
+        dest.is_ended(),
+        "the source's end did not end the destination"
+    );
+    assert!(h.logs().iter().any(|l| l == &format!("ev end {s}")));
+
+    // `{ end: false }` does not.
+    let dest = h.connect()?;
+    let source = h.connect()?;
+    let (d, s) = (dest.socket_id().unwrap(), source.socket_id().unwrap());
+    assert_eq!(command(&dest, &format!("pipe {s} {d} noend"))?, "pipe ok\n");
+    source.end()?;
+    assert!(!dest.is_ended());
+    assert_eq!(command(&dest, "echo open")?, "open\n");
+
+    // `unpipe` mid-stream: the source is paused; resumed, its data are its own.
+    let (dest, source, _, s) = pair()?;
+    source.send("before")?;
+    assert_eq!(dest.take_output(), b"before");
+    assert_eq!(command(&dest, &format!("unpipe {s}"))?, "unpipe ok\n");
+    source.send("echo after\n")?;
+    assert!(dest.take_output().is_empty() && source.unsent() > 0);
+    assert_eq!(command(&dest, &format!("resume {s}"))?, "resumed\n");
+    assert_eq!(source.take_output(), b"after\n");
+
+    // A reset of the source: its error and close; the destination stays.
+    let (dest, source, _, s) = pair()?;
+    source.reset()?;
+    assert!(source.closed_with_error() && !dest.is_closed());
+    assert!(
+        h.logs()
+            .iter()
+            .any(|l| l.starts_with(&format!("ev error {s} ECONNRESET")))
+    );
+
+    // A reset of the destination: it closes; the source is unpiped and paused.
+    let (dest, source, d, _) = pair()?;
+    let control = h.connect()?;
+    dest.reset()?;
+    assert!(dest.closed_with_error() && !source.is_closed());
+    source.send("echo mine\n")?;
+    assert!(source.is_paused() && source.unsent() > 0);
+    assert!(h.logs().iter().any(|l| l == &format!("ev close {d} true")));
+    let s = source.socket_id().unwrap();
+    assert_eq!(command(&control, &format!("resume {s}"))?, "resumed\n");
+    assert_eq!(source.take_output(), b"mine\n");
     Ok(())
 }
 

@@ -402,6 +402,38 @@ fn pattern(n: usize) -> Vec<u8> {
 }
 
 #[test]
+fn a_write_from_a_buffer_the_guest_refills_at_once_sends_the_bytes_given_at_the_call() {
+    // The host reads a write's bytes where the guest holds them, sends what the kernel
+    // takes from there and copies the rest before `write` returns: the guest refills
+    // its buffer right after. Eight writes of 1 MiB from one buffer, to a client that
+    // reads nothing for a while, so the kernel's buffers fill and most of it is copied.
+    let netlet = Netlet::run("scripted", &["--tcp", "127.0.0.1:0"]);
+    let mut c = connect(netlet.tcp[0]);
+    let id: u32 = info_field(&command(&mut c, "info"), "id").parse().unwrap();
+    c.write_all(b"reuse 1048576 8\n").unwrap();
+    netlet.stderr.wait_for(&format!("ev data {id} 16"), WAIT);
+    std::thread::sleep(Duration::from_millis(200));
+    let got = read_exact(&mut c, 8 << 20);
+    for (i, run) in got.chunks(1 << 20).enumerate() {
+        let letter = b'a' + i as u8;
+        if let Some(at) = run.iter().position(|&b| b != letter) {
+            panic!(
+                "write {i}: byte {at} is {:?}, not {:?}",
+                run[at] as char, letter as char
+            );
+        }
+    }
+    // Small writes from a reused buffer, gathered before one send after the call.
+    c.write_all(b"reuse 10 26\n").unwrap();
+    let got = read_exact(&mut c, 260);
+    let want: Vec<u8> = (0..26u8).flat_map(|i| [b'a' + i; 10]).collect();
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&want)
+    );
+}
+
+#[test]
 fn a_reset_peer_gives_error_then_close() {
     let netlet = Netlet::run("scripted", &["--tcp", "127.0.0.1:0"]);
     let mut c = connect(netlet.tcp[0]);

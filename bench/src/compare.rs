@@ -261,11 +261,20 @@ struct Column {
     kind: Kind,
 }
 
+/// A ratio column beyond the usual three: its title, and the columns (by index) whose
+/// values it divides.
+struct Ratio {
+    title: &'static str,
+    of: usize,
+    to: usize,
+}
+
 /// Runs one table; returns the netlet cases that failed (a byte mismatch, a dead
 /// server), which fail the whole run. A reference server failing a case only marks it.
 fn run_table(
     title: &str,
     columns: &[Column],
+    extra: &[Ratio],
     opts: &Options,
     out: &mut String,
 ) -> anyhow::Result<Vec<String>> {
@@ -277,23 +286,28 @@ fn run_table(
         let _ = write!(header, " {} |", c.title);
     }
     header.push_str(" netlet/native | netlet/Node | p99 netlet/native |");
+    for r in extra {
+        let _ = write!(header, " {} |", r.title);
+    }
     let _ = writeln!(out, "{header}");
-    let _ = writeln!(out, "|{}", " --- |".repeat(columns.len() + 4));
+    let _ = writeln!(out, "|{}", " --- |".repeat(columns.len() + 4 + extra.len()));
     for row in ROWS {
         if opts.only.as_deref().is_some_and(|o| !row.name.contains(o)) {
             continue;
         }
         let mut cells = Vec::new();
         for column in columns {
-            let skip = (matches!(column.kind, Kind::Wstd)
-                && (opts.no_wstd
-                    || matches!(
-                        row.case,
-                        Case::Udp { .. }
-                            | Case::ColdStart
-                            | Case::TlsStream { .. }
-                            | Case::TlsChurn { .. }
-                    )))
+            let skip = (matches!(column.kind, Kind::Netlet { pipe: true, .. })
+                && matches!(row.case, Case::Udp { .. } | Case::ColdStart))
+                || (matches!(column.kind, Kind::Wstd)
+                    && (opts.no_wstd
+                        || matches!(
+                            row.case,
+                            Case::Udp { .. }
+                                | Case::ColdStart
+                                | Case::TlsStream { .. }
+                                | Case::TlsChurn { .. }
+                        )))
                 || (column.title.starts_with("load ceiling")
                     && matches!(
                         row.case,
@@ -365,6 +379,9 @@ fn run_table(
             _ => "-".into(),
         };
         let _ = write!(line, " {} | {} | {} |", r(native), r(node), p);
+        for x in extra {
+            let _ = write!(line, " {} |", ratio(&cells[x.of], &cells[x.to]));
+        }
         let _ = writeln!(out, "{line}");
     }
     Ok(netlet_failures)
@@ -380,6 +397,7 @@ pub fn compare(opts: &Options) -> anyhow::Result<String> {
             isolation: "shared",
             shards: "1".into(),
             cache: true,
+            pipe: false,
         },
         &opts.paths,
         false,
@@ -401,6 +419,18 @@ pub fn compare(opts: &Options) -> anyhow::Result<String> {
                 isolation: "shared",
                 shards: "1".into(),
                 cache: true,
+                pipe: false,
+            },
+        },
+        // The same handler with each connection piped into itself by the host
+        // (`Socket::pipe`): no `data` events, the bytes moved by `splice`.
+        Column {
+            title: "netlet pipe".into(),
+            kind: Kind::Netlet {
+                isolation: "shared",
+                shards: "1".into(),
+                cache: true,
+                pipe: true,
             },
         },
         Column {
@@ -409,6 +439,7 @@ pub fn compare(opts: &Options) -> anyhow::Result<String> {
                 isolation: "connection",
                 shards: "1".into(),
                 cache: true,
+                pipe: false,
             },
         },
         Column {
@@ -426,6 +457,11 @@ pub fn compare(opts: &Options) -> anyhow::Result<String> {
     let mut failures = run_table(
         "One thread: netlet (1 shard) against a one-thread native server",
         &single,
+        &[Ratio {
+            title: "pipe/native",
+            of: 3,
+            to: 0,
+        }],
         opts,
         &mut out,
     )?;
@@ -444,6 +480,7 @@ pub fn compare(opts: &Options) -> anyhow::Result<String> {
                 isolation: "shared",
                 shards: "auto".into(),
                 cache: true,
+                pipe: false,
             },
         },
         Column {
@@ -452,12 +489,28 @@ pub fn compare(opts: &Options) -> anyhow::Result<String> {
                 isolation: "connection",
                 shards: "auto".into(),
                 cache: true,
+                pipe: false,
+            },
+        },
+        // One shard in the same run: what `--shards auto` must never fall below.
+        Column {
+            title: "netlet shared, 1 shard".into(),
+            kind: Kind::Netlet {
+                isolation: "shared",
+                shards: "1".into(),
+                cache: true,
+                pipe: false,
             },
         },
     ];
     failures.extend(run_table(
         &format!("All cores: netlet --shards auto ({cores}) against a multi-thread native server"),
         &multi,
+        &[Ratio {
+            title: "auto/1 shard",
+            of: 2,
+            to: 4,
+        }],
         opts,
         &mut out,
     )?);
@@ -468,6 +521,7 @@ pub fn compare(opts: &Options) -> anyhow::Result<String> {
                 isolation: "shared",
                 shards: "1".into(),
                 cache: true,
+                pipe: false,
             },
         },
         Column {
@@ -476,6 +530,7 @@ pub fn compare(opts: &Options) -> anyhow::Result<String> {
                 isolation: "shared",
                 shards: "1".into(),
                 cache: false,
+                pipe: false,
             },
         },
     ];
@@ -487,6 +542,7 @@ pub fn compare(opts: &Options) -> anyhow::Result<String> {
     failures.extend(run_table(
         "Cold start with and without the compile cache",
         &cold,
+        &[],
         &cold_opts,
         &mut out,
     )?);

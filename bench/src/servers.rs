@@ -52,11 +52,13 @@ pub enum Kind {
     Native { threads: usize },
     /// Node.js `net`/`dgram` echo.
     Node,
-    /// netlet running the bench-echo handler.
+    /// netlet running the bench-echo handler (with `pipe`: its TCP echo piped by the
+    /// host, `Socket::pipe`).
     Netlet {
         isolation: &'static str,
         shards: String,
         cache: bool,
+        pipe: bool,
     },
     /// The wstd `wasi:sockets` echo under wasmtime.
     Wstd,
@@ -134,6 +136,7 @@ pub fn start(kind: &Kind, paths: &Paths, tls: bool) -> anyhow::Result<Server> {
             isolation,
             shards,
             cache,
+            pipe,
         } => {
             cmd = Command::new(&paths.netlet);
             cmd.arg("run")
@@ -151,6 +154,9 @@ pub fn start(kind: &Kind, paths: &Paths, tls: bool) -> anyhow::Result<Server> {
                 cmd.arg("--cache-dir").arg(&paths.cache);
             } else {
                 cmd.arg("--no-cache");
+            }
+            if *pipe {
+                cmd.args(["--", "pipe"]);
             }
             ("netlet: listening tcp ", Some("netlet: listening udp "))
         }

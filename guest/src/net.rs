@@ -4,7 +4,7 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell, RefMut};
 use std::fmt;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use crate::bindings::netlet::net::net as raw;
@@ -75,6 +75,8 @@ struct SocketInner {
     state: RefCell<Vec<Box<dyn Any>>>,
     /// Set by `destroy`: events still in flight for it are dropped, as in Node.
     destroyed: Cell<bool>,
+    /// Where [`Socket::pipe`] sends this socket's bytes.
+    piped: RefCell<Option<Weak<SocketInner>>>,
 }
 
 impl Socket {
@@ -86,6 +88,7 @@ impl Socket {
             server,
             state: RefCell::new(Vec::new()),
             destroyed: Cell::new(false),
+            piped: RefCell::new(None),
         }))
     }
 
@@ -113,6 +116,69 @@ impl Socket {
             .raw
             .write(data.as_ref())
             .map_err(|code| Error::from_code(code, "write"))
+    }
+
+    /// Node's `socket.pipe(destination, { end })`, carried out by the host: from now on
+    /// what this socket reads goes to `dest` (another socket, or this one for an echo)
+    /// with no call into the handler per chunk, and where both are plain TCP sockets
+    /// without passing through memory at all. Backpressure is Node's: this socket is
+    /// read only while `dest`'s queue is under the high-water mark, so a slow reader on
+    /// `dest` slows this socket's peer.
+    ///
+    /// [`NetHandler::on_data`](crate::NetHandler::on_data) is no longer called for this
+    /// socket (bytes read before the call are passed on to `dest` too); its `on_end`,
+    /// `on_error` and `on_close` still are. With [`PipeOptions::end`], `dest` is ended
+    /// after this socket's `on_end`. An error on this socket leaves `dest` alone; when
+    /// `dest` closes, this socket is unpiped and paused ([`Socket::resume`] brings its
+    /// `on_data` back). Writing to `dest` meanwhile is fine: bytes keep the order they
+    /// were handed over in.
+    ///
+    /// Fails with [`ErrorCode::InvalidState`](crate::ErrorCode::InvalidState) when
+    /// either socket is closed, `dest` is ended, or this socket is already piped
+    /// elsewhere ([`Socket::unpipe`] first).
+    ///
+    /// ```no_run
+    /// # use netlet_guest::{NetHandler, Socket, net::PipeOptions};
+    /// struct Echo;
+    /// impl NetHandler for Echo {
+    ///     fn on_connection(&mut self, socket: &Socket) {
+    ///         let _ = socket.pipe(socket, PipeOptions::default());
+    ///     }
+    /// }
+    /// ```
+    pub fn pipe(&self, dest: &Socket, options: PipeOptions) -> Result<(), Error> {
+        self.0
+            .raw
+            .pipe(&dest.0.raw, raw::PipeOptions { end: options.end })
+            .map_err(|code| Error::from_code(code, "pipe"))?;
+        *self.0.piped.borrow_mut() = Some(Rc::downgrade(&dest.0));
+        Ok(())
+    }
+
+    /// Node's `socket.unpipe()`: stop moving this socket's bytes (those already moved
+    /// still reach the destination). As in Node the socket is then paused:
+    /// [`Socket::resume`] brings its `on_data` back.
+    pub fn unpipe(&self) {
+        self.0.piped.borrow_mut().take();
+        self.0.raw.unpipe()
+    }
+
+    /// `data` for a piped socket (read before [`Socket::pipe`]) goes on to the
+    /// destination, as Node's `pipe` passes on what was read; the data of a socket
+    /// that is not piped (or whose destination is gone) comes back for the handler.
+    pub(crate) fn pass_on(&self, data: Vec<u8>) -> Option<Vec<u8>> {
+        let dest = self.0.piped.borrow().as_ref().and_then(Weak::upgrade);
+        match dest {
+            Some(dest) if !dest.destroyed.get() => {
+                let _ = dest.raw.write(&data);
+                None
+            }
+            Some(_) => {
+                self.0.piped.borrow_mut().take();
+                Some(data)
+            }
+            None => Some(data),
+        }
     }
 
     /// Node's `socket.end()`: half-close after every queued byte is sent.
@@ -399,6 +465,21 @@ impl Eq for Server {}
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server").field("id", &self.0.id).finish()
+    }
+}
+
+/// Options of [`Socket::pipe`]: Node's `readable.pipe(destination, options)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PipeOptions {
+    /// End the destination when this socket's peer ends, once every byte moved has gone
+    /// out (Node's `end`, true by default). `false` leaves it open for the handler to
+    /// write to and end.
+    pub end: bool,
+}
+
+impl Default for PipeOptions {
+    fn default() -> Self {
+        PipeOptions { end: true }
     }
 }
 

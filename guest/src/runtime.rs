@@ -308,6 +308,14 @@ fn socket_event(id: u32, event: SocketEvent) {
     if closing {
         socket.mark_closed();
     }
+    // `data` read before `pipe` goes on to the destination, not to the handler.
+    let event = match event {
+        SocketEvent::Data(data) => match socket.pass_on(data) {
+            Some(data) => SocketEvent::Data(data),
+            None => return,
+        },
+        event => event,
+    };
     let owner = SOCKET_OWNERS.with(|o| {
         let mut o = o.borrow_mut();
         if o.is_empty() {

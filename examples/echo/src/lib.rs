@@ -8,11 +8,12 @@
 //! server.listen(1337, '127.0.0.1');
 //! ```
 //!
-//! `pipe` is more than a loop of writes: it pauses the source while the destination's
-//! queue is full and resumes it on `drain`, so a client that writes faster than it reads
-//! is slowed down instead of filling the server's memory. This handler does the same.
-//! When the client ends, the host ends our side (Node's `allowHalfOpen: false`), as
-//! `pipe` would.
+//! `pipe` is more than a loop of writes: it stops reading the source while the
+//! destination's queue is full and goes on once it drains, so a client that writes
+//! faster than it reads is slowed down instead of filling the server's memory.
+//! [`Socket::pipe`] is the host's: it moves the bytes itself (kernel to kernel with
+//! `splice(2)`), with that backpressure, and the handler is not called per chunk.
+//! When the client ends, our side ends after the echo (the pipe's `end`).
 //!
 //! Run it (the demo, `cargo run --release`, serves it on 1337 already):
 //!
@@ -22,6 +23,7 @@
 //! nc 127.0.0.1 1337
 //! ```
 
+use netlet_guest::net::PipeOptions;
 use netlet_guest::{NetHandler, Socket};
 
 struct Echo;
@@ -29,16 +31,7 @@ struct Echo;
 impl NetHandler for Echo {
     fn on_connection(&mut self, socket: &Socket) {
         socket.write(b"Echo server\r\n");
-    }
-
-    fn on_data(&mut self, socket: &Socket, data: Vec<u8>) {
-        if !socket.write(&data) {
-            socket.pause();
-        }
-    }
-
-    fn on_drain(&mut self, socket: &Socket) {
-        socket.resume();
+        let _ = socket.pipe(socket, PipeOptions::default());
     }
 }
 

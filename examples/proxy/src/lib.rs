@@ -9,17 +9,19 @@
 //! ```
 //!
 //! Each accepted connection opens one connection to the upstream named by the handler's
-//! first argument, and bytes flow both ways with backpressure: when one side's write
-//! queue is full the other side is paused, and resumed on `drain`, so a slow reader on
-//! either end slows the writer on the other instead of filling memory. The guest keeps
-//! no buffer of its own: what a connection costs is the host's write queue on each side,
-//! which this flow control keeps near `--high-water-mark` (64 KiB) plus one read (64
-//! KiB) per direction.
+//! first argument, and the two sockets are piped into each other ([`Socket::pipe`]):
+//! the host moves the bytes both ways (with `splice(2)`, kernel to kernel, on plain
+//! TCP), with no call into the handler per chunk, and with Node's backpressure: a side
+//! is read only while the other side's write queue is under `--high-water-mark`, so a
+//! slow reader on either end slows the writer on the other instead of filling memory.
+//! The guest keeps no buffer of its own: what a connection costs is the host's write
+//! queue on each side, at most the high-water mark (64 KiB) plus one read (64 KiB) per
+//! direction. The handler only sees each connection's start, end, errors and close.
 //!
 //! - **Half-close** passes through both ways: a side's `end` (FIN) ends the other side's
-//!   writing, and the other direction keeps flowing. The proxy asks for it itself
-//!   ([`NetHandler::server_options`], Node's `createServer({ allowHalfOpen: true })`),
-//!   so the operator need not remember `--allow-half-open`.
+//!   writing (the pipes' `end`), and the other direction keeps flowing. The proxy asks
+//!   for it itself ([`NetHandler::server_options`], Node's `createServer({
+//!   allowHalfOpen: true })`), so the operator need not remember `--allow-half-open`.
 //! - **Errors**: a reset (`ECONNRESET`) on one side resets the other; any other error
 //!   on one side destroys the other. A side that closes cleanly ends the other.
 //! - **An upstream that refuses** (`ECONNREFUSED`), is denied, or does not answer within
@@ -33,7 +35,7 @@
 
 use std::time::Duration;
 
-use netlet_guest::net::{self, ConnectOptions, ServerOptions};
+use netlet_guest::net::{self, ConnectOptions, PipeOptions, ServerOptions};
 use netlet_guest::{Error, ErrorCode, NetHandler, ReadyState, Socket};
 
 /// How long an upstream may take to accept a connection, unless `--connect-timeout`
@@ -54,10 +56,6 @@ struct Link {
     upstream: bool,
     /// The upstream side is connected.
     connected: bool,
-    /// The proxy ended this socket (its peer ended, or closed).
-    ended: bool,
-    /// The proxy destroyed this socket.
-    killed: bool,
     /// This socket failed abruptly (reset, broken pipe): its peer is reset in turn.
     reset: bool,
 }
@@ -109,18 +107,11 @@ impl Proxy {
 
 /// Closes `socket` now: with a reset (RST) if `reset`, else with a FIN.
 fn kill(socket: &Socket, reset: bool) {
-    socket.state::<Link>().killed = true;
     if reset {
         socket.reset_and_destroy();
     } else {
         socket.destroy();
     }
-}
-
-/// Ends `socket`'s writing side once its queue is sent (`pipe` ending its destination).
-fn finish(socket: &Socket) {
-    socket.state::<Link>().ended = true;
-    socket.end();
 }
 
 impl NetHandler for Proxy {
@@ -167,6 +158,18 @@ impl NetHandler for Proxy {
         };
         // While connecting, `timeout` means the upstream did not answer in time.
         upstream.set_timeout(self.connect_timeout);
+        // Bytes flow both ways from now on, the client's as soon as the upstream
+        // answers; each side's end ends the other's writing.
+        let piped = client
+            .pipe(&upstream, PipeOptions::default())
+            .and_then(|()| upstream.pipe(client, PipeOptions::default()));
+        if let Err(error) = piped {
+            // The client is gone already (it reset while we were called).
+            eprintln!("proxy: {error}; closing both sides");
+            kill(client, false);
+            kill(&upstream, false);
+            return;
+        }
         *upstream.state::<Link>() = Link {
             peer: Some(client.clone()),
             upstream: true,
@@ -180,34 +183,10 @@ impl NetHandler for Proxy {
         upstream.state::<Link>().connected = true;
     }
 
-    fn on_data(&mut self, socket: &Socket, data: Vec<u8>) {
-        let Some(peer) = peer(socket) else {
-            return;
-        };
-        match peer.try_write(&data) {
-            Ok(true) => {}
-            // `pipe`: stop reading until the peer's queue drains.
-            Ok(false) => socket.pause(),
-            Err(_) => {
-                // The peer cannot take more (its side ended or closed): what this side
-                // sends can no longer be delivered.
-                kill(socket, false);
-                kill(&peer, false);
-            }
-        }
-    }
-
-    fn on_drain(&mut self, socket: &Socket) {
-        if let Some(peer) = peer(socket) {
-            peer.resume();
-        }
-    }
-
-    fn on_end(&mut self, socket: &Socket) {
-        // Half-close passes through: the peer's writing side ends once its queue is sent.
-        if let Some(peer) = peer(socket) {
-            finish(&peer);
-        }
+    fn on_data(&mut self, socket: &Socket, _data: Vec<u8>) {
+        // Only a socket no longer piped gets data: its peer closed, so what it sends
+        // can no longer be delivered.
+        kill(socket, false);
     }
 
     fn on_timeout(&mut self, socket: &Socket) {
@@ -252,7 +231,10 @@ impl NetHandler for Proxy {
             kill(&peer, link.reset);
         } else {
             // This side is done both ways; the peer sends what it has queued, then ends.
-            finish(&peer);
+            // It was unpiped and paused: reading it again tells whether its side still
+            // sends (then it goes, in `on_data`) or ends.
+            peer.end();
+            peer.resume();
         }
     }
 }

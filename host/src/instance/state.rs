@@ -197,9 +197,38 @@ pub fn add_to_linker(linker: &mut wasmtime::component::Linker<GuestState>) -> wa
     use wasmtime::component::HasSelf;
     types::add_to_linker::<GuestState, HasSelf<GuestState>>(linker, |s| s)?;
     net::add_to_linker::<GuestState, HasNet>(linker, GuestState::net)?;
+    write_in_place(linker)?;
     net_handler::add_to_linker::<GuestState, HasSelf<GuestState>>(linker, |s| s)?;
     dgram::add_to_linker::<GuestState, HasDgram>(linker, GuestState::dgram)?;
     dgram_handler::add_to_linker::<GuestState, HasSelf<GuestState>>(linker, |s| s)?;
     timers::add_to_linker::<GuestState, HasTimers>(linker, GuestState::timers_view)?;
     Ok(())
+}
+
+/// `socket.write` reading the guest's bytes where they are, in its linear memory,
+/// rather than as a `Vec` the generated binding would copy them into first: the bytes
+/// the kernel takes at once leave straight from the guest's memory (see
+/// [`NetView::write`]). Linked over the generated `write`.
+fn write_in_place(linker: &mut wasmtime::component::Linker<GuestState>) -> wasmtime::Result<()> {
+    use crate::bindings::SocketRep;
+    use wasmtime::StoreContextMut;
+    use wasmtime::component::{Resource, WasmList};
+    linker.allow_shadowing(true);
+    let defined = linker.instance("netlet:net/net@0.1.0")?.func_wrap(
+        "[method]socket.write",
+        |mut store: StoreContextMut<'_, GuestState>,
+         (this, data): (Resource<SocketRep>, WasmList<u8>)| {
+            let bytes = data.as_le_slice(&store);
+            let (ptr, len) = (bytes.as_ptr(), bytes.len());
+            let state = store.data_mut();
+            // SAFETY: `bytes` is in the instance's linear memory, which the store owns
+            // and which is not part of its data (`state`): the two borrows do not
+            // overlap. The memory can neither move nor shrink while this call runs:
+            // no guest code runs until it returns, and the host grows no memory.
+            let bytes = unsafe { std::slice::from_raw_parts(ptr, len) };
+            Ok((state.net().write(this.rep(), bytes),))
+        },
+    );
+    linker.allow_shadowing(false);
+    defined
 }

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use super::pipe::SPARE_PIPES;
 use super::{NetView, Shutdown, TcpConn};
 use crate::bindings::ErrorCode;
 use crate::error::{error_info, host_error};
@@ -31,25 +32,33 @@ pub const MAX_BATCH_BYTES: usize = 64 << 10;
 /// How much one read takes from a socket: Node reads in 64 KiB chunks; so do we.
 pub const READ_SIZE: usize = 64 * 1024;
 
-/// Writes as much of the queue as the transport takes at once, without waiting and
-/// without the after-flush work (`drain`, end); errors are left for the flush to meet.
-fn send_now(conn: &mut TcpConn) {
-    let Some(stream) = conn.stream.as_mut() else {
-        return;
-    };
-    if conn.connecting {
-        return;
+/// Writes as much of the queue, then of `data` (not queued), as the transport takes at
+/// once, without waiting and without the after-flush work (`drain`, end); returns how
+/// many bytes of `data` went. Errors are left for the flush to meet.
+fn send_now(conn: &mut TcpConn, data: &[u8]) -> usize {
+    if !conn.sends_now() {
+        return 0;
     }
+    let Some(stream) = conn.stream.as_mut() else {
+        return 0;
+    };
     let mut cx = Context::from_waker(&conn.write_waker);
-    while !conn.out.is_empty() {
+    let mut sent = 0;
+    while sent < data.len() {
+        let rest = &data[sent..];
         let polled = conn
             .out
-            .send(|slices| stream.poll_write_vectored(&mut cx, slices));
+            .send_with(rest, |slices| stream.poll_write_vectored(&mut cx, slices));
         match polled {
-            Poll::Ready(Ok(n)) if n > 0 => conn.out.consume(n),
+            Poll::Ready(Ok(n)) if n > 0 => {
+                let from_queue = n.min(conn.out.len());
+                conn.out.consume(from_queue);
+                sent += n - from_queue;
+            }
             _ => break,
         }
     }
+    sent
 }
 
 impl NetView<'_> {
@@ -120,7 +129,12 @@ impl NetView<'_> {
     }
 
     /// The guest's `write`: queue `data`; Node's backpressure answer.
-    pub fn write(&mut self, id: u32, data: Vec<u8>) -> Result<bool, ErrorCode> {
+    ///
+    /// `data` may be a view of the guest's memory, valid for this call only: what the
+    /// queue keeps is copied. A write that takes the queue to the high-water mark is
+    /// sent at once, queue and `data` in one vectored write, so the bytes the kernel
+    /// takes leave straight from `data` and only the rest is copied.
+    pub fn write(&mut self, id: u32, data: &[u8]) -> Result<bool, ErrorCode> {
         let hwm = self.cx.config().high_water_mark;
         let cap = self.cx.config().max_write_buffer;
         let conn = self.tcp.conns.get_mut(&id).ok_or(ErrorCode::InvalidState)?;
@@ -128,10 +142,10 @@ impl NetView<'_> {
             return Err(ErrorCode::InvalidState);
         }
         if data.is_empty() {
-            return Ok(conn.out.len() < hwm);
+            return Ok(conn.queued() < hwm);
         }
-        if conn.out.len() + data.len() > cap {
-            let queued = conn.out.len();
+        if conn.queued() + data.len() > cap {
+            let queued = conn.queued();
             let info = host_error(
                 ErrorCode::WouldExceedLimit,
                 format!(
@@ -144,7 +158,16 @@ impl NetView<'_> {
             return Err(ErrorCode::WouldExceedLimit);
         }
         let len = data.len();
-        if let Err(refusal) = conn.out.push(data) {
+        let sent = if conn.queued() + len >= hwm {
+            // Past the high-water mark: hand the kernel what it takes now, as libuv's
+            // `uv_try_write` does, rather than answer `false` for a queue it would empty
+            // at once (a pause, a `drain` and a resume for every large chunk). Smaller
+            // writes still wait for the one `send` after the call.
+            send_now(conn, data)
+        } else {
+            0
+        };
+        if let Err(refusal) = conn.out.push_slice(&data[sent..]) {
             let info = host_error(
                 ErrorCode::WouldExceedLimit,
                 format!("write refused: {refusal}"),
@@ -155,14 +178,7 @@ impl NetView<'_> {
         }
         conn.bytes_written += len as u64;
         HandlerStats::add(&conn.stats.tcp_port(conn.server).bytes_out, len as u64);
-        if conn.out.len() >= hwm {
-            // Past the high-water mark: hand the kernel what it takes now, as libuv's
-            // `uv_try_write` does, rather than answer `false` for a queue it would empty
-            // at once (a pause, a `drain` and a resume for every large chunk). Smaller
-            // writes still wait for the one `send` after the call.
-            send_now(conn);
-        }
-        let below = conn.out.len() < hwm;
+        let below = conn.queued() < hwm;
         if !below {
             conn.need_drain = true;
         }
@@ -182,12 +198,13 @@ impl NetView<'_> {
     /// guest gets `error` (if any) then `close`. Closing a socket that is gone does
     /// nothing.
     pub fn close(&mut self, id: u32, error: Option<HostError>) {
-        let Some(conn) = self.tcp.conns.remove(&id) else {
+        let Some(mut conn) = self.tcp.conns.remove(&id) else {
             return;
         };
         for slot in [conn.idle_slot, conn.host_idle_slot].into_iter().flatten() {
             self.timers.cancel(slot);
         }
+        self.unlink_pipes(&mut conn, id);
         let server = conn.server;
         drop(conn);
         if server.is_some() {
@@ -211,7 +228,7 @@ impl NetView<'_> {
     }
 
     /// Closes with an OS error from `op`.
-    fn fail(&mut self, id: u32, e: &io::Error, op: &str) {
+    pub(super) fn fail(&mut self, id: u32, e: &io::Error, op: &str) {
         self.close(id, Some(error_info(e, op, None)));
     }
 
@@ -231,6 +248,10 @@ impl NetView<'_> {
             return;
         };
         if conn.paused || conn.read_eof || conn.connecting {
+            return;
+        }
+        if let Some(pipe) = conn.pipe {
+            self.move_piped(id, pipe);
             return;
         }
         if conn.read_turn == turn
@@ -284,21 +305,24 @@ impl NetView<'_> {
         }
     }
 
-    fn on_eof(&mut self, id: u32) {
+    pub(super) fn on_eof(&mut self, id: u32) {
         let Some(conn) = self.tcp.conns.get_mut(&id) else {
             return;
         };
         conn.read_eof = true;
         let ended = conn.shutdown == Shutdown::Done;
         let auto_end = !conn.allow_half_open;
+        let piped_end = conn.pipe.filter(|p| p.end).map(|p| p.dest);
         self.events.push(HostEvent::End(id));
+        if let Some(dest) = piped_end
+            && dest != id
+        {
+            self.end_after_call(dest);
+        }
         if ended {
             self.close(id, None);
-        } else if auto_end {
-            if let Some(conn) = self.tcp.conns.get_mut(&id) {
-                conn.auto_end = true;
-            }
-            self.touch(id);
+        } else if auto_end || piped_end == Some(id) {
+            self.end_after_call(id);
         }
     }
 
@@ -317,7 +341,34 @@ impl NetView<'_> {
         };
         let mut cx = Context::from_waker(&conn.write_waker);
         let mut wrote = false;
-        while !conn.out.is_empty() {
+        // Spliced bytes first: they were moved here before anything queued now.
+        if let Some(kernel) = conn.spliced.as_mut() {
+            while !kernel.is_empty() {
+                match stream.poll_splice_out(&mut cx, kernel) {
+                    Poll::Pending => break,
+                    Poll::Ready(Ok(0)) => {
+                        let e = io::Error::new(
+                            io::ErrorKind::WriteZero,
+                            "the socket accepted no bytes",
+                        );
+                        self.fail(id, &e, "write");
+                        return;
+                    }
+                    Poll::Ready(Ok(_)) => wrote = true,
+                    Poll::Ready(Err(e)) => {
+                        self.fail(id, &e, "write");
+                        return;
+                    }
+                }
+            }
+            if kernel.is_empty()
+                && let Some(kernel) = conn.spliced.take()
+                && self.tcp.spare_pipes.len() < SPARE_PIPES
+            {
+                self.tcp.spare_pipes.push(kernel);
+            }
+        }
+        while conn.spliced.is_none() && !conn.out.is_empty() {
             let polled = conn
                 .out
                 .send(|slices| stream.poll_write_vectored(&mut cx, slices));
@@ -340,7 +391,7 @@ impl NetView<'_> {
                 }
             }
         }
-        let queued = !conn.out.is_empty();
+        let queued = !conn.out.is_empty() || conn.spliced.is_some();
         // What the transport itself holds goes out too (nothing, for plain TCP).
         let held = if queued {
             false
@@ -356,6 +407,7 @@ impl NetView<'_> {
         };
         if wrote {
             self.active(id);
+            self.release_feeders(id);
         }
         if queued || held {
             return;

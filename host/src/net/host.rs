@@ -8,8 +8,8 @@ use wasmtime::component::Resource;
 
 use super::{NetView, ServerRep, SocketRep, TcpConn, address_info};
 use crate::bindings::netlet::net::net::{
-    ConnectOptions, Host, HostServer, HostSocket, PeerCertificate, ReadyState, ServerOptions,
-    TlsInfo, TlsOptions,
+    ConnectOptions, Host, HostServer, HostSocket, PeerCertificate, PipeOptions, ReadyState,
+    ServerOptions, TlsInfo, TlsOptions,
 };
 use crate::bindings::{AddressInfo, ErrorCode};
 
@@ -39,13 +39,28 @@ impl HostSocket for NetView<'_> {
     }
 
     fn write(&mut self, this: Resource<SocketRep>, data: Vec<u8>) -> Result<bool, ErrorCode> {
-        NetView::write(self, this.rep(), data)
+        // Linked in place of this one: `write_in_place` (the bytes read where the guest
+        // holds them). Kept for the trait.
+        NetView::write(self, this.rep(), &data)
+    }
+
+    fn pipe(
+        &mut self,
+        this: Resource<SocketRep>,
+        dest: Resource<SocketRep>,
+        options: PipeOptions,
+    ) -> Result<(), ErrorCode> {
+        NetView::pipe(self, this.rep(), dest.rep(), options.end)
+    }
+
+    fn unpipe(&mut self, this: Resource<SocketRep>) {
+        NetView::unpipe(self, this.rep())
     }
 
     fn end(&mut self, this: Resource<SocketRep>, data: Option<Vec<u8>>) {
         let id = this.rep();
         if let Some(data) = data {
-            let _ = NetView::write(self, id, data);
+            let _ = NetView::write(self, id, &data);
         }
         NetView::end(self, id);
     }
@@ -144,7 +159,7 @@ impl HostSocket for NetView<'_> {
     }
 
     fn buffer_size(&mut self, this: Resource<SocketRep>) -> u64 {
-        self.conn(&this).map_or(0, |c| c.out.len() as u64)
+        self.conn(&this).map_or(0, |c| c.queued() as u64)
     }
 
     fn ready_state(&mut self, this: Resource<SocketRep>) -> ReadyState {

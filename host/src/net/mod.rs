@@ -6,6 +6,7 @@
 //! - [`conn`]: moving a connection's bytes (reads, flushes, half-close, close), accepting;
 //! - [`connect`]: outbound connections (`net.connect`), under the policy;
 //! - [`host`]: the guest's socket and server methods (the WIT `Host*` traits);
+//! - [`pipe`]: `socket.pipe(dest)`: bytes moved from one socket to another by the host;
 //! - [`server`]: the servers an instance is handed or `listen`s on, and their options.
 //!
 //! Methods never block and never touch the network directly: `write` appends to the
@@ -16,6 +17,7 @@
 pub mod conn;
 pub mod connect;
 pub mod host;
+pub mod pipe;
 pub mod server;
 
 use std::collections::VecDeque;
@@ -36,6 +38,7 @@ use crate::reactor::Kind;
 use crate::stats::HandlerStats;
 use crate::timers::{Slot, Timers};
 use crate::transport::Stream;
+use crate::transport::splice::KernelPipe;
 
 pub use crate::bindings::{ServerRep, SocketRep};
 pub use server::{NewListener, ServerView};
@@ -56,6 +59,10 @@ pub struct Tcp {
     pub new_listeners: Vec<NewListener>,
     /// How the sockets of servers handed without `listen` start (`set-server-options`).
     pub server_options: crate::bindings::netlet::net::net::ServerOptions,
+    /// Empty kernel pipes kept for the next splice (see [`pipe`]).
+    spare_pipes: Vec<KernelPipe>,
+    /// Bytes pipes moved in the loop turn `.0` (see [`pipe::MAX_PIPED_PER_TURN`]).
+    moved: (u64, usize),
 }
 
 impl Default for Tcp {
@@ -68,6 +75,8 @@ impl Default for Tcp {
             closed_servers: Vec::new(),
             new_listeners: Vec::new(),
             server_options: server::default_options(),
+            spare_pipes: Vec::new(),
+            moved: (u64::MAX, 0),
         }
     }
 }
@@ -103,6 +112,7 @@ impl Tcp {
     pub fn drop_all(&mut self) {
         self.conns.clear();
         self.accepted = 0;
+        self.spare_pipes.clear();
     }
 }
 
@@ -149,6 +159,14 @@ pub struct TcpConn {
     /// `write` returned false; a `drain` is owed when the queue empties.
     need_drain: bool,
     out: WriteQueue,
+    /// Where this socket's bytes go while it is piped (`pipe`).
+    pipe: Option<pipe::PipeTo>,
+    /// The sockets piped into this one.
+    feeders: Vec<u32>,
+    /// One of them waits for this socket's queue to fall below the high-water mark.
+    holding: bool,
+    /// Bytes spliced from a piped source, on their way out ahead of `out` (see [`pipe`]).
+    spliced: Option<KernelPipe>,
     bytes_read: u64,
     bytes_written: u64,
     idle: Option<Duration>,
@@ -186,6 +204,10 @@ impl TcpConn {
             read_turn: u64::MAX,
             need_drain: false,
             out: WriteQueue::new(Charge::new(cx.quota.memory.clone())),
+            pipe: None,
+            feeders: Vec::new(),
+            holding: false,
+            spliced: None,
             bytes_read: 0,
             bytes_written: 0,
             idle: None,
@@ -205,6 +227,17 @@ impl TcpConn {
     /// Whether the guest paused reading this socket.
     pub fn is_paused(&self) -> bool {
         self.paused
+    }
+
+    /// Bytes on their way out: spliced and queued (Node's `writableLength`).
+    pub fn queued(&self) -> usize {
+        self.out.len() + self.spliced.as_ref().map_or(0, KernelPipe::held)
+    }
+
+    /// Whether bytes handed over now may be sent at once: connected, and nothing
+    /// spliced is waiting to go first.
+    fn sends_now(&self) -> bool {
+        !self.connecting && self.spliced.as_ref().is_none_or(KernelPipe::is_empty)
     }
 }
 
@@ -271,14 +304,80 @@ impl WriteQueue {
         Ok(())
     }
 
+    /// Queues a copy of `data`, if the instance's host memory allows it: small writes
+    /// gather into the last chunk, a large one gets its own.
+    pub fn push_slice(&mut self, data: &[u8]) -> Result<(), MemoryRefusal> {
+        self.charge.grow(data.len())?;
+        self.len += data.len();
+        match self.chunks.back_mut() {
+            Some(last)
+                if data.len() < GATHER
+                    && last.len() + data.len() <= last.capacity().max(GATHER) =>
+            {
+                last.extend_from_slice(data)
+            }
+            _ => self.chunks.push_back(data.to_vec()),
+        }
+        Ok(())
+    }
+
+    /// Reads at most `max` bytes straight into the queue's tail with `read` (a piped
+    /// source's bytes, on their way to this socket); returns how many came, or what
+    /// `read` returned instead. The memory is charged before the read.
+    pub fn read_from(
+        &mut self,
+        max: usize,
+        read: impl FnOnce(&mut tokio::io::ReadBuf<'_>) -> std::task::Poll<std::io::Result<()>>,
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
+        if let Err(refusal) = self.charge.grow(max) {
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::OutOfMemory,
+                refusal.to_string(),
+            )));
+        }
+        let fits = self
+            .chunks
+            .back()
+            .is_some_and(|last| last.capacity() - last.len() >= max);
+        if !fits {
+            self.chunks.push_back(Vec::with_capacity(max));
+        }
+        let last = self.chunks.back_mut().expect("a chunk was just ensured");
+        let start = last.len();
+        let mut rb = tokio::io::ReadBuf::uninit(&mut last.spare_capacity_mut()[..max]);
+        let polled = read(&mut rb);
+        let n = rb.filled().len();
+        // SAFETY: `ReadBuf` guarantees its filled part has been initialised, and it is
+        // the start of the spare capacity.
+        unsafe { last.set_len(start + n) };
+        if n == 0 && !fits {
+            // Nothing came: the chunk made for it goes (an idle socket holds no buffer).
+            self.chunks.pop_back();
+        }
+        self.charge.shrink(max - n);
+        self.len += n;
+        polled.map_ok(|()| n)
+    }
+
     /// Writes what is to be sent next with `write` (one vectored write); returns what
     /// it returned.
     pub fn send<T>(&self, write: impl FnOnce(&[IoSlice<'_>]) -> T) -> T {
-        let mut slices = [IoSlice::new(&[]); VECTORED];
+        self.send_with(&[], write)
+    }
+
+    /// Writes what is queued and then `extra` (not queued) with `write`, in one
+    /// vectored write; returns what it returned.
+    pub fn send_with<T>(&self, extra: &[u8], write: impl FnOnce(&[IoSlice<'_>]) -> T) -> T {
+        let mut slices = [IoSlice::new(&[]); VECTORED + 1];
         let mut n = 0;
         for (slot, (i, chunk)) in slices.iter_mut().zip(self.chunks.iter().enumerate()) {
             let from = if i == 0 { self.head } else { 0 };
             *slot = IoSlice::new(&chunk[from..]);
+            n += 1;
+        }
+        if !extra.is_empty() && n < VECTORED {
+            slices[n] = IoSlice::new(extra);
             n += 1;
         }
         write(&slices[..n])

@@ -44,6 +44,15 @@ use accept::Listeners;
 use deadlines::Deadlines;
 use instances::Instances;
 
+/// How long a shard that ran out of work keeps polling for more before it sleeps in
+/// `epoll_wait`. Sleeping costs a wake-up per burst of work, and a woken shard preempts
+/// whatever runs on its core: with two shards and their clients on two cores, the shards
+/// woke 23,000 times a second each and preempted the load generator 40,000 times a
+/// second, so two shards were slower than one (0.82× at ping-pong, 0.87× at UDP). The
+/// spin yields the core between polls, so it takes only time nobody else wants; it costs
+/// at most this much CPU per wake-up (bench/results.md, README "Performance").
+const IDLE_SPIN: Duration = Duration::from_micros(50);
+
 /// What a shard is started with.
 pub struct ShardSpec {
     pub index: usize,
@@ -297,6 +306,27 @@ impl Shard {
         })
     }
 
+    /// Polls the driver without blocking, yielding the core between polls, for up to
+    /// [`IDLE_SPIN`] (or until `deadline`); returns whether something became ready.
+    fn spin(&mut self, deadline: Option<Instant>) -> bool {
+        let start = Instant::now();
+        let until = deadline.map_or(start + IDLE_SPIN, |at| at.min(start + IDLE_SPIN));
+        loop {
+            // A zero-timeout `epoll_wait`: what blocking would have waited for, if it
+            // is already there.
+            self.rt.block_on(tokio::task::yield_now());
+            if self.ctx.reactor.is_pending() {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            // `sched_yield`: a runnable thread on this core (the clients, the other
+            // shard) runs first; the shard polls again when the core is free.
+            std::thread::yield_now();
+        }
+    }
+
     /// Blocks in tokio's driver until a socket is ready, a task finished, a deadline is
     /// due or a stop is requested. With work already pending it only polls the driver.
     fn wait(&mut self) {
@@ -308,6 +338,9 @@ impl Shard {
             || self.ctx.reactor.is_pending()
             || deadline.is_some_and(|at| at <= self.ctx.clock.now());
         let reactor = self.ctx.reactor.clone();
+        if !pending && self.spin(deadline) {
+            return;
+        }
         let sleep = &mut self.sleep;
         self.rt.block_on(async move {
             if pending {

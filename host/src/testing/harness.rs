@@ -655,6 +655,12 @@ impl Conn {
         self.settle()
     }
 
+    /// Bytes the peer sent that the handler's host has not read yet (it stopped
+    /// reading: paused, or a pipe's backpressure).
+    pub fn unsent(&self) -> usize {
+        self.peer.unsent()
+    }
+
     /// Bytes the handler wrote that the peer has not read.
     pub fn unread(&self) -> usize {
         self.peer.pending_output()

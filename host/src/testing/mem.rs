@@ -238,6 +238,11 @@ impl Peer {
         wake(&mut p.write_waker);
     }
 
+    /// Bytes the peer sent that the host has not read yet.
+    pub fn unsent(&self) -> usize {
+        lock(&self.pipe).inbound.len()
+    }
+
     /// Bytes written by the host and not yet taken.
     pub fn pending_output(&self) -> usize {
         lock(&self.pipe).outbound.len()

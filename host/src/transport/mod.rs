@@ -19,6 +19,7 @@
 //! ([`crate::net::connect`]); nothing else changes.
 
 pub mod migrate;
+pub mod splice;
 pub mod system;
 pub mod tcp;
 pub mod tls;
@@ -68,6 +69,35 @@ pub trait Stream: Send {
     /// nothing written is left inside it. A plain socket holds nothing.
     fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+
+    /// Whether bytes can move between this stream and a kernel pipe with `splice(2)`
+    /// ([`Stream::poll_splice_in`], [`Stream::poll_splice_out`]): a plain kernel
+    /// socket, whose bytes are the connection's. Not a layer that transforms them (TLS)
+    /// nor a socket in memory.
+    fn can_splice(&self) -> bool {
+        false
+    }
+
+    /// Moves at most `max` bytes read from this stream into `pipe`, which is empty;
+    /// `Ok(0)` is the peer's end of stream. Only where [`Stream::can_splice`].
+    fn poll_splice_in(
+        &mut self,
+        _cx: &mut Context<'_>,
+        _pipe: &mut splice::KernelPipe,
+        _max: usize,
+    ) -> Poll<io::Result<usize>> {
+        Poll::Ready(Err(io::ErrorKind::Unsupported.into()))
+    }
+
+    /// Writes what `pipe` holds to this stream, as much as it takes. Only where
+    /// [`Stream::can_splice`].
+    fn poll_splice_out(
+        &mut self,
+        _cx: &mut Context<'_>,
+        _pipe: &mut splice::KernelPipe,
+    ) -> Poll<io::Result<usize>> {
+        Poll::Ready(Err(io::ErrorKind::Unsupported.into()))
     }
 
     /// Ends our direction after everything written so far: TCP's FIN; a TLS layer sends

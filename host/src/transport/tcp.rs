@@ -5,13 +5,15 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 
+use super::splice::KernelPipe;
 use super::{ConnectError, ConnectRequest, Listener, ListenerSource, Stream};
 use crate::bindings::IpFamily;
 use crate::config::BACKLOG;
@@ -37,6 +39,43 @@ impl Stream for tokio::net::TcpStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         Pin::new(self).poll_write_vectored(cx, bufs)
+    }
+
+    fn can_splice(&self) -> bool {
+        true
+    }
+
+    fn poll_splice_in(
+        &mut self,
+        cx: &mut Context<'_>,
+        pipe: &mut KernelPipe,
+        max: usize,
+    ) -> Poll<io::Result<usize>> {
+        let fd = self.as_raw_fd();
+        loop {
+            ready!(tokio::net::TcpStream::poll_read_ready(self, cx))?;
+            // `try_io` clears tokio's readiness when the socket would block, so the next
+            // `poll_read_ready` registers the waker.
+            match self.try_io(Interest::READABLE, || pipe.fill_from(fd, max)) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                done => return Poll::Ready(done),
+            }
+        }
+    }
+
+    fn poll_splice_out(
+        &mut self,
+        cx: &mut Context<'_>,
+        pipe: &mut KernelPipe,
+    ) -> Poll<io::Result<usize>> {
+        let fd = self.as_raw_fd();
+        loop {
+            ready!(tokio::net::TcpStream::poll_write_ready(self, cx))?;
+            match self.try_io(Interest::WRITABLE, || pipe.drain_to(fd)) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                done => return Poll::Ready(done),
+            }
+        }
     }
 
     fn poll_shutdown(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

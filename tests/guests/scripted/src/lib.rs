@@ -19,6 +19,11 @@
 //! `listen PORT` (Node's `server.listen(PORT)`: `listen ok ID ADDR` or `listen err
 //! CODE`), `paused` (`paused true|false`).
 //!
+//! `pipe SRC DEST [noend]` (`socket.pipe`: SRC's bytes go to DEST, both connection ids
+//! or `self`; `pipe ok` or `pipe err CODE`), `unpipe ID` (`unpipe ok`), `reuse N K`
+//! (writes N bytes K times from one buffer, refilled with the next letter right after
+//! each `write` returns: the peer must read K runs of `a`, `b`, ...).
+//!
 //! Arguments (`-- ARGS`): `options=LIST` sets the server options in `init` (`halfopen`,
 //! `pause`, `nodelay`, `keepalive:MS`, comma-separated); `listen=PORT` listens on PORT in
 //! `init`; `bind=PORT` binds a UDP socket of its own to PORT in `init`;
@@ -327,6 +332,47 @@ impl Scripted {
                 }
             }
             "paused" => reply(format!("paused {}\n", socket.is_paused())),
+            "pipe" => {
+                let mut parts = rest.split(' ');
+                let mut find = |name: Option<&str>| match name {
+                    Some("self") => Some(socket.clone()),
+                    Some(id) => id
+                        .parse()
+                        .ok()
+                        .and_then(|id| self.sockets.get(&id).cloned()),
+                    None => None,
+                };
+                let (Some(src), Some(dest)) = (find(parts.next()), find(parts.next())) else {
+                    reply("pipe err no socket\n".into());
+                    return;
+                };
+                let options = net::PipeOptions {
+                    end: parts.next() != Some("noend"),
+                };
+                match src.pipe(&dest, options) {
+                    Ok(()) => reply("pipe ok\n".into()),
+                    Err(e) => reply(format!("pipe err {}\n", e.code().node_code())),
+                }
+            }
+            "unpipe" => {
+                let target = rest
+                    .parse::<u32>()
+                    .ok()
+                    .and_then(|id| self.sockets.get(&id))
+                    .unwrap_or(socket);
+                target.unpipe();
+                reply("unpipe ok\n".into());
+            }
+            "reuse" => {
+                let mut parts = rest.split(' ');
+                let n: usize = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                let k: usize = parts.next().and_then(|k| k.parse().ok()).unwrap_or(1);
+                let mut buffer = vec![0u8; n];
+                for i in 0..k {
+                    buffer.fill(b'a' + (i % 26) as u8);
+                    socket.write(&buffer);
+                }
+            }
             "panic" => panic!("scripted guest asked to panic"),
             "log" => println!("{rest}"),
             _ => reply(format!("err unknown command {cmd:?}\n")),
