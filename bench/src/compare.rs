@@ -8,25 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::load::{self, Outcome};
-use crate::servers::{self, Kind, Paths, Server};
-
-/// What to run.
-#[derive(Clone)]
-pub struct Options {
-    pub paths: Paths,
-    /// Seconds per case.
-    pub duration: Duration,
-    /// Connections for the idle case.
-    pub idle: usize,
-    /// Only rows whose name contains this.
-    pub only: Option<String>,
-    /// Skip the wstd column.
-    pub no_wstd: bool,
-    /// Skip the protocol rows (`protocols`).
-    pub no_protocols: bool,
-    /// Worker threads of the load generator.
-    pub load_threads: usize,
-}
+use crate::options::Options;
+use crate::servers::{self, Kind, Server};
 
 #[derive(Clone, Copy, Debug)]
 enum Case {

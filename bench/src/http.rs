@@ -21,7 +21,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::compare::Options;
+use crate::options::Options;
 use crate::servers::{self, Kind};
 
 /// The large response's size.
@@ -126,17 +126,6 @@ pub fn serve_canned(addr: SocketAddr, body: usize) -> anyhow::Result<()> {
         }
     })
 }
-
-/// Node's `http` server answering as `http-hello` (and 1 MiB at `/1mib`).
-pub const NODE_HTTP: &str = r#"
-const http = require('http');
-const big = Buffer.alloc(1 << 20, 'x');
-const srv = http.createServer((req, res) => {
-  res.writeHead(200, { 'Content-Type': 'text/plain' });
-  res.end(req.url === '/1mib' ? big : 'Hello World\n');
-});
-srv.listen(0, '127.0.0.1', () => console.log('tcp 127.0.0.1:' + srv.address().port));
-"#;
 
 /// What one wrk run measured.
 #[derive(Clone, Debug, Default)]

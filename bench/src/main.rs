@@ -24,6 +24,8 @@ mod compare;
 mod http;
 mod load;
 mod native;
+mod node;
+mod options;
 mod protocols;
 mod servers;
 mod tls;
@@ -164,7 +166,7 @@ fn main() -> anyhow::Result<()> {
                 .context("no netlet binary next to netlet-bench: build it (cargo build --release) or pass --netlet")?;
             let guests = PathBuf::from(env!("BENCH_GUEST_DIR"));
             let cache = std::env::temp_dir().join("netlet-bench-cache");
-            let opts = compare::Options {
+            let opts = options::Options {
                 paths: servers::Paths {
                     bench,
                     netlet,

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 
-use crate::compare::Options;
 use crate::load;
+use crate::options::Options;
 use crate::servers::{self, Kind};
 
 /// A process started for a row; killed when dropped.

@@ -172,7 +172,7 @@ pub fn start(kind: &Kind, paths: &Paths, tls: bool) -> anyhow::Result<Server> {
         }
         Kind::HttpNode => {
             cmd = Command::new("node");
-            cmd.args(["-e", crate::http::NODE_HTTP]);
+            cmd.args(["-e", crate::node::NODE_HTTP]);
             ("tcp ", None)
         }
         Kind::HttpNetlet { guest } => {
@@ -191,8 +191,8 @@ pub fn start(kind: &Kind, paths: &Paths, tls: bool) -> anyhow::Result<Server> {
         }
         Kind::WsNode => {
             cmd = Command::new("node");
-            cmd.args(["-e", crate::ws::NODE_WS])
-                .env("NODE_PATH", crate::ws::node_modules()?);
+            cmd.args(["-e", crate::node::NODE_WS])
+                .env("NODE_PATH", crate::node::node_modules()?);
             ("tcp ", None)
         }
         Kind::WsNetlet => {

@@ -8,7 +8,6 @@
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::compare::Options;
+use crate::options::Options;
 use crate::servers::{self, Kind};
 
 /// A tokio-tungstenite echo server on a one-thread runtime: every text or binary
@@ -52,33 +51,6 @@ pub fn serve_tungstenite(addr: SocketAddr) -> anyhow::Result<()> {
             });
         }
     })
-}
-
-/// Node's `ws` echo server.
-pub const NODE_WS: &str = r#"
-const { WebSocketServer } = require('ws');
-const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 64 << 20 });
-wss.on('connection', ws => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
-wss.on('listening', () => console.log('tcp 127.0.0.1:' + wss.address().port));
-"#;
-
-/// Where `scripts/test` installs the Node clients (`tests/clients/package-lock.json`):
-/// `<target>/test-clients/node_modules`, or under `$NETLET_TEST_CLIENTS`.
-pub fn node_modules() -> anyhow::Result<PathBuf> {
-    let clients = match std::env::var_os("NETLET_TEST_CLIENTS") {
-        Some(dir) => PathBuf::from(dir),
-        None => std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")))
-            .join("test-clients"),
-    };
-    let modules = clients.join("node_modules");
-    ensure!(
-        modules.join("ws").is_dir(),
-        "Node's ws is not installed in {}: run scripts/test once (it installs the clients)",
-        modules.display()
-    );
-    Ok(modules)
 }
 
 /// This process's CPU time so far (user and system).
