@@ -72,8 +72,8 @@ enum Command {
     ///
     /// Each scenario runs in a fresh harness: an in-memory network and a virtual clock,
     /// with the engine and limits of `netlet run`. Prints one line per scenario and
-    /// `N passed, N failed`; exits non-zero if any failed. The step reference is in the
-    /// README ("Testing your component").
+    /// `N passed, N failed`; exits non-zero if any failed. The steps are listed in the
+    /// book's testing chapter (docs/src/testing.md).
     Test(TestArgs),
 }
 
