@@ -12,7 +12,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::probe::{P99_BOUND, Probe};
@@ -21,12 +21,6 @@ use common::*;
 /// Host memory that is not the budget under test: code, stacks, the log queue,
 /// allocator slack.
 const RSS_CONSTANT_KIB: u64 = 40 * 1024;
-
-/// One test at a time: they measure latency.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Measures the probe over `window` while the fault goes on; prints the figures and
 /// asserts the p99 bound.

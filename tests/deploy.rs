@@ -10,15 +10,6 @@ use std::process::Command;
 use common::*;
 
 /// A fresh directory for one test.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("deploy")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Runs netlet to completion: (success, stdout, stderr).
 fn netlet(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(netlet_bin())
@@ -44,7 +35,7 @@ fn assert_echoes(addr: std::net::SocketAddr) {
 
 #[test]
 fn a_precompiled_component_runs() {
-    let dir = temp_dir("precompiled");
+    let dir = temp_dir("deploy/precompiled");
     let out = dir.join("echo.cwasm");
     let echo = guest("echo");
     let (ok, stdout, stderr) = netlet(&[
@@ -83,7 +74,7 @@ fn compiled_echo(dir: &Path) -> PathBuf {
 
 #[test]
 fn precompiled_code_is_refused_unless_allowed() {
-    let dir = temp_dir("precompiled-refused");
+    let dir = temp_dir("deploy/precompiled-refused");
     let out = compiled_echo(&dir);
     // Whatever its name: machine code is recognised by content, and refused.
     let renamed = dir.join("innocent.wasm");
@@ -122,7 +113,7 @@ fn precompiled_code_is_refused_unless_allowed() {
 
 #[test]
 fn a_precompiled_component_for_another_mode_is_refused_clearly() {
-    let dir = temp_dir("other-mode");
+    let dir = temp_dir("deploy/other-mode");
     let out = dir.join("echo.cwasm");
     let echo = guest("echo");
     let (ok, _, stderr) = netlet(&[
@@ -183,7 +174,7 @@ fn run_with_cache(dir: &Path) -> Netlet {
 
 #[test]
 fn the_cache_is_filled_and_reused_and_a_bad_entry_is_ignored() {
-    let dir = temp_dir("cache");
+    let dir = temp_dir("deploy/cache");
     let cache = dir.join("c");
     assert_echoes(run_with_cache(&cache).tcp[0]);
     let files = entries(&cache);
@@ -241,7 +232,7 @@ fn the_cache_is_filled_and_reused_and_a_bad_entry_is_ignored() {
 #[test]
 fn a_cache_other_users_can_write_is_not_used() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = temp_dir("shared-cache");
+    let dir = temp_dir("deploy/shared-cache");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     let n = run_with_cache(&dir);
     assert_echoes(n.tcp[0]);
@@ -384,7 +375,7 @@ fn the_example_manifest_checks_as_written() {
 
 #[test]
 fn up_serves_the_seeds_servers_and_chat_at_once() {
-    let dir = temp_dir("up-example");
+    let dir = temp_dir("deploy/up-example");
     let up = Up::start(&example_manifest(&dir), &[], 4);
 
     let mut hello = connect(up.addr("tcp", "hello"));
@@ -436,7 +427,7 @@ fn assert_rejected(dir: &Path, text: &str, line: usize, key: &str, what: &str) {
 
 #[test]
 fn a_bad_manifest_is_refused_with_file_line_and_key() {
-    let dir = temp_dir("bad-manifests");
+    let dir = temp_dir("deploy/bad-manifests");
     let echo = guest("echo");
     let echo = echo.display();
     let ok = format!("[handler.ok]\ncomponent = \"{echo}\"\ntcp = \"127.0.0.1:0\"\n");
@@ -541,7 +532,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 #[test]
 fn swap_under_load_keeps_connections_and_refuses_none() {
-    let dir = temp_dir("swap-under-load");
+    let dir = temp_dir("deploy/swap-under-load");
     let component = dir.join("handler.wasm");
     std::fs::copy(guest("echo"), &component).unwrap();
     let path = manifest(
@@ -650,7 +641,7 @@ fn swap_under_load_keeps_connections_and_refuses_none() {
 
 #[test]
 fn a_component_that_fails_to_load_is_not_swapped_in() {
-    let dir = temp_dir("bad-swap");
+    let dir = temp_dir("deploy/bad-swap");
     let component = dir.join("handler.wasm");
     std::fs::copy(guest("echo"), &component).unwrap();
     let path = manifest(
@@ -694,7 +685,7 @@ fn a_component_that_fails_to_load_is_not_swapped_in() {
 
 #[test]
 fn drain_timeout_closes_connections_left_on_the_old_code() {
-    let dir = temp_dir("drain");
+    let dir = temp_dir("deploy/drain");
     let component = dir.join("handler.wasm");
     std::fs::copy(guest("echo"), &component).unwrap();
     let path = manifest(
@@ -720,7 +711,7 @@ fn drain_timeout_closes_connections_left_on_the_old_code() {
 
 #[test]
 fn a_changed_limit_is_swapped_in_and_a_changed_pool_restarts() {
-    let dir = temp_dir("swap-or-restart");
+    let dir = temp_dir("deploy/swap-or-restart");
     let component = dir.join("handler.wasm");
     std::fs::copy(guest("echo"), &component).unwrap();
     let base = "[handler.svc]\ncomponent = \"handler.wasm\"\ntcp = \"127.0.0.1:0\"\nisolation = \"connection\"\n";
@@ -766,7 +757,7 @@ fn a_changed_limit_is_swapped_in_and_a_changed_pool_restarts() {
 
 #[test]
 fn handlers_added_to_and_removed_from_the_manifest_start_and_stop() {
-    let dir = temp_dir("add-remove");
+    let dir = temp_dir("deploy/add-remove");
     let echo = guest("echo");
     let hello = guest("hello");
     let one = format!(
@@ -814,7 +805,7 @@ fn handlers_added_to_and_removed_from_the_manifest_start_and_stop() {
 
 #[test]
 fn metrics_count_connections_bytes_datagrams_calls_and_swaps() {
-    let dir = temp_dir("metrics");
+    let dir = temp_dir("deploy/metrics");
     let component = dir.join("echo.wasm");
     std::fs::copy(guest("echo"), &component).unwrap();
     let path = manifest(
@@ -990,7 +981,7 @@ fn text_logs_name_the_handler_and_connection() {
 
 #[test]
 fn up_without_a_manifest_says_so() {
-    let dir = temp_dir("no-manifest");
+    let dir = temp_dir("deploy/no-manifest");
     let out = Command::new(netlet_bin())
         .arg("up")
         .current_dir(&dir)

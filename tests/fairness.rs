@@ -14,8 +14,8 @@ mod common;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -24,12 +24,6 @@ use common::tls::{Client, Pki, rustls_client, s};
 use common::*;
 use netlet::testing::http::{HttpRequest, ResponseReader};
 use netlet::testing::ws::{FrameReader, encode_frame, handshake_request, op};
-
-/// One test at a time: they measure latency.
-fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// How often the healthy client asks, and how long a flood is watched.
 const PAUSE: Duration = Duration::from_millis(10);
@@ -454,18 +448,6 @@ fn http_get_status(addr: SocketAddr, path: &str) -> u16 {
         let n = c.read(&mut buf).unwrap();
         assert!(n > 0, "no answer to GET {path}");
         reader.push(&buf[..n]);
-    }
-}
-
-fn raise_fd_limit(want: u64) {
-    // SAFETY: getrlimit/setrlimit on this process with a local struct.
-    unsafe {
-        let mut lim: libc::rlimit = std::mem::zeroed();
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        if lim.rlim_cur < want {
-            lim.rlim_cur = want.min(lim.rlim_max);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
     }
 }
 

@@ -360,3 +360,28 @@ fn server_helper_runs_on_real_sockets() {
     }
     server.shutdown().unwrap();
 }
+
+#[test]
+fn any_setting_is_set_by_its_flag_name() -> Result<(), HarnessError> {
+    // `max-connections` through the settings table, as `--max-connections 1`.
+    let h = Harness::builder()
+        .set("max-connections", "1")?
+        .load(guest("echo"))?;
+    let first = h.connect()?;
+    assert_eq!(first.take_output(), b"Echo server\r\n");
+    let second = h.connect()?;
+    assert!(
+        second.is_closed(),
+        "past --max-connections the connection is closed"
+    );
+    assert!(!first.is_closed());
+    // A name no setting has, and a value a setting refuses, are errors.
+    let unknown = Harness::builder().set("max-conections", "1").err().unwrap();
+    assert!(
+        unknown.to_string().contains("no setting --max-conections"),
+        "{unknown}"
+    );
+    let bad = Harness::builder().set("max-memory", "lots").err().unwrap();
+    assert!(bad.to_string().contains("--max-memory lots"), "{bad}");
+    Ok(())
+}

@@ -733,6 +733,63 @@ fn the_guest_http_client_reuses_its_connection() {
     );
 }
 
+/// A gateway: the response is ended in the callback of the guest's own client request,
+/// outside the server's events. The server still moves the connection on at once: the
+/// request pipelined behind it is answered (not left in the parser until more bytes
+/// come), and `Connection: close` on the last one closes the connection.
+#[test]
+fn a_response_ended_in_a_client_callback_lets_the_pipelined_request_through() {
+    // The backend: answers each request with its path, keeping the connection.
+    let backend = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = backend.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in backend.incoming() {
+            let Ok(mut s) = stream else { return };
+            std::thread::spawn(move || {
+                let (mut have, mut buf) = (Vec::new(), [0u8; 4096]);
+                loop {
+                    while let Some(end) = have.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&have[..end]).into_owned();
+                        have.drain(..end + 4);
+                        let path = head.split_whitespace().nth(1).unwrap_or("?").to_string();
+                        let reply = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{path}",
+                            path.len()
+                        );
+                        if s.write_all(reply.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => have.extend_from_slice(&buf[..n]),
+                    }
+                }
+            });
+        }
+    });
+    let netlet = Netlet::run("http-tester", &["--tcp", "127.0.0.1:0", "--allow", &target]);
+    let mut c = connect(netlet.tcp[0]);
+    c.write_all(
+        format!(
+            "GET /fetch/{target}/one HTTP/1.1\r\nHost: x\r\n\r\n\
+             GET /fetch/{target}/two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut reader = ResponseReader::default();
+    assert_eq!(
+        read_response(&mut c, &mut reader, false).text(),
+        "fetched 200 /one"
+    );
+    assert_eq!(
+        read_response(&mut c, &mut reader, false).text(),
+        "fetched 200 /two"
+    );
+    assert!(closes(&mut c));
+}
+
 /// The in-memory harness drives an HTTP handler with the request helper and reads
 /// responses with the response helper.
 #[test]

@@ -23,15 +23,6 @@ const USER: &str = "netlet";
 const PASSWORD: &str = "s3cret-pw";
 
 /// A fresh folder for one test.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("oci")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// A running registry, stopped when dropped.
 struct Registry {
     child: Option<Child>,
@@ -282,7 +273,7 @@ fn push_and_pull_over_http_and_tls_with_and_without_auth() {
     let echo = guest("echo");
     let bytes = std::fs::read(&echo).unwrap();
     for (tls, auth) in [(false, false), (false, true), (true, false), (true, true)] {
-        let dir = temp_dir(&format!("roundtrip-{tls}-{auth}"));
+        let dir = temp_dir(&format!("oci/roundtrip-{tls}-{auth}"));
         let registry = Registry::start(&dir, tls, auth);
         let reference = registry.reference("netlet/echo:v1");
         let flags = registry.flags();
@@ -408,7 +399,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 #[test]
 fn a_component_from_a_registry_runs_and_restarts_from_the_cache_while_the_registry_is_down() {
-    let dir = temp_dir("run");
+    let dir = temp_dir("oci/run");
     let mut registry = Registry::start(&dir, false, false);
     let reference = registry.reference("netlet/echo:v1");
     let flags = registry.flags();
@@ -458,7 +449,7 @@ fn a_component_from_a_registry_runs_and_restarts_from_the_cache_while_the_regist
 
 #[test]
 fn a_manifest_takes_oci_components_and_their_sha256_pins() {
-    let dir = temp_dir("manifest");
+    let dir = temp_dir("oci/manifest");
     let registry = Registry::start(&dir, true, true);
     let flags = registry.flags();
     let reference = registry.reference("netlet/echo:stable");
@@ -589,7 +580,7 @@ fn cutting_proxy(upstream: String, limit: usize) -> SocketAddr {
 
 #[test]
 fn bad_input_is_one_clear_line_and_leaves_no_partial_file() {
-    let dir = temp_dir("bad");
+    let dir = temp_dir("oci/bad");
     let registry = Registry::start(&dir, false, false);
     let flags = registry.flags();
     let echo = guest("echo");
@@ -685,7 +676,7 @@ fn bad_input_is_one_clear_line_and_leaves_no_partial_file() {
 
 #[test]
 fn sighup_swaps_in_a_newly_pushed_version_of_a_tag_without_dropping_a_connection() {
-    let dir = temp_dir("sighup");
+    let dir = temp_dir("oci/sighup");
     let registry = Registry::start(&dir, false, false);
     let flags = registry.flags();
     let reference = registry.reference("netlet/service:live");
@@ -714,7 +705,7 @@ fn sighup_swaps_in_a_newly_pushed_version_of_a_tag_without_dropping_a_connection
 
 #[test]
 fn watch_polls_a_tag_and_swaps_in_what_was_pushed() {
-    let dir = temp_dir("watch");
+    let dir = temp_dir("oci/watch");
     let registry = Registry::start(&dir, false, false);
     let flags = registry.flags();
     let reference = registry.reference("netlet/service:live");

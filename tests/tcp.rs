@@ -138,20 +138,6 @@ fn twelve_hundred_connections_each_with_its_own_instance() {
 }
 
 /// Raises this process's soft descriptor limit to `want` (or the hard limit).
-fn raise_fd_limit(want: u64) {
-    // SAFETY: getrlimit/setrlimit on a local struct.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < want {
-            lim.rlim_cur = want.min(lim.rlim_max);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
 #[test]
 fn shards_each_get_connections() {
     let netlet = Netlet::run("scripted", &["--tcp", "127.0.0.1:0", "--shards", "2"]);

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use futures_util::{SinkExt, StreamExt};
+use netlet_guest::ws::frame::{self, FrameHeader, OpCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -110,71 +111,20 @@ pub struct Cell {
     pub note: Option<String>,
 }
 
-/// Reads one frame; returns its (unmasked) payload.
+/// Reads one frame; returns its first byte (FIN, opcode) and its unmasked payload.
+/// The header is decoded by the SDK's frame codec, the one its connections use.
 async fn read_frame(s: &mut TcpStream, payload: &mut Vec<u8>) -> anyhow::Result<u8> {
-    let mut h = [0u8; 2];
-    s.read_exact(&mut h).await.context("reading a frame")?;
-    let len = match h[1] & 0x7F {
-        126 => {
-            let mut b = [0u8; 2];
-            s.read_exact(&mut b).await?;
-            u64::from(u16::from_be_bytes(b))
-        }
-        127 => {
-            let mut b = [0u8; 8];
-            s.read_exact(&mut b).await?;
-            u64::from_be_bytes(b)
-        }
-        n => u64::from(n),
-    };
-    let mask = if h[1] & 0x80 != 0 {
-        let mut k = [0u8; 4];
-        s.read_exact(&mut k).await?;
-        Some(k)
-    } else {
-        None
-    };
-    payload.resize(len as usize, 0);
+    let mut h = [0u8; frame::MAX_HEADER];
+    s.read_exact(&mut h[..2]).await.context("reading a frame")?;
+    let n = frame::header_len(h[1]);
+    s.read_exact(&mut h[2..n]).await?;
+    let (header, _) = FrameHeader::decode(&h[..n]).context("a frame header")?;
+    payload.resize(usize::try_from(header.len)?, 0);
     s.read_exact(payload).await?;
-    if let Some(k) = mask {
-        xor_mask(payload, k);
+    if let Some(k) = header.mask {
+        frame::apply_mask(payload, k, 0);
     }
     Ok(h[0])
-}
-
-/// XORs `data` with a masking key, eight bytes at a time.
-fn xor_mask(data: &mut [u8], key: [u8; 4]) {
-    let word = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
-    let mut chunks = data.chunks_exact_mut(8);
-    for c in &mut chunks {
-        let v = u64::from_ne_bytes(c.try_into().expect("8 bytes")) ^ word;
-        c.copy_from_slice(&v.to_ne_bytes());
-    }
-    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
-        *b ^= key[i % 4];
-    }
-}
-
-/// A masked binary frame of `payload` into `out`.
-fn masked_frame(out: &mut Vec<u8>, payload: &[u8], key: [u8; 4]) {
-    out.clear();
-    out.push(0x82);
-    let len = payload.len();
-    if len < 126 {
-        out.push(0x80 | len as u8);
-    } else if len <= 0xFFFF {
-        out.push(0x80 | 126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        out.push(0x80 | 127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
-    out.extend_from_slice(&key);
-    let start = out.len();
-    out.extend_from_slice(payload);
-    xor_mask(&mut out[start..], key);
 }
 
 /// `conns` WebSocket connections each send a `size`-byte binary message and wait for
@@ -219,7 +169,7 @@ pub async fn ping_pong(
                 // A pattern per connection; the first 8 bytes (or fewer) carry the
                 // message's number, so each echo is told from the one before.
                 let mut msg: Vec<u8> = (0..size).map(|i| (i * 31 + c) as u8).collect();
-                let mut frame = Vec::with_capacity(size + 14);
+                let mut wire = Vec::with_capacity(size + frame::MAX_HEADER);
                 let mut back = Vec::with_capacity(size);
                 let mut n = 0u64;
                 while Instant::now() < deadline {
@@ -227,9 +177,10 @@ pub async fn ping_pong(
                     let k = size.min(8);
                     msg[..k].copy_from_slice(&tag[..k]);
                     let key = ((n as u32).wrapping_mul(2_654_435_761) ^ c as u32).to_ne_bytes();
-                    masked_frame(&mut frame, &msg, key);
+                    wire.clear();
+                    frame::encode_frame(&mut wire, OpCode::Binary, true, &msg, Some(key));
                     let t = Instant::now();
-                    s.write_all(&frame).await?;
+                    s.write_all(&wire).await?;
                     let first = read_frame(&mut s, &mut back).await?;
                     latencies.borrow_mut().push(t.elapsed().as_micros() as u32);
                     ensure!(first == 0x82, "expected a final binary frame, got {first:#x}");

@@ -1,13 +1,33 @@
 //! UDP: [`DgramSocket`] and [`create_socket`], Node's `dgram.Socket` and
 //! `dgram.createSocket`.
+//!
+//! A socket the operator bound (`netlet run h.wasm --udp 127.0.0.1:41234`) comes to
+//! [`DgramHandler::on_listening`](crate::DgramHandler::on_listening); an echo:
+//!
+//! ```no_run
+//! use netlet_guest::{DgramHandler, DgramSocket, RemoteInfo};
+//!
+//! struct Echo;
+//!
+//! impl DgramHandler for Echo {
+//!     fn on_message(&mut self, socket: &DgramSocket, msg: Vec<u8>, rinfo: RemoteInfo) {
+//!         if let Err(e) = socket.send(msg, rinfo.port, &rinfo.address) {
+//!             eprintln!("send to {rinfo}: {e}");
+//!         }
+//!     }
+//! }
+//!
+//! netlet_guest::export_dgram!(Echo);
+//! ```
 
+use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
 
 use crate::bindings::netlet::net::dgram as raw;
 use crate::error::Error;
+use crate::ids::IdMap;
 use crate::net::AddressInfo;
-use crate::runtime;
 
 /// Node's `dgram.createSocket` type: `'udp4'` or `'udp6'`.
 pub use crate::bindings::netlet::net::dgram::SocketType;
@@ -43,7 +63,7 @@ struct Inner {
     id: u32,
 }
 
-fn err(what: &str) -> impl FnOnce(crate::ErrorCode) -> Error + '_ {
+fn err(what: &str) -> impl FnOnce(crate::error::ErrorCode) -> Error + '_ {
     move |code| Error::from_code(code, what)
 }
 
@@ -225,6 +245,44 @@ pub fn create_socket(kind: SocketType, options: SocketOptions) -> Result<DgramSo
     };
     let raw = raw::create_socket(kind, raw_options).map_err(err("createSocket"))?;
     let socket = DgramSocket::new(raw);
-    runtime::adopt_dgram(&socket);
+    adopt_dgram(&socket);
     Ok(socket)
+}
+
+/// One event of a UDP socket, as [`DgramHandler`](crate::DgramHandler) would receive
+/// it: what the runtime hands to the code that claimed the socket
+/// ([`DgramOwner`](crate::runtime::DgramOwner)).
+#[derive(Debug)]
+pub enum DgramEvent {
+    /// Node's `'listening'`: the socket is bound.
+    Listening,
+    /// Node's `'message'`: a datagram and who sent it.
+    Message(Vec<u8>, RemoteInfo),
+    /// Node's `'connect'` after [`DgramSocket::connect`].
+    Connect,
+    /// Node's `'error'`; the socket stays open.
+    Error(Error),
+    /// Node's `'close'`; nothing follows.
+    Close,
+}
+
+thread_local! {
+    /// Every UDP socket the instance has and the host has not closed, by id: the
+    /// handles the runtime passes with each event.
+    static LIVE: RefCell<IdMap<DgramSocket>> = RefCell::new(IdMap::default());
+}
+
+/// Keeps `socket` until its `close` event.
+pub(crate) fn adopt_dgram(socket: &DgramSocket) {
+    LIVE.with(|s| s.borrow_mut().insert(socket.id(), socket.clone()));
+}
+
+/// The live UDP socket `id`.
+pub(crate) fn live_dgram(id: u32) -> Option<DgramSocket> {
+    LIVE.with(|s| s.borrow().get(&id).cloned())
+}
+
+/// Forgets UDP socket `id` (its `close` came) and returns it.
+pub(crate) fn forget_dgram(id: u32) -> Option<DgramSocket> {
+    LIVE.with(|s| s.borrow_mut().remove(&id))
 }

@@ -1,11 +1,14 @@
 //! The handler traits: one method per Node event, each defaulting to doing nothing.
+//!
+//! They carry the events of sockets, datagram sockets and timers that no protocol
+//! claimed (see [`runtime`](crate::runtime)): a protocol's own events (an HTTP
+//! client's response, a WebSocket client's messages) go to the callback given when
+//! the request or connection was made, never through these traits.
 
 use crate::dgram::{DgramSocket, RemoteInfo};
 use crate::error::Error;
-use crate::http::{ClientRequest, ResponseEvent};
 use crate::net::{AddressInfo, Server, ServerOptions, Socket};
 use crate::timers::TimerId;
-use crate::ws::{WebSocket, WsEvent};
 
 /// A TCP handler: the events of Node's `net.Server` and `net.Socket`.
 ///
@@ -24,6 +27,19 @@ pub trait NetHandler: 'static {
     /// start (half-open, paused, no-delay, keep-alive). Asked once, before
     /// [`NetHandler::init`]; Node's defaults unless overridden. A proxy that forwards a
     /// response after its client half-closed says `allow_half_open: true` here.
+    ///
+    /// ```no_run
+    /// use netlet_guest::{NetHandler, ServerOptions};
+    ///
+    /// struct Proxy;
+    ///
+    /// impl NetHandler for Proxy {
+    ///     fn server_options(&self) -> ServerOptions {
+    ///         ServerOptions { allow_half_open: true, no_delay: true, ..Default::default() }
+    ///     }
+    /// }
+    /// # netlet_guest::export_net!(Proxy);
+    /// ```
     fn server_options(&self) -> ServerOptions {
         ServerOptions::default()
     }
@@ -103,18 +119,6 @@ pub trait NetHandler: 'static {
     /// A timer set with [`timers`](crate::timers) fired.
     fn on_timer(&mut self, timer: TimerId) {
         let _ = timer;
-    }
-
-    /// What happened to a request made with [`http::request`](crate::http::request):
-    /// its response's head, body pieces and end, or an error.
-    fn on_response(&mut self, request: &ClientRequest, event: ResponseEvent) {
-        let _ = (request, event);
-    }
-
-    /// What happened on a WebSocket opened with [`ws::connect`](crate::ws::connect):
-    /// `Open`, messages, pings and pongs, `Drain`, `Error`, then `Close`.
-    fn on_websocket(&mut self, ws: &WebSocket, event: WsEvent) {
-        let _ = (ws, event);
     }
 }
 

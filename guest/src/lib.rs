@@ -47,6 +47,17 @@
 //! asynchronous work (`connect`, `drain`, `end`, `close`) arrive later as events.
 //! `println!` / `eprintln!` go to the host's log, prefixed with the component's name.
 //!
+//! ## Layers
+//!
+//! The [`runtime`] knows sockets, datagram sockets and timers, nothing more. Protocols
+//! are built on them in their own modules: code that opens a socket or sets a timer
+//! for itself claims it ([`runtime::claim_socket`], [`runtime::claim_timer`]), and its
+//! events go to that code, not to the handler; results reach the handler through the
+//! callback given at the call ([`http::request`], [`ws::connect`]). Servers are
+//! handlers wrapping handlers: [`http::HttpServer`] is a [`NetHandler`] that calls an
+//! [`http::HttpHandler`]. A new protocol is a new module that does the same; the
+//! runtime and the handler traits do not change.
+//!
 //! ## Exporting
 //!
 //! - [`export_net!`] for a TCP handler ([`NetHandler`]),
@@ -60,7 +71,7 @@
 //! Each takes an expression that builds the handler, evaluated once when the instance
 //! starts: `export_net!(Echo)` for a unit struct, `export_net!(Chat::default())` otherwise.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 #[allow(missing_docs)]
 mod bindings;
@@ -68,8 +79,9 @@ pub mod dgram;
 mod error;
 mod handler;
 pub mod http;
+mod ids;
 pub mod net;
-mod runtime;
+pub mod runtime;
 pub mod timers;
 pub mod ws;
 

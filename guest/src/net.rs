@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::bindings::netlet::net::net as raw;
 use crate::error::Error;
-use crate::runtime;
+use crate::ids::IdMap;
 
 /// An address family (Node's `'IPv4'` / `'IPv6'`).
 pub use crate::bindings::netlet::net::types::IpFamily;
@@ -219,7 +219,7 @@ impl Socket {
     }
 
     /// Node's `socket.encrypted`: the socket came from a TLS listener (`netlet run
-    /// --tls`) or was opened with [`ConnectOptions::tls`]. The host ran the handshake;
+    /// --tls`) or was opened with [`connect_tls`]. The host ran the handshake;
     /// handlers that do not care see the same events as on plain TCP.
     pub fn encrypted(&self) -> bool {
         self.0.raw.tls().is_some()
@@ -310,11 +310,16 @@ impl fmt::Debug for Socket {
     }
 }
 
-/// One event of a socket, as [`NetHandler`](crate::NetHandler) would receive it: how a
-/// protocol layer hands a connection's later events to whoever took it over (an HTTP
-/// upgrade: [`HttpHandler::on_upgraded`](crate::http::HttpHandler::on_upgraded)).
+/// One event of a socket, as [`NetHandler`](crate::NetHandler) would receive it: what
+/// the runtime hands to the code that claimed the socket
+/// ([`SocketOwner`](crate::runtime::SocketOwner)), and how a protocol layer hands a
+/// connection's later events to whoever took it over (an HTTP upgrade:
+/// [`HttpHandler::on_upgraded`](crate::http::HttpHandler::on_upgraded)).
 #[derive(Debug)]
 pub enum SocketEvent {
+    /// Node's `'connect'`: a client socket from [`connect`] is connected (never for an
+    /// accepted socket).
+    Connect,
     /// Node's `'data'`.
     Data(Vec<u8>),
     /// Node's `'end'`: the peer finished sending.
@@ -451,6 +456,22 @@ pub fn set_server_options(options: ServerOptions) {
 /// which flag to pass) when no listener is configured for `port` and `--allow` does not
 /// permit binding it, and [`ErrorCode::AddressInUse`](crate::ErrorCode::AddressInUse)
 /// when the handler already listens there.
+///
+/// ```no_run
+/// use netlet_guest::NetHandler;
+/// use netlet_guest::net::{self, ServerOptions};
+///
+/// struct Admin;
+///
+/// impl NetHandler for Admin {
+///     fn init(&mut self, _args: Vec<String>) -> Result<(), String> {
+///         let options = ServerOptions { pause_on_connect: true, ..Default::default() };
+///         net::listen(9000, Some("127.0.0.1"), options).map_err(|e| e.to_string())?;
+///         Ok(())
+///     }
+/// }
+/// # netlet_guest::export_net!(Admin);
+/// ```
 pub fn listen(port: u16, host: Option<&str>, options: ServerOptions) -> Result<Server, Error> {
     raw::listen(port, host, options.raw())
         .map(Server::new)
@@ -554,6 +575,16 @@ impl ConnectOptions {
 /// then `on_close`. Writes made before the connection is up are sent once it is. The host
 /// must allow the destination (`netlet run --allow HOST:PORT`), or this fails with
 /// [`ErrorCode::AccessDenied`](crate::ErrorCode::AccessDenied).
+///
+/// ```no_run
+/// use netlet_guest::net::{ConnectOptions, connect};
+///
+/// let mut options = ConnectOptions::new("127.0.0.1", 6379);
+/// options.no_delay = true;
+/// let socket = connect(options)?;
+/// socket.write("PING\r\n"); // sent once connected; the reply comes to `on_data`
+/// # Ok::<(), netlet_guest::Error>(())
+/// ```
 pub fn connect(options: ConnectOptions) -> Result<Socket, Error> {
     adopt(raw::connect(&options.raw()), &options)
 }
@@ -583,13 +614,13 @@ pub fn connect_tls(options: ConnectOptions, tls: TlsOptions) -> Result<Socket, E
 }
 
 fn adopt(
-    result: Result<raw::Socket, crate::ErrorCode>,
+    result: Result<raw::Socket, crate::error::ErrorCode>,
     options: &ConnectOptions,
 ) -> Result<Socket, Error> {
     match result {
         Ok(raw) => {
             let socket = Socket::new(raw, None);
-            runtime::adopt_socket(&socket);
+            adopt_socket(&socket);
             Ok(socket)
         }
         Err(code) => Err(Error::from_code(
@@ -602,4 +633,26 @@ fn adopt(
 /// `connect` to `host:port` with default options.
 pub fn connect_to(host: &str, port: u16) -> Result<Socket, Error> {
     connect(ConnectOptions::new(host, port))
+}
+
+thread_local! {
+    /// Every socket the instance has and the host has not closed, by id: the handles
+    /// the runtime passes with each event, the same as those [`connect`] returned (so
+    /// [`Socket::state`] and [`Socket::destroyed`] are shared).
+    static LIVE: RefCell<IdMap<Socket>> = RefCell::new(IdMap::default());
+}
+
+/// Keeps `socket` until its `close` event.
+pub(crate) fn adopt_socket(socket: &Socket) {
+    LIVE.with(|s| s.borrow_mut().insert(socket.id(), socket.clone()));
+}
+
+/// The live socket `id` (destroyed or not).
+pub(crate) fn live_socket(id: u32) -> Option<Socket> {
+    LIVE.with(|s| s.borrow().get(&id).cloned())
+}
+
+/// Forgets socket `id` (its `close` came) and returns it.
+pub(crate) fn forget_socket(id: u32) -> Option<Socket> {
+    LIVE.with(|s| s.borrow_mut().remove(&id))
 }

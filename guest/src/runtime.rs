@@ -1,29 +1,146 @@
-//! The SDK's side of the event loop: keeps the instance's handler and every live socket,
-//! and turns each batch of raw events from the host into handler calls.
+//! The runtime: the guest's side of the event loop. It knows sockets, datagram sockets
+//! and timers, and nothing of the protocols built on them.
+//!
+//! The host calls the instance with a batch of events, each naming a socket, a UDP
+//! socket or a timer by its id. The runtime keeps every live [`Socket`] and
+//! [`DgramSocket`] by id (the handles `connect` and `create_socket` returned, so
+//! per-connection state is shared) and hands each event to whoever owns the id:
+//!
+//! - the code that **claimed** it: [`claim_socket`], [`claim_dgram`] or [`claim_timer`]
+//!   with an owner ([`SocketOwner`], [`DgramOwner`], [`TimerOwner`]) that gets every
+//!   later event of the id;
+//! - otherwise the exported handler ([`NetHandler`], [`DgramHandler`]).
+//!
+//! This is how protocols are layered without the runtime knowing them: the HTTP client
+//! claims the connections it opens, parses their bytes and calls the callback given
+//! to [`http::request`](crate::http::request); the WebSocket client does the same for
+//! [`ws::connect`](crate::ws::connect), and each WebSocket claims its close timer. A
+//! new protocol (in this crate or another) does the same, in its own code. Servers
+//! are layered the other way, as handlers wrapping handlers
+//! ([`HttpServer`](crate::http::HttpServer) is a [`NetHandler`] that calls an
+//! [`HttpHandler`](crate::http::HttpHandler)), since the sockets they serve are the
+//! operator's listeners' and come to the exported handler.
+//!
+//! A claim lasts until it is released or, for a socket, until its `close` event (which
+//! the owner gets, like every other). Events of a socket destroyed with
+//! [`Socket::destroy`] are dropped, but its `close`, whoever owns it.
+//!
+//! ```no_run
+//! use std::cell::Cell;
+//! use std::rc::Rc;
+//! use netlet_guest::net::{self, Socket, SocketEvent};
+//! use netlet_guest::runtime::{self, SocketOwner};
+//!
+//! /// A protocol that counts the bytes of the connections it opens.
+//! struct Counter { bytes: Cell<usize> }
+//!
+//! impl SocketOwner for Counter {
+//!     fn on_socket_event(&self, socket: &Socket, event: SocketEvent) {
+//!         match event {
+//!             SocketEvent::Data(data) => self.bytes.set(self.bytes.get() + data.len()),
+//!             SocketEvent::Close { .. } => println!("{socket:?}: {} bytes", self.bytes.get()),
+//!             _ => {}
+//!         }
+//!     }
+//! }
+//!
+//! fn open(host: &str, port: u16) -> Result<Socket, netlet_guest::Error> {
+//!     let socket = net::connect_to(host, port)?;
+//!     runtime::claim_socket(&socket, Rc::new(Counter { bytes: Cell::new(0) }));
+//!     Ok(socket)
+//! }
+//! ```
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::rc::Rc;
 
 use crate::bindings::exports::netlet::net::handler::Event;
-use crate::bindings::netlet::net::dgram_handler::DgramEvent;
+use crate::bindings::netlet::net::dgram_handler::DgramEvent as RawDgramEvent;
 use crate::bindings::netlet::net::net_handler::NetEvent;
-use crate::dgram::DgramSocket;
+use crate::dgram::{self, DgramEvent, DgramSocket};
 use crate::handler::{DgramHandler, NetHandler};
-use crate::http::{self, client::SocketEvent as ClientSocketEvent};
-use crate::net::{Server, Socket, SocketEvent};
+use crate::ids::IdMap;
+use crate::net::{self, Server, ServerOptions, Socket, SocketEvent};
 use crate::timers::TimerId;
 
-/// What an export macro registers: access to the handler's TCP and/or UDP side.
+/// Code that owns sockets it claimed with [`claim_socket`]: their events come to it
+/// instead of the handler.
+pub trait SocketOwner {
+    /// An event of a claimed socket. After [`SocketEvent::Close`] the claim is over.
+    fn on_socket_event(&self, socket: &Socket, event: SocketEvent);
+}
+
+/// Code that owns UDP sockets it claimed with [`claim_dgram`].
+pub trait DgramOwner {
+    /// An event of a claimed UDP socket. After [`DgramEvent::Close`] the claim is over.
+    fn on_dgram_event(&self, socket: &DgramSocket, event: DgramEvent);
+}
+
+/// Code that owns timers it claimed with [`claim_timer`].
+pub trait TimerOwner {
+    /// A claimed timer fired. A one-shot timer's claim should be released here.
+    fn on_timer(&self, timer: TimerId);
+}
+
+thread_local! {
+    static HANDLER: RefCell<Option<Box<dyn Dispatch>>> = const { RefCell::new(None) };
+    // Kept apart from HANDLER: a handler claims, opens and closes while it is called.
+    static SERVERS: RefCell<IdMap<Server>> = RefCell::new(IdMap::default());
+    static SOCKET_OWNERS: RefCell<IdMap<Rc<dyn SocketOwner>>> = RefCell::new(IdMap::default());
+    static DGRAM_OWNERS: RefCell<IdMap<Rc<dyn DgramOwner>>> = RefCell::new(IdMap::default());
+    static TIMER_OWNERS: RefCell<IdMap<Rc<dyn TimerOwner>>> = RefCell::new(IdMap::default());
+}
+
+/// Claims `socket`: its events from now on go to `owner`, not to the handler (a
+/// claim made before the socket's first event, as right after
+/// [`connect`](crate::net::connect), gets them all).
+pub fn claim_socket(socket: &Socket, owner: Rc<dyn SocketOwner>) {
+    SOCKET_OWNERS.with(|o| o.borrow_mut().insert(socket.id(), owner));
+}
+
+/// Gives `socket` back to the handler: its later events go to
+/// [`NetHandler`] again. Returns whether it was claimed.
+pub fn release_socket(socket: &Socket) -> bool {
+    SOCKET_OWNERS.with(|o| o.borrow_mut().remove(&socket.id()).is_some())
+}
+
+/// Claims UDP `socket`: its events from now on go to `owner`, not to the handler.
+pub fn claim_dgram(socket: &DgramSocket, owner: Rc<dyn DgramOwner>) {
+    DGRAM_OWNERS.with(|o| o.borrow_mut().insert(socket.id(), owner));
+}
+
+/// Gives UDP `socket` back to the handler. Returns whether it was claimed.
+pub fn release_dgram(socket: &DgramSocket) -> bool {
+    DGRAM_OWNERS.with(|o| o.borrow_mut().remove(&socket.id()).is_some())
+}
+
+/// Claims `timer` (from [`timers`](crate::timers)): it fires to `owner`, not to the
+/// handler's `on_timer`, until [`release_timer`].
+pub fn claim_timer(timer: TimerId, owner: Rc<dyn TimerOwner>) {
+    TIMER_OWNERS.with(|o| o.borrow_mut().insert(timer.0, owner));
+}
+
+/// Ends the claim on `timer` (clear it with [`timers::clear`](crate::timers::clear)
+/// if it may still fire). Returns whether it was claimed.
+pub fn release_timer(timer: TimerId) -> bool {
+    TIMER_OWNERS.with(|o| o.borrow_mut().remove(&timer.0).is_some())
+}
+
+/// What an export macro installs: the handler's TCP and/or UDP side.
+#[doc(hidden)]
 pub trait Dispatch {
     fn net(&mut self) -> Option<&mut dyn NetHandler>;
     fn dgram(&mut self) -> Option<&mut dyn DgramHandler>;
 }
 
 /// Adapter for [`export_net!`](crate::export_net).
+#[doc(hidden)]
 pub struct NetOnly<H>(pub H);
 /// Adapter for [`export_dgram!`](crate::export_dgram).
+#[doc(hidden)]
 pub struct DgramOnly<H>(pub H);
 /// Adapter for [`export_handler!`](crate::export_handler).
+#[doc(hidden)]
 pub struct Both<H>(pub H);
 
 impl<H: NetHandler> Dispatch for NetOnly<H> {
@@ -53,107 +170,12 @@ impl<H: NetHandler + DgramHandler> Dispatch for Both<H> {
     }
 }
 
-/// Socket ids are small integers the host hands out in sequence: a multiplicative hash
-/// spreads them well and costs far less than SipHash on every event.
-#[derive(Default, Clone, Copy)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type IdMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<IdHasher>>;
-
-thread_local! {
-    static HANDLER: RefCell<Option<Box<dyn Dispatch>>> = const { RefCell::new(None) };
-    // Kept apart from HANDLER: a handler may open sockets while it is being called.
-    static SOCKETS: RefCell<IdMap<Socket>> = RefCell::new(IdMap::default());
-    static SERVERS: RefCell<IdMap<Server>> = RefCell::new(IdMap::default());
-    static DGRAMS: RefCell<IdMap<DgramSocket>> = RefCell::new(IdMap::default());
-}
-
-pub(crate) fn adopt_socket(socket: &Socket) {
-    SOCKETS.with(|s| s.borrow_mut().insert(socket.id(), socket.clone()));
-}
-
-pub(crate) fn adopt_dgram(socket: &DgramSocket) {
-    DGRAMS.with(|s| s.borrow_mut().insert(socket.id(), socket.clone()));
-}
-
-/// A live socket by id; `None` for unknown or destroyed ones, whose remaining events
-/// (other than `close`) are dropped.
-fn socket(id: u32) -> Option<Socket> {
-    SOCKETS
-        .with(|s| s.borrow().get(&id).cloned())
-        .filter(|s| !s.destroyed())
-}
-
-fn server(id: u32) -> Option<Server> {
-    SERVERS.with(|s| s.borrow().get(&id).cloned())
-}
-
-fn dgram(id: u32) -> Option<DgramSocket> {
-    DGRAMS.with(|s| s.borrow().get(&id).cloned())
-}
-
 fn with_handler(f: impl FnOnce(&mut dyn Dispatch)) {
     HANDLER.with(|h| {
         if let Some(handler) = h.borrow_mut().as_mut() {
             f(handler.as_mut())
         }
     })
-}
-
-/// The export's `init`: installs the handler, then runs its `init` hook(s).
-pub fn init(handler: Box<dyn Dispatch>, args: Vec<String>) -> Result<(), String> {
-    HANDLER.with(|h| *h.borrow_mut() = Some(handler));
-    let mut result = Ok(());
-    with_handler(|h| {
-        if let Some(net) = h.net() {
-            let options = net.server_options();
-            if options != crate::net::ServerOptions::default() {
-                crate::net::set_server_options(options);
-            }
-            result = net.init(args.clone());
-        }
-        if result.is_ok()
-            && let Some(dgram) = h.dgram()
-        {
-            result = dgram.init(args);
-        }
-    });
-    result
-}
-
-/// The export's `handle`: delivers each event of the batch, in order.
-pub fn handle(events: Vec<Event>) {
-    for event in events {
-        match event {
-            Event::Net(ev) => net_event(ev),
-            Event::Dgram(ev) => dgram_event(ev),
-            Event::Timer(id) if crate::ws::close_timer_fired(TimerId(id)) => {}
-            Event::Timer(id) => with_handler(|h| {
-                if let Some(net) = h.net() {
-                    net.on_timer(TimerId(id));
-                }
-                if let Some(dgram) = h.dgram() {
-                    dgram.on_timer(TimerId(id));
-                }
-            }),
-        }
-    }
 }
 
 fn on_net(f: impl FnOnce(&mut dyn NetHandler)) {
@@ -172,187 +194,187 @@ fn on_dgram(f: impl FnOnce(&mut dyn DgramHandler)) {
     })
 }
 
-/// The id of a socket event, and the event as the HTTP client takes it, when the
-/// socket is the client's.
-fn client_event(ev: &NetEvent) -> Option<(u32, ClientSocketEvent)> {
-    let (id, event) = match ev {
-        NetEvent::Connect(id) => (*id, ClientSocketEvent::Connect),
-        NetEvent::Data(e) => (e.socket, ClientSocketEvent::Data(Vec::new())),
-        NetEvent::End(id) => (*id, ClientSocketEvent::End),
-        NetEvent::Drain(id) => (*id, ClientSocketEvent::Drain),
-        NetEvent::Timeout(id) => (*id, ClientSocketEvent::Timeout),
-        NetEvent::Error(e) => (e.socket, ClientSocketEvent::Error(e.error.clone().into())),
-        NetEvent::Close(e) => (e.socket, ClientSocketEvent::Close),
-        _ => return None,
-    };
-    http::client::owns(id).then_some((id, event))
+/// The export's `init`: installs the handler, then runs its `init` hook(s).
+#[doc(hidden)]
+pub fn init(handler: Box<dyn Dispatch>, args: Vec<String>) -> Result<(), String> {
+    HANDLER.with(|h| *h.borrow_mut() = Some(handler));
+    let mut result = Ok(());
+    with_handler(|h| {
+        if let Some(net) = h.net() {
+            let options = net.server_options();
+            if options != ServerOptions::default() {
+                net::set_server_options(options);
+            }
+            result = net.init(args.clone());
+        }
+        if result.is_ok()
+            && let Some(dgram) = h.dgram()
+        {
+            result = dgram.init(args);
+        }
+    });
+    result
 }
 
-/// The id of a socket event, and the event as a WebSocket client takes it (data and
-/// errors without their payload, taken later), when the socket is a client's and not
-/// destroyed (its `close` always counts).
-fn ws_client_event(ev: &NetEvent) -> Option<(u32, SocketEvent)> {
+/// The export's `handle`: delivers each event of the batch, in order.
+#[doc(hidden)]
+pub fn handle(events: Vec<Event>) {
+    for event in events {
+        match event {
+            Event::Net(ev) => net_event(ev),
+            Event::Dgram(ev) => dgram_event(ev),
+            Event::Timer(id) => timer_event(TimerId(id)),
+        }
+    }
+}
+
+fn timer_event(timer: TimerId) {
+    if let Some(owner) = TIMER_OWNERS.with(|o| o.borrow().get(&timer.0).cloned()) {
+        owner.on_timer(timer);
+        return;
+    }
+    with_handler(|h| {
+        if let Some(net) = h.net() {
+            net.on_timer(timer);
+        }
+        if let Some(dgram) = h.dgram() {
+            dgram.on_timer(timer);
+        }
+    })
+}
+
+fn net_event(ev: NetEvent) {
     let (id, event) = match ev {
-        NetEvent::Data(e) => (e.socket, SocketEvent::Data(Vec::new())),
-        NetEvent::End(id) => (*id, SocketEvent::End),
-        NetEvent::Drain(id) => (*id, SocketEvent::Drain),
-        NetEvent::Timeout(id) => (*id, SocketEvent::Timeout),
-        NetEvent::Error(e) => (
-            e.socket,
-            SocketEvent::Error(crate::Error::other(
-                crate::ErrorCode::Unknown,
-                String::new(),
-            )),
-        ),
+        NetEvent::Connect(id) => (id, SocketEvent::Connect),
+        NetEvent::Data(e) => (e.socket, SocketEvent::Data(e.data)),
+        NetEvent::End(id) => (id, SocketEvent::End),
+        NetEvent::Drain(id) => (id, SocketEvent::Drain),
+        NetEvent::Timeout(id) => (id, SocketEvent::Timeout),
+        NetEvent::Error(e) => (e.socket, SocketEvent::Error(e.error.into())),
         NetEvent::Close(e) => (
             e.socket,
             SocketEvent::Close {
                 had_error: e.had_error,
             },
         ),
-        _ => return None,
-    };
-    if !crate::ws::client::owns(id) {
-        return None;
-    }
-    if !matches!(event, SocketEvent::Close { .. }) && socket(id).is_none() {
-        // Destroyed: its other events are dropped, as for any socket. Still ours.
-        return Some((id, SocketEvent::Timeout));
-    }
-    Some((id, event))
-}
-
-fn net_event(ev: NetEvent) {
-    if let Some((id, event)) = client_event(&ev) {
-        let event = match (event, ev) {
-            (ClientSocketEvent::Data(_), NetEvent::Data(e)) => ClientSocketEvent::Data(e.data),
-            (event, NetEvent::Close(_)) => {
-                if let Some(s) = SOCKETS.with(|m| m.borrow_mut().remove(&id)) {
-                    s.mark_closed();
-                    s.clear_state();
-                }
-                event
-            }
-            (event, _) => event,
-        };
-        for (request, event) in http::client::on_event(id, event) {
-            on_net(|h| h.on_response(&request, event));
-        }
-        return;
-    }
-    if let Some((id, event)) = ws_client_event(&ev) {
-        let event = match (event, ev) {
-            (SocketEvent::Data(_), NetEvent::Data(e)) => SocketEvent::Data(e.data),
-            (SocketEvent::Error(_), NetEvent::Error(e)) => SocketEvent::Error(e.error.into()),
-            (event @ SocketEvent::Close { .. }, _) => {
-                if let Some(s) = SOCKETS.with(|m| m.borrow_mut().remove(&id)) {
-                    s.mark_closed();
-                    s.clear_state();
-                }
-                event
-            }
-            (event, _) => event,
-        };
-        for (ws, event) in crate::ws::client::on_event(id, event) {
-            on_net(|h| h.on_websocket(&ws, event));
-        }
-        return;
-    }
-    match ev {
         NetEvent::Listening(raw) => {
             let server = Server::new(raw);
             SERVERS.with(|s| s.borrow_mut().insert(server.id(), server.clone()));
-            on_net(|h| h.on_listening(&server));
+            return on_net(|h| h.on_listening(&server));
         }
         NetEvent::Connection(ev) => {
             let socket = Socket::new(ev.socket, Some(ev.server));
-            adopt_socket(&socket);
-            on_net(|h| h.on_connection(&socket));
-        }
-        NetEvent::Connect(id) => {
-            if let Some(s) = socket(id) {
-                on_net(|h| h.on_connect(&s));
-            }
-        }
-        NetEvent::Data(ev) => {
-            if let Some(s) = socket(ev.socket) {
-                on_net(|h| h.on_data(&s, ev.data));
-            }
-        }
-        NetEvent::End(id) => {
-            if let Some(s) = socket(id) {
-                on_net(|h| h.on_end(&s));
-            }
-        }
-        NetEvent::Drain(id) => {
-            if let Some(s) = socket(id) {
-                on_net(|h| h.on_drain(&s));
-            }
-        }
-        NetEvent::Timeout(id) => {
-            if let Some(s) = socket(id) {
-                on_net(|h| h.on_timeout(&s));
-            }
-        }
-        NetEvent::Error(ev) => {
-            if let Some(s) = socket(ev.socket) {
-                on_net(|h| h.on_error(&s, ev.error.into()));
-            }
-        }
-        NetEvent::Close(ev) => {
-            if let Some(s) = SOCKETS.with(|m| m.borrow_mut().remove(&ev.socket)) {
-                s.mark_closed();
-                on_net(|h| h.on_close(&s, ev.had_error));
-                s.clear_state();
-            }
+            net::adopt_socket(&socket);
+            return on_net(|h| h.on_connection(&socket));
         }
         NetEvent::ServerClose(id) => {
             if let Some(server) = SERVERS.with(|m| m.borrow_mut().remove(&id)) {
                 on_net(|h| h.on_server_close(&server));
             }
+            return;
         }
         NetEvent::Drop(ev) => {
             if let Some(server) = server(ev.server) {
                 on_net(|h| h.on_drop(&server, ev.local_address, ev.remote_address));
             }
+            return;
         }
         NetEvent::ServerError(ev) => {
             if let Some(server) = server(ev.server) {
                 on_net(|h| h.on_server_error(&server, ev.error.into()));
             }
+            return;
         }
+    };
+    socket_event(id, event);
+}
+
+fn server(id: u32) -> Option<Server> {
+    SERVERS.with(|s| s.borrow().get(&id).cloned())
+}
+
+/// Delivers an event of socket `id` to its owner or the handler. Unknown sockets'
+/// events are dropped, and destroyed ones' but `close`, as in Node.
+fn socket_event(id: u32, event: SocketEvent) {
+    let closing = matches!(event, SocketEvent::Close { .. });
+    let socket = if closing {
+        net::forget_socket(id)
+    } else {
+        net::live_socket(id).filter(|s| !s.destroyed())
+    };
+    let Some(socket) = socket else {
+        return;
+    };
+    if closing {
+        socket.mark_closed();
+    }
+    let owner = SOCKET_OWNERS.with(|o| {
+        let mut o = o.borrow_mut();
+        if o.is_empty() {
+            None
+        } else if closing {
+            o.remove(&id)
+        } else {
+            o.get(&id).cloned()
+        }
+    });
+    match owner {
+        Some(owner) => owner.on_socket_event(&socket, event),
+        None => on_net(|h| match event {
+            SocketEvent::Connect => h.on_connect(&socket),
+            SocketEvent::Data(data) => h.on_data(&socket, data),
+            SocketEvent::End => h.on_end(&socket),
+            SocketEvent::Drain => h.on_drain(&socket),
+            SocketEvent::Timeout => h.on_timeout(&socket),
+            SocketEvent::Error(error) => h.on_error(&socket, error),
+            SocketEvent::Close { had_error } => h.on_close(&socket, had_error),
+        }),
+    }
+    if closing {
+        socket.clear_state();
     }
 }
 
-fn dgram_event(ev: DgramEvent) {
-    match ev {
-        DgramEvent::Listening(ev) => {
+fn dgram_event(ev: RawDgramEvent) {
+    let (id, event) = match ev {
+        RawDgramEvent::Listening(ev) => {
             if let Some(raw) = ev.handle {
-                adopt_dgram(&DgramSocket::new(raw));
+                dgram::adopt_dgram(&DgramSocket::new(raw));
             }
-            if let Some(s) = dgram(ev.socket) {
-                on_dgram(|h| h.on_listening(&s));
-            }
+            (ev.socket, DgramEvent::Listening)
         }
-        DgramEvent::Message(ev) => {
-            if let Some(s) = dgram(ev.socket) {
-                on_dgram(|h| h.on_message(&s, ev.data, ev.rinfo));
-            }
+        RawDgramEvent::Message(ev) => (ev.socket, DgramEvent::Message(ev.data, ev.rinfo)),
+        RawDgramEvent::Connect(id) => (id, DgramEvent::Connect),
+        RawDgramEvent::Error(ev) => (ev.socket, DgramEvent::Error(ev.error.into())),
+        RawDgramEvent::Close(id) => (id, DgramEvent::Close),
+    };
+    let closing = matches!(event, DgramEvent::Close);
+    let socket = if closing {
+        dgram::forget_dgram(id)
+    } else {
+        dgram::live_dgram(id)
+    };
+    let Some(socket) = socket else {
+        return;
+    };
+    let owner = DGRAM_OWNERS.with(|o| {
+        let mut o = o.borrow_mut();
+        if o.is_empty() {
+            None
+        } else if closing {
+            o.remove(&id)
+        } else {
+            o.get(&id).cloned()
         }
-        DgramEvent::Connect(id) => {
-            if let Some(s) = dgram(id) {
-                on_dgram(|h| h.on_connect(&s));
-            }
-        }
-        DgramEvent::Error(ev) => {
-            if let Some(s) = dgram(ev.socket) {
-                on_dgram(|h| h.on_error(&s, ev.error.into()));
-            }
-        }
-        DgramEvent::Close(id) => {
-            if let Some(s) = DGRAMS.with(|m| m.borrow_mut().remove(&id)) {
-                on_dgram(|h| h.on_close(&s));
-            }
-        }
+    });
+    match owner {
+        Some(owner) => owner.on_dgram_event(&socket, event),
+        None => on_dgram(|h| match event {
+            DgramEvent::Listening => h.on_listening(&socket),
+            DgramEvent::Message(data, rinfo) => h.on_message(&socket, data, rinfo),
+            DgramEvent::Connect => h.on_connect(&socket),
+            DgramEvent::Error(error) => h.on_error(&socket, error),
+            DgramEvent::Close => h.on_close(&socket),
+        }),
     }
 }

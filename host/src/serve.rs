@@ -127,7 +127,7 @@ impl Service {
 
     /// Binds `config`'s listeners (nothing is served until [`Bound::start`]).
     pub fn bind(config: HandlerConfig) -> Result<Bound, ServeError> {
-        let tls = Tls::load(&config).map_err(ServeError::Tls)?;
+        let tls = Tls::load(&config.tls_settings()).map_err(ServeError::Tls)?;
         let shards = config.shards.max(1);
         // Shards share a port through SO_REUSEPORT; `--reuse-port` lets another process
         // share it too.
@@ -226,7 +226,7 @@ impl Service {
             ));
         }
         // Certificates are read first: a bad one refuses the whole swap.
-        let tls = Tls::load(&config).map_err(|e| e.to_string())?;
+        let tls = Tls::load(&config.tls_settings()).map_err(|e| e.to_string())?;
         let config = Arc::new(config);
         let policy = Arc::new(Policy::new(config.allow.clone(), config.allow_dns));
         let (done, results) = mpsc::channel();
@@ -263,7 +263,7 @@ impl Service {
     /// and CAs of `config`; new handshakes use them, open connections and the handler's
     /// instances are untouched. `Err` (a file that does not load) changes nothing.
     pub fn update_tls(&self, config: &HandlerConfig) -> Result<(), TlsError> {
-        let tls = Tls::load(config)?;
+        let tls = Tls::load(&config.tls_settings())?;
         self.tls_cell.set(tls);
         Ok(())
     }

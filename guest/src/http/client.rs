@@ -1,18 +1,20 @@
 //! The client: Node's `http.request` over [`net::connect`](crate::net::connect) (and
 //! `https.request` over [`net::connect_tls`](crate::net::connect_tls) when the options
 //! carry [`TlsOptions`]), with a keep-alive pool of idle connections per host, port and
-//! TLS name (Node's global agent, `keepAlive: true` since Node 19). The response
-//! arrives as [`ResponseEvent`]s in the handler's `on_response`.
+//! TLS name (Node's global agent, `keepAlive: true` since Node 19). The client claims
+//! the connections it opens ([`runtime::claim_socket`]); the response arrives as
+//! [`ResponseEvent`]s in the callback given to [`request`].
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use super::parse::{Event, Head, Kind, Limits, Parser, Version};
 use crate::error::{Error, ErrorCode};
-use crate::net::{self, ConnectOptions, Socket, TlsOptions};
+use crate::net::{self, ConnectOptions, Socket, SocketEvent, TlsOptions};
+use crate::runtime::{self, SocketOwner};
 
 /// How long an idle pooled connection is kept (a second under Node's default server
 /// `keepAliveTimeout`, so the server is not the one to close it under a new request).
@@ -75,7 +77,7 @@ impl RequestOptions {
     }
 }
 
-/// What happens to a [`ClientRequest`], delivered to the handler's `on_response`.
+/// What happens to a [`ClientRequest`], delivered to the callback given to [`request`].
 #[derive(Debug)]
 pub enum ResponseEvent {
     /// The response's head (Node's `http.request` callback).
@@ -122,6 +124,9 @@ impl IncomingResponse {
     }
 }
 
+/// The callback a request's events go to.
+type OnResponse = Box<dyn FnMut(&ClientRequest, ResponseEvent)>;
+
 struct ReqInner {
     id: u64,
     socket: Socket,
@@ -131,6 +136,8 @@ struct ReqInner {
     length_left: Option<u64>,
     ended: bool,
     done: bool,
+    /// Taken out while it runs (it may use the request), dropped once nothing follows.
+    on_event: Option<OnResponse>,
 }
 
 /// A request in flight: Node's `http.ClientRequest`. A cheap handle; equal handles
@@ -155,39 +162,69 @@ impl std::fmt::Debug for ClientRequest {
     }
 }
 
-/// A connection the client owns.
+/// Which idle connections a request may reuse: same host and port, and the same TLS
+/// name (`None` for plain HTTP), so a plain connection never carries an HTTPS request.
+type PoolKey = (String, u16, Option<String>);
+
+/// A connection the client opened and claimed: the runtime hands it every event of
+/// its socket.
 struct ClientConn {
+    /// This connection, for the pool to keep when it goes idle.
+    me: Weak<ClientConn>,
     socket: Socket,
     key: PoolKey,
+    state: RefCell<ConnState>,
+}
+
+struct ConnState {
     parser: Parser,
     current: Option<ClientRequest>,
     /// Whether the response lets the connection be reused.
     reusable: bool,
 }
 
-/// Which idle connections a request may reuse: same host and port, and the same TLS
-/// name (`None` for plain HTTP), so a plain connection never carries an HTTPS request.
-type PoolKey = (String, u16, Option<String>);
-
 thread_local! {
-    static CONNS: RefCell<HashMap<u32, ClientConn>> = RefCell::new(HashMap::new());
-    static IDLE: RefCell<HashMap<PoolKey, Vec<u32>>> = RefCell::new(HashMap::new());
+    /// Idle connections, most recently used last.
+    static IDLE: RefCell<HashMap<PoolKey, Vec<Rc<ClientConn>>>> = RefCell::new(HashMap::new());
     static NEXT_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
-/// Whether socket `id` belongs to the client (its events are the client's).
-pub(crate) fn owns(id: u32) -> bool {
-    CONNS.with(|c| c.borrow().contains_key(&id))
-}
-
-/// Node's `http.request(options)`: starts a request. Write a body with
+/// Node's `http.request(options, callback)`: starts a request. Write a body with
 /// [`ClientRequest::write`], then [`ClientRequest::end`] (a request without a body
-/// still needs `end`). Events come to `on_response`. The destination must be allowed
-/// (`--allow HOST:PORT`), or this fails with `access-denied`.
-pub fn request(options: RequestOptions) -> Result<ClientRequest, Error> {
+/// still needs `end`). What happens to it comes to `on_event`: the response's head,
+/// its body in pieces, its end, or an error; nothing follows `End` or `Error`. The
+/// destination must be allowed (`--allow HOST:PORT`), or this fails with
+/// `access-denied`.
+///
+/// The callback cannot borrow the handler (it runs later, from the runtime): keep
+/// what it shares with the handler in an `Rc<RefCell<..>>`, or move it in.
+///
+/// ```no_run
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+/// use netlet_guest::http::{self, RequestOptions, ResponseEvent};
+///
+/// let body = Rc::new(RefCell::new(Vec::new()));
+/// let seen = body.clone();
+/// let req = http::request(
+///     RequestOptions::new("POST", "127.0.0.1", 8080, "/echo"),
+///     move |_req, event| match event {
+///         ResponseEvent::Response(head) => println!("status {}", head.status()),
+///         ResponseEvent::Data(chunk) => seen.borrow_mut().extend(chunk),
+///         ResponseEvent::End => println!("{} bytes", seen.borrow().len()),
+///         ResponseEvent::Error(e) => println!("failed: {e}"),
+///         ResponseEvent::Drain => {}
+///     },
+/// )?;
+/// req.end_with("hello");
+/// # Ok::<(), netlet_guest::Error>(())
+/// ```
+pub fn request(
+    options: RequestOptions,
+    on_event: impl FnMut(&ClientRequest, ResponseEvent) + 'static,
+) -> Result<ClientRequest, Error> {
     for (name, value) in &options.headers {
-        if !super::response::valid_header_name(name) || !super::response::valid_header_value(value)
-        {
+        if !super::encode::valid_header_name(name) || !super::encode::valid_header_value(value) {
             return Err(Error::other(
                 ErrorCode::InvalidArgument,
                 format!("invalid header {name:?}"),
@@ -209,10 +246,9 @@ pub fn request(options: RequestOptions) -> Result<ClientRequest, Error> {
         IDLE.with(|idle| {
             let mut idle = idle.borrow_mut();
             let list = idle.get_mut(&key)?;
-            while let Some(id) = list.pop() {
-                let socket = CONNS.with(|c| c.borrow().get(&id).map(|c| c.socket.clone()));
-                if let Some(s) = socket.filter(|s| !s.destroyed()) {
-                    return Some(s);
+            while let Some(conn) = list.pop() {
+                if !conn.socket.destroyed() {
+                    return Some(conn);
                 }
             }
             None
@@ -220,30 +256,29 @@ pub fn request(options: RequestOptions) -> Result<ClientRequest, Error> {
     } else {
         None
     };
-    let socket = match reused {
-        Some(s) => {
-            s.set_timeout(Duration::ZERO);
-            s
+    let conn = match reused {
+        Some(conn) => {
+            conn.socket.set_timeout(Duration::ZERO);
+            conn
         }
         None => {
             let connect = ConnectOptions::new(options.host.clone(), options.port);
-            let s = match &options.tls {
+            let socket = match &options.tls {
                 Some(tls) => net::connect_tls(connect, tls.clone())?,
                 None => net::connect(connect)?,
             };
-            CONNS.with(|c| {
-                c.borrow_mut().insert(
-                    s.id(),
-                    ClientConn {
-                        socket: s.clone(),
-                        key,
-                        parser: Parser::new(Kind::Response, Limits::default()),
-                        current: None,
-                        reusable: false,
-                    },
-                )
+            let conn = Rc::new_cyclic(|me| ClientConn {
+                me: me.clone(),
+                socket,
+                key,
+                state: RefCell::new(ConnState {
+                    parser: Parser::new(Kind::Response, Limits::default()),
+                    current: None,
+                    reusable: false,
+                }),
             });
-            s
+            runtime::claim_socket(&conn.socket, conn.clone());
+            conn
         }
     };
     let id = NEXT_ID.with(|n| {
@@ -253,26 +288,29 @@ pub fn request(options: RequestOptions) -> Result<ClientRequest, Error> {
     let to_head = options.method.eq_ignore_ascii_case("HEAD");
     let req = ClientRequest(Rc::new(RefCell::new(ReqInner {
         id,
-        socket: socket.clone(),
+        socket: conn.socket.clone(),
         options,
         head_sent: false,
         length_left: None,
         ended: false,
         done: false,
+        on_event: Some(Box::new(on_event)),
     })));
-    CONNS.with(|c| {
-        if let Some(conn) = c.borrow_mut().get_mut(&socket.id()) {
-            conn.current = Some(req.clone());
-            conn.reusable = false;
-            conn.parser.expect_head_response(to_head);
-        }
-    });
+    let mut st = conn.state.borrow_mut();
+    st.current = Some(req.clone());
+    st.reusable = false;
+    st.parser.expect_head_response(to_head);
     Ok(req)
 }
 
-/// `GET path` on `host:port`, ended at once.
-pub fn get(host: &str, port: u16, path: &str) -> Result<ClientRequest, Error> {
-    let req = request(RequestOptions::new("GET", host, port, path))?;
+/// `GET path` on `host:port`, ended at once; see [`request`].
+pub fn get(
+    host: &str,
+    port: u16,
+    path: &str,
+    on_event: impl FnMut(&ClientRequest, ResponseEvent) + 'static,
+) -> Result<ClientRequest, Error> {
+    let req = request(RequestOptions::new("GET", host, port, path), on_event)?;
     req.end();
     Ok(req)
 }
@@ -420,48 +458,60 @@ impl std::fmt::Write for Str<'_> {
     }
 }
 
-/// A `net` event of a client-owned socket.
-pub(crate) enum SocketEvent {
-    /// Connected: the queued request goes out; nothing to tell the handler.
-    Connect,
-    Data(Vec<u8>),
-    End,
-    Drain,
-    Timeout,
-    Error(Error),
-    Close,
-}
-
-/// Handles a client socket's event; returns what to deliver to the handler.
-pub(crate) fn on_event(id: u32, ev: SocketEvent) -> Vec<(ClientRequest, ResponseEvent)> {
-    let mut out = Vec::new();
-    CONNS.with(|conns| {
-        let mut conns = conns.borrow_mut();
-        let Some(conn) = conns.get_mut(&id) else {
+impl ClientRequest {
+    /// Hands `event` to the request's callback, outside every borrow (the callback may
+    /// use this request, or start another); after `End` or `Error` the callback is
+    /// dropped, and with it what it holds.
+    fn deliver(&self, event: ResponseEvent) {
+        let last = matches!(event, ResponseEvent::End | ResponseEvent::Error(_));
+        let Some(mut on_event) = self.0.borrow_mut().on_event.take() else {
             return;
         };
-        let fail = |conn: &mut ClientConn, out: &mut Vec<_>, e: Error| {
-            if let Some(req) = conn.current.take() {
+        on_event(self, event);
+        if !last {
+            self.0.borrow_mut().on_event.get_or_insert(on_event);
+        }
+    }
+}
+
+impl SocketOwner for ClientConn {
+    fn on_socket_event(&self, _socket: &Socket, event: SocketEvent) {
+        // Collected first, delivered once the connection's state is no longer borrowed.
+        for (req, event) in self.handle(event) {
+            req.deliver(event);
+        }
+    }
+}
+
+impl ClientConn {
+    /// Moves the connection on with an event of its socket; returns what to tell
+    /// which request.
+    fn handle(&self, event: SocketEvent) -> Vec<(ClientRequest, ResponseEvent)> {
+        let mut out = Vec::new();
+        let mut st = self.state.borrow_mut();
+        let fail = |st: &mut ConnState, out: &mut Vec<_>, e: Error| {
+            if let Some(req) = st.current.take() {
                 let done = std::mem::replace(&mut req.0.borrow_mut().done, true);
                 if !done {
                     out.push((req, ResponseEvent::Error(e)));
                 }
             }
         };
-        match ev {
+        match event {
+            // Connected: the queued request goes out; nothing to tell.
             SocketEvent::Connect => {}
             SocketEvent::Data(data) => {
-                conn.parser.push(data);
+                st.parser.push(data);
                 loop {
-                    match conn.parser.next_event() {
+                    match st.parser.next_event() {
                         Ok(None) => break,
                         Ok(Some(Event::Head(head))) => {
                             let status = head.status();
                             if (100..200).contains(&status) && status != 101 {
                                 continue;
                             }
-                            conn.reusable = head.keep_alive() && status != 101;
-                            if let Some(req) = &conn.current {
+                            st.reusable = head.keep_alive() && status != 101;
+                            if let Some(req) = &st.current {
                                 out.push((
                                     req.clone(),
                                     ResponseEvent::Response(IncomingResponse(head)),
@@ -469,12 +519,12 @@ pub(crate) fn on_event(id: u32, ev: SocketEvent) -> Vec<(ClientRequest, Response
                             }
                         }
                         Ok(Some(Event::Body(chunk))) => {
-                            if let Some(req) = &conn.current {
+                            if let Some(req) = &st.current {
                                 out.push((req.clone(), ResponseEvent::Data(chunk)));
                             }
                         }
                         Ok(Some(Event::End)) => {
-                            let Some(req) = conn.current.take() else {
+                            let Some(req) = st.current.take() else {
                                 continue;
                             };
                             let (keep, ended) = {
@@ -483,32 +533,17 @@ pub(crate) fn on_event(id: u32, ev: SocketEvent) -> Vec<(ClientRequest, Response
                                 (r.options.keep_alive, r.ended)
                             };
                             out.push((req, ResponseEvent::End));
-                            if keep && ended && conn.reusable && conn.parser.buffered() == 0 {
-                                let key = conn.key.clone();
-                                let pooled = IDLE.with(|idle| {
-                                    let mut idle = idle.borrow_mut();
-                                    let list = idle.entry(key).or_default();
-                                    if list.len() < MAX_IDLE {
-                                        list.push(id);
-                                        true
-                                    } else {
-                                        false
-                                    }
-                                });
-                                if pooled {
-                                    conn.socket.set_timeout(IDLE_TIMEOUT);
-                                } else {
-                                    conn.socket.end();
-                                }
+                            if keep && ended && st.reusable && st.parser.buffered() == 0 {
+                                self.pool();
                             } else {
-                                conn.socket.end();
+                                self.socket.end();
                             }
                             break;
                         }
                         Err(e) => {
-                            conn.socket.destroy();
+                            self.socket.destroy();
                             fail(
-                                conn,
+                                &mut st,
                                 &mut out,
                                 Error::other(ErrorCode::Unknown, format!("parse error: {e}")),
                             );
@@ -517,39 +552,59 @@ pub(crate) fn on_event(id: u32, ev: SocketEvent) -> Vec<(ClientRequest, Response
                     }
                 }
             }
-            SocketEvent::End => match conn.parser.finish() {
+            SocketEvent::End => match st.parser.finish() {
                 Ok(true) => {
-                    if let Some(req) = conn.current.take() {
+                    if let Some(req) = st.current.take() {
                         req.0.borrow_mut().done = true;
                         out.push((req, ResponseEvent::End));
                     }
                 }
-                _ => fail(conn, &mut out, hang_up()),
+                _ => fail(&mut st, &mut out, hang_up()),
             },
             SocketEvent::Drain => {
-                if let Some(req) = &conn.current {
+                if let Some(req) = &st.current {
                     out.push((req.clone(), ResponseEvent::Drain));
                 }
             }
             SocketEvent::Timeout => {
-                if conn.current.is_none() {
-                    conn.socket.destroy();
+                if st.current.is_none() {
+                    self.socket.destroy();
                 }
             }
-            SocketEvent::Error(e) => fail(conn, &mut out, e),
-            SocketEvent::Close => {
-                fail(conn, &mut out, hang_up());
-                let key = conn.key.clone();
-                conns.remove(&id);
+            SocketEvent::Error(e) => fail(&mut st, &mut out, e),
+            SocketEvent::Close { .. } => {
+                fail(&mut st, &mut out, hang_up());
+                let id = self.socket.id();
                 IDLE.with(|idle| {
-                    if let Some(list) = idle.borrow_mut().get_mut(&key) {
-                        list.retain(|&s| s != id);
+                    if let Some(list) = idle.borrow_mut().get_mut(&self.key) {
+                        list.retain(|c| c.socket.id() != id);
                     }
                 });
             }
         }
-    });
-    out
+        out
+    }
+
+    /// Keeps the connection for the next request to the same place, or ends it when
+    /// the pool is full.
+    fn pool(&self) {
+        let pooled = IDLE.with(|idle| {
+            let mut idle = idle.borrow_mut();
+            let list = idle.entry(self.key.clone()).or_default();
+            match self.me.upgrade() {
+                Some(conn) if list.len() < MAX_IDLE => {
+                    list.push(conn);
+                    true
+                }
+                _ => false,
+            }
+        });
+        if pooled {
+            self.socket.set_timeout(IDLE_TIMEOUT);
+        } else {
+            self.socket.end();
+        }
+    }
 }
 
 /// Node's error for a connection that closed before the response completed.

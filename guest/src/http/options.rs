@@ -60,6 +60,18 @@ impl ServerOptions {
     /// Takes the options it knows out of `args` (`--NAME VALUE` or `--NAME=VALUE`, names
     /// in [`OPTION_ARGS`]; sizes as `16384` or `16KiB`, durations as `500ms`, `2s`, `1m`
     /// or bare milliseconds as Node's) and returns the other arguments, in order.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use netlet_guest::http::ServerOptions;
+    ///
+    /// let mut options = ServerOptions::default();
+    /// let args = ["--keep-alive-timeout", "2s", "--max-header-size=8KiB", "mine"];
+    /// let rest = options.apply_args(args.map(String::from).to_vec()).unwrap();
+    /// assert_eq!(options.keep_alive_timeout, Duration::from_secs(2));
+    /// assert_eq!(options.max_header_size, 8192);
+    /// assert_eq!(rest, ["mine"]);
+    /// ```
     pub fn apply_args(&mut self, args: Vec<String>) -> Result<Vec<String>, String> {
         let mut rest = Vec::new();
         let mut iter = args.into_iter();

@@ -14,6 +14,25 @@
 //! delimit. What it buffers is bounded: a head larger than the limit is an error
 //! (431) as soon as that many bytes are waiting, and chunk-size lines and trailers have
 //! limits too.
+//!
+//! ```
+//! use netlet_guest::http::parse::{Event, Kind, Limits, Parser};
+//!
+//! let mut parser = Parser::new(Kind::Request, Limits::default());
+//! // Bytes arrive in any split: a head, then a chunked body.
+//! parser.push(b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Enc".to_vec());
+//! assert!(parser.next_event().unwrap().is_none());
+//! parser.push(b"oding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n".to_vec());
+//! let Some(Event::Head(head)) = parser.next_event().unwrap() else { panic!() };
+//! assert_eq!((head.method(), head.target()), ("POST", "/up"));
+//! assert!(matches!(parser.next_event().unwrap(), Some(Event::Body(b)) if b == b"hello"));
+//! assert!(matches!(parser.next_event().unwrap(), Some(Event::End)));
+//!
+//! // Two lengths that disagree: refused, never guessed.
+//! let mut parser = Parser::new(Kind::Request, Limits::default());
+//! parser.push(b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n".to_vec());
+//! assert_eq!(parser.next_event().unwrap_err().status(), 400);
+//! ```
 
 use std::fmt;
 use std::mem;

@@ -1,20 +1,22 @@
-//! The client: Node's `new WebSocket('ws://host:port/path')` over
-//! [`net::connect`](crate::net::connect) (`wss://` over
-//! [`net::connect_tls`](crate::net::connect_tls)), so the `--allow` policy applies. The
+//! The client: Node's `new WebSocket('ws://host:port/path')` over [`net::connect`]
+//! (`wss://` over [`net::connect_tls`]), so the `--allow` policy applies. The
 //! handshake's answer is read with the SDK's HTTP parser and checked
-//! ([`super::handshake::check_response`]); events come to the handler's
-//! `on_websocket` (a [`super::WsServer`]'s handler gets them as `on_open`,
-//! `on_message`, ...).
+//! ([`super::handshake::check_response`]). The client claims its socket
+//! ([`runtime::claim_socket`]); its events come to the callback given to [`connect`].
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::rc::Rc;
 
+use super::event::{WsError, WsEvent};
+use super::frame::random_u64;
 use super::handshake;
-use super::protocol::{Role, random_u64};
-use super::{WebSocket, WsError, WsEvent, WsOptions};
+use super::options::WsOptions;
+use super::protocol::Role;
+use super::socket::WebSocket;
 use crate::error::{Error, ErrorCode};
 use crate::http::parse::{Event, Kind, Limits, Parser};
-use crate::net::{self, SocketEvent};
+use crate::net::{self, Socket, SocketEvent};
+use crate::runtime::{self, SocketOwner};
 
 /// Options of [`connect_with`].
 #[derive(Clone, Debug, Default)]
@@ -43,21 +45,21 @@ impl ConnectOptions {
     }
 }
 
-struct Pending {
-    ws: WebSocket,
+/// The handshake while it is under way.
+struct Handshake {
     parser: Parser,
     key: String,
     offered: Vec<String>,
 }
 
-thread_local! {
-    /// Client sockets, by socket id: their handshake while it is under way.
-    static CLIENTS: RefCell<HashMap<u32, Option<Pending>>> = RefCell::new(HashMap::new());
-}
+/// The callback a client's events go to.
+type OnEvent = Box<dyn FnMut(&WebSocket, WsEvent)>;
 
-/// Whether socket `id` is a WebSocket client's (its events are the client's).
-pub(crate) fn owns(id: u32) -> bool {
-    CLIENTS.with(|c| c.borrow().contains_key(&id))
+/// A client connection, which claims its socket: the runtime hands it every event.
+struct Client {
+    ws: WebSocket,
+    handshake: RefCell<Option<Handshake>>,
+    on_event: RefCell<OnEvent>,
 }
 
 /// A WebSocket URL's parts.
@@ -109,15 +111,42 @@ fn parse_url(url: &str) -> Result<Url, Error> {
     })
 }
 
-/// Node's `new WebSocket(url)`: connects to a `ws://` or `wss://` URL. The handle is returned at
-/// once (state `Connecting`); `Open` follows, or `Error` then `Close`. The destination
-/// must be allowed (`--allow HOST:PORT`), or this fails with `access-denied`.
-pub fn connect(url: &str) -> Result<WebSocket, Error> {
-    connect_with(ConnectOptions::new(url))
+/// Node's `new WebSocket(url)`: connects to a `ws://` or `wss://` URL. The handle is
+/// returned at once (state `Connecting`); its events come to `on_event`: `Open`, or
+/// `Error` then `Close`; then messages, pings, pongs, `Drain`, and `Close` last. The
+/// destination must be allowed (`--allow HOST:PORT`), or this fails with
+/// `access-denied`.
+///
+/// The callback cannot borrow the handler (it runs later, from the runtime): keep what
+/// it shares with the handler in an `Rc<RefCell<..>>`, or move it in. To serve a
+/// client's events with a [`WsHandler`](super::WsHandler), give it one:
+/// `move |ws, event| event.deliver(&mut my_handler, ws)`.
+///
+/// ```no_run
+/// use netlet_guest::ws::{self, Message, WsEvent};
+///
+/// ws::connect("ws://127.0.0.1:8081/ws", |ws, event| match event {
+///     WsEvent::Open => {
+///         ws.send_text("hello");
+///     }
+///     WsEvent::Message(Message::Text(text)) => println!("got {text}"),
+///     WsEvent::Close { code, .. } => println!("closed with {code}"),
+///     _ => {}
+/// })?;
+/// # Ok::<(), netlet_guest::Error>(())
+/// ```
+pub fn connect(
+    url: &str,
+    on_event: impl FnMut(&WebSocket, WsEvent) + 'static,
+) -> Result<WebSocket, Error> {
+    connect_with(ConnectOptions::new(url), on_event)
 }
 
 /// [`connect`] with subprotocols, headers and limits.
-pub fn connect_with(options: ConnectOptions) -> Result<WebSocket, Error> {
+pub fn connect_with(
+    options: ConnectOptions,
+    on_event: impl FnMut(&WebSocket, WsEvent) + 'static,
+) -> Result<WebSocket, Error> {
     let Url {
         secure,
         host,
@@ -167,102 +196,91 @@ pub fn connect_with(options: ConnectOptions) -> Result<WebSocket, Error> {
         None,
         false,
     );
-    CLIENTS.with(|c| {
-        c.borrow_mut().insert(
-            socket.id(),
-            Some(Pending {
-                ws: ws.clone(),
-                parser: Parser::new(Kind::Response, Limits::default()),
-                key,
-                offered: options.protocols,
-            }),
-        )
+    let client = Rc::new(Client {
+        ws: ws.clone(),
+        handshake: RefCell::new(Some(Handshake {
+            parser: Parser::new(Kind::Response, Limits::default()),
+            key,
+            offered: options.protocols,
+        })),
+        on_event: RefCell::new(Box::new(on_event)),
     });
+    runtime::claim_socket(&socket, client);
     Ok(ws)
 }
 
-/// Handles an event of a client socket; returns what the handler should see.
-pub(crate) fn on_event(id: u32, event: SocketEvent) -> Vec<(WebSocket, WsEvent)> {
-    let pending = CLIENTS.with(|c| c.borrow_mut().get_mut(&id).and_then(Option::take));
-    let closing = matches!(event, SocketEvent::Close { .. });
-    let mut out = Vec::new();
-    match pending {
-        None => {
-            if let Some(ws) = super::socket::get(id) {
-                out.extend(
-                    ws.on_socket_event(event)
-                        .into_iter()
-                        .map(|e| (ws.clone(), e)),
-                );
-            }
+impl SocketOwner for Client {
+    fn on_socket_event(&self, _socket: &Socket, event: SocketEvent) {
+        // Taken out first: the arms put it back while it is still under way.
+        let handshake = self.handshake.borrow_mut().take();
+        let events = match handshake {
+            None => self.ws.on_socket_event(event),
+            Some(handshake) => self.handshake_event(handshake, event),
+        };
+        // One event at a time for a socket: the callback is never called re-entrantly.
+        let mut on_event = self.on_event.borrow_mut();
+        for event in events {
+            on_event(&self.ws, event);
         }
-        Some(mut p) => match event {
+    }
+}
+
+impl Client {
+    /// An event of the socket while the server's answer is awaited; returns what the
+    /// callback should see.
+    fn handshake_event(&self, mut p: Handshake, event: SocketEvent) -> Vec<WsEvent> {
+        let ws = &self.ws;
+        let mut out = Vec::new();
+        match event {
             SocketEvent::Data(data) => {
                 p.parser.push(data);
                 match p.parser.next_event() {
                     Ok(None) => {
-                        CLIENTS.with(|c| c.borrow_mut().insert(id, Some(p)));
+                        *self.handshake.borrow_mut() = Some(p);
                     }
                     Ok(Some(Event::Head(head))) => {
                         match handshake::check_response(&head, &p.key, &p.offered) {
                             Ok(protocol) => {
                                 let rest = p.parser.take_rest();
-                                p.ws.set_open(head, protocol);
-                                out.push((p.ws.clone(), WsEvent::Open));
+                                ws.set_open(head, protocol);
+                                out.push(WsEvent::Open);
                                 if !rest.is_empty() {
-                                    out.extend(
-                                        p.ws.on_socket_event(SocketEvent::Data(rest))
-                                            .into_iter()
-                                            .map(|e| (p.ws.clone(), e)),
-                                    );
+                                    out.extend(ws.on_socket_event(SocketEvent::Data(rest)));
                                 }
                             }
                             Err(why) => {
-                                p.ws.socket().destroy();
-                                out.push((p.ws.clone(), WsEvent::Error(WsError::Handshake(why))));
+                                ws.socket().destroy();
+                                out.push(WsEvent::Error(WsError::Handshake(why)));
                             }
                         }
                     }
                     Ok(Some(_)) => {}
                     Err(e) => {
-                        p.ws.socket().destroy();
-                        out.push((
-                            p.ws.clone(),
-                            WsEvent::Error(WsError::Handshake(e.to_string())),
-                        ));
+                        ws.socket().destroy();
+                        out.push(WsEvent::Error(WsError::Handshake(e.to_string())));
                     }
                 }
             }
             SocketEvent::Error(e) => {
-                out.push((p.ws.clone(), WsEvent::Error(WsError::Socket(e))));
-                CLIENTS.with(|c| c.borrow_mut().insert(id, Some(p)));
+                out.push(WsEvent::Error(WsError::Socket(e)));
+                *self.handshake.borrow_mut() = Some(p);
             }
             SocketEvent::Close { had_error } => {
                 // Closed before the handshake finished: Node's `close` with 1006.
-                out.extend(
-                    p.ws.on_socket_event(SocketEvent::Close { had_error })
-                        .into_iter()
-                        .map(|e| (p.ws.clone(), e)),
-                );
+                out.extend(ws.on_socket_event(SocketEvent::Close { had_error }));
             }
             SocketEvent::End => {
-                out.push((
-                    p.ws.clone(),
-                    WsEvent::Error(WsError::Handshake(
-                        "the server closed the connection before answering".into(),
-                    )),
-                ));
-                p.ws.socket().destroy();
+                out.push(WsEvent::Error(WsError::Handshake(
+                    "the server closed the connection before answering".into(),
+                )));
+                ws.socket().destroy();
             }
-            SocketEvent::Drain | SocketEvent::Timeout => {
-                CLIENTS.with(|c| c.borrow_mut().insert(id, Some(p)));
+            SocketEvent::Connect | SocketEvent::Drain | SocketEvent::Timeout => {
+                *self.handshake.borrow_mut() = Some(p);
             }
-        },
+        }
+        out
     }
-    if closing {
-        CLIENTS.with(|c| c.borrow_mut().remove(&id));
-    }
-    out
 }
 
 #[cfg(test)]

@@ -12,6 +12,12 @@ use crate::http::reason_phrase;
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key`: base64(SHA-1(key + GUID)).
+///
+/// ```
+/// // RFC 6455 section 1.3's example.
+/// let accept = netlet_guest::ws::handshake::accept_key("dGhlIHNhbXBsZSBub25jZQ==");
+/// assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+/// ```
 pub fn accept_key(key: &str) -> String {
     let mut input = Vec::with_capacity(key.len() + GUID.len());
     input.extend_from_slice(key.trim().as_bytes());

@@ -15,9 +15,43 @@
 //!
 //! A ping is answered with a pong carrying its payload; a close frame is answered with
 //! a close frame echoing its code. Nothing here reads a clock: the close timeout is
-//! the caller's ([`super::WebSocket`]).
+//! the caller's ([`super::WebSocket`]). The bytes of a frame are the codec's
+//! ([`super::frame`]), text is checked by [`super::utf8`], close codes are
+//! [`super::code`]'s: this is the connection's state alone.
+//!
+//! ```
+//! use netlet_guest::ws::frame::{OpCode, encode_frame};
+//! use netlet_guest::ws::protocol::{Incoming, Limits, Protocol, Role};
+//!
+//! let mut server = Protocol::new(Role::Server, Limits { max_message_size: 1 << 20 });
+//! // A client's masked ping, then the first half of a text message.
+//! let mut bytes = Vec::new();
+//! encode_frame(&mut bytes, OpCode::Ping, true, b"hi", Some([1, 2, 3, 4]));
+//! encode_frame(&mut bytes, OpCode::Text, false, b"hel", Some([5, 6, 7, 8]));
+//! let mut events = Vec::new();
+//! server.receive(&bytes, &mut events);
+//! assert_eq!(events, [Incoming::Ping(b"hi".to_vec())]);
+//! // The pong is queued for the caller to send.
+//! assert_eq!(server.take_output(), [0x8A, 0x02, b'h', b'i']);
+//!
+//! let mut rest = Vec::new();
+//! encode_frame(&mut rest, OpCode::Continuation, true, b"lo", Some([9, 9, 9, 9]));
+//! server.receive(&rest, &mut events);
+//! assert_eq!(events[1], Incoming::Text("hello".into()));
+//!
+//! // An unmasked client frame breaks the protocol: a close frame with 1002 is queued.
+//! let mut bad = Vec::new();
+//! encode_frame(&mut bad, OpCode::Text, true, b"x", None);
+//! server.receive(&bad, &mut events);
+//! assert!(matches!(&events[2], Incoming::Violation(v) if v.code == 1002));
+//! assert!(server.done());
+//! ```
 
 use std::fmt;
+
+use super::code::{self, close_payload, valid_close_code};
+use super::frame::{HeaderReader, OpCode, apply_mask, encode_frame, mask_key, write_header};
+use super::utf8::Utf8;
 
 /// Which end of the connection this is: a server reads masked frames and sends
 /// unmasked ones; a client the reverse.
@@ -27,102 +61,6 @@ pub enum Role {
     Server,
     /// Opened it.
     Client,
-}
-
-/// A frame's opcode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OpCode {
-    /// 0x0: continues a fragmented message.
-    Continuation,
-    /// 0x1: the first frame of a text message.
-    Text,
-    /// 0x2: the first frame of a binary message.
-    Binary,
-    /// 0x8.
-    Close,
-    /// 0x9.
-    Ping,
-    /// 0xA.
-    Pong,
-}
-
-impl OpCode {
-    fn from_bits(bits: u8) -> Option<Self> {
-        Some(match bits {
-            0x0 => OpCode::Continuation,
-            0x1 => OpCode::Text,
-            0x2 => OpCode::Binary,
-            0x8 => OpCode::Close,
-            0x9 => OpCode::Ping,
-            0xA => OpCode::Pong,
-            _ => return None,
-        })
-    }
-
-    fn bits(self) -> u8 {
-        match self {
-            OpCode::Continuation => 0x0,
-            OpCode::Text => 0x1,
-            OpCode::Binary => 0x2,
-            OpCode::Close => 0x8,
-            OpCode::Ping => 0x9,
-            OpCode::Pong => 0xA,
-        }
-    }
-
-    fn is_control(self) -> bool {
-        matches!(self, OpCode::Close | OpCode::Ping | OpCode::Pong)
-    }
-}
-
-/// Close codes (RFC 6455 section 7.4.1).
-pub mod code {
-    /// The purpose is fulfilled.
-    pub const NORMAL: u16 = 1000;
-    /// Going away (a server shutting down, a page left).
-    pub const GOING_AWAY: u16 = 1001;
-    /// A protocol error.
-    pub const PROTOCOL_ERROR: u16 = 1002;
-    /// A data type that cannot be accepted.
-    pub const UNSUPPORTED_DATA: u16 = 1003;
-    /// No code was in the close frame (never sent).
-    pub const NO_STATUS: u16 = 1005;
-    /// The connection closed without a close frame (never sent).
-    pub const ABNORMAL: u16 = 1006;
-    /// Text that is not UTF-8.
-    pub const INVALID_PAYLOAD: u16 = 1007;
-    /// A policy was violated.
-    pub const POLICY_VIOLATION: u16 = 1008;
-    /// A message too big to process.
-    pub const MESSAGE_TOO_BIG: u16 = 1009;
-    /// The server met an unexpected condition.
-    pub const INTERNAL_ERROR: u16 = 1011;
-    /// Overloaded: try again later.
-    pub const TRY_AGAIN_LATER: u16 = 1013;
-
-    /// Whether closing with `code` fails the connection (sends the peer away for what
-    /// it did or cannot keep up with), rather than ending it: its unsent backlog is
-    /// dropped and the socket goes after [`WsOptions::fail_close_timeout`](crate::ws::WsOptions).
-    pub fn fails_connection(code: u16) -> bool {
-        matches!(
-            code,
-            PROTOCOL_ERROR
-                | UNSUPPORTED_DATA
-                | INVALID_PAYLOAD
-                | POLICY_VIOLATION
-                | MESSAGE_TOO_BIG
-                | INTERNAL_ERROR
-                | TRY_AGAIN_LATER
-        )
-    }
-}
-
-/// Whether `code` may be sent in a close frame (and so be received in one): 1000–1003,
-/// 1007–1014, 3000–4999 (the registered codes that are not reserved for "no code"
-/// (1005), "abnormal" (1006), 1004 and 1015; and the codes for libraries and
-/// applications). The same set as Node's `ws`.
-pub fn valid_close_code(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
 /// A protocol violation: the close code the connection fails with and what was wrong.
@@ -166,66 +104,6 @@ pub enum Incoming {
     Violation(Violation),
 }
 
-/// An incremental UTF-8 validator: bytes may arrive split anywhere, and the first
-/// invalid byte is reported at once (not at the end of the message).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Utf8 {
-    /// Continuation bytes still due for the current character.
-    need: u8,
-    /// The range the next continuation byte must be in (overlong forms, surrogates
-    /// and code points past U+10FFFF are excluded by narrowing it).
-    lo: u8,
-    hi: u8,
-}
-
-impl Utf8 {
-    /// Checks the next bytes; false at the first byte that cannot be UTF-8 whatever
-    /// follows.
-    pub fn push(&mut self, mut bytes: &[u8]) -> bool {
-        while !bytes.is_empty() {
-            if self.need == 0 {
-                match std::str::from_utf8(bytes) {
-                    Ok(_) => return true,
-                    Err(e) if e.error_len().is_some() => return false,
-                    // A character cut at the end: check its start bytewise.
-                    Err(e) => bytes = &bytes[e.valid_up_to()..],
-                }
-            }
-            let b = bytes[0];
-            bytes = &bytes[1..];
-            if self.need > 0 {
-                if b < self.lo || b > self.hi {
-                    return false;
-                }
-                self.need -= 1;
-                self.lo = 0x80;
-                self.hi = 0xBF;
-                continue;
-            }
-            let (need, lo, hi) = match b {
-                0x00..=0x7F => continue,
-                0xC2..=0xDF => (1, 0x80, 0xBF),
-                0xE0 => (2, 0xA0, 0xBF),
-                0xE1..=0xEC | 0xEE..=0xEF => (2, 0x80, 0xBF),
-                0xED => (2, 0x80, 0x9F),
-                0xF0 => (3, 0x90, 0xBF),
-                0xF1..=0xF3 => (3, 0x80, 0xBF),
-                0xF4 => (3, 0x80, 0x8F),
-                _ => return false,
-            };
-            self.need = need;
-            self.lo = lo;
-            self.hi = hi;
-        }
-        true
-    }
-
-    /// Whether the bytes so far end on a whole character.
-    pub fn complete(&self) -> bool {
-        self.need == 0
-    }
-}
-
 /// The limits a [`Protocol`] enforces.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -258,8 +136,7 @@ enum State {
 pub struct Protocol {
     role: Role,
     limits: Limits,
-    header: [u8; 14],
-    header_len: usize,
+    header: HeaderReader,
     frame: Option<Frame>,
     control: Vec<u8>,
     /// The data message being assembled, and its kind (`Text` or `Binary`).
@@ -280,8 +157,7 @@ impl Protocol {
         Self {
             role,
             limits,
-            header: [0; 14],
-            header_len: 0,
+            header: HeaderReader::default(),
             frame: None,
             control: Vec::new(),
             message: Vec::new(),
@@ -364,58 +240,24 @@ impl Protocol {
     }
 
     fn read_header(&mut self, data: &mut &[u8]) -> Result<(), Violation> {
-        let want = |h: &[u8], have: usize| -> usize {
-            if have < 2 {
-                return 2;
-            }
-            let ext = match h[1] & 0x7F {
-                126 => 2,
-                127 => 8,
-                _ => 0,
-            };
-            2 + ext + if h[1] & 0x80 != 0 { 4 } else { 0 }
+        let Some(h) = self.header.read(data) else {
+            return Ok(());
         };
-        loop {
-            let need = want(&self.header, self.header_len);
-            if self.header_len >= need {
-                break;
-            }
-            if data.is_empty() {
-                return Ok(());
-            }
-            let n = (need - self.header_len).min(data.len());
-            self.header[self.header_len..self.header_len + n].copy_from_slice(&data[..n]);
-            self.header_len += n;
-            *data = &data[n..];
-        }
-        let h = self.header;
-        let len = self.header_len;
-        self.header_len = 0;
-        if h[0] & 0x70 != 0 {
+        if h.rsv != 0 {
             return Err(violation(
                 1002,
                 "a reserved bit is set and no extension was negotiated",
             ));
         }
-        let fin = h[0] & 0x80 != 0;
-        let opcode = OpCode::from_bits(h[0] & 0x0F).ok_or(violation(1002, "a reserved opcode"))?;
-        let masked = h[1] & 0x80 != 0;
-        let (payload_len, at) = match h[1] & 0x7F {
-            126 => (u64::from(u16::from_be_bytes([h[2], h[3]])), 4),
-            127 => {
-                let n = u64::from_be_bytes([h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9]]);
-                if n >> 63 != 0 {
-                    return Err(violation(
-                        1002,
-                        "a 64-bit length with its most significant bit set",
-                    ));
-                }
-                (n, 10)
-            }
-            n => (u64::from(n), 2),
-        };
-        let mask = masked.then(|| [h[at], h[at + 1], h[at + 2], h[at + 3]]);
-        debug_assert_eq!(at + if masked { 4 } else { 0 }, len);
+        let fin = h.fin;
+        let opcode = OpCode::from_bits(h.opcode).ok_or(violation(1002, "a reserved opcode"))?;
+        if h.len >> 63 != 0 {
+            return Err(violation(
+                1002,
+                "a 64-bit length with its most significant bit set",
+            ));
+        }
+        let (mask, payload_len, masked) = (h.mask, h.len, h.mask.is_some());
         match (self.role, masked) {
             (Role::Server, false) => {
                 return Err(violation(1002, "a client frame that is not masked"));
@@ -575,11 +417,7 @@ impl Protocol {
     }
 
     fn write_close_payload(&mut self, code: Option<u16>, reason: &str) {
-        let mut payload = Vec::with_capacity(2 + reason.len());
-        if let Some(code) = code {
-            payload.extend_from_slice(&code.to_be_bytes());
-            payload.extend_from_slice(truncate_reason(reason).as_bytes());
-        }
+        let payload = close_payload(code, reason);
         let mask = self.out_mask();
         encode_frame(&mut self.out, OpCode::Close, true, &payload, mask);
         self.close_sent = true;
@@ -692,88 +530,6 @@ impl fmt::Display for SendError {
 }
 
 impl std::error::Error for SendError {}
-
-/// At most 123 bytes of `reason`, cut on a character boundary.
-fn truncate_reason(reason: &str) -> &str {
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    &reason[..end]
-}
-
-/// Writes a frame header: FIN, opcode, the shortest length form, the mask.
-pub fn write_header(out: &mut Vec<u8>, opcode: OpCode, fin: bool, len: u64, mask: Option<[u8; 4]>) {
-    out.push(if fin { 0x80 } else { 0 } | opcode.bits());
-    let m = if mask.is_some() { 0x80 } else { 0 };
-    if len < 126 {
-        out.push(m | len as u8);
-    } else if len <= u64::from(u16::MAX) {
-        out.push(m | 126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        out.push(m | 127);
-        out.extend_from_slice(&len.to_be_bytes());
-    }
-    if let Some(k) = mask {
-        out.extend_from_slice(&k);
-    }
-}
-
-/// Writes a whole frame (header and payload, masked if `mask` is given).
-pub fn encode_frame(
-    out: &mut Vec<u8>,
-    opcode: OpCode,
-    fin: bool,
-    payload: &[u8],
-    mask: Option<[u8; 4]>,
-) {
-    write_header(out, opcode, fin, payload.len() as u64, mask);
-    let start = out.len();
-    out.extend_from_slice(payload);
-    if let Some(k) = mask {
-        apply_mask(&mut out[start..], k, 0);
-    }
-}
-
-/// XORs `data` with the masking key, starting at byte `phase` of the frame's payload.
-pub fn apply_mask(data: &mut [u8], key: [u8; 4], phase: usize) {
-    let mut k = [0u8; 8];
-    for (i, b) in k.iter_mut().enumerate() {
-        *b = key[(phase + i) % 4];
-    }
-    let word = u64::from_ne_bytes(k);
-    let mut chunks = data.chunks_exact_mut(8);
-    for chunk in &mut chunks {
-        let v = u64::from_ne_bytes(chunk.try_into().expect("8 bytes")) ^ word;
-        chunk.copy_from_slice(&v.to_ne_bytes());
-    }
-    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
-        *b ^= k[i];
-    }
-}
-
-/// A fresh masking key (also the client's handshake nonce source): from std's
-/// randomly seeded SipHash over a counter, so keys are unpredictable to the peer.
-pub(crate) fn mask_key() -> [u8; 4] {
-    let v = random_u64();
-    (v as u32).to_ne_bytes()
-}
-
-pub(crate) fn random_u64() -> u64 {
-    use std::cell::Cell;
-    use std::hash::{BuildHasher, Hasher};
-    thread_local! {
-        static STATE: (std::collections::hash_map::RandomState, Cell<u64>) =
-            (std::collections::hash_map::RandomState::new(), Cell::new(0));
-    }
-    STATE.with(|(seed, counter)| {
-        counter.set(counter.get().wrapping_add(1));
-        let mut h = seed.build_hasher();
-        h.write_u64(counter.get());
-        h.finish()
-    })
-}
 
 #[cfg(test)]
 mod tests {
@@ -1094,28 +850,6 @@ mod tests {
             run(&mut p, &bytes),
             [Incoming::Binary(b"1234512345".to_vec())]
         );
-    }
-
-    #[test]
-    fn utf8_validator_agrees_with_std() {
-        let mut seed = 7u64;
-        for _ in 0..20_000 {
-            let len = (seed % 9) as usize;
-            let bytes: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    let r = (seed >> 33) as u8;
-                    // Mostly the interesting range.
-                    if r & 1 == 0 { 0x80 | (r >> 2) } else { r }
-                })
-                .collect();
-            let whole = std::str::from_utf8(&bytes).is_ok();
-            let mut v = Utf8::default();
-            let ok = bytes.iter().all(|b| v.push(std::slice::from_ref(b))) && v.complete();
-            assert_eq!(ok, whole, "{bytes:x?}");
-        }
     }
 
     #[test]

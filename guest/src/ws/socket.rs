@@ -7,10 +7,14 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
-use super::protocol::{Incoming, Limits, OpCode, Protocol, Role, SendError, Violation, apply_mask};
-use super::{Message, WsError, WsEvent, WsOptions};
+use super::code;
+use super::event::{Message, WsError, WsEvent};
+use super::frame::{OpCode, apply_mask};
+use super::options::WsOptions;
+use super::protocol::{Incoming, Limits, Protocol, Role, SendError, Violation};
 use crate::http::Head;
 use crate::net::{ReadyState, Socket, SocketEvent};
+use crate::runtime::{self, TimerOwner};
 use crate::timers::{self, TimerId};
 
 /// How much of a large payload is handed to the socket per write.
@@ -24,8 +28,6 @@ const HIGH_WATER: u64 = 64 * 1024;
 thread_local! {
     /// Every open WebSocket, by socket id.
     static SOCKETS: RefCell<HashMap<u32, WebSocket>> = RefCell::new(HashMap::new());
-    /// Close timers, and whose.
-    static CLOSE_TIMERS: RefCell<HashMap<u32, WebSocket>> = RefCell::new(HashMap::new());
     /// Bytes of messages being assembled, over every connection of the instance.
     static ASSEMBLING: Cell<usize> = const { Cell::new(0) };
 }
@@ -35,14 +37,14 @@ pub fn get(id: u32) -> Option<WebSocket> {
     SOCKETS.with(|s| s.borrow().get(&id).cloned())
 }
 
-/// A close timer fired: if it is one of ours, the socket is destroyed and true returned.
-pub(crate) fn close_timer_fired(timer: TimerId) -> bool {
-    let Some(ws) = CLOSE_TIMERS.with(|t| t.borrow_mut().remove(&timer.0)) else {
-        return false;
-    };
-    ws.0.st.borrow_mut().close_timer = None;
-    ws.0.socket.destroy();
-    true
+/// The close timer, claimed by the connection: the peer did not finish the closing
+/// handshake in time, so the socket is destroyed.
+impl TimerOwner for Inner {
+    fn on_timer(&self, timer: TimerId) {
+        runtime::release_timer(timer);
+        self.st.borrow_mut().close_timer = None;
+        self.socket.destroy();
+    }
 }
 
 /// Bytes held by messages being assembled in this instance (all connections).
@@ -245,6 +247,12 @@ impl WebSocket {
         self.0.st.borrow().queued as u64
     }
 
+    /// Sends `msg` as it is (text as text, binary as binary); see
+    /// [`WebSocket::send_text`].
+    pub fn send(&self, msg: Message) -> bool {
+        self.try_send(msg).unwrap_or(false)
+    }
+
     /// Sends a text message. Returns false once [`WebSocket::buffered_amount`] is past
     /// 64 KiB (the message is still sent; `on_drain` follows) or when the connection is
     /// closing (then nothing is sent: see [`WebSocket::try_send`]).
@@ -412,7 +420,7 @@ impl WebSocket {
             return Err(SendError::Closed);
         }
         st.proto.close(code, reason)?;
-        let failing = code.is_some_and(super::code::fails_connection);
+        let failing = code.is_some_and(code::fails_connection);
         if failing {
             // The peer is being sent away (too slow, too big, against the rules): what
             // it has not read yet is dropped, so that the close frame does not wait
@@ -485,7 +493,7 @@ impl WebSocket {
         if st.close_timer.is_none() && !st.closed {
             let t = timers::set_timeout(timeout);
             st.close_timer = Some(t);
-            CLOSE_TIMERS.with(|m| m.borrow_mut().insert(t.0, self.clone()));
+            runtime::claim_timer(t, self.0.clone());
         }
     }
 
@@ -626,7 +634,7 @@ impl WebSocket {
                     }
                 }
             }
-            SocketEvent::End | SocketEvent::Timeout => {}
+            SocketEvent::Connect | SocketEvent::End | SocketEvent::Timeout => {}
             SocketEvent::Error(e) => out.push(WsEvent::Error(WsError::Socket(e))),
             SocketEvent::Close { .. } => {
                 if st.closed {
@@ -635,17 +643,14 @@ impl WebSocket {
                 st.closed = true;
                 if let Some(t) = st.close_timer.take() {
                     timers::clear(t);
-                    CLOSE_TIMERS.with(|m| m.borrow_mut().remove(&t.0));
+                    runtime::release_timer(t);
                 }
                 ASSEMBLING.with(|a| a.set(a.get() - st.charged));
                 st.charged = 0;
                 st.queue = VecDeque::new();
                 st.queued = 0;
                 SOCKETS.with(|s| s.borrow_mut().remove(&self.id()));
-                let (code, reason) = st
-                    .close
-                    .take()
-                    .unwrap_or((super::code::ABNORMAL, String::new()));
+                let (code, reason) = st.close.take().unwrap_or((code::ABNORMAL, String::new()));
                 out.push(WsEvent::Close { code, reason });
             }
         }
@@ -677,7 +682,7 @@ impl WebSocket {
         if total > self.0.options.max_assembling && now > 0 {
             st.proto.abort(
                 Violation {
-                    code: super::code::TRY_AGAIN_LATER,
+                    code: code::TRY_AGAIN_LATER,
                     reason: "the server's memory for incoming messages is spent",
                 },
                 incoming,
@@ -685,18 +690,5 @@ impl WebSocket {
             ASSEMBLING.with(|a| a.set(a.get() - st.charged));
             st.charged = 0;
         }
-    }
-}
-
-/// Delivers `ev` of `ws` to a [`super::WsHandler`].
-pub(crate) fn deliver<H: super::WsHandler + ?Sized>(h: &mut H, ws: &WebSocket, ev: WsEvent) {
-    match ev {
-        WsEvent::Open => h.on_open(ws),
-        WsEvent::Message(m) => h.on_message(ws, m),
-        WsEvent::Ping(p) => h.on_ping(ws, &p),
-        WsEvent::Pong(p) => h.on_pong(ws, &p),
-        WsEvent::Drain => h.on_drain(ws),
-        WsEvent::Error(e) => h.on_error(ws, &e),
-        WsEvent::Close { code, reason } => h.on_close(ws, code, &reason),
     }
 }

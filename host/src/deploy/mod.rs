@@ -7,9 +7,11 @@
 //! handler: swaps its code in (same listeners: the listeners stay bound and open
 //! connections stay on the old code, see `shard`), restarts it (its listeners, shards or
 //! isolation changed), starts it (new) or stops it (gone). A handler whose new component
-//! fails to load, or whose new instance fails `init`, keeps its old code.
+//! fails to load, or whose new instance fails `init`, keeps its old code. What to do is
+//! decided first, by a pure function ([`plan`]); loading and acting come after.
 
 pub mod manifest;
+mod plan;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -28,6 +30,7 @@ use crate::log::LogSink;
 use crate::metrics::{Phase, Registry};
 use crate::serve::{Bound, Service};
 use manifest::{HandlerSpec, Manifest, ManifestError};
+use plan::Decision;
 
 /// Where the handlers come from.
 #[derive(Clone, Debug)]
@@ -121,7 +124,7 @@ fn specs(source: &Source) -> Result<Vec<HandlerSpec>, ManifestError> {
 /// sha256.
 fn load_one(loaders: &Loaders, spec: HandlerSpec) -> Result<Loaded, String> {
     // Certificates and keys first: a bad one is named before anything compiles.
-    crate::transport::tls::Tls::load(&spec.config)
+    crate::transport::tls::Tls::load(&spec.config.tls_settings())
         .map_err(|e| spec.error(e.setting, e.to_string()))?;
     let loader = loaders
         .for_config(&spec.config)
@@ -206,9 +209,10 @@ enum Change {
     Remove(String),
 }
 
-/// Works out what changed, loading new or changed components (off the supervisor's
-/// thread: compiling takes time). Problems are logged; an unchanged or failing handler
-/// produces no change.
+/// Works out what changed ([`plan::decide`], from digests of what the files hold now),
+/// then loads what must be loaded: new or changed components are compiled off the
+/// supervisor's thread (it takes time), changed certificates are read and checked.
+/// Problems are logged; an unchanged or failing handler produces no change.
 fn plan(
     source: &Source,
     loaders: &Loaders,
@@ -221,34 +225,53 @@ fn plan(
             return Vec::new();
         }
     };
-    let mut changes = Vec::new();
-    for name in running.keys() {
-        if !specs.iter().any(|s| &s.name == name) {
-            changes.push(Change::Remove(name.clone()));
-        }
-    }
-    for spec in specs {
-        let current = running.get(&spec.name);
-        if let Some((old, sha, tls_files)) = current {
-            let same_file = spec
+    let digests: Vec<(Option<String>, String)> = specs
+        .iter()
+        .map(|spec| {
+            let code = spec
                 .component
                 .read()
-                .map(|b| crate::cache::sha256_hex(&b) == *sha)
-                .unwrap_or(false);
-            let same_tls = crate::transport::tls::files::fingerprint(&spec.config) == *tls_files;
-            if same_file && old.same_settings(&spec) && same_tls {
-                continue;
+                .ok()
+                .map(|b| crate::cache::sha256_hex(&b));
+            let tls = crate::transport::tls::files::fingerprint(&spec.config.tls_settings());
+            (code, tls)
+        })
+        .collect();
+    let seen_running: Vec<plan::Seen<'_>> = running
+        .values()
+        .map(|(spec, sha, tls)| plan::Seen {
+            spec,
+            component: Some(sha),
+            tls_files: tls,
+        })
+        .collect();
+    let seen_wanted: Vec<plan::Seen<'_>> = specs
+        .iter()
+        .zip(&digests)
+        .map(|(spec, (code, tls))| plan::Seen {
+            spec,
+            component: code.as_deref(),
+            tls_files: tls,
+        })
+        .collect();
+    let decisions = plan::decide(&seen_running, &seen_wanted);
+    let mut specs: BTreeMap<String, HandlerSpec> =
+        specs.into_iter().map(|s| (s.name.clone(), s)).collect();
+    let mut changes = Vec::new();
+    for (name, decision) in decisions {
+        let Some(spec) = specs.remove(&name) else {
+            if decision == Decision::Remove {
+                changes.push(Change::Remove(name));
             }
-            if same_file
-                && old.component == spec.component
-                && old.sha256 == spec.sha256
-                && old.config.only_tls_differs(&spec.config)
-            {
-                // Certificates rotated (or other TLS settings changed): checked here, applied
-                // to the listeners without touching the code.
-                match crate::transport::tls::Tls::load(&spec.config) {
+            continue;
+        };
+        match decision {
+            Decision::Keep | Decision::Remove => {}
+            Decision::ReloadTls => {
+                match crate::transport::tls::Tls::load(&spec.config.tls_settings()) {
                     Ok(_) => {
-                        let files = crate::transport::tls::files::fingerprint(&spec.config);
+                        let files =
+                            crate::transport::tls::files::fingerprint(&spec.config.tls_settings());
                         changes.push(Change::Tls(spec, files));
                     }
                     Err(e) => crate::log::deploy(
@@ -259,26 +282,20 @@ fn plan(
                         ),
                     ),
                 }
-                continue;
             }
-        }
-        let name = spec.name.clone();
-        match load_one(loaders, spec) {
-            Err(e) => crate::log::deploy(
-                Some(&name),
-                &format!("not reloaded, the running code keeps serving: {e}"),
-            ),
-            Ok(loaded) => changes.push(match current {
-                None => Change::Add(loaded),
-                Some((old, _, _)) => {
-                    let changed = old.config.restart_needed_for(&loaded.spec.config);
-                    if changed.is_empty() {
-                        Change::Swap(loaded)
-                    } else {
-                        Change::Restart(loaded, changed)
-                    }
+            Decision::Swap | Decision::Restart(_) | Decision::Add => {
+                match load_one(loaders, spec) {
+                    Err(e) => crate::log::deploy(
+                        Some(&name),
+                        &format!("not reloaded, the running code keeps serving: {e}"),
+                    ),
+                    Ok(loaded) => changes.push(match decision {
+                        Decision::Add => Change::Add(loaded),
+                        Decision::Restart(changed) => Change::Restart(loaded, changed),
+                        _ => Change::Swap(loaded),
+                    }),
                 }
-            }),
+            }
         }
     }
     changes
@@ -355,7 +372,7 @@ pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
             l.spec.name.clone(),
             Running {
                 sha256: l.handler.sha256.clone(),
-                tls_files: crate::transport::tls::files::fingerprint(&l.spec.config),
+                tls_files: crate::transport::tls::files::fingerprint(&l.spec.config.tls_settings()),
                 spec: l.spec,
                 service,
             },
@@ -400,7 +417,7 @@ fn watched(
     files.extend(
         handlers
             .values()
-            .flat_map(|r| crate::transport::tls::files::paths(&r.spec.config)),
+            .flat_map(|r| crate::transport::tls::files::paths(&r.spec.config.tls_settings())),
     );
     if let Source::Manifest(path) = source {
         files.push(path.clone());
@@ -706,7 +723,9 @@ fn apply(
                             ),
                         );
                         r.sha256 = l.handler.sha256.clone();
-                        r.tls_files = crate::transport::tls::files::fingerprint(&l.spec.config);
+                        r.tls_files = crate::transport::tls::files::fingerprint(
+                            &l.spec.config.tls_settings(),
+                        );
                         r.spec = l.spec;
                     }
                     Err(e) => crate::log::deploy(
@@ -756,7 +775,9 @@ fn start(
                 name,
                 Running {
                     sha256: l.handler.sha256.clone(),
-                    tls_files: crate::transport::tls::files::fingerprint(&l.spec.config),
+                    tls_files: crate::transport::tls::files::fingerprint(
+                        &l.spec.config.tls_settings(),
+                    ),
                     spec: l.spec,
                     service,
                 },

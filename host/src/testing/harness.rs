@@ -135,6 +135,22 @@ impl HarnessBuilder {
         self
     }
 
+    /// Any setting, by the name of its `netlet run` flag and its value as written there
+    /// (`.set("max-memory", "8MiB")`, `.set("drain-delay", "1s")`), read through the
+    /// one settings table: every setting is reachable, without a method of its own. For
+    /// a setting that takes several values (`tcp`, `allow`) the value replaces them.
+    pub fn set(mut self, name: &str, value: &str) -> Result<Self, HarnessError> {
+        let setting = crate::config::settings::find(name)
+            .ok_or_else(|| HarnessError::Config(format!("no setting --{name}")))?;
+        setting
+            .set(
+                &mut self.config,
+                &crate::config::settings::Value::Text(value),
+            )
+            .map_err(|e| HarnessError::Config(format!("--{name} {value}: {e}")))?;
+        Ok(self)
+    }
+
     /// Arguments for the handler's `init`.
     pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
         self.config.args = args.into_iter().map(Into::into).collect();

@@ -12,7 +12,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::{TlsError, VERSIONS, provider};
-use crate::config::HandlerConfig;
+use crate::config::TlsSettings;
 
 /// The largest file read as a certificate, key or CA bundle.
 const MAX_FILE: u64 = 4 << 20;
@@ -162,11 +162,11 @@ fn dns_names(cert: &CertificateDer<'_>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The SNI resolver for `config`'s certificate/key pairs.
-pub fn resolver(config: &HandlerConfig) -> Result<SniResolver, TlsError> {
+/// The SNI resolver for the certificate/key pairs of `config`.
+pub fn resolver(config: &TlsSettings) -> Result<SniResolver, TlsError> {
     let provider = provider();
     let mut served = Vec::new();
-    for (cert_file, key_file) in config.tls_cert.iter().zip(&config.tls_key) {
+    for (cert_file, key_file) in &config.certs {
         let chain = certificates("tls-cert", cert_file)?;
         let key = private_key(key_file)?;
         let names = dns_names(&chain[0]);
@@ -201,12 +201,12 @@ pub fn resolver(config: &HandlerConfig) -> Result<SniResolver, TlsError> {
 
 /// The server configuration of `config`'s TLS listeners: its certificates by SNI, its
 /// ALPN protocols, client certificates when `tls-client-ca` is set.
-pub fn server_config(config: &HandlerConfig) -> Result<ServerConfig, TlsError> {
+pub fn server_config(config: &TlsSettings) -> Result<ServerConfig, TlsError> {
     let resolver = Arc::new(resolver(config)?);
     let builder = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(VERSIONS)
         .expect("ring supports TLS 1.2 and 1.3");
-    let builder = match &config.tls_client_ca {
+    let builder = match &config.client_ca {
         None => builder.with_no_client_auth(),
         Some(file) => {
             let roots = Arc::new(roots("tls-client-ca", file)?);
@@ -223,27 +223,17 @@ pub fn server_config(config: &HandlerConfig) -> Result<ServerConfig, TlsError> {
         }
     };
     let mut server = builder.with_cert_resolver(resolver);
-    server.alpn_protocols = config
-        .tls_alpn
-        .iter()
-        .map(|p| p.as_bytes().to_vec())
-        .collect();
+    server.alpn_protocols = config.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     Ok(server)
 }
 
 /// A digest of every file `config`'s TLS settings name, as they are now: a reload
 /// compares it to tell whether certificates changed. A file that cannot be read counts
 /// as changed (loading it then says why).
-pub fn fingerprint(config: &HandlerConfig) -> String {
+pub fn fingerprint(config: &TlsSettings) -> String {
     use sha2::Digest;
     let mut hash = sha2::Sha256::new();
-    let files = config
-        .tls_cert
-        .iter()
-        .chain(&config.tls_key)
-        .chain(&config.tls_client_ca)
-        .chain(&config.tls_ca);
-    for file in files {
+    for file in config.files() {
         hash.update(file.as_os_str().as_encoded_bytes());
         match std::fs::read(file) {
             Ok(bytes) => hash.update(crate::cache::sha256_hex(&bytes)),
@@ -254,15 +244,8 @@ pub fn fingerprint(config: &HandlerConfig) -> String {
 }
 
 /// The files `config`'s TLS settings name (what `--watch` watches besides components).
-pub fn paths(config: &HandlerConfig) -> Vec<std::path::PathBuf> {
-    config
-        .tls_cert
-        .iter()
-        .chain(&config.tls_key)
-        .chain(&config.tls_client_ca)
-        .chain(&config.tls_ca)
-        .cloned()
-        .collect()
+pub fn paths(config: &TlsSettings) -> Vec<std::path::PathBuf> {
+    config.files().cloned().collect()
 }
 
 #[cfg(test)]

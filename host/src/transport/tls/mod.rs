@@ -33,7 +33,7 @@ use std::time::Duration;
 use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
-use crate::config::HandlerConfig;
+use crate::config::TlsSettings;
 
 pub use info::{PeerCertificate, TlsInfo};
 pub use listener::{TlsListener, TlsListenerSource};
@@ -95,20 +95,20 @@ pub enum ClientRoots {
 
 impl Tls {
     /// Reads and checks every file `config`'s TLS settings name.
-    pub fn load(config: &HandlerConfig) -> Result<Arc<Tls>, TlsError> {
-        let server = if config.tls.is_empty() {
-            None
-        } else {
+    pub fn load(config: &TlsSettings) -> Result<Arc<Tls>, TlsError> {
+        let server = if config.listeners {
             Some(Arc::new(files::server_config(config)?))
+        } else {
+            None
         };
-        let client_roots = match &config.tls_ca {
+        let client_roots = match &config.ca {
             Some(path) => ClientRoots::File(Arc::new(files::roots("tls-ca", path)?)),
             None => ClientRoots::Platform,
         };
         Ok(Arc::new(Tls {
             server,
             client_roots,
-            handshake_timeout: config.tls_handshake_timeout,
+            handshake_timeout: config.handshake_timeout,
         }))
     }
 

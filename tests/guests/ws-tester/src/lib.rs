@@ -1,6 +1,6 @@
 //! Test guest for `tests/ws.rs`: a WebSocket server that echoes, picks the `chat`
 //! subprotocol when offered, and obeys text commands; with `--connect URL` it is also
-//! a client of another server. It logs what happens (`open`, `close CODE REASON`,
+//! a client of another server (its events handed to the same methods). It logs what happens (`open`, `close CODE REASON`,
 //! `error ...`, `ping`, `pong`) for the tests to read.
 //!
 //! Commands (text messages):
@@ -29,7 +29,10 @@ impl WsHandler for Tester {
             && flag == "--connect"
         {
             self.connect = Some(url.clone());
-            match ws::connect(url) {
+            // The client's events go to a `Tester` of their own, whose methods tell
+            // client from server by `ws.is_client()`.
+            let mut client = Tester::default();
+            match ws::connect(url, move |ws, event| event.deliver(&mut client, ws)) {
                 Ok(_) => println!("client connecting {url}"),
                 Err(e) => println!("client connect failed: {e}"),
             }
