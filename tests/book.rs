@@ -15,12 +15,18 @@ fn root() -> PathBuf {
 fn the_reference_page_is_what_the_code_renders() {
     let path = root().join(netlet::reference::PAGE);
     let rendered = netlet::reference::markdown();
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
     if std::env::var_os("NETLET_BLESS").is_some_and(|v| v == "1") {
-        std::fs::write(&path, &rendered).unwrap();
-        eprintln!("wrote {}", path.display());
+        if committed != rendered {
+            // Whole, by a rename: the link check, running beside this test, reads the
+            // page and must never see it half written.
+            let new = path.with_extension("md.new");
+            std::fs::write(&new, &rendered).unwrap();
+            std::fs::rename(&new, &path).unwrap();
+            eprintln!("wrote {}", path.display());
+        }
         return;
     }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
     if committed != rendered {
         let at = committed
             .lines()

@@ -291,23 +291,26 @@ fn written(arg: &Arg) -> String {
     text
 }
 
+/// An argument's value as `--help` would best show it: its choices when it has some
+/// (`text|json`: clap's derive also names it, `LOG_FORMAT`, which says less), else its
+/// value name.
 fn value_name(arg: &Arg) -> String {
-    if let Some(names) = arg.get_value_names() {
-        return names
-            .iter()
-            .map(|n| n.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-    }
     let choices: Vec<String> = arg
         .get_possible_values()
         .iter()
+        .filter(|v| !v.is_hide_set())
         .map(|v| v.get_name().to_string())
         .collect();
-    if choices.is_empty() {
-        arg.get_id().as_str().to_uppercase()
-    } else {
-        choices.join("|")
+    if !choices.is_empty() {
+        return choices.join("|");
+    }
+    match arg.get_value_names() {
+        Some(names) => names
+            .iter()
+            .map(|n| n.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        None => arg.get_id().as_str().to_uppercase(),
     }
 }
 
@@ -337,11 +340,18 @@ fn help(arg: &Arg) -> String {
     text
 }
 
+/// A command's whole description; clap drops the period of a one-line doc comment
+/// (it is also the summary), so a paragraph gets it back.
 fn long_about(cmd: &Command) -> String {
-    cmd.get_long_about()
+    let mut text = cmd
+        .get_long_about()
         .or_else(|| cmd.get_about())
         .map(ToString::to_string)
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if !text.is_empty() && !text.ends_with(['.', '!', '?', ':']) {
+        text.push('.');
+    }
+    text
 }
 
 fn short_about(cmd: &Command) -> String {
