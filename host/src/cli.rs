@@ -21,8 +21,9 @@ use crate::{demo, deploy};
 /// and socket methods of Node.js's `net` and `dgram` modules.
 ///
 /// With no command, serves the seeds' demo: the greeting server on 127.0.0.1:8124, the
-/// echo server on 127.0.0.1:1337, the UDP echo server on 127.0.0.1:41234 and the HTTP
-/// server on 127.0.0.1:8080.
+/// echo server on 127.0.0.1:1337 (and over TLS on 127.0.0.1:1443), the UDP echo server
+/// on 127.0.0.1:41234, the HTTP server on 127.0.0.1:8080 and the WebSocket chat room on
+/// 127.0.0.1:8081.
 #[derive(Parser, Debug)]
 #[command(name = "netlet", version, about, long_about)]
 pub struct Cli {
