@@ -563,7 +563,7 @@ const [url, shot, profile] = process.argv.slice(1);
   await waitText(alice, 'bob: hi alice, ça va ?');
   console.log('ALICE ' + JSON.stringify(await text(alice)));
   console.log('BOB ' + JSON.stringify(await text(bob)));
-  // The two pages side by side, for the README.
+  // The two pages side by side, for the book (docs/src/ws-chat.png).
   const a = (await alice.screenshot()).toString('base64');
   const b = (await bob.screenshot()).toString('base64');
   const both = await context.newPage();

@@ -21,8 +21,9 @@ use crate::{demo, deploy};
 /// and socket methods of Node.js's `net` and `dgram` modules.
 ///
 /// With no command, serves the seeds' demo: the greeting server on 127.0.0.1:8124, the
-/// echo server on 127.0.0.1:1337, the UDP echo server on 127.0.0.1:41234 and the HTTP
-/// server on 127.0.0.1:8080.
+/// echo server on 127.0.0.1:1337 (and over TLS on 127.0.0.1:1443), the UDP echo server
+/// on 127.0.0.1:41234, the HTTP server on 127.0.0.1:8080 and the WebSocket chat room on
+/// 127.0.0.1:8081.
 #[derive(Parser, Debug)]
 #[command(name = "netlet", version, about, long_about)]
 pub struct Cli {
@@ -72,8 +73,8 @@ enum Command {
     ///
     /// Each scenario runs in a fresh harness: an in-memory network and a virtual clock,
     /// with the engine and limits of `netlet run`. Prints one line per scenario and
-    /// `N passed, N failed`; exits non-zero if any failed. The step reference is in the
-    /// README ("Testing your component").
+    /// `N passed, N failed`; exits non-zero if any failed. The steps are listed in the
+    /// book's testing chapter (docs/src/testing.md).
     Test(TestArgs),
 }
 

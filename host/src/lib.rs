@@ -1,8 +1,9 @@
 //! # netlet: sandboxed network handlers with Node's `net`/`dgram` semantics
 //!
 //! The host owns real TCP and UDP sockets and calls a WebAssembly component (the
-//! handler) for every event, through the WIT interfaces in `wit/`. See `DESIGN.md` for
-//! the architecture; this crate is the host library and the `netlet` binary.
+//! handler) for every event, through the WIT interfaces in `wit/`. The book's
+//! architecture chapter (`docs/src/architecture.md`) describes the layers; this crate
+//! is the host library and the `netlet` binary.
 //!
 //! # Layout
 //!
@@ -46,6 +47,8 @@
 //! - [`testing`]: test a component in memory or on real sockets (`netlet test`).
 //! - [`cli`], [`demo`], [`inspect`]: the `netlet` command line, the seeds' demo, `netlet
 //!   inspect`.
+//! - [`reference`]: the book's CLI and manifest reference, rendered from the command line
+//!   and the settings table.
 
 pub mod bindings;
 pub mod budget;
@@ -73,6 +76,7 @@ pub mod net;
 pub mod oci;
 pub mod policy;
 pub mod reactor;
+pub mod reference;
 pub mod resolve;
 pub mod serve;
 pub mod shard;

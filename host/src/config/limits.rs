@@ -1,5 +1,5 @@
 //! The fixed limits and the defaults of the settings: what the host holds for a guest
-//! is bounded by these (the README's security model lists each).
+//! is bounded by these (the book's security chapter, `docs/src/security.md`, lists each).
 
 use std::time::Duration;
 

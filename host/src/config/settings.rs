@@ -725,24 +725,6 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_documents_every_setting() {
-        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"));
-        for setting in SETTINGS {
-            let flag = match setting.arity {
-                Arity::Trailing => "`-- ARGS...`".to_string(),
-                Arity::Switch => format!("| `--{}` |", setting.name),
-                _ => format!("| `--{} ", setting.name),
-            };
-            assert!(
-                readme.contains(&flag),
-                "README's options table lacks {flag}"
-            );
-            let key = format!("`{}`", setting.name);
-            assert!(readme.contains(&key), "README's manifest keys lack {key}");
-        }
-    }
-
-    #[test]
     fn suggestions_forgive_underscores_and_missing_dashes() {
         let names = SETTINGS.iter().map(|s| s.name);
         assert_eq!(suggest("max_memory", names.clone()), Some("max-memory"));

@@ -140,14 +140,27 @@ pub struct Manifest {
     pub handlers: Vec<HandlerSpec>,
 }
 
-/// The keys a handler table has besides the settings.
-const OWN_KEYS: &[&str] = &["component", "sha256"];
+/// The keys a handler table has besides the settings, each with what it is (the book's
+/// reference shows it).
+pub const OWN_KEYS: &[(&str, &str)] = &[
+    (
+        "component",
+        "The handler's component: a file (relative to the manifest's folder), or an \
+         `oci://HOST[:PORT]/REPOSITORY:TAG` (or `@sha256:DIGEST`) reference to one in a \
+         registry. Required.",
+    ),
+    (
+        "sha256",
+        "The SHA-256 (64 hex digits) the component must have; any other file (or, from a \
+         registry, layer) is refused, at start and at every reload. Optional.",
+    ),
+];
 
 /// The keys a handler table may have.
 pub fn keys() -> Vec<&'static str> {
     OWN_KEYS
         .iter()
-        .copied()
+        .map(|(key, _)| *key)
         .chain(crate::config::settings::SETTINGS.iter().map(|s| s.name))
         .collect()
 }
@@ -230,7 +243,8 @@ fn handler(
     let mut config = HandlerConfig::default();
     let mut component = None;
     let mut sha256 = None;
-    let mut lines = doc.read_settings(&prefix, table, &mut config, OWN_KEYS, |key, value| {
+    let own: Vec<&str> = OWN_KEYS.iter().map(|(key, _)| *key).collect();
+    let mut lines = doc.read_settings(&prefix, table, &mut config, &own, |key, value| {
         match key {
             "component" => {
                 let text = value.text()?;

@@ -314,13 +314,27 @@ pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
     }
     if options.check {
         for l in &loaded {
+            let config = &l.spec.config;
+            let listeners: Vec<String> = [
+                ("tcp", &config.tcp),
+                ("tls", &config.tls),
+                ("udp", &config.udp),
+            ]
+            .into_iter()
+            .filter(|(_, addrs)| !addrs.is_empty())
+            .map(|(kind, addrs)| {
+                let addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+                format!("{kind} {}", addrs.join(" "))
+            })
+            .collect();
+            let listeners = if listeners.is_empty() {
+                "no listeners".to_string()
+            } else {
+                listeners.join(", ")
+            };
             println!(
-                "netlet: {}: {} (sha256 {}), tcp {:?}, udp {:?}",
-                l.spec.name,
-                l.spec.component,
-                l.handler.sha256,
-                l.spec.config.tcp,
-                l.spec.config.udp
+                "netlet: {}: {} (sha256 {}), {listeners}",
+                l.spec.name, l.spec.component, l.handler.sha256,
             );
         }
         println!("netlet: {} handler(s) OK", loaded.len());

@@ -2,7 +2,8 @@
 //! guest instances. The loop is libuv's: poll I/O until something is ready, turn every
 //! ready socket, deadline and finished task into events, hand each instance all of its
 //! events in one call, then flush what it wrote. Guest calls happen between turns of the
-//! runtime, never from inside a task (see DESIGN.md, "Execution model").
+//! runtime, never from inside a task (see the book's architecture chapter,
+//! `docs/src/architecture.md`, "The shard").
 //!
 //! - [`turn`]: one turn of the loop, shared by [`Shard::run`] and the testing harness;
 //! - [`instances`]: which instances live, the primary, retiring ones, their deadlines;
