@@ -43,9 +43,12 @@
 //! - [`testing`]: test a component in memory or on real sockets (`netlet test`).
 //! - [`cli`], [`demo`], [`inspect`]: the `netlet` command line, the seeds' demo, `netlet
 //!   inspect`.
+//! - [`build`]: `netlet build`: JavaScript source into a component, with a toolchain
+//!   pinned by lock files in this repository and installed on first use.
 
 pub mod bindings;
 pub mod budget;
+pub mod build;
 pub mod cache;
 
 pub mod cli;
