@@ -690,46 +690,45 @@ proto.swap64 = function swap64() {
 
 // ----- numbers -----------------------------------------------------------------------
 
-function view(buf) {
-  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-}
+// Integers are read and written with byte arithmetic (no DataView per call: this runs
+// in an interpreter); floats and 64-bit values through shared scratch arrays.
+const f32 = new Float32Array(1);
+const f64 = new Float64Array(1);
+const f32Bytes = new Uint8Array(f32.buffer);
+const f64Bytes = new Uint8Array(f64.buffer);
+const bigScratch = new DataView(new ArrayBuffer(8));
 
 function checkOffset(buf, offset, size) {
   if (offset === undefined) offset = 0;
-  if (typeof offset !== 'number') {
+  else if (typeof offset !== 'number') {
     throw codeError(
       TypeError,
       'ERR_INVALID_ARG_TYPE',
       `The "offset" argument must be of type number. Received ${typeName(offset)}`,
     );
   }
-  if (!Number.isInteger(offset) || offset < 0 || offset + size > buf.length) {
-    if (!Number.isInteger(offset)) {
-      throw codeError(
-        RangeError,
-        'ERR_OUT_OF_RANGE',
-        `The value of "offset" is out of range. It must be an integer. Received ${offset}`,
-      );
-    }
-    if (buf.length - size < 0) {
-      throw codeError(RangeError, 'ERR_BUFFER_OUT_OF_BOUNDS', 'Attempt to access memory outside buffer bounds');
-    }
+  if (offset >= 0 && offset + size <= buf.length && (offset | 0) === offset) return offset;
+  if (!Number.isInteger(offset)) {
     throw codeError(
       RangeError,
       'ERR_OUT_OF_RANGE',
-      `The value of "offset" is out of range. It must be >= 0 and <= ${buf.length - size}. Received ${offset}`,
+      `The value of "offset" is out of range. It must be an integer. Received ${offset}`,
     );
   }
-  return offset;
+  if (buf.length - size < 0) {
+    throw codeError(RangeError, 'ERR_BUFFER_OUT_OF_BOUNDS', 'Attempt to access memory outside buffer bounds');
+  }
+  throw codeError(
+    RangeError,
+    'ERR_OUT_OF_RANGE',
+    `The value of "offset" is out of range. It must be >= 0 and <= ${buf.length - size}. Received ${offset}`,
+  );
 }
 
 function checkValue(value, min, max, size) {
-  if (value > max || value < min) {
+  if (value > max || value < min || value !== value) {
     const n = size > 4 ? 'n' : '';
-    const range =
-      min === 0 || min === 0n
-        ? `>= 0${n} and <= ${max}${n}`
-        : `>= ${min}${n} and <= ${max}${n}`;
+    const range = `>= ${min}${n} and <= ${max}${n}`;
     throw codeError(
       RangeError,
       'ERR_OUT_OF_RANGE',
@@ -738,29 +737,71 @@ function checkValue(value, min, max, size) {
   }
 }
 
+// [name, size, signed]: the unsigned value from bytes, big- or little-endian.
+function readUnsigned(buf, o, size, little) {
+  let v = 0;
+  if (little) for (let i = size - 1; i >= 0; i--) v = v * 256 + buf[o + i];
+  else for (let i = 0; i < size; i++) v = v * 256 + buf[o + i];
+  return v;
+}
+
+function writeUnsigned(buf, o, size, little, v) {
+  if (little) {
+    for (let i = 0; i < size; i++) {
+      buf[o + i] = v & 0xff;
+      v = Math.floor(v / 256);
+    }
+  } else {
+    for (let i = size - 1; i >= 0; i--) {
+      buf[o + i] = v & 0xff;
+      v = Math.floor(v / 256);
+    }
+  }
+}
+
 const INTS = [
-  ['UInt8', 1, 'getUint8', 'setUint8', 0, 0xff],
-  ['Int8', 1, 'getInt8', 'setInt8', -0x80, 0x7f],
-  ['UInt16', 2, 'getUint16', 'setUint16', 0, 0xffff],
-  ['Int16', 2, 'getInt16', 'setInt16', -0x8000, 0x7fff],
-  ['UInt32', 4, 'getUint32', 'setUint32', 0, 0xffffffff],
-  ['Int32', 4, 'getInt32', 'setInt32', -0x80000000, 0x7fffffff],
+  ['UInt8', 1, false],
+  ['Int8', 1, true],
+  ['UInt16', 2, false],
+  ['Int16', 2, true],
+  ['UInt32', 4, false],
+  ['Int32', 4, true],
 ];
 
-for (const [name, size, getter, setter, min, max] of INTS) {
+for (const [name, size, signed] of INTS) {
+  const limit = 2 ** (8 * size);
+  const min = signed ? -limit / 2 : 0;
+  const max = signed ? limit / 2 - 1 : limit - 1;
   const ends = size === 1 ? [''] : ['LE', 'BE'];
   for (const end of ends) {
     const little = end === 'LE';
-    const read = function (offset) {
-      offset = checkOffset(this, offset, size);
-      return view(this)[getter](offset, little);
-    };
+    let read;
+    if (size === 1) {
+      read = signed
+        ? function (offset) {
+            const b = this[checkOffset(this, offset, 1)];
+            return b > 127 ? b - 256 : b;
+          }
+        : function (offset) {
+            return this[checkOffset(this, offset, 1)];
+          };
+    } else if (size === 4 && !signed && !little) {
+      read = function readUInt32BE(offset) {
+        const o = checkOffset(this, offset, 4);
+        return this[o] * 0x1000000 + ((this[o + 1] << 16) | (this[o + 2] << 8) | this[o + 3]);
+      };
+    } else {
+      read = function (offset) {
+        const v = readUnsigned(this, checkOffset(this, offset, size), size, little);
+        return signed && v > max ? v - limit : v;
+      };
+    }
     const write = function (value, offset) {
-      offset = checkOffset(this, offset, size);
+      const o = checkOffset(this, offset, size);
       value = +value;
       checkValue(value, min, max, size);
-      view(this)[setter](offset, value, little);
-      return offset + size;
+      writeUnsigned(this, o, size, little, value < 0 ? value + limit : value);
+      return o + size;
     };
     proto[`read${name}${end}`] = read;
     proto[`write${name}${end}`] = write;
@@ -771,20 +812,23 @@ for (const [name, size, getter, setter, min, max] of INTS) {
   }
 }
 
-for (const [name, size, getter, setter] of [
-  ['Float', 4, 'getFloat32', 'setFloat32'],
-  ['Double', 8, 'getFloat64', 'setFloat64'],
+for (const [name, size, scratch, bytes] of [
+  ['Float', 4, f32, f32Bytes],
+  ['Double', 8, f64, f64Bytes],
 ]) {
   for (const end of ['LE', 'BE']) {
+    // The scratch arrays are little-endian (wasm32 is).
     const little = end === 'LE';
     proto[`read${name}${end}`] = function (offset) {
-      offset = checkOffset(this, offset, size);
-      return view(this)[getter](offset, little);
+      const o = checkOffset(this, offset, size);
+      for (let i = 0; i < size; i++) bytes[little ? i : size - 1 - i] = this[o + i];
+      return scratch[0];
     };
     proto[`write${name}${end}`] = function (value, offset) {
-      offset = checkOffset(this, offset, size);
-      view(this)[setter](offset, +value, little);
-      return offset + size;
+      const o = checkOffset(this, offset, size);
+      scratch[0] = +value;
+      for (let i = 0; i < size; i++) this[o + i] = bytes[little ? i : size - 1 - i];
+      return o + size;
     };
   }
 }
@@ -796,14 +840,17 @@ for (const [name, getter, setter, min, max] of [
   for (const end of ['LE', 'BE']) {
     const little = end === 'LE';
     const read = function (offset) {
-      offset = checkOffset(this, offset, 8);
-      return view(this)[getter](offset, little);
+      const o = checkOffset(this, offset, 8);
+      for (let i = 0; i < 8; i++) bigScratch.setUint8(i, this[o + i]);
+      return bigScratch[getter](0, little);
     };
     const write = function (value, offset) {
-      offset = checkOffset(this, offset, 8);
+      const o = checkOffset(this, offset, 8);
+      if (typeof value !== 'bigint') throw codeError(TypeError, 'ERR_INVALID_ARG_TYPE', `The "value" argument must be of type bigint. Received ${typeName(value)}`);
       checkValue(value, min, max, 8);
-      view(this)[setter](offset, value, little);
-      return offset + 8;
+      bigScratch[setter](0, value, little);
+      for (let i = 0; i < 8; i++) this[o + i] = bigScratch.getUint8(i);
+      return o + 8;
     };
     proto[`read${name}${end}`] = read;
     proto[`write${name}${end}`] = write;

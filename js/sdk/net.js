@@ -180,6 +180,31 @@ function dispatch(ev) {
   }
 }
 
+// Node's 'finish' comes once the bytes before the FIN are handed to the kernel. The host
+// sends a batch's writes after the batch, so a socket that ended is checked on the next
+// turn (one zero timer for all of them), and again on later turns while bytes remain.
+const finishWaiters = new Set();
+let finishTimer = 0;
+
+function armFinishCheck() {
+  if (finishTimer !== 0) return;
+  finishTimer = runtime.startHostTimer(0, false, () => {
+    finishTimer = 0;
+    for (const socket of [...finishWaiters]) {
+      if (socket._closed || socket._finished) {
+        finishWaiters.delete(socket);
+      } else if (socket._needDrain) {
+        // 'drain' reschedules it.
+        finishWaiters.delete(socket);
+      } else if (socket.bufferSize === 0) {
+        finishWaiters.delete(socket);
+        socket._emitFinish();
+      }
+    }
+    if (finishWaiters.size) armFinishCheck();
+  });
+}
+
 function dropInfo(local, remote) {
   const l = addressInfo(local) || {};
   const r = addressInfo(remote) || {};
@@ -402,6 +427,7 @@ class Socket extends EventEmitter {
     this._finished = false;
     this._needDrain = false;
     this._drainCallbacks = [];
+    this._finishCallbacks = [];
     this._pendingOps = []; // what was asked before the host socket existed
     // Cached once known, kept after close (as Node does).
     this._peer = null;
@@ -425,6 +451,7 @@ class Socket extends EventEmitter {
   // --- readable ------------------------------------------------------------------
 
   _onData(u8) {
+    this._bytesRead += u8.byteLength;
     let chunk = toBuffer(u8);
     if (this._flowing === true && this._buffered.length === 0) {
       if (this._decoder !== null) {
@@ -692,6 +719,7 @@ class Socket extends EventEmitter {
       if (typeof cb === 'function') runtime.nextTick(cb, err);
       return false;
     }
+    this._bytesWritten += bytes.byteLength;
     if (!ok) this._needDrain = true;
     if (typeof cb === 'function') {
       if (this._needDrain) this._drainCallbacks.push(cb);
@@ -720,12 +748,13 @@ class Socket extends EventEmitter {
     if (this._ending) {
       if (typeof cb === 'function') {
         if (this._finished) runtime.nextTick(cb, nodeError(Error, 'ERR_STREAM_ALREADY_FINISHED', 'Cannot call end after a stream was finished'));
-        else this.once('finish', cb);
+        else this._finishCallbacks.push(cb);
       }
       return this;
     }
     this._ending = true;
-    if (typeof cb === 'function') this.once('finish', cb);
+    // Called before 'finish' is emitted, as Node's end(cb) is.
+    if (typeof cb === 'function') this._finishCallbacks.push(cb);
     if (this.destroyed) return this;
     if (this._handle === null) {
       this._pendingOps.push(() => this._hostEnd());
@@ -741,20 +770,16 @@ class Socket extends EventEmitter {
   }
 
   _scheduleFinish() {
-    if (this._needDrain || this._finishScheduled) return;
-    this._finishScheduled = true;
-    // The FIN leaves after the batch, with the bytes before it: Node's `finish` comes
-    // once they are handed over.
-    runtime.atBatchEnd(() => {
-      this._finishScheduled = false;
-      this._emitFinish();
-    });
+    if (this._needDrain || finishWaiters.has(this)) return;
+    finishWaiters.add(this);
+    armFinishCheck();
   }
 
   _emitFinish() {
     if (this._finished || (this.destroyed && this._destroyCalled)) return;
     this._finished = true;
     this.emit('prefinish');
+    for (const cb of this._finishCallbacks.splice(0)) cb();
     this.emit('finish');
   }
 
@@ -809,19 +834,27 @@ class Socket extends EventEmitter {
 
   _onClose(hadError) {
     if (this._closed) return;
+    // Both sides done before the finish check ran: the FIN went out, so 'finish' first.
+    if (this._ending && !this._finished && !this._destroyCalled && !hadError && !this._hadError) {
+      finishWaiters.delete(this);
+      this._emitFinish();
+    }
     this._closed = true;
     this.destroyed = true;
     this.connecting = false;
     const handle = this._handle;
     if (handle !== null) {
-      this._bytesRead = Number(handle.bytesRead());
-      this._bytesWritten = Number(handle.bytesWritten());
       sockets.delete(this._id);
       handle[Symbol.dispose]();
       this._handle = null;
       this._handleGone = true;
     }
     this._failPending(nodeError(Error, 'ERR_STREAM_DESTROYED', 'Cannot call write after a stream was destroyed'));
+    if (!this._finished) {
+      for (const cb of this._finishCallbacks.splice(0)) {
+        runtime.nextTick(cb, nodeError(Error, 'ERR_STREAM_DESTROYED', 'Cannot call end after a stream was destroyed'));
+      }
+    }
     if (this._server) this._server._connectionClosed();
     this.emit('close', !!hadError || this._hadError || this._destroyError !== null);
   }
@@ -983,13 +1016,12 @@ class Socket extends EventEmitter {
     return this.address().family;
   }
 
+  // Counted here (the host's counts go once the socket has closed).
   get bytesRead() {
-    if (this._handle !== null && !this._closed) return Number(this._handle.bytesRead());
     return this._bytesRead;
   }
 
   get bytesWritten() {
-    if (this._handle !== null && !this._closed) return Number(this._handle.bytesWritten());
     return this._bytesWritten;
   }
 

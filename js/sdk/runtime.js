@@ -6,10 +6,13 @@
 // register a dispatcher for theirs when they are loaded, so a handler that never requires
 // `dgram` carries none of it.
 //
-// Build time is not run time: componentize-js evaluates the handler's top-level code
-// while snapshotting the engine (at `netlet build`), when no host exists. Whatever needs
-// the host (listen, bind, connect, timers, console output) is recorded with
-// `whenStarted` and replayed in order by `init`, when the instance starts.
+// Build time is not run time: componentize-js evaluates the bundle's top level while
+// snapshotting the engine (at `netlet build`), when no host exists. The SDK's own modules
+// load then (they are in the snapshot); the handler's top-level code is compiled then
+// but runs in `init`, when the instance starts, as Node runs a script: process.argv,
+// Date.now(), Math.random() at its top level are the instance's, not baked into the
+// component. Whatever would need the host before that (work the SDK does while it
+// loads) is recorded with `whenStarted` and replayed in order by `init`.
 //
 // Node's loop order within a batch: each event's callback, then `process.nextTick`
 // callbacks, then promise jobs; at the end of the batch the work Node does after I/O
@@ -36,6 +39,12 @@ const hostTimers = new Map();
 const dispatchers = { net: null, dgram: null };
 let uncaughtHook = null;
 let inBatch = false;
+let main = null;
+
+/** The handler's top-level code, run by `init`. */
+function setMain(fn) {
+  main = fn;
+}
 
 /** True once `init` has run (the instance is live, not being snapshotted). */
 function isStarted() {
@@ -175,6 +184,7 @@ const handler = {
     try {
       for (let i = 0; i < startQueue.length && !dead; i++) guard(startQueue[i]);
       startQueue.length = 0;
+      if (main !== null && !dead) guard(main);
       runTicks();
       endOfBatch();
     } finally {
@@ -357,6 +367,7 @@ function mapStack(stack) {
 
 module.exports = {
   handler,
+  setMain,
   wit,
   hostConsole,
   isStarted,

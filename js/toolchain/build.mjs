@@ -137,10 +137,14 @@ async function bundleHandler(esbuild, cfg, entry, work, used) {
       });
     },
   };
+  // The SDK loads at build time (into the snapshot); the handler's own top level runs
+  // when the instance starts (runtime.js's `init`), as Node runs a script.
+  const runtimePath = JSON.stringify(path.join(sdk, 'runtime.js'));
   const entryCode =
     `import ${JSON.stringify(path.join(sdk, 'globals.js'))};\n` +
-    `import ${JSON.stringify(entry)};\n` +
-    `export { handler } from ${JSON.stringify(path.join(sdk, 'runtime.js'))};\n`;
+    `import { setMain } from ${runtimePath};\n` +
+    `setMain(() => { require(${JSON.stringify(entry)}); });\n` +
+    `export { handler } from ${runtimePath};\n`;
   const outfile = path.join(work, BUNDLE_NAME);
   let result;
   try {

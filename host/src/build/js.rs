@@ -198,12 +198,29 @@ fn js_dir(cache_dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// Where the build script, the SDK and the WIT are: the embedded copy, or, for work on
+/// the SDK itself, a checkout's `js/` folder named by `NETLET_JS_SDK` (its `toolchain/`
+/// and `sdk/`, and the `wit/` beside it).
+fn sources(cache_dir: &Path) -> anyhow::Result<(PathBuf, PathBuf, PathBuf)> {
+    if let Some(dir) = std::env::var_os("NETLET_JS_SDK") {
+        let dir = PathBuf::from(dir);
+        let wit = dir.join("..").join("wit");
+        return Ok((
+            dir.join("toolchain").join("build.mjs"),
+            dir.join("sdk"),
+            wit,
+        ));
+    }
+    let sdk = sdk_dir(cache_dir)?;
+    Ok((sdk.join("build.mjs"), sdk.join("sdk"), sdk.join("wit")))
+}
+
 /// `netlet build` for JavaScript.
 pub fn build(options: &Options) -> anyhow::Result<Built> {
     let start = Instant::now();
     check_node()?;
     let toolchain = toolchain(&options.cache_dir, options.quiet)?;
-    let sdk = sdk_dir(&options.cache_dir)?;
+    let (script, sdk, wit) = sources(&options.cache_dir)?;
     let input = options
         .input
         .canonicalize()
@@ -217,14 +234,14 @@ pub fn build(options: &Options) -> anyhow::Result<Built> {
     let config = format!(
         "{{\"toolchain\":{},\"sdk\":{},\"wit\":{},\"input\":{},\"output\":{},\"meta\":{}}}",
         json_string(&toolchain),
-        json_string(&sdk.join("sdk")),
-        json_string(&sdk.join("wit")),
+        json_string(&sdk),
+        json_string(&wit),
         json_string(&input),
         json_string(&absolute(&tmp)),
         json_string(&absolute(&meta)),
     );
     let run = Command::new("node")
-        .arg(sdk.join("build.mjs"))
+        .arg(&script)
         .arg(&config)
         .output()
         .context("cannot run node")?;
