@@ -66,12 +66,11 @@ process.exitCode = undefined;
 process.browser = false;
 process.features = {};
 process.config = { variables: {} };
-Object.defineProperty(process, 'argv', {
-  enumerable: true,
-  configurable: true,
-  get() {
-    return ['netlet', 'handler', ...runtime.argv()];
-  },
+// `netlet run X.wasm -- ARGS`: ['netlet', 'handler', ...ARGS], set when the instance
+// starts (before the handler's top level runs).
+process.argv = ['netlet', 'handler'];
+runtime.whenStarted(() => {
+  process.argv = ['netlet', 'handler', ...runtime.argv()];
 });
 process.nextTick = runtime.nextTick;
 process.cwd = () => '/';

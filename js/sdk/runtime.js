@@ -348,7 +348,10 @@ function mapStack(stack) {
   for (const frame of stack.split('\n')) {
     if (!frame) continue;
     const at = frame.lastIndexOf('@');
-    const fn = at > 0 ? frame.slice(0, at) : '';
+    // SpiderMonkey names an anonymous function after where it is ("a/b</<"), starting
+    // with the bundler's module path: Node says <anonymous>.
+    let fn = at > 0 ? frame.slice(0, at) : '';
+    if (/[<\/]/.test(fn)) fn = '<anonymous>';
     const where = at >= 0 ? frame.slice(at + 1) : frame;
     const m = /^(.*):(\d+):(\d+)$/.exec(where);
     if (!m) continue;
