@@ -123,6 +123,21 @@ function dispatch(ev) {
 
 runtime.register('dgram', dispatch);
 
+runtime.onExit(() => {
+  let serving = unclaimed.length > 0;
+  for (const socket of [...byId.values()]) {
+    if (socket._adopted) {
+      // The operator's socket stays for the next instance.
+      serving = true;
+    } else if (socket._handle !== null) {
+      socket._handle.close();
+      socket._handle[Symbol.dispose]();
+    }
+  }
+  byId.clear();
+  return serving;
+});
+
 function lookupDefault(type) {
   return type === 'udp6' ? '::1' : '127.0.0.1';
 }
@@ -241,6 +256,7 @@ class Socket extends EventEmitter {
   }
 
   _adopt(handle) {
+    this._adopted = true;
     this._setHandle(handle);
     this._onListening();
   }

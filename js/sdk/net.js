@@ -220,6 +220,19 @@ function dropInfo(local, remote) {
 
 runtime.register('net', dispatch);
 
+runtime.onExit(() => {
+  for (const socket of [...sockets.values()]) {
+    if (socket._handle !== null) {
+      socket._handle.destroy();
+      socket._handle[Symbol.dispose]();
+    }
+  }
+  sockets.clear();
+  const serving = servers.size > 0 || unclaimed.length > 0;
+  servers.clear();
+  return serving;
+});
+
 // ----- Server ------------------------------------------------------------------------
 
 class Server extends EventEmitter {

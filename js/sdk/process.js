@@ -115,11 +115,8 @@ process.emitWarning = function emitWarning(warning, type, code) {
 };
 process.exit = function exit(code) {
   if (code !== undefined) process.exitCode = code;
-  const err = new Error(`process.exit(${process.exitCode === undefined ? '' : process.exitCode}) was called: the instance stops`);
-  err.name = 'ProcessExit';
-  // Not an exception handler code may catch: it ends the instance.
-  runtime.fatal(err);
-  throw err;
+  process.emit('exit', process.exitCode === undefined ? 0 : process.exitCode);
+  runtime.exit(process.exitCode);
 };
 process.abort = () => process.exit(134);
 process.kill = () => {
@@ -135,7 +132,6 @@ process.stderr = lineWriter((text) => runtime.hostConsole.error(text));
 process.stdin = null;
 
 runtime.setUncaughtHook((err) => {
-  if (err && err.name === 'ProcessExit') return false;
   if (process.listenerCount('uncaughtException') === 0) return false;
   process.emit('uncaughtException', err, 'uncaughtException');
   return true;

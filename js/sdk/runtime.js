@@ -221,6 +221,40 @@ const handler = {
   },
 };
 
+// ----- process.exit -----------------------------------------------------------------
+
+const exitHooks = [];
+const EXIT = { netletExit: true };
+
+/** `fn()` releases what a module holds when the handler calls process.exit(); it
+ *  returns true if the instance must stop as a trap does (it was serving). */
+function onExit(fn) {
+  exitHooks.push(fn);
+}
+
+/** process.exit(): everything the instance holds is released and no callback runs
+ *  again. A client then has nothing left and netlet ends; an instance that was serving
+ *  stops as after a trap (a new one takes over the listeners). Never returns. */
+function exit(code) {
+  if (!dead) {
+    dead = true;
+    let serving = false;
+    for (const fn of exitHooks) {
+      try {
+        if (fn()) serving = true;
+      } catch {
+        // Releasing what is left goes on.
+      }
+    }
+    for (const id of [...hostTimers.keys()]) clearHostTimer(id);
+    if (serving && !inInit) {
+      hostConsole.error(`process.exit(${code === undefined ? '' : code}) called: the instance stops`);
+      trap();
+    }
+  }
+  throw EXIT;
+}
+
 // ----- errors -----------------------------------------------------------------------
 
 function setUncaughtHook(fn) {
@@ -229,7 +263,7 @@ function setUncaughtHook(fn) {
 
 /** An exception escaped handler code: Node's `uncaughtException`, or the end. */
 function fatal(err) {
-  if (dead) return;
+  if (err === EXIT || dead) return;
   if (uncaughtHook && uncaughtHook(err)) return;
   const line = describeUncaught(err);
   if (inInit) {
@@ -383,6 +417,8 @@ module.exports = {
   clearHostTimer,
   register,
   fatal,
+  exit,
+  onExit,
   setUncaughtHook,
   describeUncaught,
   argv: () => argv,
