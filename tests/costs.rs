@@ -12,17 +12,11 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::probe::{P99_BOUND, Probe};
 use common::*;
-
-/// A healthy connection's p99 must stay under this while a neighbour misbehaves. The
-/// aim on a quiet machine is 10 ms; the bound leaves room for a loaded 2-core CI runner
-/// that also runs the load.
-const P99_BOUND: Duration = Duration::from_millis(25);
 
 /// Host memory that is not the budget under test: code, stacks, the log queue,
 /// allocator slack.
@@ -34,127 +28,15 @@ fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
-/// A healthy client: 32-byte pings echoed through a handler, one every millisecond,
-/// each round trip timed. A connection that is closed under it reconnects (the time
-/// that takes counts as the round trip).
-struct Probe {
-    stop: Arc<AtomicBool>,
-    samples: Arc<Mutex<Vec<(Instant, Duration)>>>,
-    thread: JoinHandle<()>,
-}
-
-impl Probe {
-    fn start(addr: SocketAddr) -> Probe {
-        let stop = Arc::new(AtomicBool::new(false));
-        let samples = Arc::new(Mutex::new(Vec::new()));
-        let thread = {
-            let (stop, samples) = (stop.clone(), samples.clone());
-            std::thread::spawn(move || {
-                let ping = *b"healthy-probe-ping-0123456789abc";
-                let mut conn: Option<TcpStream> = None;
-                let mut since: Option<Instant> = None;
-                while !stop.load(Ordering::SeqCst) {
-                    let started = since.unwrap_or_else(Instant::now);
-                    let c = match conn.as_mut() {
-                        Some(c) => c,
-                        None => match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
-                            Ok(c) => {
-                                c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                                c.set_nodelay(true).unwrap();
-                                conn.insert(c)
-                            }
-                            Err(_) => {
-                                since = Some(started);
-                                std::thread::sleep(Duration::from_millis(5));
-                                continue;
-                            }
-                        },
-                    };
-                    let mut back = [0u8; 32];
-                    if c.write_all(&ping).is_err() || c.read_exact(&mut back).is_err() {
-                        conn = None;
-                        since = Some(started);
-                        continue;
-                    }
-                    assert_eq!(back, ping, "the healthy connection got other bytes back");
-                    since = None;
-                    samples
-                        .lock()
-                        .unwrap()
-                        .push((Instant::now(), started.elapsed()));
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            })
-        };
-        Probe {
-            stop,
-            samples,
-            thread,
-        }
-    }
-
-    /// Waits until the probe has a few round trips (the handler serves).
-    fn warm(&self) {
-        let deadline = Instant::now() + WAIT;
-        while self.samples.lock().unwrap().len() < 50 {
-            assert!(Instant::now() < deadline, "the probe got no answers");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    /// p50 and p99 of the round trips completed since `from`.
-    fn since(&self, from: Instant) -> (Duration, Duration, usize) {
-        let mut rtts: Vec<Duration> = self
-            .samples
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(at, _)| *at >= from)
-            .map(|(_, rtt)| *rtt)
-            .collect();
-        assert!(
-            rtts.len() >= 20,
-            "only {} round trips were measured",
-            rtts.len()
-        );
-        rtts.sort();
-        let pick = |q: f64| rtts[((rtts.len() - 1) as f64 * q) as usize];
-        (pick(0.5), pick(0.99), rtts.len())
-    }
-
-    fn finish(self) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.join().expect("the probe failed");
-    }
-}
-
 /// Measures the probe over `window` while the fault goes on; prints the figures and
 /// asserts the p99 bound.
 fn watch(probe: &Probe, what: &str, window: Duration) -> (Duration, Duration) {
-    let from = Instant::now();
-    std::thread::sleep(window);
-    report(probe, what, from)
+    probe.watch(what, window)
 }
 
 /// The probe's figures since `from`, asserting the p99 bound.
 fn report(probe: &Probe, what: &str, from: Instant) -> (Duration, Duration) {
-    let (p50, p99, n) = probe.since(from);
-    println!("{what}: healthy p50 {p50:?}, p99 {p99:?} over {n} round trips");
-    assert!(
-        p99 <= P99_BOUND,
-        "{what}: the healthy connection's p99 was {p99:?} (p50 {p50:?})"
-    );
-    (p50, p99)
+    probe.report(what, from)
 }
 
 /// Sends a hostile command on a fresh connection and returns the reply line.
@@ -636,7 +518,7 @@ impl Hogs {
                 .map(|_| {
                     // taskset execs bash, so the child is the loop itself (killing it
                     // leaves nothing behind); bash's SECONDS ends it after 30 s anyway.
-                    Command::new("taskset")
+                    tool("taskset")
                         .args([
                             "-c",
                             "0",
@@ -697,7 +579,7 @@ fn charged_cpu_time(args: &[&str]) {
     all.extend_from_slice(args);
     let mut netlet = Netlet::run("hostile", &all);
     // The whole process on CPU 0, where eight busy loops will take most of the time.
-    let pinned = Command::new("taskset")
+    let pinned = tool("taskset")
         .args(["-a", "-c", "-p", "0", &netlet.pid().to_string()])
         .stdout(Stdio::null())
         .status()

@@ -812,28 +812,6 @@ fn handlers_added_to_and_removed_from_the_manifest_start_and_stop() {
 
 // ---- metrics ----------------------------------------------------------------------
 
-fn scrape(addr: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    text
-}
-
-fn metric(text: &str, prefix: &str) -> u64 {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse::<f64>()
-        .unwrap() as u64
-}
-
 #[test]
 fn metrics_count_connections_bytes_datagrams_calls_and_swaps() {
     let dir = temp_dir("metrics");

@@ -7,7 +7,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -20,7 +19,7 @@ fn url(addr: SocketAddr, path: &str) -> String {
 
 /// Runs curl; returns (stdout, stderr).
 fn curl(args: &[&str]) -> (Vec<u8>, String) {
-    let out = Command::new("curl")
+    let out = tool("curl")
         .args(["-sS", "--max-time", "20"])
         .args(args)
         .output()
@@ -215,7 +214,7 @@ body = r.read()
 print('PUT', r.status, body.split(b'\r\n\r\n', 1)[1] == b'\x00\x01binary\xff', b'X-Py: yes' in body)
 print('same socket', c.sock is sock)
 "#;
-    let out = Command::new("python3")
+    let out = tool("python3")
         .arg("-c")
         .arg(script)
         .arg(netlet.tcp[0].port().to_string())

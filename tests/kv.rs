@@ -6,7 +6,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -25,7 +25,7 @@ impl RedisServer {
         // start on it; another process may grab it first, so try a few.
         for _ in 0..5 {
             let port = free_port();
-            let mut child = Command::new("redis-server")
+            let mut child = tool("redis-server")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no"])
                 .args(["--enable-debug-command", "local"])
@@ -315,7 +315,7 @@ fn keys_expire_on_access_and_by_the_timer_as_in_redis() {
 }
 
 fn redis_cli(addr: SocketAddr, args: &[&str]) -> String {
-    let out = Command::new("redis-cli")
+    let out = tool("redis-cli")
         .args(["-h", "127.0.0.1", "-p", &addr.port().to_string()])
         .args(args)
         .stdin(Stdio::null())
@@ -354,7 +354,7 @@ fn redis_cli_talks_to_kv() {
     );
     // -x: the last argument from stdin, binary and all.
     let value = random_bytes(100_000, 3);
-    let mut child = Command::new("redis-cli")
+    let mut child = tool("redis-cli")
         .args(["-p", &addr.port().to_string(), "-x", "SET", "blob"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -388,7 +388,7 @@ fn redis_cli_pipe_mode_mass_insertion() {
             .as_bytes(),
         );
     }
-    let mut child = Command::new("redis-cli")
+    let mut child = tool("redis-cli")
         .args(["-p", &addr.port().to_string(), "--pipe"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -408,7 +408,7 @@ fn redis_cli_pipe_mode_mass_insertion() {
 #[test]
 fn redis_benchmark_every_supported_command_pipelined_without_an_error() {
     let netlet = kv(&[]);
-    let out = Command::new("redis-benchmark")
+    let out = tool("redis-benchmark")
         .args(["-h", "127.0.0.1", "-p", &netlet.tcp[0].port().to_string()])
         .args([
             "-t",

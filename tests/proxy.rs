@@ -12,28 +12,11 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
-/// netlet running the proxy in front of `upstream`, half-open allowed.
+/// netlet running the proxy in front of `upstream`. No `--allow-half-open`: the proxy
+/// asks for half-open itself (its server options).
 fn proxy(upstream: SocketAddr, extra: &[&str]) -> Netlet {
     let target = upstream.to_string();
-    let mut args = vec![
-        "--tcp",
-        "127.0.0.1:0",
-        "--allow-half-open",
-        "--allow",
-        &target,
-        "--",
-        &target,
-    ];
+    let mut args = vec!["--tcp", "127.0.0.1:0", "--allow", &target, "--", &target];
     args.extend_from_slice(extra);
     Netlet::run("proxy", &args)
 }
@@ -162,6 +145,37 @@ fn half_close_passes_through_both_ways() {
     let (got, end) = read_to_end(&mut s);
     assert_eq!(got, b"words after the upstream's end");
     assert!(end.is_ok(), "{end:?}");
+}
+
+#[test]
+fn a_4_mib_upload_then_half_close_gets_its_whole_answer_without_the_operator_flag() {
+    // The upstream echoes until the client's end, then ends: every byte of the answer
+    // comes after the client half-closed, and must reach it.
+    let (listener, addr) = upstream_listener();
+    let upstream = std::thread::spawn(move || {
+        let mut s = accept(&listener);
+        let (got, end) = read_to_end(&mut s);
+        end.unwrap();
+        s.write_all(&got).unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        got.len()
+    });
+    let netlet = proxy(addr, &[]);
+    let c = connect(netlet.tcp[0]);
+    let upload = Arc::new(random_bytes(4 << 20, 7));
+    send_all(c.try_clone().unwrap(), upload.clone())
+        .join()
+        .unwrap();
+    let mut c = c;
+    let (answer, end) = read_to_end(&mut c);
+    assert!(end.is_ok(), "{end:?}");
+    assert_eq!(upstream.join().unwrap(), upload.len());
+    assert!(
+        answer == *upload,
+        "the client got {} of {} bytes back",
+        answer.len(),
+        upload.len()
+    );
 }
 
 /// Closes `s` with a TCP RST (SO_LINGER 0).
@@ -324,7 +338,7 @@ fn redis_clients_through_the_proxy_to_kv() {
     let kv = Netlet::run("kv", &["--tcp", "127.0.0.1:0"]);
     let netlet = proxy(kv.tcp[0], &[]);
     let port = netlet.tcp[0].port().to_string();
-    let out = std::process::Command::new("redis-benchmark")
+    let out = tool("redis-benchmark")
         .args(["-h", "127.0.0.1", "-p", &port])
         .args(["-t", "set,get", "-P", "16", "-n", "20000", "-c", "20", "-q"])
         .stdin(std::process::Stdio::null())

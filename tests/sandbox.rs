@@ -97,16 +97,6 @@ impl Healthy {
     }
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
 /// Runs `fault` against a hostile handler started with `args`, with a healthy client
 /// alongside; checks the healthy client progresses during and after it and that memory
 /// is back near where it started. Returns the netlet process and the reconnect count.

@@ -12,16 +12,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
 /// The id the scripted guest gave this connection.
 fn socket_id(stream: &mut TcpStream) -> u32 {
     let info = command(stream, "info");
@@ -561,4 +551,163 @@ fn guest_timers_fire_in_order() {
     assert!(start.elapsed() >= Duration::from_millis(250));
     // Ids are given in order (1, 2, 3); they fire by deadline.
     assert_eq!(lines, ["timer 3", "timer 2", "timer 1"]);
+}
+
+// Server options in the handler's code (Node's `net.createServer(options)`), and
+// `listen(port)` claiming the operator's listener.
+
+#[test]
+fn server_option_allow_half_open_lets_the_guest_decide_without_the_flag() {
+    let netlet = Netlet::run(
+        "scripted",
+        &["--tcp", "127.0.0.1:0", "--", "options=halfopen"],
+    );
+    let mut c = connect(netlet.tcp[0]);
+    let id = socket_id(&mut c);
+    assert_eq!(command(&mut c, "after-end late"), "ok after-end");
+    c.shutdown(Shutdown::Write).unwrap();
+    let (rest, result) = read_to_end(&mut c);
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(String::from_utf8_lossy(&rest), "late\n");
+    netlet
+        .stderr
+        .wait_for(&format!("ev late-write {id} ok"), WAIT);
+}
+
+#[test]
+fn server_option_pause_on_connect_reads_nothing_until_resume() {
+    let netlet = Netlet::run(
+        "scripted",
+        &[
+            "--tcp",
+            "127.0.0.1:0",
+            "--",
+            "options=pause",
+            "resume-after=400",
+        ],
+    );
+    // Paused from the start: the guest sees the connection but none of its data until
+    // its timer resumes it.
+    let started = Instant::now();
+    let mut c = connect(netlet.tcp[0]);
+    c.write_all(b"echo one\n").unwrap();
+    let line = netlet.stderr.wait_for("ev connection ", WAIT);
+    let id: u32 = line.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert_eq!(read_line(&mut c), "resumed");
+    assert_eq!(read_line(&mut c), "one");
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "data was read {:?} after connecting, before the resume",
+        started.elapsed()
+    );
+    // Guest lines reach stderr through the log queue, after the reply.
+    netlet.stderr.wait_for(&format!("ev data {id} "), WAIT);
+    let log = netlet.stderr.text();
+    let resumed = netlet
+        .stderr
+        .position(&format!("ev resumed {id}"))
+        .expect(&log);
+    let data = netlet
+        .stderr
+        .position(&format!("ev data {id} "))
+        .expect(&log);
+    assert!(resumed < data, "{log}");
+    assert_eq!(command(&mut c, "paused"), "paused false");
+}
+
+#[test]
+fn server_options_no_delay_and_keep_alive_are_set_on_accepted_sockets() {
+    let netlet = Netlet::run(
+        "scripted",
+        &[
+            "--tcp",
+            "127.0.0.1:0",
+            "--",
+            "options=nodelay,keepalive:9000",
+        ],
+    );
+    let mut c = connect(netlet.tcp[0]);
+    assert_eq!(command(&mut c, "echo up"), "up");
+    let server_side = netlet_socket_for_peer(netlet.pid(), c.local_addr().unwrap());
+    assert_ne!(
+        getsockopt_int(&server_side, libc::IPPROTO_TCP, libc::TCP_NODELAY),
+        0
+    );
+    assert_ne!(
+        getsockopt_int(&server_side, libc::SOL_SOCKET, libc::SO_KEEPALIVE),
+        0
+    );
+    assert_eq!(
+        getsockopt_int(&server_side, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE),
+        9
+    );
+}
+
+#[test]
+fn listen_claims_the_operators_listener_by_its_code_port() {
+    // The code listens on 8124; the operator binds that at a free port.
+    let netlet = Netlet::run(
+        "scripted",
+        &["--tcp", "127.0.0.1:0=8124", "--", "listen=8124"],
+    );
+    let addr = netlet.tcp[0];
+    netlet
+        .stderr
+        .wait_for(&format!("ev init-listen ok 1 {addr}"), WAIT);
+    // One `listening` for the claimed server, after the claim.
+    netlet
+        .stderr
+        .wait_for(&format!("ev listening 1 {addr}"), WAIT);
+    let mut c = connect(addr);
+    assert_eq!(command(&mut c, "echo served"), "served");
+    // A second listen on the same port is EADDRINUSE, as in Node.
+    assert_eq!(command(&mut c, "listen 8124"), "listen err EADDRINUSE");
+    // A port nobody configured, without --allow: EACCES, and the log names the flags.
+    assert_eq!(command(&mut c, "listen 9999"), "listen err EACCES");
+    netlet.stderr.wait_for(
+        "denied listen on [::]:9999: no listener is configured for port 9999 (run with --tcp [::]:9999",
+        WAIT,
+    );
+    let listening = netlet
+        .stderr
+        .all()
+        .iter()
+        .filter(|l| l.contains("ev listening "))
+        .count();
+    assert_eq!(listening, 1, "{}", netlet.stderr.text());
+}
+
+#[test]
+fn listen_binds_a_port_the_operator_allows_and_serves_it() {
+    let free = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let allow = format!("127.0.0.1:{port}");
+    let netlet = Netlet::run("scripted", &["--tcp", "127.0.0.1:0", "--allow", &allow]);
+    let mut c = connect(netlet.tcp[0]);
+    let reply = command(&mut c, &format!("listen {port}"));
+    // No host given: every interface, which the rule for 127.0.0.1 does not cover.
+    assert_eq!(reply, "listen err EACCES");
+    drop(c);
+    let netlet = Netlet::run(
+        "scripted",
+        &["--tcp", "127.0.0.1:0", "--allow", &format!("*:{port}")],
+    );
+    let mut c = connect(netlet.tcp[0]);
+    let reply = command(&mut c, &format!("listen {port}"));
+    assert!(reply.starts_with("listen ok "), "{reply}");
+    let id: u32 = reply.split_whitespace().nth(2).unwrap().parse().unwrap();
+    netlet.stderr.wait_for(&format!("ev listening {id} "), WAIT);
+    let mut d = connect(SocketAddr::from(([127, 0, 0, 1], port)));
+    assert_eq!(
+        command(&mut d, "echo on the new listener"),
+        "on the new listener"
+    );
+    // The connection came through the server `listen` made.
+    netlet
+        .stderr
+        .wait_until(WAIT, |l| {
+            l.contains("ev connection ") && l.ends_with(&format!(" {id}"))
+        })
+        .unwrap_or_else(|| panic!("{}", netlet.stderr.text()));
 }

@@ -6,128 +6,17 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::tls::{Client, Pki, rustls_client, s};
 use common::*;
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::CertificateDer;
 
 const ECHO_BANNER: &[u8] = b"Echo server\r\n";
-
-/// A test PKI in its own folder: a CA, and leaf certificates it signs.
-struct Pki {
-    dir: PathBuf,
-    ca: Issuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new(test: &str) -> Pki {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("tls-{test}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, "netlet test CA");
-        params.distinguished_name = dn;
-        let key = KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        std::fs::write(dir.join("ca.pem"), cert.pem()).unwrap();
-        Pki {
-            dir,
-            ca: Issuer::new(params, key),
-        }
-    }
-
-    fn ca(&self) -> PathBuf {
-        self.dir.join("ca.pem")
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    /// A leaf for `names` with subject `CN=cn`, signed by the CA: `(cert, key)` files
-    /// named after `file`.
-    fn leaf(&self, file: &str, cn: &str, names: &[&str]) -> (PathBuf, PathBuf) {
-        let mut params =
-            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-                .unwrap();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, cn);
-        params.distinguished_name = dn;
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.ca).unwrap();
-        let (c, k) = (
-            self.dir.join(format!("{file}.pem")),
-            self.dir.join(format!("{file}.key")),
-        );
-        std::fs::write(&c, cert.pem()).unwrap();
-        std::fs::write(&k, key.serialize_pem()).unwrap();
-        (c, k)
-    }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// A blocking rustls client, its handshake done.
-type Client = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
-
-fn rustls_client(
-    addr: SocketAddr,
-    ca: &Path,
-    name: &str,
-    alpn: &[&str],
-    identity: Option<(&Path, &Path)>,
-) -> Result<Client, String> {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-    let mut config = match identity {
-        None => builder.with_no_client_auth(),
-        Some((cert, key)) => builder
-            .with_client_auth_cert(
-                CertificateDer::pem_file_iter(cert)
-                    .unwrap()
-                    .map(Result::unwrap)
-                    .collect(),
-                PrivateKeyDer::from_pem_file(key).unwrap(),
-            )
-            .unwrap(),
-    };
-    config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
-    let conn = rustls::ClientConnection::new(
-        Arc::new(config),
-        ServerName::try_from(name.to_string()).unwrap(),
-    )
-    .unwrap();
-    let mut tcp = connect(addr);
-    let mut conn = conn;
-    while conn.is_handshaking() {
-        conn.complete_io(&mut tcp).map_err(|e| e.to_string())?;
-    }
-    let mut client = rustls::StreamOwned::new(conn, tcp);
-    // TLS 1.3: a refused client certificate shows on the first read.
-    client.flush().map_err(|e| e.to_string())?;
-    Ok(client)
-}
 
 fn read_n(client: &mut impl Read, n: usize) -> Vec<u8> {
     let mut buf = vec![0; n];
@@ -180,7 +69,7 @@ fn openssl_s_client_verifies_and_echo_serves_tls_unchanged() {
     let netlet = echo_tls(&cert, &key, &[]);
     assert_eq!(netlet.tls.len(), 1, "{:?}", netlet.stdout.all());
     let addr = netlet.tls[0].to_string();
-    let mut child = Command::new("openssl")
+    let mut child = tool("openssl")
         .args([
             "s_client",
             "-connect",
@@ -223,7 +112,7 @@ fn curl_with_the_ca_gets_through_and_without_it_is_refused() {
     let url = format!("https://localhost:{}/hello", netlet.tls[0].port());
     let resolve = format!("localhost:{}:127.0.0.1", netlet.tls[0].port());
     // The echo server answers with its banner and the request itself: HTTP/0.9 to curl.
-    let out = Command::new("curl")
+    let out = tool("curl")
         .args([
             "-sS",
             "--http0.9",
@@ -246,7 +135,7 @@ fn curl_with_the_ca_gets_through_and_without_it_is_refused() {
     );
     // 28: curl's timeout (the echo never closes); not a TLS failure.
     assert_eq!(out.status.code(), Some(28));
-    let refused = Command::new("curl")
+    let refused = tool("curl")
         .args(["-sS", "--max-time", "5", "--resolve", &resolve, &url])
         .output()
         .expect("curl");

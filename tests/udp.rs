@@ -197,3 +197,41 @@ fn connected_mode_sends_receives_only_from_its_peer_and_disconnects() {
     assert_eq!(command(&mut c, "usend x"), "usend failed ERR_SOCKET_CLOSED");
     assert!(!netlet.stderr.contains("intruder"));
 }
+
+#[test]
+fn bind_claims_the_operators_socket_by_its_code_port() {
+    // The code binds 41234; the operator binds that at a free port.
+    let netlet = Netlet::run(
+        "scripted",
+        &["--udp", "127.0.0.1:0=41234", "--", "bind=41234"],
+    );
+    let addr = netlet.udp[0];
+    let line = netlet.stderr.wait_for("ev init-bind ok ", WAIT);
+    assert!(line.ends_with(&format!(" {addr}")), "{line}");
+    let id: u32 = line.split_whitespace().nth(4).unwrap().parse().unwrap();
+    // Its datagrams reach the guest's own socket, which answers from the operator's.
+    let c = client(false);
+    let reply = String::from_utf8(ask(&c, addr, b"info")).unwrap();
+    assert!(
+        reply.starts_with(&format!("info address={addr} ")),
+        "{reply}"
+    );
+    netlet.stderr.wait_for(&format!("ev message {id} 4 "), WAIT);
+    // One `listening`: the guest socket's; the operator's is not announced apart.
+    let log = netlet.stderr.text();
+    let listening: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("ev udp-listening "))
+        .collect();
+    assert_eq!(listening.len(), 1, "{log}");
+    assert!(
+        listening[0].contains(&format!("ev udp-listening {id} {addr}")),
+        "{log}"
+    );
+}
+
+#[test]
+fn bind_to_a_port_nobody_configured_is_refused() {
+    let netlet = Netlet::run("scripted", &["--udp", "127.0.0.1:0", "--", "bind=41234"]);
+    netlet.stderr.wait_for("ev init-bind err EACCES", WAIT);
+}

@@ -3,18 +3,14 @@
 //! concurrent chat clients, headless Chromium on the chat page; and the in-memory
 //! harness's WebSocket client.
 //!
-//! Node's packages (`ws`, `playwright-core`) live in `target/ws-clients/node_modules`:
-//! `.ci/run` installs them, and so does the first test that needs them if they are
-//! missing (`npm install`). Python's `websockets` and Debian's `chromium` come from
-//! `.ci/run`.
+//! Node's packages (`ws`, `playwright-core`), Python's `websockets` and Debian's
+//! `chromium` are installed by `scripts/test` (see `common::test_clients`).
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Mutex;
+use std::path::Path;
 use std::time::Duration;
 
 use common::*;
@@ -23,45 +19,9 @@ use netlet::testing::ws::{
     self as wst, Frame, FrameReader, WsClient, close_payload, encode_frame, encode_frame_rsv, op,
 };
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// `target/ws-clients/node_modules`, installed once if missing.
-fn node_modules() -> PathBuf {
-    static LOCK: Mutex<()> = Mutex::new(());
-    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = root().join("target").join("ws-clients");
-    let modules = dir.join("node_modules");
-    if !modules.join("ws").exists() || !modules.join("playwright-core").exists() {
-        std::fs::create_dir_all(&dir).unwrap();
-        let status = Command::new("npm")
-            .args([
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--silent",
-                "ws@8",
-                "playwright-core@1",
-            ])
-            .current_dir(&dir)
-            .status()
-            .expect("run npm (install Node.js and npm)");
-        assert!(
-            status.success(),
-            "npm install ws playwright-core failed in {}",
-            dir.display()
-        );
-    }
-    modules
-}
-
 /// Runs a Node script with the WebSocket packages on its path; returns stdout.
 fn node_ws(script: &str, args: &[&str]) -> String {
-    let out = Command::new("node")
+    let out = tool("node")
         .arg("-e")
         .arg(script)
         .args(args)
@@ -80,7 +40,7 @@ fn node_ws(script: &str, args: &[&str]) -> String {
 
 /// Runs a Python script; returns stdout.
 fn python(script: &str, args: &[&str]) -> String {
-    let out = Command::new("python3")
+    let out = common::python()
         .arg("-c")
         .arg(script)
         .args(args)
@@ -89,7 +49,7 @@ fn python(script: &str, args: &[&str]) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "python failed ({}) (pip install websockets):\nstdout: {stdout}\nstderr: {}",
+        "python failed ({}):\nstdout: {stdout}\nstderr: {}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
@@ -567,11 +527,8 @@ function finish() {
 
 #[test]
 fn chromium_opens_the_chat_page_twice_and_a_message_crosses() {
-    let chromium = Path::new("/usr/bin/chromium");
-    assert!(
-        chromium.exists(),
-        "Debian's chromium is needed (apt-get install chromium; .ci/run does it)"
-    );
+    // Debian's chromium, driven by playwright-core (scripts/test installs both).
+    let _ = tool("chromium");
     let netlet = Netlet::run("ws-chat", &["--tcp", "127.0.0.1:0"]);
     let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ws-chat.png");
     let _ = std::fs::remove_file(&shot);

@@ -9,7 +9,6 @@ use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Command;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -62,24 +61,22 @@ wss.on('connection', ws => ws.on('message', (data, isBinary) => ws.send(data, { 
 wss.on('listening', () => console.log('tcp 127.0.0.1:' + wss.address().port));
 "#;
 
-/// `target/ws-clients/node_modules` (where `.ci/run` and the tests put Node's `ws`),
-/// installed if missing.
+/// Where `scripts/test` installs the Node clients (`tests/clients/package-lock.json`):
+/// `<target>/test-clients/node_modules`, or under `$NETLET_TEST_CLIENTS`.
 pub fn node_modules() -> anyhow::Result<PathBuf> {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/ws-clients"));
-    let modules = dir.join("node_modules");
-    if !modules.join("ws").exists() {
-        std::fs::create_dir_all(&dir)?;
-        let status = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--silent", "ws@8"])
-            .current_dir(&dir)
-            .status()
-            .context("running npm to install Node's ws")?;
-        ensure!(
-            status.success(),
-            "npm install ws failed in {}",
-            dir.display()
-        );
-    }
+    let clients = match std::env::var_os("NETLET_TEST_CLIENTS") {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")))
+            .join("test-clients"),
+    };
+    let modules = clients.join("node_modules");
+    ensure!(
+        modules.join("ws").is_dir(),
+        "Node's ws is not installed in {}: run scripts/test once (it installs the clients)",
+        modules.display()
+    );
     Ok(modules)
 }
 

@@ -3,7 +3,7 @@
 use crate::dgram::{DgramSocket, RemoteInfo};
 use crate::error::Error;
 use crate::http::{ClientRequest, ResponseEvent};
-use crate::net::{AddressInfo, Server, Socket};
+use crate::net::{AddressInfo, Server, ServerOptions, Socket};
 use crate::timers::TimerId;
 use crate::ws::{WebSocket, WsEvent};
 
@@ -20,7 +20,16 @@ pub trait NetHandler: 'static {
         Ok(())
     }
 
-    /// Node's server `'listening'`: a server bound by the host is ready.
+    /// Node's `net.createServer(options)`: how the sockets of the operator's listeners
+    /// start (half-open, paused, no-delay, keep-alive). Asked once, before
+    /// [`NetHandler::init`]; Node's defaults unless overridden. A proxy that forwards a
+    /// response after its client half-closed says `allow_half_open: true` here.
+    fn server_options(&self) -> ServerOptions {
+        ServerOptions::default()
+    }
+
+    /// Node's server `'listening'`: a server is ready (one the operator configured, or
+    /// one from [`listen`](crate::net::listen)).
     fn on_listening(&mut self, server: &Server) {
         let _ = server;
     }

@@ -77,8 +77,8 @@ pub use dgram::{DgramSocket, RemoteInfo};
 pub use error::{Error, ErrorCode};
 pub use handler::{DgramHandler, NetHandler};
 pub use net::{
-    AddressInfo, IpFamily, PeerCertificate, ReadyState, Server, Socket, SocketEvent, TlsInfo,
-    TlsOptions,
+    AddressInfo, IpFamily, PeerCertificate, ReadyState, Server, ServerOptions, Socket, SocketEvent,
+    TlsInfo, TlsOptions,
 };
 pub use timers::TimerId;
 

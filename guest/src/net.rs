@@ -332,7 +332,9 @@ pub enum SocketEvent {
     },
 }
 
-/// A listening TCP server bound by the host (`netlet run --tcp ADDR`): Node's `net.Server`.
+/// A listening TCP server: one the operator configured (`netlet run --tcp ADDR`), handed
+/// to [`NetHandler::on_listening`](crate::NetHandler::on_listening), or one from
+/// [`listen`]. Node's `net.Server`.
 #[derive(Clone)]
 pub struct Server(Rc<ServerInner>);
 
@@ -393,6 +395,72 @@ impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server").field("id", &self.0.id).finish()
     }
+}
+
+/// How a server's accepted sockets start: Node's `net.createServer(options)`, with
+/// Node's defaults (all off). A handler states them for the operator's listeners with
+/// [`NetHandler::server_options`](crate::NetHandler::server_options), or for one server
+/// with [`listen`]. The operator's `--allow-half-open` overrides.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// Node's `allowHalfOpen`: after the peer's `end`, our side stays open until the
+    /// handler ends it (a proxy forwarding the rest of a response needs this). Off: the
+    /// host ends our side right after `on_end`.
+    pub allow_half_open: bool,
+    /// Node's `pauseOnConnect`: accepted sockets start paused; nothing is read until
+    /// [`Socket::resume`].
+    pub pause_on_connect: bool,
+    /// Node's `noDelay`: TCP_NODELAY on accepted sockets.
+    pub no_delay: bool,
+    /// Node's `keepAlive`: SO_KEEPALIVE on accepted sockets...
+    pub keep_alive: bool,
+    /// ...with this idle time before the first probe (Node's `keepAliveInitialDelay`;
+    /// zero: the system's).
+    pub keep_alive_initial_delay: Duration,
+}
+
+impl ServerOptions {
+    pub(crate) fn raw(&self) -> raw::ServerOptions {
+        raw::ServerOptions {
+            allow_half_open: self.allow_half_open,
+            pause_on_connect: self.pause_on_connect,
+            no_delay: self.no_delay,
+            keep_alive: self.keep_alive,
+            keep_alive_initial_delay_ms: u32::try_from(self.keep_alive_initial_delay.as_millis())
+                .unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// Node's `net.createServer(options)` for the operator's listeners, from now on: how the
+/// sockets they accept start. [`NetHandler::server_options`](crate::NetHandler::server_options)
+/// is the usual way to say it; this is for options only known in `init` (from its
+/// arguments). [`listen`]'s own options take precedence for its server.
+pub fn set_server_options(options: ServerOptions) {
+    raw::set_server_options(options.raw())
+}
+
+/// Node's `server.listen(port[, host])`, for a handler that names its port: the
+/// operator's listener the code knows by `port` (`--tcp ADDR`, or `--tcp ADDR=PORT` to
+/// bind it elsewhere), or a new listener on `host:port` where `--allow` permits it. Its
+/// connections start as `options` say; `on_listening` follows. Call it in
+/// [`NetHandler::init`](crate::NetHandler::init) to have the operator's listener from its
+/// first connection.
+///
+/// Fails with [`ErrorCode::AccessDenied`](crate::ErrorCode::AccessDenied) (the host logs
+/// which flag to pass) when no listener is configured for `port` and `--allow` does not
+/// permit binding it, and [`ErrorCode::AddressInUse`](crate::ErrorCode::AddressInUse)
+/// when the handler already listens there.
+pub fn listen(port: u16, host: Option<&str>, options: ServerOptions) -> Result<Server, Error> {
+    raw::listen(port, host, options.raw())
+        .map(Server::new)
+        .map_err(|code| {
+            let at = match host {
+                Some(host) => format!("listen {host}:{port}"),
+                None => format!("listen {port}"),
+            };
+            Error::from_code(code, &at)
+        })
 }
 
 /// Options of [`connect`], Node's `net.connect(options)`. Build with

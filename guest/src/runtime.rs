@@ -122,6 +122,10 @@ pub fn init(handler: Box<dyn Dispatch>, args: Vec<String>) -> Result<(), String>
     let mut result = Ok(());
     with_handler(|h| {
         if let Some(net) = h.net() {
+            let options = net.server_options();
+            if options != crate::net::ServerOptions::default() {
+                crate::net::set_server_options(options);
+            }
             result = net.init(args.clone());
         }
         if result.is_ok()

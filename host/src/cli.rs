@@ -71,6 +71,11 @@ enum Command {
     /// Show which netlet world a component targets, its exports and imports, and what
     /// it would need granted (outbound destinations, name lookups).
     Inspect(InspectArgs),
+    /// Push a component to an OCI registry as a wasm component artifact (config
+    /// application/vnd.wasm.config.v0+json, one application/wasm layer, as wkg writes).
+    Push(PushArgs),
+    /// Pull a component from an OCI registry into the cache and a file.
+    Pull(PullArgs),
     /// Run scenario files (TOML) against a component in the in-memory harness.
     ///
     /// Each scenario runs in a fresh harness: an in-memory network and a virtual clock,
@@ -105,6 +110,80 @@ impl CacheArgs {
     }
 }
 
+/// How registries are reached, for `oci://` components.
+#[derive(clap::Args, Debug, Default)]
+struct RegistryArgs {
+    /// Reach this registry (HOST or HOST:PORT) over plain HTTP instead of HTTPS;
+    /// repeatable.
+    #[arg(long, value_name = "HOST")]
+    insecure_registry: Vec<String>,
+    /// Trust the CA certificates in FILE (PEM) for registries, besides the platform's;
+    /// repeatable.
+    #[arg(long, value_name = "FILE")]
+    registry_ca: Vec<PathBuf>,
+    /// The user name for registries (HTTP basic auth); without it, credentials come from
+    /// the Docker config file ($DOCKER_CONFIG/config.json, else ~/.docker/config.json).
+    #[arg(long, value_name = "USER")]
+    registry_user: Option<String>,
+    /// A file holding the password for --registry-user (a Kubernetes secret mounted as a
+    /// file; a password on the command line would show in `ps`).
+    #[arg(long, value_name = "FILE", requires = "registry_user")]
+    registry_password_file: Option<PathBuf>,
+}
+
+impl RegistryArgs {
+    /// Makes these the process's registry settings, with pulled components cached in
+    /// `cache` (a subfolder `oci/`).
+    fn configure(&self, cache: Option<PathBuf>) -> anyhow::Result<()> {
+        let password = match &self.registry_password_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("{}: cannot read", path.display()))?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_string(),
+            ),
+            None => None,
+        };
+        crate::oci::configure(crate::oci::Settings {
+            insecure: self.insecure_registry.clone(),
+            ca: self.registry_ca.clone(),
+            username: self.registry_user.clone(),
+            password,
+            docker_config: None,
+            cache,
+        });
+        Ok(())
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct PushArgs {
+    /// The component to push.
+    #[arg(value_name = "COMPONENT.wasm")]
+    component: PathBuf,
+    /// Where: oci://HOST[:PORT]/REPOSITORY:TAG.
+    #[arg(value_name = "REFERENCE")]
+    reference: String,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct PullArgs {
+    /// What: oci://HOST[:PORT]/REPOSITORY:TAG or ...@sha256:DIGEST.
+    #[arg(value_name = "REFERENCE")]
+    reference: String,
+    /// Where to write it (default: the repository's last part, .wasm).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
 #[derive(clap::Args, Debug)]
 struct DeployArgs {
     /// Reload when a component (or the manifest) changes on disk, as on SIGHUP.
@@ -129,6 +208,9 @@ struct UpArgs {
 
     #[command(flatten)]
     deploy: DeployArgs,
+
+    #[command(flatten)]
+    registry: RegistryArgs,
 
     #[command(flatten)]
     cache: CacheArgs,
@@ -213,9 +295,10 @@ struct DemoArgs {
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
-    /// The handler: a WebAssembly component built with the netlet-guest SDK.
-    #[arg(value_name = "COMPONENT.wasm")]
-    component: PathBuf,
+    /// The handler: a WebAssembly component built with the netlet-guest SDK, as a file
+    /// or as oci://HOST[:PORT]/REPOSITORY:TAG (or @sha256:DIGEST) in a registry.
+    #[arg(value_name = "COMPONENT")]
+    component: String,
 
     /// The handler's settings (listeners, permissions, limits) and `-- ARGS`.
     #[command(flatten)]
@@ -223,6 +306,9 @@ struct RunArgs {
 
     #[command(flatten)]
     deploy: DeployArgs,
+
+    #[command(flatten)]
+    registry: RegistryArgs,
 
     #[command(flatten)]
     cache: CacheArgs,
@@ -240,6 +326,8 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Compile(args)) => compile(args),
         Some(Command::Build(args)) => build(args),
         Some(Command::Inspect(args)) => inspect(args),
+        Some(Command::Push(args)) => push(args),
+        Some(Command::Pull(args)) => pull(args),
         None => {
             // The demo's own defaults, as `netlet demo` with no flags parses them.
             let args = <DemoArgs as clap::FromArgMatches>::from_arg_matches(
@@ -252,7 +340,9 @@ pub fn main() -> anyhow::Result<ExitCode> {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let spec = HandlerSpec::single(args.component, args.settings.0);
+    args.registry
+        .configure(args.cache.engine_options().cache_dir)?;
+    let spec = HandlerSpec::single(&args.component, args.settings.0).map_err(anyhow::Error::msg)?;
     deploy::run(
         deploy::Options {
             source: deploy::Source::Handlers(vec![spec]),
@@ -267,6 +357,8 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
+    args.registry
+        .configure(args.cache.engine_options().cache_dir)?;
     deploy::run(
         deploy::Options {
             source: deploy::Source::Manifest(args.manifest),
@@ -278,6 +370,60 @@ fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         },
         LogSink::Stderr,
     )
+}
+
+fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
+    let cache_dir = args.cache.engine_options().cache_dir;
+    args.registry.configure(cache_dir.clone())?;
+    let reference = crate::oci::OciRef::parse(&args.reference).map_err(anyhow::Error::msg)?;
+    // Only netlet handlers go up: the same checks as `netlet run`, before the upload.
+    let loader = Loader::new(&EngineOptions {
+        cache_dir,
+        pooling: None,
+    })?;
+    Handler::from_file(&loader, &args.component, Precompiled::Refuse)?;
+    let bytes = std::fs::read(&args.component)
+        .with_context(|| format!("{}: cannot read", args.component.display()))?;
+    let size = bytes.len();
+    let pushed = crate::oci::push(&reference, bytes)?;
+    println!(
+        "netlet: pushed {} to {reference} ({size} bytes; manifest {}, layer {})",
+        args.component.display(),
+        pushed.manifest,
+        pushed.layer
+    );
+    println!(
+        "netlet: pin it with component = \"{}\" or sha256 = \"{}\"",
+        reference.pinned(&pushed.manifest),
+        pushed.layer.trim_start_matches("sha256:")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
+    args.registry
+        .configure(args.cache.engine_options().cache_dir)?;
+    let reference = crate::oci::OciRef::parse(&args.reference).map_err(anyhow::Error::msg)?;
+    let pulled = crate::oci::fetch(&reference)?;
+    if let Some(why) = &pulled.offline {
+        crate::log::deploy(None, &format!("{reference}: {why}; using the cached copy"));
+    }
+    let output = args
+        .output
+        .unwrap_or_else(|| crate::oci::default_output(&reference));
+    // Written aside and renamed: the file is whole or absent.
+    let tmp = output.with_extension("wasm.part");
+    std::fs::write(&tmp, &pulled.bytes)
+        .and_then(|()| std::fs::rename(&tmp, &output))
+        .with_context(|| format!("{}: cannot write", output.display()))?;
+    println!(
+        "netlet: pulled {reference} -> {} ({} bytes; manifest {}, layer {})",
+        output.display(),
+        pulled.bytes.len(),
+        pulled.manifest,
+        pulled.layer
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn compile(args: CompileArgs) -> anyhow::Result<ExitCode> {

@@ -51,6 +51,9 @@ pub const EVENT_TIMEOUT_RESOLUTION: Duration = Duration::from_millis(5);
 /// Default `--grace`: how long open connections may finish after SIGINT/SIGTERM.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
+/// Default `--drain-delay`: none; listeners close as soon as SIGTERM comes.
+pub const DEFAULT_DRAIN_DELAY: Duration = Duration::ZERO;
+
 /// Default `--drain-timeout`: how long connections may stay on replaced code.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -104,11 +107,11 @@ pub enum TrapPolicy {
 #[derive(Clone, Debug, PartialEq)]
 pub struct HandlerConfig {
     /// TCP addresses to listen on (port 0: any free port).
-    pub tcp: Vec<SocketAddr>,
+    pub tcp: Vec<ListenAddr>,
     /// UDP addresses to bind.
-    pub udp: Vec<SocketAddr>,
+    pub udp: Vec<ListenAddr>,
     /// TLS addresses to listen on: TCP with a TLS handshake the host runs.
-    pub tls: Vec<SocketAddr>,
+    pub tls: Vec<ListenAddr>,
     /// Certificate chains (PEM) of the TLS listeners, paired with `tls_key` in order; the
     /// first pair is the default when no SNI matches.
     pub tls_cert: Vec<PathBuf>,
@@ -158,6 +161,12 @@ pub struct HandlerConfig {
     pub on_trap: TrapPolicy,
     /// How long open connections may finish after a stop is requested.
     pub grace: Duration,
+    /// After SIGTERM, how long the listeners keep accepting (readiness already off)
+    /// before they close and `grace` begins.
+    pub drain_delay: Duration,
+    /// Bind the listeners with `SO_REUSEPORT`, so another process can bind the same
+    /// ports (and take them over while this one drains).
+    pub reuse_port: bool,
     /// After a hot swap, how long connections may stay on the old code before they are
     /// closed.
     pub drain_timeout: Duration,
@@ -192,6 +201,8 @@ impl Default for HandlerConfig {
             isolation: Isolation::Shared,
             on_trap: TrapPolicy::Restart,
             grace: DEFAULT_GRACE,
+            drain_delay: DEFAULT_DRAIN_DELAY,
+            reuse_port: false,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
         }
     }
@@ -370,6 +381,75 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// A listener the operator configures (`--tcp`, `--tls`, `--udp`): where it is bound,
+/// and the port the handler's code knows it by. Code that names its port, as Node's
+/// `server.listen(8124)` does, gets the listener whose `port` it names: `--tcp
+/// 127.0.0.1:9000=8124` serves such code on 9000; without `=PORT`, the address's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenAddr {
+    pub addr: SocketAddr,
+    /// The port the code names (`listen(port)`, `bind(port)`).
+    pub code_port: u16,
+}
+
+impl ListenAddr {
+    pub fn new(addr: SocketAddr) -> Self {
+        ListenAddr {
+            addr,
+            code_port: addr.port(),
+        }
+    }
+}
+
+impl From<SocketAddr> for ListenAddr {
+    fn from(addr: SocketAddr) -> Self {
+        ListenAddr::new(addr)
+    }
+}
+
+impl std::ops::Deref for ListenAddr {
+    type Target = SocketAddr;
+    fn deref(&self) -> &SocketAddr {
+        &self.addr
+    }
+}
+
+impl PartialEq<SocketAddr> for ListenAddr {
+    fn eq(&self, other: &SocketAddr) -> bool {
+        self.addr == *other && self.code_port == other.port()
+    }
+}
+
+impl std::str::FromStr for ListenAddr {
+    type Err = String;
+    /// `ADDR` or `ADDR=PORT` (see [`parse_listen_addr`] for ADDR).
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.rsplit_once('=') {
+            None => parse_listen_addr(s).map(ListenAddr::new),
+            Some((addr, port)) => {
+                let addr = parse_listen_addr(addr)?;
+                let code_port = port.parse::<u16>().map_err(|_| {
+                    format!(
+                        "invalid address {s:?}: after `=` comes the port the handler's code \
+                         listens on, 0 to 65535 (e.g. 127.0.0.1:0=8124)"
+                    )
+                })?;
+                Ok(ListenAddr { addr, code_port })
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.addr)?;
+        if self.code_port != self.addr.port() {
+            write!(f, "={}", self.code_port)?;
+        }
+        Ok(())
+    }
+}
+
 /// Parses a listen address as `netlet run --tcp/--udp` accept it: `HOST:PORT`,
 /// `[V6]:PORT`, `localhost:PORT`, or a bare `PORT` (every interface, as Node's
 /// `server.listen(port)`: `[::]` accepting IPv4 too).
@@ -397,6 +477,20 @@ pub fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listen_addresses_with_the_codes_port() {
+        let l: ListenAddr = "127.0.0.1:0=8124".parse().unwrap();
+        assert_eq!(l.addr, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(l.code_port, 8124);
+        assert_eq!(l.to_string(), "127.0.0.1:0=8124");
+        let l: ListenAddr = "[::1]:9000".parse().unwrap();
+        assert_eq!(l.code_port, 9000);
+        assert_eq!(l.to_string(), "[::1]:9000");
+        let e = "127.0.0.1:0=x".parse::<ListenAddr>().unwrap_err();
+        assert!(e.contains("after `=` comes the port"), "{e}");
+        assert!("nowhere=80".parse::<ListenAddr>().is_err());
+    }
 
     #[test]
     fn listen_addresses() {
@@ -534,7 +628,7 @@ mod tests {
         ] {
             assert!(swap(new.clone()).is_empty(), "{new:?}");
         }
-        let port = |p: u16| vec![SocketAddr::from(([127, 0, 0, 1], p))];
+        let port = |p: u16| vec![ListenAddr::new(SocketAddr::from(([127, 0, 0, 1], p)))];
         assert_eq!(
             swap(HandlerConfig {
                 tcp: port(1),

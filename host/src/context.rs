@@ -40,9 +40,17 @@ pub struct ShardCtx {
     pub observer: Option<Arc<dyn Observer>>,
     /// Where guest output and the host's lines about this handler go.
     pub sink: LogSink,
+    /// The next id for a server the guest's `listen` binds (the operator's listeners
+    /// have the ids below it).
+    pub next_server: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl ShardCtx {
+    /// An id for a new server of this shard.
+    pub fn next_server_id(&self) -> u32 {
+        self.next_server.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// Writes a host-side log line about this handler.
     pub fn log(&self, msg: std::fmt::Arguments<'_>) {
         self.sink.host(&self.log_tag, &msg.to_string());

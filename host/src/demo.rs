@@ -108,14 +108,14 @@ pub fn handlers(
         HandlerSpec::builtin(
             example.component,
             HandlerConfig {
-                tcp,
-                udp,
+                tcp: tcp.into_iter().map(Into::into).collect(),
+                udp: udp.into_iter().map(Into::into).collect(),
                 ..HandlerConfig::default()
             },
         )
     };
     let mut echo = on(ECHO, vec![echo], vec![]);
-    echo.config.tls = vec![echo_tls];
+    echo.config.tls = vec![echo_tls.into()];
     echo.config.tls_cert = vec![certificate.0];
     echo.config.tls_key = vec![certificate.1];
     vec![

@@ -29,6 +29,9 @@ pub const HANDLER_EXPORT: &str = "netlet:net/handler@0.1.0";
 pub enum LoadError {
     #[error("{file}: cannot read: {error}")]
     Read { file: String, error: std::io::Error },
+    /// An `oci://` component could not be had (the message names the reference).
+    #[error("{0}")]
+    Registry(String),
     #[error("{file}: not a WebAssembly file (it does not start with the \\0asm magic number)")]
     NotWasm { file: String },
     #[error(
@@ -87,6 +90,9 @@ pub enum ComponentSource {
         file: &'static str,
         bytes: &'static [u8],
     },
+    /// A component in an OCI registry (`oci://HOST/REPO:TAG`): each read resolves a tag
+    /// again, so a reload picks up a pushed version.
+    Oci(crate::oci::OciRef),
 }
 
 impl std::fmt::Debug for ComponentSource {
@@ -96,6 +102,7 @@ impl std::fmt::Debug for ComponentSource {
             ComponentSource::Embedded { file, bytes, .. } => {
                 write!(f, "Embedded({file}, {} bytes)", bytes.len())
             }
+            ComponentSource::Oci(r) => write!(f, "Oci({r})"),
         }
     }
 }
@@ -105,6 +112,7 @@ impl std::fmt::Display for ComponentSource {
         match self {
             ComponentSource::File(path) => write!(f, "{}", path.display()),
             ComponentSource::Embedded { file, .. } => write!(f, "{file}"),
+            ComponentSource::Oci(r) => write!(f, "{r}"),
         }
     }
 }
@@ -118,6 +126,7 @@ impl ComponentSource {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "guest".into()),
             ComponentSource::Embedded { name, .. } => name.to_string(),
+            ComponentSource::Oci(r) => r.name(),
         }
     }
 
@@ -125,7 +134,7 @@ impl ComponentSource {
     pub fn path(&self) -> Option<&Path> {
         match self {
             ComponentSource::File(path) => Some(path),
-            ComponentSource::Embedded { .. } => None,
+            ComponentSource::Embedded { .. } | ComponentSource::Oci(_) => None,
         }
     }
 
@@ -141,6 +150,20 @@ impl ComponentSource {
                     })
             }
             ComponentSource::Embedded { bytes, .. } => Ok(Cow::Borrowed(bytes)),
+            ComponentSource::Oci(r) => {
+                let pulled =
+                    crate::oci::fetch(r).map_err(|e| LoadError::Registry(e.to_string()))?;
+                if let Some(why) = &pulled.offline {
+                    crate::log::deploy(
+                        None,
+                        &format!(
+                            "{r}: {why}; using the cached {} (layer {})",
+                            pulled.manifest, pulled.layer
+                        ),
+                    );
+                }
+                Ok(Cow::Owned(pulled.bytes))
+            }
         }
     }
 }

@@ -80,6 +80,11 @@ pub enum HostEvent {
     Timer(u32),
 }
 
+/// Events one `handle` call carries at most. A burst (thousands of connections closing
+/// at once, each close making the guest write to every other) is split over several
+/// calls, with every other socket's I/O between them.
+pub const MAX_EVENTS_PER_CALL: usize = 64;
+
 /// One instance's pending events, in order, and their payloads.
 #[derive(Default)]
 pub struct Events {
@@ -98,6 +103,21 @@ impl Events {
 
     pub fn len(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Puts `events`, whose payloads are in `from`, back ahead of those queued (the
+    /// part of a batch a call did not carry). Payloads are copied into one arena.
+    pub fn put_back(&mut self, events: Vec<HostEvent>, from: &Arena) {
+        let mut arena = Arena::default();
+        let mut queue = Vec::with_capacity(events.len() + self.queue.len());
+        for event in events {
+            queue.push(event.moved(from, &mut arena));
+        }
+        for event in self.queue.drain(..) {
+            queue.push(event.moved(&self.arena, &mut arena));
+        }
+        self.queue = queue;
+        self.arena = arena;
     }
 }
 
@@ -160,6 +180,30 @@ fn info(error: &HostError) -> ErrorInfo<'_> {
 }
 
 impl HostEvent {
+    /// The event with its payload copied from `from` into `to`.
+    fn moved(self, from: &Arena, to: &mut Arena) -> HostEvent {
+        match self {
+            HostEvent::Data { socket, data } => HostEvent::Data {
+                socket,
+                data: to.bytes(&from.bytes[data]),
+            },
+            HostEvent::UdpMessage {
+                socket,
+                data,
+                address,
+                family,
+                port,
+            } => HostEvent::UdpMessage {
+                socket,
+                data: to.bytes(&from.bytes[data]),
+                address: to.text(|t| t.push_str(&from.text[address])),
+                family,
+                port,
+            },
+            other => other,
+        }
+    }
+
     /// The bytes a `data` or `message` event carries (empty for other events).
     pub fn payload<'a>(&self, arena: &'a Arena) -> &'a [u8] {
         match self {

@@ -26,7 +26,10 @@
 //! - [`serve`]: running one handler: binding, shards, start, hot swap and stop.
 //! - [`deploy`]: `netlet up` / `netlet run` / the demo: the manifest, the one supervisor
 //!   that reloads and swaps code, restarts, adds and removes handlers.
-//! - [`metrics`]: `--metrics`, the handlers' counters for Prometheus.
+//! - [`metrics`]: `--metrics`, the handlers' counters for Prometheus, and the
+//!   orchestrator's probes (`/healthz`, `/readyz`).
+//! - [`oci`]: components from OCI registries (`oci://`), `netlet push` / `pull`, the
+//!   cache of pulled components.
 //! - [`stats`]: a handler's counters (connections, drops, traps, restarts).
 //! - [`policy`]: the outbound allow-list: every outbound path asks it, one log wording.
 //! - [`budget`]: what guests may make the host hold: sockets (a process-wide budget of
@@ -70,6 +73,7 @@ pub mod instance;
 pub mod log;
 pub mod metrics;
 pub mod net;
+pub mod oci;
 pub mod policy;
 pub mod reactor;
 pub mod resolve;

@@ -1,24 +1,129 @@
-//! `--metrics ADDR`: the handlers' counters in Prometheus' text format on `/metrics`.
+//! `--metrics ADDR`: the handlers' counters in Prometheus' text format on `/metrics`, and
+//! the probes an orchestrator asks: `/healthz` (the process is alive and every shard's
+//! loop answers) and `/readyz` (every handler has started and the process is not
+//! draining), each `200` or `503` with a one-line reason.
 //!
-//! A small blocking HTTP/1.1 server on its own thread: scrapes are rare and tiny, and
-//! keeping it off the shards keeps it off the hot path. Every read and write is bounded
-//! by a timeout, so a client that stalls cannot hold it for long.
+//! A small blocking HTTP/1.1 server on its own thread: scrapes and probes are rare and
+//! tiny, and keeping it off the shards keeps it off the hot path. Every read and write is
+//! bounded by a timeout, so a client that stalls cannot hold it for long.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::serve::Probe;
 use crate::stats::{CALL_BUCKETS, HandlerStats, PortStats};
 
-/// The running handlers' counters, by name, for `--metrics`.
-pub type Registry = std::sync::Arc<
-    std::sync::Mutex<std::collections::BTreeMap<String, std::sync::Arc<HandlerStats>>>,
->;
+/// How long `/healthz` waits for a shard's loop to answer. A loop answers between guest
+/// calls, so a call longer than this (up to `--event-timeout`) fails one probe; an
+/// orchestrator acts on several failures in a row.
+pub const HEALTH_WAIT: Duration = Duration::from_secs(1);
 
-/// Binds `addr` and serves `/metrics` from a background thread; returns the bound
-/// address.
-pub fn serve(addr: SocketAddr, registry: Registry) -> std::io::Result<SocketAddr> {
+/// Where the process is in its life, for `/readyz`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    /// Loading components, binding, running `init`.
+    Starting = 0,
+    /// Every handler has started.
+    Serving = 1,
+    /// SIGINT/SIGTERM came: listeners close (after `--drain-delay`), connections finish.
+    Draining = 2,
+}
+
+/// A running handler as the metrics listener sees it.
+struct Registered {
+    stats: Arc<HandlerStats>,
+    probe: Probe,
+}
+
+/// The running handlers (their counters, a probe of their shards) and the process's
+/// phase: what `/metrics`, `/healthz` and `/readyz` answer from.
+#[derive(Default)]
+pub struct Registry {
+    handlers: Mutex<BTreeMap<String, Registered>>,
+    phase: AtomicU8,
+}
+
+impl Registry {
+    fn handlers(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Registered>> {
+        self.handlers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A handler has started (or restarted) as `name`.
+    pub fn insert(&self, name: &str, stats: Arc<HandlerStats>, probe: Probe) {
+        self.handlers()
+            .insert(name.to_string(), Registered { stats, probe });
+    }
+
+    /// Handler `name` has gone.
+    pub fn remove(&self, name: &str) {
+        self.handlers().remove(name);
+    }
+
+    pub fn set_phase(&self, phase: Phase) {
+        self.phase.store(phase as u8, Ordering::Release);
+    }
+
+    pub fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::Acquire) {
+            0 => Phase::Starting,
+            1 => Phase::Serving,
+            _ => Phase::Draining,
+        }
+    }
+
+    /// `/healthz`: alive, and every shard's loop answers (a draining handler's shards
+    /// may have ended).
+    pub fn healthz(&self) -> Result<String, String> {
+        let phase = self.phase();
+        let probes: Vec<(String, Probe)> = self
+            .handlers()
+            .iter()
+            .map(|(name, r)| (name.clone(), r.probe.clone()))
+            .collect();
+        for (name, probe) in &probes {
+            match probe.check(HEALTH_WAIT) {
+                Err(why) if !(phase == Phase::Draining && why.ends_with("has stopped")) => {
+                    return Err(format!("handler {name}: {why}"));
+                }
+                _ => {}
+            }
+        }
+        Ok(match phase {
+            Phase::Starting => "alive: starting".to_string(),
+            Phase::Serving => format!("alive: {} handler(s) answering", probes.len()),
+            Phase::Draining => "alive: draining".to_string(),
+        })
+    }
+
+    /// `/readyz`: every handler started and serving, and not draining.
+    pub fn readyz(&self) -> Result<String, String> {
+        match self.phase() {
+            Phase::Starting => {
+                Err("not ready: starting (loading and starting the handlers)".into())
+            }
+            Phase::Draining => {
+                Err("not ready: draining (stopping: listeners close after --drain-delay)".into())
+            }
+            Phase::Serving => {
+                let handlers = self.handlers();
+                if let Some((name, _)) = handlers.iter().find(|(_, r)| r.probe.stopped()) {
+                    return Err(format!("not ready: handler {name} has stopped"));
+                }
+                Ok(format!("ready: {} handler(s) serving", handlers.len()))
+            }
+        }
+    }
+}
+
+/// Binds `addr` and serves `/metrics`, `/healthz` and `/readyz` from a background
+/// thread; returns the bound address.
+pub fn serve(addr: SocketAddr, registry: Arc<Registry>) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let bound = listener.local_addr()?;
     std::thread::Builder::new()
@@ -56,10 +161,25 @@ fn answer(mut stream: TcpStream, registry: &Registry) -> std::io::Result<()> {
             "text/plain; version=0.0.4; charset=utf-8",
             render(registry),
         ),
+        ("GET" | "HEAD", "/healthz" | "/readyz") => {
+            let verdict = if path == "/healthz" {
+                registry.healthz()
+            } else {
+                registry.readyz()
+            };
+            match verdict {
+                Ok(why) => ("200 OK", "text/plain; charset=utf-8", why + "\n"),
+                Err(why) => (
+                    "503 Service Unavailable",
+                    "text/plain; charset=utf-8",
+                    why + "\n",
+                ),
+            }
+        }
         ("GET" | "HEAD", "/") => (
             "200 OK",
             "text/plain; charset=utf-8",
-            "netlet: metrics are on /metrics\n".to_string(),
+            "netlet: metrics are on /metrics, probes on /healthz and /readyz\n".to_string(),
         ),
         ("GET" | "HEAD", _) => ("404 Not Found", "text/plain", "not found\n".into()),
         _ => ("405 Method Not Allowed", "text/plain", "use GET\n".into()),
@@ -85,11 +205,10 @@ fn label(value: &str) -> String {
 
 /// The metrics text for every registered handler.
 pub fn render(registry: &Registry) -> String {
-    let handlers: Vec<(String, std::sync::Arc<HandlerStats>)> = registry
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
+    let handlers: Vec<(String, Arc<HandlerStats>)> = registry
+        .handlers()
         .iter()
-        .map(|(n, s)| (label(n), s.clone()))
+        .map(|(n, r)| (label(n), r.stats.clone()))
         .collect();
     let get = HandlerStats::get;
     let mut out = String::new();

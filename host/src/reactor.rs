@@ -74,6 +74,9 @@ pub enum UdpRequest {
 #[derive(Default)]
 struct Queues {
     ready: Vec<Token>,
+    /// Tokens that go behind everything else queued for the next turn (see
+    /// [`Reactor::push_last`]).
+    later: Vec<Token>,
     completions: Vec<Completion>,
     loop_waker: Option<Waker>,
     /// The loop was asked to look at its requests (a stop, a swap).
@@ -102,6 +105,18 @@ impl Reactor {
             token,
             reactor: self.clone(),
         }))
+    }
+
+    /// Queues `token` behind everything else queued before the next turn, whenever that
+    /// was queued: a socket that just had its full share of a turn (a read that filled
+    /// the batch, its datagrams or accepts per turn) goes behind the sockets that waited,
+    /// so the ready list is served round-robin and no socket is first every turn.
+    pub fn push_last(&self, token: Token) {
+        let mut q = self.lock();
+        q.later.push(token);
+        if let Some(w) = q.loop_waker.take() {
+            w.wake();
+        }
     }
 
     /// Queues `token` now, as if its socket had become ready (e.g. on `resume`).
@@ -134,7 +149,7 @@ impl Reactor {
     /// Ready when something is queued; otherwise remembers the loop's waker.
     pub fn poll_pending(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut q = self.lock();
-        if !q.ready.is_empty() || !q.completions.is_empty() || q.notified {
+        if !q.ready.is_empty() || !q.later.is_empty() || !q.completions.is_empty() || q.notified {
             Poll::Ready(())
         } else {
             q.loop_waker = Some(cx.waker().clone());
@@ -145,13 +160,17 @@ impl Reactor {
     /// Whether a token or a completion is queued.
     pub fn is_pending(&self) -> bool {
         let q = self.lock();
-        !q.ready.is_empty() || !q.completions.is_empty()
+        !q.ready.is_empty() || !q.later.is_empty() || !q.completions.is_empty()
     }
 
     /// Moves everything queued into the loop's buffers (kept to reuse their capacity).
     pub fn take(&self, ready: &mut Vec<Token>, completions: &mut Vec<Completion>) {
         let mut q = self.lock();
         q.notified = false;
+        let Queues {
+            ready: now, later, ..
+        } = &mut *q;
+        now.append(later);
         std::mem::swap(&mut q.ready, ready);
         std::mem::swap(&mut q.completions, completions);
     }

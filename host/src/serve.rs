@@ -18,11 +18,10 @@ use crate::config::HandlerConfig;
 use crate::handler::Handler;
 use crate::log::LogSink;
 use crate::policy::Policy;
-use crate::shard::{self, Control, ShardExit, ShardSpec, Swap};
+use crate::shard::{self, Control, HostDatagram, HostListener, ShardExit, ShardSpec, Swap};
 use crate::stats::HandlerStats;
 use crate::transport::tls::listener::HandshakeReport;
 use crate::transport::tls::{Tls, TlsCell, TlsError, TlsListenerSource};
-use crate::transport::{DatagramSource, ListenerSource};
 
 /// Why a handler could not start.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +47,24 @@ fn bind_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// Says once per process when `--reuse-port` cannot keep a closing listener's queued
+/// connections (see [`crate::transport::migrate`]).
+fn note_migration(migration: crate::transport::migrate::Migration) {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    if let crate::transport::migrate::Migration::Off(why) = migration {
+        SAID.call_once(|| {
+            crate::log::deploy(
+                None,
+                &format!(
+                    "--reuse-port: the kernel will not move connections queued on a listener \
+                     of this process when it closes ({why}); one arriving just as it closes \
+                     may be reset: set net.ipv4.tcp_migrate_req=1 (Linux 5.14+) to keep them"
+                ),
+            )
+        });
+    }
+}
+
 /// A handler's listeners, bound but not yet served (so several handlers can all bind
 /// before any starts: a port in use fails the lot before anything is served).
 pub struct Bound {
@@ -55,10 +72,10 @@ pub struct Bound {
     tcp_addrs: Vec<SocketAddr>,
     tls_addrs: Vec<SocketAddr>,
     udp_addrs: Vec<SocketAddr>,
-    per_shard_tcp: Vec<Vec<(u32, Box<dyn ListenerSource>)>>,
+    per_shard_tcp: Vec<Vec<HostListener>>,
     /// The `--tls` listeners' TCP sockets, made TLS listeners once the shards start.
-    per_shard_tls: Vec<Vec<(u32, Box<dyn ListenerSource>)>>,
-    per_shard_udp: Vec<Vec<Box<dyn DatagramSource>>>,
+    per_shard_tls: Vec<Vec<HostListener>>,
+    per_shard_udp: Vec<Vec<HostDatagram>>,
     tls: Arc<Tls>,
 }
 
@@ -112,13 +129,12 @@ impl Service {
     pub fn bind(config: HandlerConfig) -> Result<Bound, ServeError> {
         let tls = Tls::load(&config).map_err(ServeError::Tls)?;
         let shards = config.shards.max(1);
-        let reuse = shards > 1;
-        let mut per_shard_tcp: Vec<Vec<(u32, Box<dyn ListenerSource>)>> =
-            (0..shards).map(|_| Vec::new()).collect();
-        let mut per_shard_udp: Vec<Vec<Box<dyn DatagramSource>>> =
-            (0..shards).map(|_| Vec::new()).collect();
-        let mut per_shard_tls: Vec<Vec<(u32, Box<dyn ListenerSource>)>> =
-            (0..shards).map(|_| Vec::new()).collect();
+        // Shards share a port through SO_REUSEPORT; `--reuse-port` lets another process
+        // share it too.
+        let reuse = shards > 1 || config.reuse_port;
+        let mut per_shard_tcp: Vec<Vec<HostListener>> = (0..shards).map(|_| Vec::new()).collect();
+        let mut per_shard_udp: Vec<Vec<HostDatagram>> = (0..shards).map(|_| Vec::new()).collect();
+        let mut per_shard_tls: Vec<Vec<HostListener>> = (0..shards).map(|_| Vec::new()).collect();
         let mut tcp_addrs = Vec::new();
         let mut tls_addrs = Vec::new();
         let mut udp_addrs = Vec::new();
@@ -135,7 +151,7 @@ impl Service {
             } else {
                 (&mut per_shard_tls, &mut tls_addrs)
             };
-            let mut addr = *requested;
+            let mut addr = requested.addr;
             for (shard, listeners) in per_shard.iter_mut().enumerate() {
                 let listener =
                     crate::transport::tcp::bind(addr, reuse).map_err(|e| ServeError::Bind {
@@ -143,6 +159,10 @@ impl Service {
                         addr,
                         reason: bind_reason(&e),
                     })?;
+                if shard == 0 && config.reuse_port {
+                    // One listener of the group enables migration for all of them.
+                    note_migration(crate::transport::migrate::enable(&listener));
+                }
                 if shard == 0 {
                     // Port 0 picked a port: the other shards bind that one.
                     addr = listener
@@ -150,11 +170,15 @@ impl Service {
                         .map_err(|e| ServeError::Start(e.to_string()))?;
                     addrs.push(addr);
                 }
-                listeners.push((index as u32 + 1, Box::new(listener)));
+                listeners.push(HostListener {
+                    id: index as u32 + 1,
+                    code_port: requested.code_port,
+                    source: Box::new(listener),
+                });
             }
         }
         for requested in &config.udp {
-            let mut addr = *requested;
+            let mut addr = requested.addr;
             for (shard, sockets) in per_shard_udp.iter_mut().enumerate() {
                 let socket =
                     crate::transport::udp::bind(addr, reuse).map_err(|e| ServeError::Bind {
@@ -168,7 +192,10 @@ impl Service {
                         .map_err(|e| ServeError::Start(e.to_string()))?;
                     udp_addrs.push(addr);
                 }
-                sockets.push(Box::new(socket));
+                sockets.push(HostDatagram {
+                    code_port: requested.code_port,
+                    source: Box::new(socket),
+                });
             }
         }
 
@@ -249,6 +276,13 @@ impl Service {
         }
     }
 
+    /// What `/healthz` asks whether the handler's shards still answer.
+    pub fn probe(&self) -> Probe {
+        Probe {
+            controls: self.controls.clone(),
+        }
+    }
+
     /// True once every shard has ended (nothing left to do, or stopped).
     pub fn is_finished(&self) -> bool {
         self.threads.iter().all(JoinHandle::is_finished)
@@ -273,6 +307,44 @@ impl Service {
             }
         }
         result
+    }
+}
+
+/// Asks a running handler's shards whether their loops still turn (for `/healthz`).
+#[derive(Clone)]
+pub struct Probe {
+    controls: Vec<Arc<Control>>,
+}
+
+impl Probe {
+    /// Whether any shard's thread has ended (the handler stopped, or is stopping).
+    pub fn stopped(&self) -> bool {
+        self.controls.iter().any(|c| c.exited())
+    }
+
+    /// `Ok` when every shard's loop answered within `within`; `Err` says which did not.
+    /// A shard in a guest call answers when the call ends (`--event-timeout` bounds it).
+    pub fn check(&self, within: std::time::Duration) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + within;
+        let pings: Vec<u64> = self.controls.iter().map(|c| c.ping()).collect();
+        loop {
+            let mut waiting = None;
+            for (index, (control, seq)) in self.controls.iter().zip(&pings).enumerate() {
+                if control.exited() {
+                    return Err(format!("shard {index} has stopped"));
+                }
+                if !control.answered(*seq) {
+                    waiting.get_or_insert(index);
+                }
+            }
+            let Some(index) = waiting else {
+                return Ok(());
+            };
+            if std::time::Instant::now() >= deadline {
+                return Err(format!("shard {index} did not answer within {within:?}"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 }
 
@@ -319,15 +391,15 @@ impl Bound {
             .zip(per_shard_tls)
             .zip(per_shard_udp);
         for (index, ((mut tcp, tls), udp)) in shard_sources.enumerate() {
-            for ((id, source), report) in tls.into_iter().zip(&reports) {
-                tcp.push((
-                    id,
-                    Box::new(TlsListenerSource {
-                        tcp: source,
+            for (listener, report) in tls.into_iter().zip(&reports) {
+                tcp.push(HostListener {
+                    source: Box::new(TlsListenerSource {
+                        tcp: listener.source,
                         cell: tls_cell.clone(),
                         report: report.clone(),
                     }),
-                ));
+                    ..listener
+                });
             }
             let control = Arc::new(Control::default());
             let log_tag = crate::log::LogTag {

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod probe;
+pub mod tls;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -34,6 +37,101 @@ pub fn netlet_bin() -> &'static str {
 /// A compile cache shared by the tests (not the user's).
 pub fn cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("netlet-cache")
+}
+
+/// The text of `GET /metrics` from a `--metrics` listener at `addr`.
+pub fn scrape(addr: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text
+}
+
+/// The value of the first metric line starting with `prefix`.
+pub fn metric(text: &str, prefix: &str) -> u64 {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse::<f64>()
+        .unwrap() as u64
+}
+
+/// A process's resident memory, in KiB (`VmRSS`).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// Where `scripts/test` installed the npm and PyPI clients the tests use
+/// (`<target>/test-clients`, or `$NETLET_TEST_CLIENTS`).
+pub fn test_clients() -> PathBuf {
+    if let Some(dir) = std::env::var_os("NETLET_TEST_CLIENTS") {
+        return PathBuf::from(dir);
+    }
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target directory holds tmp/")
+        .join("test-clients")
+}
+
+fn not_installed(what: &str) -> ! {
+    panic!(
+        "{what} is not installed: run the tests with scripts/test, which installs what they use \
+         (Debian packages, and npm/PyPI packages from tests/clients/ into {})",
+        test_clients().display()
+    )
+}
+
+/// A command the tests start (a Debian package's: `redis-server`, `curl`, ...); panics
+/// with what to run when it is not on the `PATH`.
+pub fn tool(name: &str) -> Command {
+    let found = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            let file = dir.join(name);
+            file.is_file()
+                && std::os::unix::fs::PermissionsExt::mode(&file.metadata().unwrap().permissions())
+                    & 0o111
+                    != 0
+        })
+    });
+    if !found {
+        not_installed(&format!("`{name}`"));
+    }
+    Command::new(name)
+}
+
+/// The Node packages of `tests/clients/package.json` (`ws`, `playwright-core`), for
+/// `NODE_PATH`.
+pub fn node_modules() -> PathBuf {
+    let modules = test_clients().join("node_modules");
+    if !modules.join("ws").is_dir() || !modules.join("playwright-core").is_dir() {
+        not_installed(&format!(
+            "Node's `ws`/`playwright-core` ({})",
+            modules.display()
+        ));
+    }
+    modules
+}
+
+/// The Python with the packages of `tests/clients/requirements.txt` (`websockets`).
+pub fn python() -> Command {
+    let python = test_clients().join("venv").join("bin").join("python3");
+    if !python.is_file() {
+        not_installed(&format!("the tests' Python venv ({})", python.display()));
+    }
+    Command::new(python)
 }
 
 /// The lines read so far, and whether the stream has ended.
@@ -361,7 +459,7 @@ pub fn read_to_end(stream: &mut TcpStream) -> (Vec<u8>, std::io::Result<()>) {
 
 /// Runs `node -e SCRIPT ARGS...` and returns its stdout; panics on failure.
 pub fn node(script: &str, args: &[&str]) -> String {
-    let out = Command::new("node")
+    let out = tool("node")
         .arg("-e")
         .arg(script)
         .args(args)
@@ -386,7 +484,7 @@ pub struct NodeProcess {
 
 impl NodeProcess {
     pub fn start(script: &str, args: &[&str]) -> NodeProcess {
-        let mut child = Command::new("node")
+        let mut child = tool("node")
             .arg("-e")
             .arg(script)
             .args(args)

@@ -17,10 +17,9 @@
 //! KiB) per direction.
 //!
 //! - **Half-close** passes through both ways: a side's `end` (FIN) ends the other side's
-//!   writing, and the other direction keeps flowing. Run it with `--allow-half-open`
-//!   (Node's `allowHalfOpen: true` for accepted sockets); without it the host closes the
-//!   client's side as soon as the client ends, and a reply still coming from upstream
-//!   cannot reach it (the proxy logs this once).
+//!   writing, and the other direction keeps flowing. The proxy asks for it itself
+//!   ([`NetHandler::server_options`], Node's `createServer({ allowHalfOpen: true })`),
+//!   so the operator need not remember `--allow-half-open`.
 //! - **Errors**: a reset (`ECONNRESET`) on one side resets the other; any other error
 //!   on one side destroys the other. A side that closes cleanly ends the other.
 //! - **An upstream that refuses** (`ECONNREFUSED`), is denied, or does not answer within
@@ -28,14 +27,13 @@
 //!
 //! ```text
 //! cargo build --release --target wasm32-wasip2 -p proxy
-//! netlet run target/wasm32-wasip2/release/proxy.wasm --tcp 127.0.0.1:8080 --allow-half-open \
+//! netlet run target/wasm32-wasip2/release/proxy.wasm --tcp 127.0.0.1:8080 \
 //!     --allow 127.0.0.1:6379 -- 127.0.0.1:6379 [--connect-timeout 10s]
 //! ```
 
-use std::cell::Cell;
 use std::time::Duration;
 
-use netlet_guest::net::{self, ConnectOptions};
+use netlet_guest::net::{self, ConnectOptions, ServerOptions};
 use netlet_guest::{Error, ErrorCode, NetHandler, ReadyState, Socket};
 
 /// How long an upstream may take to accept a connection, unless `--connect-timeout`
@@ -46,8 +44,6 @@ struct Proxy {
     host: String,
     port: u16,
     connect_timeout: Duration,
-    /// The hint about `--allow-half-open` was logged.
-    hinted: Cell<bool>,
 }
 
 /// Each socket's state: the socket on the other side of the proxy.
@@ -127,21 +123,14 @@ fn finish(socket: &Socket) {
     socket.end();
 }
 
-impl Proxy {
-    /// Logs once that a client's side was ended by the host rather than by the proxy:
-    /// netlet runs without --allow-half-open, so a client's half-close closed it.
-    fn hint(&self, link: &Link) {
-        if link.upstream || link.ended || link.killed || self.hinted.replace(true) {
-            return;
-        }
-        eprintln!(
-            "proxy: a client's half-close closed its connection, so what upstream sends \
-             after it is dropped; run netlet with --allow-half-open"
-        );
-    }
-}
-
 impl NetHandler for Proxy {
+    fn server_options(&self) -> ServerOptions {
+        ServerOptions {
+            allow_half_open: true,
+            ..ServerOptions::default()
+        }
+    }
+
     fn init(&mut self, args: Vec<String>) -> Result<(), String> {
         let usage = "usage: proxy HOST:PORT [--connect-timeout DURATION]";
         let mut args = args.into_iter();
@@ -202,7 +191,6 @@ impl NetHandler for Proxy {
             Err(_) => {
                 // The peer cannot take more (its side ended or closed): what this side
                 // sends can no longer be delivered.
-                self.hint(&peer.state::<Link>());
                 kill(socket, false);
                 kill(&peer, false);
             }
@@ -256,9 +244,6 @@ impl NetHandler for Proxy {
 
     fn on_close(&mut self, socket: &Socket, had_error: bool) {
         let mut link = std::mem::take(&mut *socket.state::<Link>());
-        if !had_error {
-            self.hint(&link);
-        }
         let Some(peer) = link.peer.take() else {
             return;
         };
@@ -276,5 +261,4 @@ netlet_guest::export_net!(Proxy {
     host: String::new(),
     port: 0,
     connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-    hinted: Cell::new(false),
 });

@@ -12,15 +12,22 @@
 //!
 //! One instance sees every connection (netlet's default, one shard, as one Node
 //! process). A message is at most 4 KiB (larger ones close the sender with 1009);
-//! binary messages close the sender with 1003; a client whose unsent backlog passes
-//! 1 MiB is closed with 1013 (try again later) so a reader that stalls cannot grow the
-//! room's memory.
+//! binary messages close the sender with 1003. The room holds at most 16 MiB of
+//! messages its members are too slow to take (the host holds the first 64 KiB of each
+//! member's backlog; the rest waits in the room): a member more than its share behind
+//! (16 MiB over the number of members, at most 1 MiB) is closed with 1013 (try again
+//! later), which drops what it had not read, so readers that stall cannot grow the
+//! room's memory however many they are. A message the room's memory cannot hold closes
+//! its would-be receiver the same way.
 
 use netlet_guest::http::{Request, Response};
-use netlet_guest::ws::{Message, WebSocket, WsHandler, WsOptions, code};
+use netlet_guest::ws::{Message, SendError, WebSocket, WsHandler, WsOptions, code};
 
 const PAGE: &str = include_str!("index.html");
-const MAX_BACKLOG: u64 = 1 << 20;
+/// Unsent bytes the whole room may hold...
+const ROOM_BACKLOG: u64 = 16 << 20;
+/// ...shared out among the members, each at most this.
+const MAX_SHARE: u64 = 1 << 20;
 
 #[derive(Default)]
 struct Chat {
@@ -39,14 +46,20 @@ impl Chat {
 
     /// Sends `text` to every member but `except`.
     fn broadcast(&self, except: Option<&WebSocket>, text: &str) {
+        let share = (ROOM_BACKLOG / self.members.len().max(1) as u64).min(MAX_SHARE);
         for (m, _) in &self.members {
             if Some(m) == except {
                 continue;
             }
-            if m.buffered_amount() > MAX_BACKLOG {
+            if m.backlog() > share {
                 let _ = m.close(code::TRY_AGAIN_LATER, "too far behind");
-            } else {
-                m.send_text(text);
+                continue;
+            }
+            match m.try_send_str(text) {
+                Ok(_) | Err(SendError::Closed | SendError::Closing) => {}
+                Err(_) => {
+                    let _ = m.close(code::TRY_AGAIN_LATER, "the room is full");
+                }
             }
         }
     }

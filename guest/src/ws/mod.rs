@@ -196,6 +196,11 @@ pub struct WsOptions {
     /// to close the connection) before the socket is destroyed. Default 30 s (Node's
     /// `ws` `closeTimeout`).
     pub close_timeout: Duration,
+    /// The same, when we fail the connection: a close with 1002, 1003, 1007, 1008,
+    /// 1009, 1011 or 1013 (a protocol violation, a message too big, a peer too far
+    /// behind). Its unsent backlog is dropped at once, and the socket is destroyed
+    /// after this long, as Node's `ws.terminate()`. Default 1 s.
+    pub fail_close_timeout: Duration,
 }
 
 impl Default for WsOptions {
@@ -204,12 +209,18 @@ impl Default for WsOptions {
             max_message_size: 16 << 20,
             max_assembling: 32 << 20,
             close_timeout: Duration::from_secs(30),
+            fail_close_timeout: Duration::from_secs(1),
         }
     }
 }
 
 /// The arguments [`WsOptions::apply_args`] understands.
-pub const OPTION_ARGS: &[&str] = &["--max-message-size", "--max-assembling", "--close-timeout"];
+pub const OPTION_ARGS: &[&str] = &[
+    "--max-message-size",
+    "--max-assembling",
+    "--close-timeout",
+    "--fail-close-timeout",
+];
 
 impl WsOptions {
     /// Takes the options it knows out of `args` (`--NAME VALUE` or `--NAME=VALUE`;
@@ -235,6 +246,10 @@ impl WsOptions {
                 "--close-timeout" => {
                     self.close_timeout =
                         parse_duration(&value).ok_or_else(|| bad("a duration such as 5s"))?
+                }
+                "--fail-close-timeout" => {
+                    self.fail_close_timeout =
+                        parse_duration(&value).ok_or_else(|| bad("a duration such as 1s"))?
                 }
                 _ => {
                     let n = parse_size(&value)

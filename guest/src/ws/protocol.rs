@@ -99,6 +99,22 @@ pub mod code {
     pub const INTERNAL_ERROR: u16 = 1011;
     /// Overloaded: try again later.
     pub const TRY_AGAIN_LATER: u16 = 1013;
+
+    /// Whether closing with `code` fails the connection (sends the peer away for what
+    /// it did or cannot keep up with), rather than ending it: its unsent backlog is
+    /// dropped and the socket goes after [`WsOptions::fail_close_timeout`](crate::ws::WsOptions).
+    pub fn fails_connection(code: u16) -> bool {
+        matches!(
+            code,
+            PROTOCOL_ERROR
+                | UNSUPPORTED_DATA
+                | INVALID_PAYLOAD
+                | POLICY_VIOLATION
+                | MESSAGE_TOO_BIG
+                | INTERNAL_ERROR
+                | TRY_AGAIN_LATER
+        )
+    }
 }
 
 /// Whether `code` may be sent in a close frame (and so be received in one): 1000–1003,
@@ -652,6 +668,11 @@ pub enum SendError {
     ControlTooLong,
     /// The connection is not open yet (a client still in its handshake).
     NotOpen,
+    /// The connection is closed (or its socket ended): nothing was sent or queued.
+    Closed,
+    /// The instance's memory (`--max-memory`) cannot hold the message: it was not
+    /// sent, and the connection goes on.
+    OutOfMemory,
 }
 
 impl fmt::Display for SendError {
@@ -662,6 +683,10 @@ impl fmt::Display for SendError {
             SendError::ReasonTooLong => f.write_str("a close reason is at most 123 bytes"),
             SendError::ControlTooLong => f.write_str("a ping or pong payload is at most 125 bytes"),
             SendError::NotOpen => f.write_str("the WebSocket is not open yet"),
+            SendError::Closed => f.write_str("the WebSocket is closed"),
+            SendError::OutOfMemory => {
+                f.write_str("the instance's memory cannot hold the message (--max-memory)")
+            }
         }
     }
 }

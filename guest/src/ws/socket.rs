@@ -69,6 +69,9 @@ struct State {
     /// End the socket once the queue is empty (after the close handshake).
     end_when_flushed: bool,
     ended: bool,
+    /// The host no longer takes writes on the socket (it ended or closed, its `close`
+    /// event not yet handled): sends fail at once and nothing is queued.
+    broken: bool,
     close_timer: Option<TimerId>,
     /// The code and reason the connection closed with: the peer's close frame, or the
     /// violation we failed it with.
@@ -162,6 +165,7 @@ impl WebSocket {
                 want_drain: false,
                 end_when_flushed: false,
                 ended: false,
+                broken: false,
                 close_timer: None,
                 close: None,
                 closed: false,
@@ -233,6 +237,14 @@ impl WebSocket {
         self.0.st.borrow().queued as u64 + self.0.socket.buffer_size()
     }
 
+    /// Bytes waiting in the guest because the socket's own queue is full (the peer is
+    /// not reading fast enough): what this connection costs the instance's memory. A
+    /// reader that keeps up has none, however much is sent to it in one call; unlike
+    /// [`WebSocket::buffered_amount`] it asks nothing of the host.
+    pub fn backlog(&self) -> u64 {
+        self.0.st.borrow().queued as u64
+    }
+
     /// Sends a text message. Returns false once [`WebSocket::buffered_amount`] is past
     /// 64 KiB (the message is still sent; `on_drain` follows) or when the connection is
     /// closing (then nothing is sent: see [`WebSocket::try_send`]).
@@ -253,6 +265,32 @@ impl WebSocket {
         }
     }
 
+    /// Sends a text message from borrowed text: everything it allocates is the SDK's,
+    /// reserved fallibly, so a message the instance's memory cannot hold fails with
+    /// [`SendError::OutOfMemory`] and nothing else happens. A broadcast sends one text
+    /// to every member this way without a copy per member.
+    pub fn try_send_str(&self, text: &str) -> Result<bool, SendError> {
+        self.send_borrowed(OpCode::Text, text.as_bytes())
+    }
+
+    /// Sends a binary message from borrowed bytes; see [`WebSocket::try_send_str`].
+    pub fn try_send_bytes(&self, data: &[u8]) -> Result<bool, SendError> {
+        self.send_borrowed(OpCode::Binary, data)
+    }
+
+    fn send_borrowed(&self, kind: OpCode, data: &[u8]) -> Result<bool, SendError> {
+        if data.len() <= INLINE || self.is_client() {
+            // Copied behind its header in `send_frame`'s own (fallible) buffer.
+            return self.send_frame_from(kind, data, true);
+        }
+        let mut owned = Vec::new();
+        owned
+            .try_reserve_exact(data.len())
+            .map_err(|_| SendError::OutOfMemory)?;
+        owned.extend_from_slice(data);
+        self.send_frame(kind, owned, true)
+    }
+
     /// Sends one fragment of a message (Node's `ws.send(data, { fin })`): the first
     /// call's `binary` says the message's type, later ones continue it, and `fin: true`
     /// ends it. Pings and pongs may be sent between fragments; another message may not
@@ -268,25 +306,55 @@ impl WebSocket {
         self.send_frame(kind, data.into(), fin)
     }
 
-    fn send_frame(&self, kind: OpCode, payload: Vec<u8>, fin: bool) -> Result<bool, SendError> {
+    /// A frame whose payload is copied behind its header (small, or masked).
+    fn send_frame_from(&self, kind: OpCode, payload: &[u8], fin: bool) -> Result<bool, SendError> {
         let mut st = self.0.st.borrow_mut();
         if !st.open {
             return Err(SendError::NotOpen);
         }
-        let mut head = Vec::with_capacity(14 + payload.len().min(INLINE));
-        let mask = st.proto.data_header(&mut head, kind, payload.len(), fin)?;
-        if let Some(key) = mask {
-            let start = head.len();
-            head.extend_from_slice(&payload);
-            apply_mask(&mut head[start..], key, 0);
-            self.write(&mut st, head);
-        } else if payload.len() <= INLINE {
-            head.extend_from_slice(&payload);
-            self.write(&mut st, head);
-        } else {
-            self.write(&mut st, head);
-            self.write(&mut st, payload);
+        if st.broken || st.closed {
+            return Err(SendError::Closed);
         }
+        let mut head = Vec::new();
+        head.try_reserve_exact(14 + payload.len())
+            .map_err(|_| SendError::OutOfMemory)?;
+        st.queue
+            .try_reserve(1)
+            .map_err(|_| SendError::OutOfMemory)?;
+        let mask = st.proto.data_header(&mut head, kind, payload.len(), fin)?;
+        let start = head.len();
+        head.extend_from_slice(payload);
+        if let Some(key) = mask {
+            apply_mask(&mut head[start..], key, 0);
+        }
+        self.write(&mut st, head)?;
+        Ok(self.under_water(&mut st))
+    }
+
+    fn send_frame(&self, kind: OpCode, payload: Vec<u8>, fin: bool) -> Result<bool, SendError> {
+        let inline = payload.len() <= INLINE || self.is_client();
+        if inline {
+            return self.send_frame_from(kind, &payload, fin);
+        }
+        let mut st = self.0.st.borrow_mut();
+        if !st.open {
+            return Err(SendError::NotOpen);
+        }
+        if st.broken || st.closed {
+            return Err(SendError::Closed);
+        }
+        // Everything this send allocates is reserved first, fallibly: a send the
+        // instance's memory cannot hold fails alone, and the protocol's state is
+        // untouched by it. A large payload is queued as it is, behind its header.
+        let mut head = Vec::new();
+        head.try_reserve_exact(14)
+            .map_err(|_| SendError::OutOfMemory)?;
+        st.queue
+            .try_reserve(2)
+            .map_err(|_| SendError::OutOfMemory)?;
+        st.proto.data_header(&mut head, kind, payload.len(), fin)?;
+        self.write(&mut st, head)?;
+        self.write(&mut st, payload)?;
         Ok(self.under_water(&mut st))
     }
 
@@ -306,10 +374,17 @@ impl WebSocket {
         if !st.open {
             return Err(SendError::NotOpen);
         }
-        let mut out = Vec::with_capacity(6 + payload.len());
+        if st.broken || st.closed {
+            return Err(SendError::Closed);
+        }
+        let mut out = Vec::new();
+        out.try_reserve_exact(14 + payload.len())
+            .map_err(|_| SendError::OutOfMemory)?;
+        st.queue
+            .try_reserve(1)
+            .map_err(|_| SendError::OutOfMemory)?;
         st.proto.control_frame(&mut out, opcode, payload)?;
-        self.write(&mut st, out);
-        Ok(())
+        self.write(&mut st, out)
     }
 
     /// Node's `ws.close(code, reason)`: starts the closing handshake. The code must be
@@ -333,11 +408,41 @@ impl WebSocket {
             self.0.socket.destroy();
             return Ok(());
         }
+        if st.broken || st.closed {
+            return Err(SendError::Closed);
+        }
         st.proto.close(code, reason)?;
+        let failing = code.is_some_and(super::code::fails_connection);
+        if failing {
+            // The peer is being sent away (too slow, too big, against the rules): what
+            // it has not read yet is dropped, so that the close frame does not wait
+            // behind it and the memory goes now. A frame already partly handed to the
+            // socket is finished, so the peer still sees a well-formed close.
+            self.drop_backlog(&mut st);
+        }
         let out = st.proto.take_output();
-        self.write(&mut st, out);
-        self.start_close_timer(&mut st);
+        // Our close frame cannot go out (the socket is gone): the close is done.
+        let _ = self.write(&mut st, out);
+        let timeout = if failing {
+            self.0.options.fail_close_timeout
+        } else {
+            self.0.options.close_timeout
+        };
+        self.start_close_timer(&mut st, timeout);
         Ok(())
+    }
+
+    /// Drops the queued output but the rest of a frame already begun on the socket.
+    fn drop_backlog(&self, st: &mut State) {
+        let begun = st.queue.pop_front().filter(|c| c.pos > 0);
+        st.queue.clear();
+        st.queued = 0;
+        if let Some(chunk) = begun {
+            st.queued = chunk.data.len() - chunk.pos;
+            st.queue.push_back(chunk);
+        }
+        // Memory goes back once the queue is this small again.
+        st.queue.shrink_to(4);
     }
 
     /// Node's `ws.terminate()`: destroys the socket at once; `on_close` follows with
@@ -376,28 +481,53 @@ impl WebSocket {
         below
     }
 
-    fn start_close_timer(&self, st: &mut State) {
+    fn start_close_timer(&self, st: &mut State, timeout: std::time::Duration) {
         if st.close_timer.is_none() && !st.closed {
-            let t = timers::set_timeout(self.0.options.close_timeout);
+            let t = timers::set_timeout(timeout);
             st.close_timer = Some(t);
             CLOSE_TIMERS.with(|m| m.borrow_mut().insert(t.0, self.clone()));
         }
     }
 
     /// Queues bytes behind what is waiting, or writes them at once if nothing is.
-    fn write(&self, st: &mut State, data: Vec<u8>) {
+    /// Fails when the host no longer takes writes on the socket (then nothing more is
+    /// queued, and what was is dropped), or the queue cannot grow.
+    fn write(&self, st: &mut State, data: Vec<u8>) -> Result<(), SendError> {
+        if st.broken {
+            return Err(SendError::Closed);
+        }
         if data.is_empty() || st.ended {
-            return;
+            return Ok(());
         }
         if st.queue.is_empty() && !st.socket_full && data.len() <= PIECE {
-            if !self.0.socket.write(&data) {
-                st.socket_full = true;
+            match self.0.socket.try_write(&data) {
+                Ok(true) => {}
+                Ok(false) => st.socket_full = true,
+                Err(_) => {
+                    self.broke(st);
+                    return Err(SendError::Closed);
+                }
             }
-            return;
+            return Ok(());
         }
+        st.queue
+            .try_reserve(1)
+            .map_err(|_| SendError::OutOfMemory)?;
         st.queued += data.len();
         st.queue.push_back(Chunk { data, pos: 0 });
         self.pump(st);
+        if st.broken {
+            return Err(SendError::Closed);
+        }
+        Ok(())
+    }
+
+    /// The host refused a write: the socket ended or closed under us (its `close` is
+    /// on its way). Nothing more is queued, and what was is freed now.
+    fn broke(&self, st: &mut State) {
+        st.broken = true;
+        st.queue = VecDeque::new();
+        st.queued = 0;
     }
 
     /// Hands queued bytes to the socket until it is full; ends it once all is out if
@@ -408,7 +538,10 @@ impl WebSocket {
                 break;
             };
             let end = (chunk.pos + PIECE).min(chunk.data.len());
-            let ok = self.0.socket.write(&chunk.data[chunk.pos..end]);
+            let Ok(ok) = self.0.socket.try_write(&chunk.data[chunk.pos..end]) else {
+                self.broke(st);
+                return;
+            };
             st.queued -= end - chunk.pos;
             chunk.pos = end;
             if chunk.pos == chunk.data.len() {
@@ -445,7 +578,8 @@ impl WebSocket {
                 st.proto.receive(&data, &mut incoming);
                 self.charge(&mut st, &mut incoming);
                 let replies = st.proto.take_output();
-                self.write(&mut st, replies);
+                // A reply the socket no longer takes: its `close` follows.
+                let _ = self.write(&mut st, replies);
                 for ev in incoming {
                     match ev {
                         Incoming::Text(t) => out.push(WsEvent::Message(Message::Text(t))),
@@ -462,8 +596,10 @@ impl WebSocket {
                             // Fail the connection: our close frame, then the socket
                             // ends (RFC 6455 section 7.1.7).
                             st.end_when_flushed = true;
+                            self.drop_backlog(&mut st);
                             self.pump(&mut st);
-                            self.start_close_timer(&mut st);
+                            let timeout = self.0.options.fail_close_timeout;
+                            self.start_close_timer(&mut st, timeout);
                         }
                     }
                 }
@@ -503,7 +639,7 @@ impl WebSocket {
                 }
                 ASSEMBLING.with(|a| a.set(a.get() - st.charged));
                 st.charged = 0;
-                st.queue.clear();
+                st.queue = VecDeque::new();
                 st.queued = 0;
                 SOCKETS.with(|s| s.borrow_mut().remove(&self.id()));
                 let (code, reason) = st
@@ -524,7 +660,8 @@ impl WebSocket {
             st.end_when_flushed = true;
             self.pump(st);
         }
-        self.start_close_timer(st);
+        let timeout = self.0.options.close_timeout;
+        self.start_close_timer(st, timeout);
     }
 
     /// Keeps the instance-wide count of bytes being assembled, failing this connection

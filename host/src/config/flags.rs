@@ -192,6 +192,8 @@ mod tests {
             (&["--max-write-buffer", "1KiB"], "max-write-buffer = 1024"),
             (&["--grace", "1.5"], "grace = 1.5"),
             (&["--drain-timeout", "2m"], "drain-timeout = \"2m\""),
+            (&["--drain-delay", "500ms"], "drain-delay = \"500ms\""),
+            (&["--reuse-port"], "reuse-port = true"),
             (&["--", "a", "b"], "args = [\"a\", \"b\"]"),
             (
                 &[

@@ -8,7 +8,6 @@
 //! field of `HandlerConfig` and one entry of [`SETTINGS`].
 
 use std::marker::PhantomData;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -147,19 +146,16 @@ trait Format {
     fn show(value: &Self::Of) -> Option<String>;
 }
 
-/// Listen addresses: `HOST:PORT`, `[IPV6]:PORT`, `PORT`.
+/// Listen addresses: `HOST:PORT`, `[IPV6]:PORT`, `PORT`, each perhaps with `=PORT`, the
+/// port the handler's code names.
 struct Addrs;
 
 impl Format for Addrs {
-    type Of = Vec<SocketAddr>;
+    type Of = Vec<super::ListenAddr>;
     const ARITY: Arity = Arity::Many;
     const VALUE_NAME: &'static str = "ADDR";
     fn parse(value: &Value<'_>) -> Result<Self::Of, String> {
-        value
-            .texts()?
-            .into_iter()
-            .map(super::parse_listen_addr)
-            .collect()
+        value.texts()?.into_iter().map(str::parse).collect()
     }
     fn show(value: &Self::Of) -> Option<String> {
         join(value)
@@ -463,9 +459,12 @@ macro_rules! setting {
 pub static SETTINGS: &[Setting] = &[
     setting!("tcp", tcp: Addrs, Restart,
         "Listen for TCP connections on ADDR (HOST:PORT, [IPV6]:PORT, or PORT for every \
-         interface); port 0 picks a free port. Repeatable."),
+         interface); port 0 picks a free port. Code that names its port (Node's \
+         `server.listen(8124)`) gets the listener of that port; ADDR=PORT binds ADDR for \
+         code that names PORT (`127.0.0.1:0=8124`). Repeatable."),
     setting!("udp", udp: Addrs, Restart,
-        "Bind a UDP socket on ADDR and hand it to the handler. Repeatable."),
+        "Bind a UDP socket on ADDR and hand it to the handler (as --tcp, ADDR=PORT is the \
+         socket the code's `bind(PORT)` gets). Repeatable."),
     setting!("tls", tls: Addrs, Restart,
         "Listen for TLS connections on ADDR (as --tcp): the host runs the handshake and the \
          handler sees the plaintext, once the handshake is done. Needs --tls-cert and \
@@ -540,6 +539,15 @@ pub static SETTINGS: &[Setting] = &[
         "A socket whose write queue would exceed this is destroyed with an error."),
     setting!("grace", grace: Time, Swap,
         "After SIGINT/SIGTERM, how long open connections may finish before they are closed."),
+    setting!("drain-delay", drain_delay: Time, Swap,
+        "After SIGTERM, how long the listeners keep accepting before they close and \
+         --grace begins; /readyz answers 503 from the signal on. Set it to the time a load \
+         balancer (a Kubernetes Service's endpoints) takes to stop sending connections. \
+         SIGINT skips it."),
+    setting!("reuse-port", reuse_port: Switch, Restart,
+        "Bind the TCP and UDP listeners with SO_REUSEPORT, so another netlet process (a new \
+         version, new flags) can bind the same ports and take over while this one drains. \
+         Both must run as the same user."),
     setting!("drain-timeout", drain_timeout: Time, Swap,
         "After a code swap (SIGHUP, --watch), how long connections may stay on the old code \
          before they are closed."),
@@ -603,6 +611,8 @@ mod tests {
             ("high-water-mark", Value::Integer(5)),
             ("max-write-buffer", Value::Integer(6)),
             ("grace", Value::Integer(7)),
+            ("drain-delay", Value::Text("3s")),
+            ("reuse-port", Value::Bool(true)),
             ("drain-timeout", Value::Integer(8)),
             ("args", Value::Text("x")),
         ];

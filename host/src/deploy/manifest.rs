@@ -46,16 +46,21 @@ pub struct HandlerSpec {
 }
 
 impl HandlerSpec {
-    /// One handler from `netlet run`'s flags.
-    pub fn single(component: PathBuf, config: HandlerConfig) -> Self {
-        let component = ComponentSource::File(component);
-        HandlerSpec {
+    /// One handler from `netlet run`'s flags: COMPONENT is a file or an `oci://`
+    /// reference.
+    pub fn single(component: &str, config: HandlerConfig) -> Result<Self, String> {
+        let component = if crate::oci::is_reference(component) {
+            ComponentSource::Oci(crate::oci::OciRef::parse(component)?)
+        } else {
+            ComponentSource::File(PathBuf::from(component))
+        };
+        Ok(HandlerSpec {
             name: component.name(),
             component,
             sha256: None,
             config,
             origin: Origin::Flags,
-        }
+        })
     }
 
     /// A handler built into netlet.
@@ -228,11 +233,16 @@ fn handler(
     let mut lines = doc.read_settings(&prefix, table, &mut config, OWN_KEYS, |key, value| {
         match key {
             "component" => {
-                let p = base.join(value.text()?);
+                let text = value.text()?;
+                if crate::oci::is_reference(text) {
+                    component = Some(ComponentSource::Oci(crate::oci::OciRef::parse(text)?));
+                    return Ok(());
+                }
+                let p = base.join(text);
                 if !p.is_file() {
                     return Err(format!("{}: no such file", p.display()));
                 }
-                component = Some(p);
+                component = Some(ComponentSource::File(p));
             }
             _ => {
                 let s = value.text()?.to_ascii_lowercase();
@@ -266,7 +276,7 @@ fn handler(
     let Some(component) = component else {
         return Err(located(
             &format!("{prefix}.component"),
-            "missing: the component's path (component = \"echo.wasm\")",
+            "missing: the component's path or reference (component = \"echo.wasm\" or \"oci://HOST/REPO:TAG\")",
         ));
     };
     if config.tcp.is_empty() && config.udp.is_empty() && config.tls.is_empty() {
@@ -277,7 +287,7 @@ fn handler(
     }
     Ok(HandlerSpec {
         name: name.to_string(),
-        component: ComponentSource::File(component),
+        component,
         sha256,
         config,
         origin: Origin::Manifest {
@@ -318,7 +328,7 @@ fn check_collisions(handlers: &[HandlerSpec]) -> Result<(), ManifestError> {
                     };
                     return Err(h.locate(key, format!("{key} {addr}: {whose}")));
                 }
-                seen.push((proto, *addr, h));
+                seen.push((proto, addr.addr, h));
             }
         }
     }
@@ -445,7 +455,7 @@ mod tests {
             "m.toml:3: handler.a.component: x.wasm: broken"
         );
         assert_eq!(from_manifest.problem("cannot listen"), "a: cannot listen");
-        let from_flags = HandlerSpec::single("/tmp/x.wasm".into(), HandlerConfig::default());
+        let from_flags = HandlerSpec::single("/tmp/x.wasm", HandlerConfig::default()).unwrap();
         assert_eq!(from_flags.name, "x");
         assert_eq!(
             from_flags.error("component", "/tmp/x.wasm: broken"),

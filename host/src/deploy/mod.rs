@@ -25,9 +25,8 @@ use crate::config::HandlerConfig;
 use crate::engine::{EngineOptions, Loader, Pooling, Precompiled};
 use crate::handler::Handler;
 use crate::log::LogSink;
-use crate::metrics::Registry;
+use crate::metrics::{Phase, Registry};
 use crate::serve::{Bound, Service};
-use crate::stats::HandlerStats;
 use manifest::{HandlerSpec, Manifest, ManifestError};
 
 /// Where the handlers come from.
@@ -310,6 +309,14 @@ pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
         println!("netlet: {} handler(s) OK", loaded.len());
         return Ok(ExitCode::SUCCESS);
     }
+    // The probes answer from the start: `/healthz` while components compile, `/readyz`
+    // (503, starting) until every handler has started.
+    let registry: Arc<Registry> = Arc::default();
+    if let Some(addr) = options.metrics {
+        let bound = crate::metrics::serve(addr, registry.clone())
+            .with_context(|| format!("cannot serve metrics on {addr}"))?;
+        println!("netlet: metrics on http://{bound}/metrics");
+    }
     // Signals are caught from before the first "listening" line: a SIGINT sent on
     // seeing it must stop netlet gracefully, not kill it.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -336,7 +343,6 @@ pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
         })?;
         bound.push((l, b));
     }
-    let registry: Registry = Arc::default();
     let mut handlers: BTreeMap<String, Running> = BTreeMap::new();
     for (l, b) in bound {
         let (tcp, tls, udp) = (b.tcp().to_vec(), b.tls().to_vec(), b.udp().to_vec());
@@ -344,10 +350,7 @@ pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
             .start(l.handler.clone(), sink.clone())
             .map_err(|e| anyhow::anyhow!(l.spec.problem(e)))?;
         print_listening(&l.spec, &tcp, &tls, &udp);
-        registry
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(l.spec.name.clone(), service.stats.clone());
+        registry.insert(&l.spec.name, service.stats.clone(), service.probe());
         handlers.insert(
             l.spec.name.clone(),
             Running {
@@ -373,11 +376,7 @@ pub fn run(options: Options, sink: LogSink) -> anyhow::Result<ExitCode> {
         let _ = write!(out, "{}", announce(&started));
         let _ = out.flush();
     }
-    if let Some(addr) = options.metrics {
-        let bound = crate::metrics::serve(addr, registry.clone())
-            .with_context(|| format!("cannot serve metrics on {addr}"))?;
-        println!("netlet: metrics on http://{bound}/metrics");
-    }
+    registry.set_phase(Phase::Serving);
     supervise(options, loaders, handlers, registry, sink, rt, signals)
 }
 
@@ -419,7 +418,7 @@ fn supervise(
     options: Options,
     loaders: Loaders,
     mut handlers: BTreeMap<String, Running>,
-    registry: Registry,
+    registry: Arc<Registry>,
     sink: LogSink,
     rt: tokio::runtime::Runtime,
     signals: Signals,
@@ -434,15 +433,23 @@ fn supervise(
             mut hup,
         } = signals;
         let mut shutting_down = false;
+        // While draining: when each handler's listeners close (`None`: closed).
+        let mut close_at: BTreeMap<String, Option<Instant>> = BTreeMap::new();
         let mut reload_wanted = false;
         let mut reload: Option<mpsc::Receiver<Vec<Change>>> = None;
         let mut files = watched(&options.source, &handlers);
         let mut last_watch = Instant::now();
+        // `--watch` and `oci://` tags: when the registry was last asked, and its answer
+        // (whether a tag moved) while a check runs.
+        let mut last_tags = Instant::now();
+        let mut tags: Option<mpsc::Receiver<bool>> = None;
         let mut settling = false;
         loop {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
+            // SIGTERM (what orchestrators send) keeps the listeners for --drain-delay;
+            // SIGINT (Ctrl-C) closes them at once.
+            let sigterm = tokio::select! {
+                _ = int.recv() => false,
+                _ = term.recv() => true,
                 _ = hup.recv() => {
                     crate::log::deploy(None, "SIGHUP: reloading");
                     reload_wanted = true;
@@ -454,6 +461,7 @@ fn supervise(
                         return Ok::<bool, std::io::Error>(shutting_down);
                     }
                     if shutting_down {
+                        close_due(&mut close_at, &handlers);
                         continue;
                     }
                     if options.watch && last_watch.elapsed() >= Duration::from_millis(250) {
@@ -468,6 +476,24 @@ fn supervise(
                             settling = false;
                             crate::log::deploy(None, "a watched file changed: reloading");
                             reload_wanted = true;
+                        }
+                    }
+                    if options.watch && reload.is_none() {
+                        if let Some(rx) = &tags {
+                            match rx.try_recv() {
+                                Ok(moved) => {
+                                    tags = None;
+                                    if moved {
+                                        crate::log::deploy(None, "an oci:// tag points to a new version: reloading");
+                                        reload_wanted = true;
+                                    }
+                                }
+                                Err(mpsc::TryRecvError::Empty) => {}
+                                Err(mpsc::TryRecvError::Disconnected) => tags = None,
+                            }
+                        } else if last_tags.elapsed() >= OCI_WATCH_INTERVAL {
+                            last_tags = Instant::now();
+                            tags = check_tags(&handlers);
                         }
                     }
                     if let Some(rx) = &reload {
@@ -499,17 +525,31 @@ fn supervise(
                     }
                     continue;
                 }
-            }
+            };
             if shutting_down {
                 crate::log::deploy(None, "stopping now");
                 crate::log::flush(Duration::from_secs(1));
                 std::process::exit(0);
             }
             shutting_down = true;
-            crate::log::deploy(None, "stopping (open connections have their grace period; a second signal stops at once)");
-            for r in handlers.values() {
-                r.service.stop();
+            registry.set_phase(Phase::Draining);
+            let now = Instant::now();
+            let mut longest = Duration::ZERO;
+            for (name, r) in &handlers {
+                let delay = if sigterm { r.spec.config.drain_delay } else { Duration::ZERO };
+                longest = longest.max(delay);
+                close_at.insert(name.clone(), Some(now + delay));
             }
+            let when = if longest.is_zero() {
+                "now".to_string()
+            } else {
+                format!("after --drain-delay ({})", crate::config::format_duration(longest))
+            };
+            crate::log::deploy(None, &format!(
+                "stopping: /readyz answers 503; the listeners close {when}, then open \
+                 connections have their grace period; a second signal stops at once"
+            ));
+            close_due(&mut close_at, &handlers);
             for s in &stopping {
                 s.stop();
             }
@@ -555,6 +595,51 @@ fn supervise(
     })
 }
 
+/// How often `--watch` asks registries where the `oci://` tags being run point.
+const OCI_WATCH_INTERVAL: Duration = Duration::from_secs(3);
+
+/// Asks, off the supervisor's thread, whether any running `oci://` tag now names other
+/// code than what runs; `None` when no handler runs a tag. A registry that cannot be
+/// reached changes nothing.
+fn check_tags(handlers: &BTreeMap<String, Running>) -> Option<mpsc::Receiver<bool>> {
+    let tags: Vec<(crate::oci::OciRef, String)> = handlers
+        .values()
+        .filter_map(|r| match &r.spec.component {
+            crate::engine::ComponentSource::Oci(reference) if reference.is_tag() => {
+                Some((reference.clone(), format!("sha256:{}", r.sha256)))
+            }
+            _ => None,
+        })
+        .collect();
+    if tags.is_empty() {
+        return None;
+    }
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let moved = tags.iter().any(|(reference, running)| {
+            crate::oci::resolve(reference).is_ok_and(|now| now != *running)
+        });
+        let _ = tx.send(moved);
+    });
+    Some(rx)
+}
+
+/// While draining: closes the listeners of each handler whose `--drain-delay` has passed.
+fn close_due(
+    close_at: &mut BTreeMap<String, Option<Instant>>,
+    handlers: &BTreeMap<String, Running>,
+) {
+    let now = Instant::now();
+    for (name, at) in close_at.iter_mut() {
+        if at.is_some_and(|at| at <= now) {
+            *at = None;
+            if let Some(r) = handlers.get(name) {
+                r.service.stop();
+            }
+        }
+    }
+}
+
 fn apply(
     changes: Vec<Change>,
     handlers: &mut BTreeMap<String, Running>,
@@ -562,12 +647,9 @@ fn apply(
     registry: &Registry,
     sink: &LogSink,
 ) {
-    let register = |name: &str, stats: Option<Arc<HandlerStats>>| {
-        let mut r = registry.lock().unwrap_or_else(|p| p.into_inner());
-        match stats {
-            Some(s) => r.insert(name.to_string(), s),
-            None => r.remove(name),
-        };
+    let register = |name: &str, service: Option<&Service>| match service {
+        Some(s) => registry.insert(name, s.stats.clone(), s.probe()),
+        None => registry.remove(name),
     };
     if changes.is_empty() {
         crate::log::deploy(None, "reload: nothing changed");
@@ -656,7 +738,7 @@ fn apply(
 fn start(
     l: Loaded,
     handlers: &mut BTreeMap<String, Running>,
-    register: &dyn Fn(&str, Option<Arc<HandlerStats>>),
+    register: &dyn Fn(&str, Option<&Service>),
     sink: &LogSink,
 ) {
     let name = l.spec.name.clone();
@@ -669,7 +751,7 @@ fn start(
     match started {
         Ok((service, tcp, tls, udp)) => {
             print_listening(&l.spec, &tcp, &tls, &udp);
-            register(&name, Some(service.stats.clone()));
+            register(&name, Some(&service));
             handlers.insert(
                 name,
                 Running {

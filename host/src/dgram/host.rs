@@ -33,6 +33,11 @@ impl HostSocket for DgramView<'_> {
             return Err(ErrorCode::InvalidState);
         }
         let v6 = udp.v6;
+        if port != 0
+            && let Some(claimed) = self.claim_host_port(id, port)
+        {
+            return claimed;
+        }
         let ip = match address.as_deref() {
             None | Some("") => {
                 if v6 {
@@ -191,6 +196,9 @@ impl HostSocket for DgramView<'_> {
         let udp = self.sock(this.rep())?;
         if !udp.bound {
             return Err(ErrorCode::InvalidState);
+        }
+        if let Some(addr) = udp.offered_addr {
+            return Ok(address_info(addr));
         }
         let sock = udp.sock.as_ref().ok_or(ErrorCode::InvalidState)?;
         sock.local_addr()

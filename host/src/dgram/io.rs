@@ -98,7 +98,9 @@ impl DgramView<'_> {
             let (bufs, got) = &mut *scratch.borrow_mut();
             let mut read = 0;
             while read < READS_PER_TURN {
-                if self.events.arena.bytes.len() >= crate::net::conn::MAX_BATCH_BYTES {
+                if self.events.arena.bytes.len() >= crate::net::conn::MAX_BATCH_BYTES
+                    || self.events.len() >= crate::events::MAX_EVENTS_PER_CALL
+                {
                     break;
                 }
                 let Some(udp) = self.udp.socks.get_mut(&id) else {
@@ -111,7 +113,9 @@ impl DgramView<'_> {
                     return;
                 };
                 let mut cx = Context::from_waker(&udp.read_waker);
-                let want = BATCH.min(READS_PER_TURN - read);
+                let want = BATCH
+                    .min(READS_PER_TURN - read)
+                    .min(crate::events::MAX_EVENTS_PER_CALL - self.events.len());
                 match sock.poll_recv_many(&mut cx, &mut bufs[..want], &mut got[..want]) {
                     Poll::Pending => return,
                     Poll::Ready(Ok(0)) => return,
@@ -133,8 +137,9 @@ impl DgramView<'_> {
                     }
                 }
             }
-            // More may be waiting: come back next turn.
-            self.queue_read(id);
+            // More may be waiting: come back next turn; behind the others if it had
+            // datagrams this turn, in its place if the batch was full before it.
+            self.queue_read(id, read > 0);
         })
     }
 
@@ -248,7 +253,7 @@ impl DgramView<'_> {
             socket: id,
             with_handle: false,
         });
-        self.queue_read(id);
+        self.queue_read(id, false);
         Ok(())
     }
 

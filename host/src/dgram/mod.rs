@@ -20,6 +20,7 @@ use std::task::Waker;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::bindings::ErrorCode;
 use crate::budget::Charge;
 use crate::context::GuestSocket;
 use crate::context::InstanceCtx;
@@ -48,6 +49,12 @@ pub struct Udp {
     socks: FxHashMap<u32, UdpSock>,
     /// Sockets to revisit after the current guest call.
     touched: Vec<u32>,
+    /// The operator's sockets (`--udp`) a primary will be handed once its `init` has
+    /// run, by code port, with their addresses: during `init`, a `bind` to one of those
+    /// ports claims it (see [`DgramView::adopt_bound`]).
+    offered: Vec<(u16, SocketAddr)>,
+    /// Guest sockets that claimed an offered port, by code port.
+    claims: FxHashMap<u16, u32>,
 }
 
 impl Udp {
@@ -59,9 +66,9 @@ impl Udp {
         self.socks.len()
     }
 
-    /// Takes back the host-bound sockets (to hand them to another instance: after a
-    /// trap, or to new code after a swap).
-    pub fn take_host_bound(&mut self) -> Vec<Box<dyn Datagram>> {
+    /// Takes back the host-bound sockets, with their code ports (to hand them to
+    /// another instance: after a trap, or to new code after a swap).
+    pub fn take_host_bound(&mut self) -> Vec<(u16, Box<dyn Datagram>)> {
         let ids: Vec<u32> = self
             .socks
             .iter()
@@ -70,8 +77,13 @@ impl Udp {
             .collect();
         ids.into_iter()
             .filter_map(|id| self.socks.remove(&id))
-            .filter_map(|mut s| s.sock.take())
+            .filter_map(|mut s| Some((s.code_port, s.sock.take()?)))
             .collect()
+    }
+
+    /// Offers the operator's sockets, by code port and address, to the coming `init`.
+    pub fn offer(&mut self, ports: Vec<(u16, SocketAddr)>) {
+        self.offered = ports;
     }
 
     /// Drops every socket without telling the guest (it trapped, or is retired).
@@ -90,6 +102,12 @@ pub struct UdpSock {
     closing: bool,
     /// Bound by the host (`--udp`), not by the guest: survives an instance restart.
     host_bound: bool,
+    /// The port the code names a host-bound socket by.
+    code_port: u16,
+    /// A guest socket that claimed a host-bound one with `bind(code_port)`.
+    claimed: bool,
+    /// Claimed during `init`: where the operator's socket, not yet handed, is bound.
+    offered_addr: Option<SocketAddr>,
     /// Which of the handler's UDP counters this socket feeds.
     port: usize,
     queue: VecDeque<(Vec<u8>, Option<SocketAddr>)>,
@@ -127,6 +145,9 @@ impl DgramView<'_> {
             connected: None,
             closing: false,
             host_bound: false,
+            code_port: 0,
+            claimed: false,
+            offered_addr: None,
             port: 0,
             queue: VecDeque::new(),
             queue_bytes: 0,
@@ -149,15 +170,30 @@ impl DgramView<'_> {
         }
     }
 
-    /// A socket the host bound (`--udp`), handed to the guest with a `listening` event
-    /// that carries its handle.
-    pub fn adopt_bound(&mut self, sock: Box<dyn Datagram>) -> u32 {
+    /// A socket the host bound (`--udp`), handed to the guest: to the guest socket
+    /// that claimed its port during `init`, or with a `listening` event that carries its
+    /// handle.
+    pub fn adopt_bound(&mut self, code_port: u16, sock: Box<dyn Datagram>) -> u32 {
         let local = sock.local_addr().ok();
+        if let Some(id) = self.udp.claims.remove(&code_port)
+            && let Some(udp) = self.udp.socks.get_mut(&id)
+            && udp.offered_addr.is_some()
+        {
+            udp.offered_addr = None;
+            udp.v6 = local.is_some_and(|a| a.is_ipv6());
+            udp.port = self.cx.shard.stats.udp_index(local);
+            udp.sock = Some(sock);
+            // What it sent meanwhile goes out now.
+            self.touch(id);
+            self.read(id);
+            return id;
+        }
         let v6 = local.is_some_and(|a| a.is_ipv6());
         let id = self.cx.ids.allocate();
         let mut udp = self.new_sock(id, sock, v6);
         udp.bound = true;
         udp.host_bound = true;
+        udp.code_port = code_port;
         udp.port = self.cx.shard.stats.udp_index(local);
         self.udp.socks.insert(id, udp);
         self.cx.ids.handle_given(id);
@@ -167,6 +203,65 @@ impl DgramView<'_> {
         });
         self.read(id);
         id
+    }
+
+    /// Ends the offer of the operator's sockets (they have been handed): a claim whose
+    /// socket never came (its port closed meanwhile) is closed.
+    pub fn end_offer(&mut self) {
+        self.udp.offered.clear();
+        let unfulfilled: Vec<u32> = self.udp.claims.drain().map(|(_, id)| id).collect();
+        for id in unfulfilled {
+            self.finish_close(id);
+        }
+    }
+
+    /// `bind(port)` to a port the operator configured: this socket takes the operator's
+    /// socket for it. `None` when no configured socket has that code port.
+    fn claim_host_port(&mut self, id: u32, port: u16) -> Option<Result<(), ErrorCode>> {
+        let taken = self
+            .udp
+            .socks
+            .iter()
+            .any(|(other, s)| *other != id && s.claimed && s.code_port == port);
+        if taken {
+            return Some(Err(ErrorCode::AddressInUse));
+        }
+        // Handed already, with a handle of its own: this socket takes it over, and the
+        // other handle's socket closes.
+        let holder = self
+            .udp
+            .socks
+            .iter()
+            .find(|(other, s)| **other != id && s.host_bound && s.code_port == port)
+            .map(|(other, _)| *other);
+        let (sock, offered_addr) = if let Some(holder) = holder {
+            let mut old = self.udp.socks.remove(&holder)?;
+            self.cx.ids.release(holder);
+            self.events.push(HostEvent::UdpClose(holder));
+            (old.sock.take(), None)
+        } else {
+            let &(_, addr) = self.udp.offered.iter().find(|(p, _)| *p == port)?;
+            self.udp.claims.insert(port, id);
+            (None, Some(addr))
+        };
+        let local = sock.as_ref().and_then(|s| s.local_addr().ok());
+        let port_index = self.cx.shard.stats.udp_index(local);
+        let udp = self.udp.socks.get_mut(&id)?;
+        udp.v6 = local.or(offered_addr).is_some_and(|a| a.is_ipv6());
+        // The socket it had (unbound) is dropped for the operator's.
+        udp.sock = sock;
+        udp.offered_addr = offered_addr;
+        udp.bound = true;
+        udp.host_bound = true;
+        udp.claimed = true;
+        udp.code_port = port;
+        udp.port = port_index;
+        self.events.push(HostEvent::UdpListening {
+            socket: id,
+            with_handle: false,
+        });
+        self.read(id);
+        Some(Ok(()))
     }
 
     /// Closes the host-bound sockets (the host is stopping); the guest gets `close`.
@@ -193,13 +288,19 @@ impl DgramView<'_> {
         }
     }
 
-    /// Queues a read of `id` for the next turn, once.
-    fn queue_read(&mut self, id: u32) {
+    /// Queues a read of `id` for the next turn, once; behind the other ready sockets
+    /// when it just had its share (`last`, as for TCP).
+    fn queue_read(&mut self, id: u32, last: bool) {
         if let Some(udp) = self.udp.socks.get_mut(&id)
             && !udp.read_queued
         {
             udp.read_queued = true;
-            self.cx.shard.reactor.push(self.cx.token(Kind::UdpRead, id));
+            let token = self.cx.token(Kind::UdpRead, id);
+            if last {
+                self.cx.shard.reactor.push_last(token);
+            } else {
+                self.cx.shard.reactor.push(token);
+            }
         }
     }
 

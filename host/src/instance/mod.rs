@@ -15,7 +15,7 @@ use wasmtime::Store;
 use wasmtime_wasi::WasiCtx;
 
 use crate::bindings::{Event, TcpUdp, TcpUdpPre};
-use crate::events::{Arena, HostEvent};
+use crate::events::{Arena, HostEvent, MAX_EVENTS_PER_CALL};
 use crate::log::{GuestOutput, InstanceLog};
 use crate::policy::Use;
 
@@ -34,6 +34,8 @@ pub struct Instance {
     batch: Vec<HostEvent>,
     /// Likewise for the arena of the batch being delivered.
     batch_arena: Arena,
+    /// The part of the pending events the current call does not carry.
+    leftover: Vec<HostEvent>,
     /// The CPU time of its current call, against `--event-timeout` (across the yields
     /// of a preemptive call).
     slices: Arc<Slices>,
@@ -166,20 +168,6 @@ fn is_runtime_frame(name: &str) -> bool {
 }
 
 impl Instance {
-    /// Instantiates `handler` and runs its `init` with the configured arguments.
-    pub fn start(
-        engine: &wasmtime::Engine,
-        pre: &TcpUdpPre<GuestState>,
-        key: u64,
-        ctx: ShardCtx,
-        per_connection: bool,
-    ) -> Result<Self, GuestFailure> {
-        let mut instance = Self::instantiate(engine, pre, key, ctx, per_connection)?;
-        instance.needs_init = false;
-        instance.init()?;
-        Ok(instance)
-    }
-
     /// Instantiates `handler`; its `init` is still to run ([`Instance::init`] or
     /// [`Instance::init_async`]). A per-connection instance's calls are preemptive: they
     /// yield at every epoch tick so the other instances of its shard get their turn.
@@ -257,6 +245,7 @@ impl Instance {
             output: [stdout, stderr],
             batch: Vec::new(),
             batch_arena: Arena::default(),
+            leftover: Vec::new(),
             slices,
             preemptive: per_connection,
             needs_init: true,
@@ -285,6 +274,7 @@ impl Instance {
 
     /// Runs the guest's `init`.
     pub fn init(&mut self) -> Result<(), GuestFailure> {
+        self.needs_init = false;
         let Some(bindings) = self.bindings.as_ref() else {
             return Ok(());
         };
@@ -394,15 +384,19 @@ impl Instance {
         self.store.data_mut()
     }
 
-    /// Takes the pending events (and their arena) for one `handle` call, telling the
-    /// observer. Events the guest's calls produce meanwhile queue for the next batch.
+    /// Takes the pending events (and their arena) for one `handle` call, at most
+    /// [`MAX_EVENTS_PER_CALL`] of them, telling the observer. Events the guest's calls
+    /// produce meanwhile queue for the next batch.
     fn take_batch(&mut self) -> (Vec<HostEvent>, Arena) {
         let state = self.store.data_mut();
-        let batch = std::mem::replace(&mut state.events.queue, std::mem::take(&mut self.batch));
+        let mut batch = std::mem::replace(&mut state.events.queue, std::mem::take(&mut self.batch));
         let arena = std::mem::replace(
             &mut state.events.arena,
             std::mem::take(&mut self.batch_arena),
         );
+        if batch.len() > MAX_EVENTS_PER_CALL {
+            self.leftover = batch.split_off(MAX_EVENTS_PER_CALL);
+        }
         if let Some(observer) = &state.cx.shard.observer {
             for event in &batch {
                 observer.delivered(state.cx.key, event, event.payload(&arena));
@@ -411,8 +405,13 @@ impl Instance {
         (batch, arena)
     }
 
-    /// Keeps the emptied batch and arena for the next call (their capacity).
+    /// Puts back what the call did not carry, ahead of what it queued; keeps the
+    /// emptied batch and arena for the next call (their capacity).
     fn return_batch(&mut self, mut batch: Vec<HostEvent>, mut arena: Arena) {
+        if !self.leftover.is_empty() {
+            let leftover = std::mem::take(&mut self.leftover);
+            self.store.data_mut().events.put_back(leftover, &arena);
+        }
         batch.clear();
         arena.clear();
         self.batch = batch;

@@ -14,7 +14,7 @@ use std::time::Instant;
 use super::{NetView, Shutdown, TcpConn};
 use crate::bindings::ErrorCode;
 use crate::error::{error_info, host_error};
-use crate::events::{HostError, HostEvent};
+use crate::events::{HostError, HostEvent, MAX_EVENTS_PER_CALL};
 use crate::stats::HandlerStats;
 use crate::timers::Deadline;
 use crate::transport::Stream;
@@ -54,12 +54,23 @@ fn send_now(conn: &mut TcpConn) {
 
 impl NetView<'_> {
     /// A new accepted connection: registers it, tells the guest, reads what already
-    /// arrived.
-    pub fn accept(&mut self, server: u32, stream: Box<dyn Stream>, peer: SocketAddr) {
+    /// arrived. It starts as its server's options say (Node's `createServer(options)`),
+    /// the operator's `--allow-half-open` overriding.
+    pub fn accept(&mut self, server: u32, mut stream: Box<dyn Stream>, peer: SocketAddr) {
         let id = self.cx.ids.allocate();
-        let allow_half_open = self.cx.config().allow_half_open;
+        let options = self.tcp.options_for(server);
+        let allow_half_open = self.cx.config().allow_half_open || options.allow_half_open;
+        // Failures here are the peer's doing (it is gone already): its first read or
+        // write reports them.
+        if options.no_delay {
+            let _ = stream.set_nodelay(true);
+        }
+        if options.keep_alive {
+            let _ = stream.set_keepalive(true, options.keep_alive_initial_delay_ms);
+        }
         let mut conn = TcpConn::new(self.cx, id, allow_half_open);
         conn.server = Some(server);
+        conn.paused = options.pause_on_connect;
         conn.local = stream.local_addr().ok();
         conn.peer = Some(peer);
         conn.stream = Some(stream);
@@ -222,11 +233,16 @@ impl NetView<'_> {
         if conn.paused || conn.read_eof || conn.connecting {
             return;
         }
-        if conn.read_turn == turn || self.events.arena.bytes.len() >= MAX_BATCH_BYTES {
+        if conn.read_turn == turn
+            || self.events.arena.bytes.len() >= MAX_BATCH_BYTES
+            || self.events.len() >= MAX_EVENTS_PER_CALL
+        {
             // One `data` per socket per batch: a guest that pauses on it must see no more,
             // as in Node. The rest is read next turn, after the guest had its say. And a
-            // batch holds a bounded number of bytes, however many sockets are readable.
-            self.queue_read(id);
+            // batch holds a bounded number of bytes, however many sockets are readable;
+            // a `data` is always among the events the next call carries.
+            // It waited: it keeps its place ahead of the socket that filled the batch.
+            self.queue_read(id, false);
             return;
         }
         conn.read_turn = turn;
@@ -240,7 +256,9 @@ impl NetView<'_> {
             .read_into(READ_SIZE, |rb| stream.poll_read(&mut cx, rb));
         match polled {
             Poll::Pending => {}
-            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => self.queue_read(id),
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {
+                self.queue_read(id, false)
+            }
             Poll::Ready(Err(e)) => self.fail(id, &e, "read"),
             Poll::Ready(Ok(((), data))) => {
                 let n = data.len();
@@ -259,7 +277,8 @@ impl NetView<'_> {
                 self.active(id);
                 self.events.push(HostEvent::Data { socket: id, data });
                 if again {
-                    self.queue_read(id);
+                    // It had its share: the others that are ready go first next turn.
+                    self.queue_read(id, full);
                 }
             }
         }

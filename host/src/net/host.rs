@@ -8,7 +8,8 @@ use wasmtime::component::Resource;
 
 use super::{NetView, ServerRep, SocketRep, TcpConn, address_info};
 use crate::bindings::netlet::net::net::{
-    ConnectOptions, Host, HostServer, HostSocket, PeerCertificate, ReadyState, TlsInfo, TlsOptions,
+    ConnectOptions, Host, HostServer, HostSocket, PeerCertificate, ReadyState, ServerOptions,
+    TlsInfo, TlsOptions,
 };
 use crate::bindings::{AddressInfo, ErrorCode};
 
@@ -74,7 +75,7 @@ impl HostSocket for NetView<'_> {
         {
             conn.paused = false;
             // Bytes may have arrived while paused, with no new readiness edge to tell us.
-            self.queue_read(id);
+            self.queue_read(id, false);
         }
     }
 
@@ -226,6 +227,19 @@ impl HostServer for NetView<'_> {
 }
 
 impl Host for NetView<'_> {
+    fn listen(
+        &mut self,
+        port: u16,
+        host: Option<String>,
+        options: ServerOptions,
+    ) -> Result<Resource<ServerRep>, ErrorCode> {
+        NetView::listen(self, port, host.as_deref(), options).map(Resource::new_own)
+    }
+
+    fn set_server_options(&mut self, options: ServerOptions) {
+        NetView::set_server_options(self, options)
+    }
+
     fn connect(&mut self, options: ConnectOptions) -> Result<Resource<SocketRep>, ErrorCode> {
         NetView::connect(self, options, None).map(Resource::new_own)
     }

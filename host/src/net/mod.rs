@@ -5,7 +5,8 @@
 //!
 //! - [`conn`]: moving a connection's bytes (reads, flushes, half-close, close), accepting;
 //! - [`connect`]: outbound connections (`net.connect`), under the policy;
-//! - [`host`]: the guest's socket and server methods (the WIT `Host*` traits).
+//! - [`host`]: the guest's socket and server methods (the WIT `Host*` traits);
+//! - [`server`]: the servers an instance is handed or `listen`s on, and their options.
 //!
 //! Methods never block and never touch the network directly: `write` appends to the
 //! connection's queue and marks it touched; the shard calls [`NetView::after_call`] when
@@ -15,6 +16,7 @@
 pub mod conn;
 pub mod connect;
 pub mod host;
+pub mod server;
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -36,9 +38,9 @@ use crate::timers::{Slot, Timers};
 use crate::transport::Stream;
 
 pub use crate::bindings::{ServerRep, SocketRep};
+pub use server::{NewListener, ServerView};
 
 /// One instance's TCP state.
-#[derive(Default)]
 pub struct Tcp {
     conns: FxHashMap<u32, TcpConn>,
     /// How many of them a server accepted.
@@ -50,6 +52,24 @@ pub struct Tcp {
     /// Servers the guest closed during the current call: the shard stops accepting on
     /// them.
     pub closed_servers: Vec<u32>,
+    /// Listeners `listen` bound during the current call: the shard registers them.
+    pub new_listeners: Vec<NewListener>,
+    /// How the sockets of servers handed without `listen` start (`set-server-options`).
+    pub server_options: crate::bindings::netlet::net::net::ServerOptions,
+}
+
+impl Default for Tcp {
+    fn default() -> Self {
+        Tcp {
+            conns: FxHashMap::default(),
+            accepted: 0,
+            servers: FxHashMap::default(),
+            touched: Vec::new(),
+            closed_servers: Vec::new(),
+            new_listeners: Vec::new(),
+            server_options: server::default_options(),
+        }
+    }
 }
 
 impl Tcp {
@@ -77,19 +97,6 @@ impl Tcp {
             .iter()
             .find(|(_, c)| c.local == Some(local) && c.peer == Some(peer))
             .map(|(id, _)| *id)
-    }
-
-    /// Hands the instance a server (`listening` follows).
-    pub fn add_server(&mut self, events: &mut Events, id: u32, addr: SocketAddr) {
-        self.servers.insert(
-            id,
-            ServerView {
-                addr,
-                connections: 0,
-                listening: true,
-            },
-        );
-        events.push(HostEvent::Listening(id));
     }
 
     /// Destroys every connection without telling the guest (it trapped, or is retired).
@@ -301,15 +308,6 @@ impl WriteQueue {
     }
 }
 
-/// What the guest sees of a server it was handed.
-pub struct ServerView {
-    pub addr: SocketAddr,
-    /// Open connections it accepted (in this instance).
-    pub connections: u32,
-    /// Still accepting (`close` not called).
-    pub listening: bool,
-}
-
 /// An address as the guest sees it: an IPv4-mapped IPv6 address (a dual-stack
 /// listener's IPv4 peer) is reported as the IPv4 address, as Node does.
 pub fn guest_ip(addr: SocketAddr) -> (IpAddr, IpFamily) {
@@ -352,13 +350,20 @@ impl NetView<'_> {
     }
 
     /// Queues a read of `id` for the next turn, once: however often the guest resumes
-    /// or the loop finds more to read, one token waits in the reactor.
-    fn queue_read(&mut self, id: u32) {
+    /// or the loop finds more to read, one token waits in the reactor. A socket that
+    /// just had a full read goes behind the others (`last`: see
+    /// [`crate::reactor::Reactor::push_last`]); one that waited keeps its place.
+    fn queue_read(&mut self, id: u32, last: bool) {
         if let Some(conn) = self.tcp.conns.get_mut(&id)
             && !conn.read_queued
         {
             conn.read_queued = true;
-            self.cx.shard.reactor.push(self.cx.token(Kind::TcpRead, id));
+            let token = self.cx.token(Kind::TcpRead, id);
+            if last {
+                self.cx.shard.reactor.push_last(token);
+            } else {
+                self.cx.shard.reactor.push(token);
+            }
         }
     }
 
@@ -369,8 +374,10 @@ impl NetView<'_> {
             && !view.listening
             && view.connections == 0
         {
-            self.tcp.servers.remove(&id);
-            self.events.push(HostEvent::ServerClose(id));
+            // A server the guest never heard of closes without a word.
+            if self.tcp.servers.remove(&id).is_some_and(|v| v.announced) {
+                self.events.push(HostEvent::ServerClose(id));
+            }
         }
     }
 

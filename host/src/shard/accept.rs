@@ -10,12 +10,15 @@ use std::task::{Context, Poll, Waker};
 use super::Shard;
 use super::deadlines::ShardTimer;
 use crate::config::Isolation;
+use crate::context::GuestSocket;
 use crate::error::error_info;
 use crate::events::HostEvent;
 use crate::net::address_info;
 use crate::reactor::{Kind, Reactor, Token};
 use crate::stats::HandlerStats;
 use crate::transport::{Listener, ListenerSource, Stream};
+
+use super::HostListener;
 
 /// Connections accepted from one listener per turn before other work gets its go.
 const ACCEPTS_PER_TURN: usize = 64;
@@ -35,9 +38,13 @@ pub fn accept_token(index: u32) -> Token {
 struct Entry {
     /// The server id the guest sees.
     id: u32,
+    /// The port the handler's code names it by.
+    code_port: u16,
     addr: SocketAddr,
     listener: Box<dyn Listener>,
     waker: Waker,
+    /// A listener the guest's `listen` bound holds a place among its sockets.
+    _permit: Option<GuestSocket>,
 }
 
 /// A shard's listeners, by index; a closed one leaves its slot empty.
@@ -49,23 +56,36 @@ pub struct Listeners {
 impl Listeners {
     /// Opens the shard's listeners (registering them with its runtime, which must be
     /// entered) and queues a first poll of each, so their wakers are registered.
-    pub fn open(
-        sources: Vec<(u32, Box<dyn ListenerSource>)>,
-        reactor: &Arc<Reactor>,
-    ) -> io::Result<Self> {
-        let mut slots = Vec::new();
-        for (index, (id, source)) in sources.into_iter().enumerate() {
-            let listener = source.open()?;
-            let token = accept_token(index as u32);
-            slots.push(Some(Entry {
-                id,
-                addr: listener.local_addr(),
-                listener,
-                waker: reactor.waker(token),
-            }));
-            reactor.push(token);
+    pub fn open(sources: Vec<HostListener>, reactor: &Arc<Reactor>) -> io::Result<Self> {
+        let mut listeners = Listeners::default();
+        for l in sources {
+            listeners.add(l.id, l.code_port, l.source, None, reactor)?;
         }
-        Ok(Listeners { slots })
+        Ok(listeners)
+    }
+
+    /// Opens one more listener (registering it with the shard's runtime, which must be
+    /// entered) and queues a first poll of it.
+    pub fn add(
+        &mut self,
+        id: u32,
+        code_port: u16,
+        source: Box<dyn ListenerSource>,
+        permit: Option<GuestSocket>,
+        reactor: &Arc<Reactor>,
+    ) -> io::Result<()> {
+        let listener = source.open()?;
+        let token = accept_token(self.slots.len() as u32);
+        self.slots.push(Some(Entry {
+            id,
+            code_port,
+            addr: listener.local_addr(),
+            listener,
+            waker: reactor.waker(token),
+            _permit: permit,
+        }));
+        reactor.push(token);
+        Ok(())
     }
 
     /// Whether listener `index` still accepts.
@@ -77,12 +97,12 @@ impl Listeners {
         self.slots.iter().any(Option::is_some)
     }
 
-    /// The open servers: their ids and addresses.
-    pub fn servers(&self) -> Vec<(u32, SocketAddr)> {
+    /// The open servers: their ids, addresses and code ports.
+    pub fn servers(&self) -> Vec<(u32, SocketAddr, u16)> {
         self.slots
             .iter()
             .flatten()
-            .map(|e| (e.id, e.addr))
+            .map(|e| (e.id, e.addr, e.code_port))
             .collect()
     }
 
@@ -112,20 +132,41 @@ impl Listeners {
 impl Shard {
     /// Accepts what is waiting on listener `index` (a bounded number per turn).
     pub(super) fn accept(&mut self, index: u32) {
+        if self.accept_up_to(index, ACCEPTS_PER_TURN) {
+            // The listener may have more waiting; come back next turn, after the sockets
+            // that are ready.
+            self.ctx.reactor.push_last(accept_token(index));
+        }
+    }
+
+    /// Before the listeners close for good: accepts every connection already queued on
+    /// them, so the kernel does not reset them with the listening socket (they are
+    /// served, within the grace period, like the other open connections).
+    pub(super) fn accept_queued(&mut self) {
+        for index in 0..self.listeners.slots.len() as u32 {
+            // The backlog bounds what is queued; the bound only guards against a flood
+            // arriving as fast as it is accepted.
+            self.accept_up_to(index, 4 * crate::config::BACKLOG as usize);
+        }
+    }
+
+    /// Accepts up to `limit` connections on listener `index`; true if it stopped at the
+    /// limit (more may be waiting).
+    fn accept_up_to(&mut self, index: u32, limit: usize) -> bool {
         // With no primary (restarting after a trap), connections wait in the backlog;
         // the restart polls the listeners again.
         let shared = self.ctx.config.isolation == Isolation::Shared;
         if shared && self.instances.primary.is_none() {
-            return;
+            return false;
         }
-        for _ in 0..ACCEPTS_PER_TURN {
+        for _ in 0..limit {
             let Some(Some(entry)) = self.listeners.slots.get_mut(index as usize) else {
-                return;
+                return false;
             };
             let server = entry.id;
             let mut cx = Context::from_waker(&entry.waker);
             match entry.listener.poll_accept(&mut cx) {
-                Poll::Pending => return,
+                Poll::Pending => return false,
                 Poll::Ready(Ok((stream, peer))) => {
                     if self.over_max_connections() {
                         self.drop_connection(server, stream, peer);
@@ -157,12 +198,11 @@ impl Shard {
                         self.ctx.clock.now() + ACCEPT_RETRY,
                         ShardTimer::AcceptRetry(index),
                     );
-                    return;
+                    return false;
                 }
             }
         }
-        // The listener may have more waiting; come back next turn.
-        self.ctx.reactor.push(accept_token(index));
+        true
     }
 
     fn over_max_connections(&self) -> bool {
@@ -209,10 +249,8 @@ impl Shard {
             started = self.new_instance(Some(connection));
         }
         match started {
-            Ok(key) => {
-                self.give_servers(key);
-                Some(key)
-            }
+            // `new_instance` handed it the servers.
+            Ok(key) => Some(key),
             Err(failure) => {
                 if let Some(held) = self.refusals.admit() {
                     let held = match held {

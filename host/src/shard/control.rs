@@ -1,6 +1,8 @@
-//! Asking a running shard, from another thread, to stop or to take new code: the
-//! requests wait here and wake the shard's loop through its reactor.
+//! Asking a running shard, from another thread, to stop or to take new code, or whether
+//! it still answers (`/healthz`): the requests wait here and wake the shard's loop
+//! through its reactor.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 
 use crate::config::HandlerConfig;
@@ -29,6 +31,12 @@ struct Requests {
 pub struct Control {
     requests: Mutex<Requests>,
     reactor: Arc<Reactor>,
+    /// Liveness pings asked for, and the last one the loop answered: a loop that
+    /// answers is not stuck (in a guest call, or at all).
+    pings: AtomicU64,
+    answered: AtomicU64,
+    /// Set when the shard's thread has ended: it will never answer again.
+    exited: AtomicBool,
 }
 
 impl Default for Control {
@@ -36,6 +44,9 @@ impl Default for Control {
         Control {
             requests: Mutex::default(),
             reactor: Arc::new(Reactor::default()),
+            pings: AtomicU64::new(0),
+            answered: AtomicU64::new(0),
+            exited: AtomicBool::new(false),
         }
     }
 }
@@ -60,6 +71,34 @@ impl Control {
     pub fn swap(&self, swap: Swap) {
         self.lock().swaps.push(swap);
         self.reactor.notify();
+    }
+
+    /// Asks the loop to show it is alive; returns the ping's number for [`Self::answered`].
+    pub fn ping(&self) -> u64 {
+        let seq = self.pings.fetch_add(1, Ordering::AcqRel) + 1;
+        self.reactor.notify();
+        seq
+    }
+
+    /// Whether the loop has answered ping `seq` (it answers at its next turn).
+    pub fn answered(&self, seq: u64) -> bool {
+        self.answered.load(Ordering::Acquire) >= seq
+    }
+
+    /// Whether the shard's thread has ended.
+    pub fn exited(&self) -> bool {
+        self.exited.load(Ordering::Acquire)
+    }
+
+    /// Answers every ping asked so far (the loop calls it each time round).
+    pub(super) fn answer_pings(&self) {
+        self.answered
+            .store(self.pings.load(Ordering::Acquire), Ordering::Release);
+    }
+
+    /// The shard's thread is ending.
+    pub(super) fn mark_exited(&self) {
+        self.exited.store(true, Ordering::Release);
     }
 
     /// Whether a stop was requested since the last call (the flag is consumed, so a

@@ -14,45 +14,109 @@ use crate::stats::HandlerStats;
 use crate::transport::Datagram;
 
 impl Shard {
-    /// Instantiates the guest (and runs its `init`, or has it run first thing in its
-    /// first call); returns its key.
+    /// Instantiates the guest and hands it the shard's servers; returns its key.
+    ///
+    /// A per-connection instance runs `init` in its first, preemptive call (see
+    /// `instance`); its servers are announced now, ahead of its connection. A primary
+    /// (`connection` is `None`) runs `init` here, with the operator's listeners and UDP
+    /// ports on offer, so that code naming its port (`listen(8124)`, `bind(41234)`)
+    /// claims them; the servers it did not claim are announced once `init` returned. Its
+    /// UDP sockets are handed by [`Shard::give_udp`] once it is the primary.
     pub(super) fn new_instance(&mut self, connection: Option<u64>) -> Result<u64, GuestFailure> {
         let key = self.instances.next_key();
         let mut ctx = self.ctx.clone();
         // In connection isolation the instance's log lines name its connection.
         ctx.log_tag.connection = connection;
-        // A per-connection instance runs `init` in its first, preemptive call (see
-        // `instance`); the primary runs it now, before it is given anything.
-        let instance = if connection.is_some() {
-            Instance::instantiate(&self.handler.engine, &self.handler.pre, key, ctx, true)?
-        } else {
-            Instance::start(&self.handler.engine, &self.handler.pre, key, ctx, false)?
-        };
+        let per_connection = connection.is_some();
+        let instance = Instance::instantiate(
+            &self.handler.engine,
+            &self.handler.pre,
+            key,
+            ctx,
+            per_connection,
+        )?;
         self.instances.insert(key, instance);
+        self.give_servers(key);
+        let Some(instance) = self.instances.get(key) else {
+            return Ok(key);
+        };
+        if per_connection {
+            instance.state().net().announce_servers();
+            return Ok(key);
+        }
+        instance.state().udp.offer(self.udp_ports.clone());
+        if let Err(failure) = instance.init() {
+            self.instances.remove(key);
+            return Err(failure);
+        }
+        self.register_listeners(key);
+        if let Some(instance) = self.instances.get(key) {
+            instance.state().net().announce_servers();
+        }
         Ok(key)
     }
 
-    /// Hands an instance the shard's open servers (`listening` events).
+    /// Hands an instance the shard's open servers, unannounced (see `net::server`). A
+    /// per-connection instance serves its connection as the primary's code said: it
+    /// takes the primary's server options.
     pub(super) fn give_servers(&mut self, key: u64) {
         let servers = self.listeners.servers();
+        let options = self
+            .instances
+            .primary
+            .filter(|primary| *primary != key)
+            .and_then(|primary| self.instances.get(primary))
+            .map(|primary| primary.state().tcp.server_options_snapshot());
         if let Some(instance) = self.instances.get(key) {
-            let state = instance.state();
-            for (id, addr) in servers {
-                state.tcp.add_server(&mut state.events, id, addr);
+            let tcp = &mut instance.state().tcp;
+            for (id, addr, code_port) in servers {
+                tcp.add_server(id, addr, code_port);
+            }
+            if let Some(options) = options {
+                tcp.take_server_options(options);
             }
         }
     }
 
-    /// Hands an instance the host-bound UDP sockets.
-    pub(super) fn give_udp(&mut self, key: u64, sockets: Vec<Box<dyn Datagram>>) {
+    /// Registers the listeners an instance's `listen` bound during its last call.
+    pub(super) fn register_listeners(&mut self, key: u64) {
+        let Some(instance) = self.instances.get(key) else {
+            return;
+        };
+        let new = std::mem::take(&mut instance.state().tcp.new_listeners);
+        if new.is_empty() {
+            return;
+        }
+        let _enter = self.ctx.rt.enter();
+        for l in new {
+            if let Err(e) = self.listeners.add(
+                l.id,
+                l.code_port,
+                l.source,
+                Some(l.permit),
+                &self.ctx.reactor,
+            ) {
+                // The socket is bound; only registering it with the runtime failed.
+                self.ctx.log(format_args!(
+                    "cannot serve the listener the handler bound for port {}: {e}",
+                    l.code_port
+                ));
+            }
+        }
+    }
+
+    /// Hands an instance the host-bound UDP sockets (to the sockets that claimed their
+    /// ports during `init`, or with `listening` events of their own).
+    pub(super) fn give_udp(&mut self, key: u64, sockets: Vec<(u16, Box<dyn Datagram>)>) {
         let Some(instance) = self.instances.get(key) else {
             self.orphan_udp.extend(sockets);
             return;
         };
         let mut dgram = instance.state().dgram();
-        for sock in sockets {
-            dgram.adopt_bound(sock);
+        for (code_port, sock) in sockets {
+            dgram.adopt_bound(code_port, sock);
         }
+        dgram.end_offer();
     }
 
     /// Starts (or restarts) the primary instance: `init`, its servers, the host-bound
@@ -60,7 +124,6 @@ impl Shard {
     pub(crate) fn start_primary(&mut self) -> Result<(), GuestFailure> {
         let key = self.new_instance(None)?;
         self.instances.primary = Some(key);
-        self.give_servers(key);
         let udp = std::mem::take(&mut self.orphan_udp);
         self.give_udp(key, udp);
         // Connections may have queued while there was no primary.

@@ -55,10 +55,10 @@ pub struct ShardSpec {
     pub sink: LogSink,
     /// Where other threads ask it to stop or swap code.
     pub control: Arc<Control>,
-    /// Listeners bound for this shard, with the server id the guest will see.
-    pub tcp: Vec<(u32, Box<dyn ListenerSource>)>,
+    /// Listeners bound for this shard (`--tcp`, `--tls`).
+    pub tcp: Vec<HostListener>,
     /// UDP sockets bound for this shard (`--udp`).
-    pub udp: Vec<Box<dyn DatagramSource>>,
+    pub udp: Vec<HostDatagram>,
     /// The handler's TLS (its listeners' certificates, its TLS connects' roots).
     pub tls: Arc<crate::transport::tls::TlsCell>,
     /// Real time, or the testing harness's virtual time.
@@ -67,6 +67,23 @@ pub struct ShardSpec {
     pub network: Option<Arc<dyn Network>>,
     /// Told about every delivered event.
     pub observer: Option<Arc<dyn Observer>>,
+}
+
+/// A listener the operator configured, bound for one shard.
+pub struct HostListener {
+    /// The server id the guest sees.
+    pub id: u32,
+    /// The port the handler's code names it by (`listen(port)`; see
+    /// [`crate::config::ListenAddr`]).
+    pub code_port: u16,
+    pub source: Box<dyn ListenerSource>,
+}
+
+/// A UDP socket the operator configured (`--udp`), bound for one shard.
+pub struct HostDatagram {
+    /// The port the handler's code names it by (`bind(port)`).
+    pub code_port: u16,
+    pub source: Box<dyn DatagramSource>,
 }
 
 /// How a shard ended.
@@ -84,24 +101,29 @@ pub fn spawn(
     spec: ShardSpec,
     started: mpsc::Sender<Result<(), String>>,
 ) -> std::io::Result<std::thread::JoinHandle<ShardExit>> {
+    let control = spec.control.clone();
     std::thread::Builder::new()
         .name(format!("netlet-shard-{}", spec.index))
-        .spawn(move || match Shard::new(spec) {
-            Err(e) => {
-                let _ = started.send(Err(e.clone()));
-                ShardExit::Failed(e)
-            }
-            Ok(mut shard) => match shard.start_primary() {
-                Err(failure) => {
-                    let msg = format!("{} {failure}", shard.ctx.log_tag);
-                    let _ = started.send(Err(msg.clone()));
-                    ShardExit::Failed(msg)
+        .spawn(move || {
+            let exit = match Shard::new(spec) {
+                Err(e) => {
+                    let _ = started.send(Err(e.clone()));
+                    ShardExit::Failed(e)
                 }
-                Ok(()) => {
-                    let _ = started.send(Ok(()));
-                    shard.run()
-                }
-            },
+                Ok(mut shard) => match shard.start_primary() {
+                    Err(failure) => {
+                        let msg = format!("{} {failure}", shard.ctx.log_tag);
+                        let _ = started.send(Err(msg.clone()));
+                        ShardExit::Failed(msg)
+                    }
+                    Ok(()) => {
+                        let _ = started.send(Ok(()));
+                        shard.run()
+                    }
+                },
+            };
+            control.mark_exited();
+            exit
         })
 }
 
@@ -116,8 +138,11 @@ pub(crate) struct Shard {
     ready: Vec<Token>,
     completions: Vec<Completion>,
     sleep: Pin<Box<tokio::time::Sleep>>,
-    /// Host-bound UDP sockets waiting for a (restarted) primary.
-    orphan_udp: Vec<Box<dyn Datagram>>,
+    /// Host-bound UDP sockets waiting for a (restarted) primary, with their code ports.
+    orphan_udp: Vec<(u16, Box<dyn Datagram>)>,
+    /// Every host-bound UDP socket's code port and address: what a primary's `init` may
+    /// claim with `bind`.
+    udp_ports: Vec<(u16, std::net::SocketAddr)>,
     /// Set when a stop was requested: the end of the grace period.
     draining: Option<Instant>,
     /// Counts loop turns (see `net::conn`).
@@ -139,6 +164,7 @@ impl Shard {
         let network = spec
             .network
             .unwrap_or_else(|| Arc::new(SystemNetwork::new(rt.handle().clone())));
+        let first_free_server = spec.tcp.iter().map(|l| l.id).max().unwrap_or(0) + 1;
         let ctx = ShardCtx {
             reactor: spec.control.reactor().clone(),
             rt: rt.handle().clone(),
@@ -151,6 +177,7 @@ impl Shard {
             tls: spec.tls,
             observer: spec.observer,
             sink: spec.sink,
+            next_server: Arc::new(std::sync::atomic::AtomicU32::new(first_free_server)),
         };
         let enter = rt.enter();
         let listeners = Listeners::open(spec.tcp, &ctx.reactor)
@@ -158,9 +185,13 @@ impl Shard {
         let orphan_udp = spec
             .udp
             .into_iter()
-            .map(|source| source.open())
+            .map(|d| d.source.open().map(|sock| (d.code_port, sock)))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("cannot register a UDP socket: {e}"))?;
+        let udp_ports = orphan_udp
+            .iter()
+            .filter_map(|(port, sock)| Some((*port, sock.local_addr().ok()?)))
+            .collect();
         let sleep = Box::pin(tokio::time::sleep(Duration::from_secs(86_400 * 365)));
         drop(enter);
         Ok(Shard {
@@ -175,6 +206,7 @@ impl Shard {
             completions: Vec::new(),
             sleep,
             orphan_udp,
+            udp_ports,
             draining: None,
             failed: None,
             turn: 0,
@@ -215,6 +247,7 @@ impl Shard {
 
     /// Stop and swap requests from other threads.
     fn take_requests(&mut self) {
+        self.control.answer_pings();
         if self.control.take_shutdown() && self.draining.is_none() {
             self.begin_drain();
         }

@@ -33,7 +33,6 @@ impl Shard {
             }
         };
         let old_primary = self.instances.primary.replace(new_key);
-        self.give_servers(new_key);
         let mut udp = std::mem::take(&mut self.orphan_udp);
         if let Some(instance) = old_primary.and_then(|key| self.instances.get(key)) {
             udp.extend(instance.state().udp.take_host_bound());
@@ -85,9 +84,13 @@ impl Shard {
         }
     }
 
-    /// A stop was requested: close the listeners (the guest's servers `close`), close
-    /// host-bound UDP sockets, and give open connections `--grace` to finish.
+    /// A stop was requested: take what is queued on the listeners, close them (the
+    /// guest's servers `close`), close host-bound UDP sockets, and give open connections
+    /// `--grace` to finish.
     pub(super) fn begin_drain(&mut self) {
+        // Connections the kernel queued but we did not accept would be reset with the
+        // listening socket; accepted now, they get the grace period like the rest.
+        self.accept_queued();
         let deadline = self.ctx.clock.now() + self.ctx.config.grace;
         self.draining = Some(deadline);
         self.deadlines.push(deadline, ShardTimer::GraceOver);

@@ -226,6 +226,13 @@ impl Shard {
                 self.listeners.close(id);
             }
         }
+        if !state.tcp.new_listeners.is_empty() {
+            self.register_listeners(key);
+        }
+        let Some(instance) = self.instances.get(key) else {
+            return;
+        };
+        let state = instance.state();
         state.net().after_call();
         state.dgram().after_call();
         let more = !state.events.is_empty();

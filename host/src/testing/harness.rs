@@ -11,16 +11,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::config::{HandlerConfig, Isolation, TrapPolicy};
+use crate::config::{HandlerConfig, Isolation, ListenAddr, TrapPolicy};
 use crate::context::Observer;
 use crate::engine::{EngineOptions, LoadError, Loader, Pooling, Precompiled, default_cache_dir};
 use crate::events::HostEvent;
 use crate::handler::Handler;
 use crate::log::LogSink;
 use crate::policy::{AllowRule, Policy};
-use crate::shard::{Control, FailureRecord, Shard, ShardSpec};
+use crate::shard::{Control, FailureRecord, HostDatagram, HostListener, Shard, ShardSpec};
 use crate::stats::HandlerStats;
-use crate::transport::{ConnectError, DatagramSource, ListenerSource};
+use crate::transport::ConnectError;
 
 use super::mem::{Closed, MemNet, Peer, PendingConnect, SentDatagram, pair};
 
@@ -94,8 +94,8 @@ fn nth(first: SocketAddr, i: usize) -> SocketAddr {
 }
 
 /// `n` addresses from `first` up.
-fn addrs_from(first: SocketAddr, n: usize) -> Vec<SocketAddr> {
-    (0..n).map(|i| nth(first, i)).collect()
+fn addrs_from(first: SocketAddr, n: usize) -> Vec<ListenAddr> {
+    (0..n).map(|i| nth(first, i).into()).collect()
 }
 
 /// Settings for a harness: the handler's configuration, as for `netlet run`, checked by
@@ -117,8 +117,8 @@ impl HarnessBuilder {
     /// listener at [`DEFAULT_TCP`] and one UDP socket at [`DEFAULT_UDP`].
     pub fn default_config() -> HandlerConfig {
         HandlerConfig {
-            tcp: vec![DEFAULT_TCP],
-            udp: vec![DEFAULT_UDP],
+            tcp: vec![DEFAULT_TCP.into()],
+            udp: vec![DEFAULT_UDP.into()],
             ..HandlerConfig::default()
         }
     }
@@ -252,25 +252,38 @@ impl HarnessBuilder {
         let sink = LogSink::capture();
         let trace = Arc::new(Recorder::default());
         let mut tcp = Vec::new();
-        let mut listeners: Vec<(u32, Box<dyn ListenerSource>)> = Vec::new();
-        for (i, addr) in config.tcp.iter().enumerate() {
-            let addr = Some(*addr)
+        let mut listeners = Vec::new();
+        for (i, requested) in config.tcp.iter().enumerate() {
+            let addr = Some(requested.addr)
                 .filter(|a| a.port() != 0)
                 .unwrap_or_else(|| nth(DEFAULT_TCP, i));
-            listeners.push((i as u32 + 1, Box::new(net.listen(addr))));
-            tcp.push(addr);
+            listeners.push(HostListener {
+                id: i as u32 + 1,
+                code_port: requested.code_port,
+                source: Box::new(net.listen(addr)),
+            });
+            tcp.push(ListenAddr {
+                addr,
+                code_port: requested.code_port,
+            });
         }
         let mut udp = Vec::new();
-        let mut sockets: Vec<Box<dyn DatagramSource>> = Vec::new();
-        for (i, addr) in config.udp.iter().enumerate() {
-            let addr = Some(*addr)
+        let mut sockets = Vec::new();
+        for (i, requested) in config.udp.iter().enumerate() {
+            let addr = Some(requested.addr)
                 .filter(|a| a.port() != 0)
                 .unwrap_or_else(|| nth(DEFAULT_UDP, i));
             let sock = net
                 .udp(Some(addr))
                 .map_err(|e| HarnessError::Start(format!("cannot make a UDP socket: {e}")))?;
-            sockets.push(Box::new(sock));
-            udp.push(addr);
+            sockets.push(HostDatagram {
+                code_port: requested.code_port,
+                source: Box::new(sock),
+            });
+            udp.push(ListenAddr {
+                addr,
+                code_port: requested.code_port,
+            });
         }
         config.tcp = tcp.clone();
         config.udp = udp.clone();
@@ -302,8 +315,8 @@ impl HarnessBuilder {
             clock,
             sink,
             trace,
-            tcp,
-            udp,
+            tcp: tcp.iter().map(|l| l.addr).collect(),
+            udp: udp.iter().map(|l| l.addr).collect(),
         }));
         let harness = Harness { inner };
         harness.settle()?;

@@ -459,6 +459,14 @@ impl Network for MemNet {
         let socket = crate::transport::udp::socket(options)?;
         Ok(Box::new(self.udp_with(None, socket)))
     }
+
+    fn tcp_listener(
+        &self,
+        addr: SocketAddr,
+        _reuse_port: bool,
+    ) -> io::Result<Box<dyn ListenerSource>> {
+        Ok(Box::new(self.listen(addr)))
+    }
 }
 
 /// An in-memory listener.
@@ -491,6 +499,10 @@ impl Listener for MemListener {
 }
 
 impl ListenerSource for MemListener {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.addr)
+    }
+
     fn open(self: Box<Self>) -> io::Result<Box<dyn Listener>> {
         Ok(self)
     }

@@ -606,7 +606,10 @@ mod tests {
     #[test]
     fn listeners_are_addresses_with_in_memory_defaults() {
         let c = handler_settings("s.toml", "[[scenario]]\n").unwrap();
-        assert_eq!((c.tcp, c.udp), (vec![DEFAULT_TCP], vec![DEFAULT_UDP]));
+        assert_eq!(
+            (c.tcp, c.udp),
+            (vec![DEFAULT_TCP.into()], vec![DEFAULT_UDP.into()])
+        );
         assert_eq!(DEFAULT_TCP, addr("127.0.0.1:8000"));
         assert_eq!(DEFAULT_UDP, addr("127.0.0.1:9000"));
 

@@ -48,7 +48,9 @@ impl Server {
         mut config: HandlerConfig,
     ) -> Result<Server, HarnessError> {
         if config.tcp.is_empty() && config.udp.is_empty() && config.tls.is_empty() {
-            config.tcp.push(SocketAddr::from(([127, 0, 0, 1], 0)));
+            config
+                .tcp
+                .push(SocketAddr::from(([127, 0, 0, 1], 0)).into());
         }
         let config = config.validate().map_err(HarnessError::Config)?;
         let loader = Loader::new(&EngineOptions {

@@ -18,6 +18,7 @@
 //! are bound ([`crate::serve`]) or where a guest's `connect` starts
 //! ([`crate::net::connect`]); nothing else changes.
 
+pub mod migrate;
 pub mod system;
 pub mod tcp;
 pub mod tls;
@@ -172,6 +173,9 @@ pub trait Datagram: Send {
 /// starts); the shard opens it on its own thread, where it registers with the shard's
 /// runtime.
 pub trait ListenerSource: Send {
+    /// Where it is bound.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+
     fn open(self: Box<Self>) -> io::Result<Box<dyn Listener>>;
 }
 
@@ -240,4 +244,12 @@ pub trait Network: Send + Sync {
 
     /// A new, unbound UDP socket with `options` applied.
     fn udp_socket(&self, options: &UdpOptions) -> io::Result<Box<dyn Datagram>>;
+
+    /// A listener bound on `addr` for the guest's `listen` (with `SO_REUSEPORT` when
+    /// `reuse_port`, as the shards of one handler bind one port).
+    fn tcp_listener(
+        &self,
+        addr: SocketAddr,
+        reuse_port: bool,
+    ) -> io::Result<Box<dyn ListenerSource>>;
 }

@@ -48,6 +48,14 @@ impl Network for SystemNetwork {
         self.rt.spawn(async move { done(lookup(host, port).await) });
     }
 
+    fn tcp_listener(
+        &self,
+        addr: SocketAddr,
+        reuse_port: bool,
+    ) -> io::Result<Box<dyn super::ListenerSource>> {
+        Ok(Box::new(super::tcp::bind(addr, reuse_port)?))
+    }
+
     fn udp_socket(&self, options: &UdpOptions) -> io::Result<Box<dyn Datagram>> {
         let socket = super::udp::socket(options)?;
         // Guest calls run outside the shard's runtime (see `shard`); register with it.

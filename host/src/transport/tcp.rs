@@ -115,6 +115,10 @@ impl Listener for TcpListener {
 }
 
 impl ListenerSource for std::net::TcpListener {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        std::net::TcpListener::local_addr(self)
+    }
+
     fn open(self: Box<Self>) -> io::Result<Box<dyn Listener>> {
         let addr = self.local_addr()?;
         let socket = tokio::net::TcpListener::from_std(*self)?;

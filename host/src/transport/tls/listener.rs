@@ -1,8 +1,10 @@
 //! A TLS listener: accepts TCP connections, runs their handshakes, and hands out only
 //! those that completed ([`Listener::poll_accept`]), as Node's `secureConnection`.
 //!
-//! Handshakes in progress are held here, at most [`MAX_HANDSHAKES`] (past it new
-//! connections wait in the kernel's backlog), each with its own waker: a socket that
+//! Handshakes in progress are held here, at most [`MAX_HANDSHAKES`]; at the limit, a new
+//! connection takes the place of the handshake that has waited longest without its
+//! peer saying anything (a client that sent its hello and went quiet cannot keep the
+//! others out). Each has its own waker: a socket that
 //! becomes ready queues its handshake and wakes the listener, so a turn drives only the
 //! handshakes that can progress. One timer per listener cuts those older than the
 //! handshake timeout. A failed or timed-out handshake never reaches the guest: it is
@@ -64,6 +66,10 @@ pub struct TlsListenerSource {
 }
 
 impl ListenerSource for TlsListenerSource {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+
     fn open(self: Box<Self>) -> io::Result<Box<dyn Listener>> {
         let inner = self.tcp.open()?;
         Ok(Box::new(TlsListener {
@@ -127,6 +133,8 @@ struct Handshake {
     stream: TlsStream,
     peer: SocketAddr,
     deadline: Instant,
+    /// When its socket last woke it (its peer sent something).
+    active: Instant,
     waker: Arc<SlotWaker>,
 }
 
@@ -181,11 +189,13 @@ impl TlsListener {
             queued: AtomicBool::new(false),
             queue: self.queue.clone(),
         });
-        let deadline = Instant::now() + tls.handshake_timeout;
+        let now = Instant::now();
+        let deadline = now + tls.handshake_timeout;
         self.slots[index] = Some(Handshake {
             stream: TlsStream::new(tcp, conn.into()),
             peer,
             deadline,
+            active: now,
             waker,
         });
         self.count += 1;
@@ -220,6 +230,7 @@ impl TlsListener {
             return;
         }
         hs.waker.queued.store(false, Ordering::Release);
+        hs.active = Instant::now();
         let waker = Waker::from(hs.waker.clone());
         let mut cx = Context::from_waker(&waker);
         match hs.stream.poll_handshake(&mut cx) {
@@ -243,6 +254,28 @@ impl TlsListener {
                     Err(e) => self.report.failed(hs.peer, &e),
                 }
             }
+        }
+    }
+
+    /// At the limit: the handshake idle the longest gives its place to a new
+    /// connection.
+    fn evict_stalest(&mut self) {
+        let stalest = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, hs)| hs.as_ref().map(|hs| (hs.active, i)))
+            .min();
+        if let Some((active, index)) = stalest
+            && let Some(hs) = self.remove(index)
+        {
+            self.report.failed(
+                hs.peer,
+                &HandshakeError::Evicted {
+                    idle: active.elapsed(),
+                    limit: MAX_HANDSHAKES,
+                },
+            );
         }
     }
 
@@ -305,11 +338,14 @@ impl Listener for TlsListener {
                 self.expire(cx);
             }
             let mut accepted = 0;
-            while self.count < MAX_HANDSHAKES && accepted < ACCEPTS_PER_POLL {
+            while accepted < ACCEPTS_PER_POLL {
                 match self.inner.poll_accept(cx) {
                     Poll::Pending => break,
                     Poll::Ready(Ok((tcp, peer))) => {
                         accepted += 1;
+                        if self.count >= MAX_HANDSHAKES {
+                            self.evict_stalest();
+                        }
                         self.start(cx, tcp, peer);
                     }
                     Poll::Ready(Err(e)) => {

@@ -39,8 +39,8 @@ pub use info::{PeerCertificate, TlsInfo};
 pub use listener::{TlsListener, TlsListenerSource};
 pub use stream::TlsStream;
 
-/// Handshakes in progress one TLS listener holds at once (per shard); past it new
-/// connections wait in the kernel's backlog until a handshake ends.
+/// Handshakes in progress one TLS listener holds at once (per shard); past it a new
+/// connection takes the place of the one that has waited longest for its peer.
 pub const MAX_HANDSHAKES: usize = 1024;
 
 /// The versions offered: TLS 1.3 and 1.2, nothing older.
@@ -219,6 +219,9 @@ pub enum HandshakeError {
     Io(std::io::Error),
     /// It took longer than the handshake timeout.
     TimedOut(Duration),
+    /// The listener had `limit` handshakes in progress and this one had waited the
+    /// longest for its peer: it made room for a new connection.
+    Evicted { idle: Duration, limit: usize },
 }
 
 impl std::fmt::Display for HandshakeError {
@@ -233,6 +236,12 @@ impl std::fmt::Display for HandshakeError {
                 f,
                 "no handshake within {} (--tls-handshake-timeout)",
                 crate::config::format_duration(*d)
+            ),
+            HandshakeError::Evicted { idle, limit } => write!(
+                f,
+                "closed to make room for a new connection: {limit} handshakes were in \
+                 progress and this peer had been silent the longest ({} ms)",
+                idle.as_millis()
             ),
         }
     }

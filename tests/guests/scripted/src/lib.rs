@@ -16,6 +16,15 @@
 //! negotiated for this connection: `tls none`, or `tls PROTOCOL CIPHER sni=..
 //! alpn=.. peer=SUBJECT sans=A,B`).
 //!
+//! `listen PORT` (Node's `server.listen(PORT)`: `listen ok ID ADDR` or `listen err
+//! CODE`), `paused` (`paused true|false`).
+//!
+//! Arguments (`-- ARGS`): `options=LIST` sets the server options in `init` (`halfopen`,
+//! `pause`, `nodelay`, `keepalive:MS`, comma-separated); `listen=PORT` listens on PORT in
+//! `init`; `bind=PORT` binds a UDP socket of its own to PORT in `init`;
+//! `resume-after=MS` resumes each new connection MS after it came (with `pause`). Each outcome is
+//! logged as `ev init-listen ...` / `ev init-bind ...`.
+//!
 //! UDP commands (one per datagram, reply to the sender): `echo TEXT`, `info`,
 //! `ttl N`, `mttl N`, `mloop 0|1`, `broadcast 0|1`, `rcvbuf N`, `sndbuf N`,
 //! `join GROUP`, `leave GROUP`, `send HOST PORT TEXT`, `big N` (reply with N bytes).
@@ -25,7 +34,8 @@ use std::time::Duration;
 
 use netlet_guest::dgram::{self, SocketOptions, SocketType};
 use netlet_guest::{
-    DgramHandler, DgramSocket, Error, NetHandler, RemoteInfo, Server, Socket, TimerId, net, timers,
+    DgramHandler, DgramSocket, Error, NetHandler, RemoteInfo, Server, ServerOptions, Socket,
+    TimerId, net, timers,
 };
 
 #[derive(Default)]
@@ -44,6 +54,8 @@ struct Scripted {
     late_writes: HashMap<TimerId, (Socket, String)>,
     /// A connected UDP socket made by `uconnect`, and who asked.
     connected_udp: Option<(DgramSocket, Socket)>,
+    /// `resume-after=MS`.
+    resume_after: Option<Duration>,
 }
 
 /// Per-connection flag: discard data instead of parsing commands.
@@ -303,6 +315,18 @@ impl Scripted {
                 self.after_end.insert(socket.id(), format!("{rest}\n"));
                 reply("ok after-end\n".into());
             }
+            "listen" => {
+                let port: u16 = rest.parse().unwrap_or(0);
+                match net::listen(port, None, ServerOptions::default()) {
+                    Ok(server) => reply(format!(
+                        "listen ok {} {}\n",
+                        server.id(),
+                        server.address().map_or("-".into(), |a| a.to_string())
+                    )),
+                    Err(e) => reply(format!("listen err {}\n", e.code().node_code())),
+                }
+            }
+            "paused" => reply(format!("paused {}\n", socket.is_paused())),
             "panic" => panic!("scripted guest asked to panic"),
             "log" => println!("{rest}"),
             _ => reply(format!("err unknown command {cmd:?}\n")),
@@ -310,7 +334,69 @@ impl Scripted {
     }
 }
 
+/// `options=halfopen,pause,nodelay,keepalive:MS`.
+fn parse_options(list: &str) -> ServerOptions {
+    let mut options = ServerOptions::default();
+    for item in list.split(',') {
+        match item.split_once(':') {
+            Some(("keepalive", ms)) => {
+                options.keep_alive = true;
+                options.keep_alive_initial_delay = Duration::from_millis(ms.parse().unwrap_or(0));
+            }
+            _ => match item {
+                "halfopen" => options.allow_half_open = true,
+                "pause" => options.pause_on_connect = true,
+                "nodelay" => options.no_delay = true,
+                "keepalive" => options.keep_alive = true,
+                _ => {}
+            },
+        }
+    }
+    options
+}
+
 impl NetHandler for Scripted {
+    fn init(&mut self, args: Vec<String>) -> Result<(), String> {
+        for arg in args {
+            match arg.split_once('=') {
+                Some(("options", list)) => net::set_server_options(parse_options(list)),
+                Some(("listen", port)) => {
+                    let port: u16 = port.parse().map_err(|_| format!("bad port {port}"))?;
+                    match net::listen(port, None, ServerOptions::default()) {
+                        Ok(server) => {
+                            eprintln!(
+                                "ev init-listen ok {} {}",
+                                server.id(),
+                                server.address().map_or("-".into(), |a| a.to_string())
+                            );
+                            self.servers.push(server);
+                        }
+                        Err(e) => eprintln!("ev init-listen err {}", e.code().node_code()),
+                    }
+                }
+                Some(("bind", port)) => {
+                    let port: u16 = port.parse().map_err(|_| format!("bad port {port}"))?;
+                    let result = dgram::create_socket(SocketType::Udp4, SocketOptions::default())
+                        .and_then(|s| s.bind(port, None).map(|()| s));
+                    match result {
+                        Ok(socket) => eprintln!(
+                            "ev init-bind ok {} {}",
+                            socket.id(),
+                            socket.address().map_or("-".into(), |a| a.to_string())
+                        ),
+                        Err(e) => eprintln!("ev init-bind err {}", e.code().node_code()),
+                    }
+                }
+                Some(("resume-after", ms)) => {
+                    let ms = ms.parse().map_err(|_| format!("bad duration {ms}"))?;
+                    self.resume_after = Some(Duration::from_millis(ms));
+                }
+                _ => return Err(format!("unknown argument {arg:?}")),
+            }
+        }
+        Ok(())
+    }
+
     fn on_listening(&mut self, server: &Server) {
         eprintln!(
             "ev listening {} {}",
@@ -327,6 +413,10 @@ impl NetHandler for Scripted {
             socket.server_id().unwrap_or(0)
         );
         self.sockets.insert(socket.id(), socket.clone());
+        if let Some(after) = self.resume_after {
+            let timer = timers::set_timeout(after);
+            self.resume_at.insert(timer, socket.clone());
+        }
     }
 
     fn on_connect(&mut self, socket: &Socket) {
@@ -436,6 +526,7 @@ impl NetHandler for Scripted {
 
     fn on_timer(&mut self, timer: TimerId) {
         if let Some(socket) = self.resume_at.remove(&timer) {
+            eprintln!("ev resumed {}", socket.id());
             socket.resume();
             socket.write("resumed\n");
         }

@@ -10,6 +10,9 @@
 //! - `ping:DATA`: pings with DATA.
 //! - `big:N`: sends N bytes (i % 251) as one binary message.
 //! - `terminate`: destroys the socket.
+//! - `flood:N:SIZE`: sends N binary messages of SIZE bytes (from one borrowed buffer)
+//!   and logs `flood sent K: ERROR` at the first send that fails (the peer is expected
+//!   not to read), or `flood sent N`.
 //! - anything else: echoed.
 
 use netlet_guest::http::Head;
@@ -90,6 +93,21 @@ impl WsHandler for Tester {
                 ws.send_binary((0..n).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
             }
             (Some("terminate"), None, None) => ws.terminate(),
+            (Some("flood"), Some(n), Some(size)) => {
+                let n: usize = n.parse().unwrap_or(0);
+                let payload = vec![b'f'; size.parse().unwrap_or(0)];
+                let mut sent = 0;
+                while sent < n {
+                    match ws.try_send_bytes(&payload) {
+                        Ok(_) => sent += 1,
+                        Err(e) => {
+                            println!("flood sent {sent}: {e}");
+                            return;
+                        }
+                    }
+                }
+                println!("flood sent {sent}");
+            }
             _ => {
                 ws.send(msg);
             }
