@@ -19,52 +19,13 @@ const byId = new Map(); // host socket id -> Socket
 
 // ----- binds: which host socket a `socket.bind(port)` gets ---------------------------
 //
-// The operator's UDP sockets (`netlet run --udp`) reach the instance as `listening`
-// events after `init`. A bind(port) takes the one on its port, or the only one left;
-// otherwise the handler gets a socket of its own (port 0, or a port `--allow` grants).
-// This is the one place that knows how a bind becomes a host socket.
+// `socket.bind(port)` binds a socket of the handler's own (WIT `socket.bind`): for a port
+// the operator configured (`netlet run --udp ADDR`, or `--udp ADDR=PORT`) the host hands
+// it the operator's socket; otherwise it binds where `--allow` permits (port 0: a free
+// one). Operator sockets the code did not bind are announced with their handles; they are
+// kept (dropping them would close them) and their datagrams ignored.
 
-const pendingBinds = []; // { socket, port, address }
-const unclaimed = []; // host-bound sockets nobody bound to yet
-let settleTimer = 0;
-
-function claimSocket(socket, port, address) {
-  pendingBinds.push({ socket, port, address });
-  if (settleTimer === 0) {
-    settleTimer = runtime.startHostTimer(0, false, () => {
-      settleTimer = 0;
-      settleBinds();
-    });
-  }
-}
-
-function settleBinds() {
-  if (settleTimer !== 0) {
-    runtime.clearHostTimer(settleTimer);
-    settleTimer = 0;
-  }
-  for (const req of pendingBinds.splice(0)) {
-    if (req.socket._closed) continue;
-    let idx = -1;
-    if (req.port !== 0) {
-      idx = unclaimed.findIndex((h) => {
-        try {
-          return h.address().port === req.port;
-        } catch {
-          return false;
-        }
-      });
-    }
-    if (idx < 0 && unclaimed.length === 1) idx = 0;
-    if (idx < 0 && req.port === 0 && unclaimed.length > 0) idx = 0;
-    if (idx >= 0) {
-      const [handle] = unclaimed.splice(idx, 1);
-      req.socket._adopt(handle);
-    } else {
-      req.socket._bindOwn(req.port, req.address);
-    }
-  }
-}
+const unclaimed = [];
 
 function dispatch(ev) {
   const v = ev.val;
@@ -85,18 +46,6 @@ function dispatch(ev) {
     case 'listening': {
       if (v.handle !== undefined && v.handle !== null) {
         unclaimed.push(v.handle);
-        let port = -1;
-        try {
-          port = v.handle.address().port;
-        } catch {
-          // not bound: cannot match by port
-        }
-        const i = pendingBinds.findIndex((p) => p.port !== 0 && p.port === port);
-        if (i >= 0) {
-          const [req] = pendingBinds.splice(i, 1);
-          unclaimed.pop();
-          if (!req.socket._closed) req.socket._adopt(v.handle);
-        }
       } else {
         const s = byId.get(v.socket);
         if (s) s._onListening();
@@ -126,8 +75,8 @@ runtime.register('dgram', dispatch);
 runtime.onExit(() => {
   let serving = unclaimed.length > 0;
   for (const socket of [...byId.values()]) {
-    if (socket._adopted) {
-      // The operator's socket stays for the next instance.
+    if (socket._bindState === BOUND && socket._port !== 0) {
+      // It serves a port (maybe the operator's socket): the next instance takes over.
       serving = true;
     } else if (socket._handle !== null) {
       socket._handle.close();
@@ -250,18 +199,13 @@ class Socket extends EventEmitter {
     this._bindState = BINDING;
     if (typeof callback === 'function') this.once('listening', callback);
     runtime.whenStarted(() => {
-      if (!this._closed) claimSocket(this, port, address || undefined);
+      if (!this._closed) this._bindOwn(port, address || undefined);
     });
     return this;
   }
 
-  _adopt(handle) {
-    this._adopted = true;
-    this._setHandle(handle);
-    this._onListening();
-  }
-
   _bindOwn(port, address) {
+    this._port = port;
     const failed = this._create();
     if (failed) {
       this._bindState = UNBOUND;
@@ -276,7 +220,7 @@ class Socket extends EventEmitter {
       const where = `${address || (this.type === 'udp6' ? '::' : '0.0.0.0')}:${port}`;
       const message =
         code === 'access-denied'
-          ? `bind EACCES ${where} (netlet gives a handler only the UDP sockets it is run with: pass netlet run --udp ${address ? where : port}, or --allow ${where})`
+          ? `bind EACCES ${where} (netlet run --udp ${address ? where : port} gives the handler this port; --udp ADDR=${port} serves it elsewhere)`
           : `bind ${code} ${where}`;
       const err = systemError(code, message, { syscall: 'bind', address: address || '0.0.0.0', port });
       this._bindState = UNBOUND;

@@ -28,69 +28,40 @@ const sockets = new Map(); // host socket id -> Socket
 
 // ----- listeners: which host listener a `server.listen(port)` gets -------------------
 //
-// The operator's listeners (`netlet run --tcp`) reach the instance as `listening` events
-// after `init`. A server.listen(port) call takes the one on its port, or the only one
-// left; with none, it fails with EACCES naming the flag to pass. This is the one place
-// that knows how a listen call becomes a host listener.
-
-const pendingListens = []; // { server, port, host }
-const unclaimed = []; // host server handles nobody listened on yet
-let settleTimer = 0;
+// `server.listen(port)` asks the host (WIT `net.listen`): it gets the operator's listener
+// known by that port (`netlet run --tcp ADDR`, or `--tcp ADDR=PORT` to serve the code's
+// port elsewhere), or one the host binds where `--allow` permits, or an error the host
+// also logs naming the flags. A `listening` event for the server follows. This is the one
+// place that knows how a listen call becomes a host listener.
 
 function claimListener(server, port, host) {
-  pendingListens.push({ server, port, host });
-  if (settleTimer === 0) {
-    // The operator's listeners are handed over right after `init`; a zero timer fires
-    // once they all have been, so the claim is settled even if nothing else happens.
-    settleTimer = runtime.startHostTimer(0, false, () => {
-      settleTimer = 0;
-      settleListens();
+  let handle;
+  try {
+    handle = witNet.listen(port, host, server._options());
+  } catch (e) {
+    const code = witCode(e);
+    const where = `${host || '0.0.0.0'}:${port}`;
+    const detail =
+      code === 'access-denied'
+        ? `permission denied ${where} (netlet run --tcp ${host ? where : port} gives the handler ` +
+          `this port; --tcp ADDR=${port} serves it elsewhere)`
+        : code === 'address-in-use'
+          ? `address already in use ${where}`
+          : where;
+    const err = systemError(code, `listen ${systemError(code, '').code}: ${detail}`, {
+      syscall: 'listen',
+      address: host || '0.0.0.0',
+      port,
     });
+    server._listenRequested = false;
+    runtime.nextTick(() => server.emit('error', err));
+    return;
   }
+  server._attach(handle);
 }
 
-function settleListens() {
-  if (settleTimer !== 0) {
-    runtime.clearHostTimer(settleTimer);
-    settleTimer = 0;
-  }
-  const waiting = pendingListens.splice(0);
-  const granted = [];
-  for (const req of waiting) {
-    let idx = -1;
-    if (req.port !== 0) {
-      idx = unclaimed.findIndex((h) => {
-        const a = h.address();
-        return a !== undefined && a !== null && a.port === req.port;
-      });
-    }
-    if (idx < 0 && unclaimed.length === 1) idx = 0;
-    if (idx < 0 && req.port === 0 && unclaimed.length > 0) idx = 0;
-    if (idx >= 0) {
-      const [handle] = unclaimed.splice(idx, 1);
-      granted.push([req.server, handle]);
-    } else {
-      granted.push([req.server, null, req]);
-    }
-  }
-  for (const [server, handle, req] of granted) {
-    if (server._closing) continue;
-    if (handle) {
-      server._attach(handle);
-      server.emit('listening');
-    } else {
-      const where = `${req.host || '0.0.0.0'}:${req.port}`;
-      const err = systemError(
-        'access-denied',
-        `listen EACCES: permission denied ${where} (netlet gives a handler only the listeners ` +
-          `it is run with: pass netlet run --tcp ${req.host ? where : req.port})`,
-        { syscall: 'listen', address: req.host || '0.0.0.0', port: req.port },
-      );
-      server._listenRequested = false;
-      server.emit('error', err);
-    }
-  }
-}
+// Operator listeners the code did not claim are announced too: their handles are dropped
+// (the listener stays the host's) and connections they take are refused.
 
 function addressInfo(a) {
   if (!a) return null;
@@ -108,28 +79,15 @@ function dispatch(ev) {
       break;
     }
     case 'connection': {
-      let server = servers.get(v.server);
-      if (server === undefined && pendingListens.length) {
-        settleListens();
-        server = servers.get(v.server);
-      }
+      const server = servers.get(v.server);
       if (server === undefined) v.socket[Symbol.dispose]();
       else server._onConnection(v.socket);
       break;
     }
     case 'listening': {
-      unclaimed.push(v);
-      // A listen waiting for exactly this port need not wait for the rest.
-      const a = v.address();
-      const i = a ? pendingListens.findIndex((p) => p.port !== 0 && p.port === a.port) : -1;
-      if (i >= 0) {
-        const [req] = pendingListens.splice(i, 1);
-        unclaimed.pop();
-        if (!req.server._closing) {
-          req.server._attach(v);
-          req.server.emit('listening');
-        }
-      }
+      const server = servers.get(v.id());
+      if (server === undefined || server._handle !== v) v[Symbol.dispose]();
+      if (server !== undefined && !server._closing) server.emit('listening');
       break;
     }
     case 'connect': {
@@ -228,7 +186,7 @@ runtime.onExit(() => {
     }
   }
   sockets.clear();
-  const serving = servers.size > 0 || unclaimed.length > 0;
+  const serving = servers.size > 0;
   servers.clear();
   return serving;
 });
@@ -297,6 +255,17 @@ class Server extends EventEmitter {
     servers.set(this._id, this);
   }
 
+  /** How the host starts this server's sockets (WIT server-options). */
+  _options() {
+    return {
+      allowHalfOpen: this.allowHalfOpen,
+      pauseOnConnect: this.pauseOnConnect,
+      noDelay: this.noDelay,
+      keepAlive: this.keepAlive,
+      keepAliveInitialDelayMs: this.keepAliveInitialDelay >>> 0,
+    };
+  }
+
   get listening() {
     return this._handle !== null;
   }
@@ -317,8 +286,7 @@ class Server extends EventEmitter {
     this._connections++;
     socket.server = this;
     socket._server = this;
-    if (this.noDelay) socket.setNoDelay(true);
-    if (this.keepAlive) socket.setKeepAlive(true, this.keepAliveInitialDelay);
+    // noDelay, keepAlive, pauseOnConnect and allowHalfOpen the host applied at accept.
     this.emit('connection', socket);
   }
 
@@ -357,8 +325,6 @@ class Server extends EventEmitter {
         runtime.nextTick(() => this.emit('close'));
       }
     } else {
-      const i = pendingListens.findIndex((p) => p.server === this);
-      if (i >= 0) pendingListens.splice(i, 1);
       this._closeEmitted = true;
       runtime.nextTick(() => this.emit('close'));
     }
@@ -457,7 +423,8 @@ class Socket extends EventEmitter {
     sockets.set(this._id, this);
     if (accepted) {
       this._peer = addressInfo(handle.remoteAddress());
-      if (this._pauseOnConnect) this._hostPause();
+      // The host started it paused (server option pauseOnConnect).
+      if (this._pauseOnConnect) this._paused = true;
     }
   }
 
