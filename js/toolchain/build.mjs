@@ -34,6 +34,9 @@ const SDK_MODULES = {
   process: 'process.js',
   console: 'console.js',
   string_decoder: 'string_decoder.js',
+  http: 'http.js',
+  // The npm package's server side, on `http`'s 'upgrade' event.
+  ws: 'ws.js',
 };
 
 // Node's built-in modules: asking for one the SDK lacks is an error, not a search of
@@ -61,11 +64,17 @@ async function main() {
     const used = new Set();
     const bundle = await bundleHandler(esbuild, cfg, entry, work, used);
     const engine = await ensureEngine(cfg.toolchain);
-    const { componentize } = await import(
-      pathToFileURL(
-        path.join(cfg.toolchain, 'node_modules/@bytecodealliance/componentize-js/src/componentize.js'),
-      ).href
-    );
+    const cjs = path.join(cfg.toolchain, 'node_modules/@bytecodealliance/componentize-js');
+    const { splicer } = await import(pathToFileURL(path.join(cjs, 'lib/spidermonkey-embedding-splicer.js')).href);
+    const splice = splicer.spliceBindings;
+    if (process.env.NETLET_JS_TUNE_BINDINGS !== '0') {
+      splicer.spliceBindings = (...args) => {
+        const spliced = splice.apply(splicer, args);
+        spliced.jsBindings = tuneBindings(spliced.jsBindings);
+        return spliced;
+      };
+    }
+    const { componentize } = await import(pathToFileURL(path.join(cjs, 'src/componentize.js')).href);
     let component;
     try {
       ({ component } = await componentize({
@@ -189,6 +198,18 @@ async function bundleHandler(esbuild, cfg, entry, work, used) {
   const bundlePath = path.join(work, BUNDLE_NAME);
   await writeFile(bundlePath, code);
   return { path: bundlePath, map };
+}
+
+/** The JavaScript glue componentize-js generates for the WIT calls, with two costs on
+ *  every call taken out: a debug-log call that builds an object literal each time (and
+ *  logs nothing unless process.env.JCO_DEBUG is set), and the removal of the resource
+ *  object from its FinalizationRegistry on each method call (which also leaves a socket
+ *  object dropped without dispose holding its handle). What does not match is left as
+ *  it is. */
+function tuneBindings(js) {
+  return js
+    .replace(/\n[ \t]*_debugLog\((?:[^;'"`]|'[^']*'|"[^"]*")*\);/g, '')
+    .replace(/\n[ \t]*finalizationRegistry_import\$[\w$]+\.unregister\(arg0\);/g, '');
 }
 
 /** The engine with netlet's GC settings, made once per toolchain. */

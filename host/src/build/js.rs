@@ -1,7 +1,8 @@
 //! JavaScript handlers: `netlet build server.js` bundles the handler with netlet's
-//! JavaScript SDK (`js/sdk/`, Node's `net`, `dgram`, `events`, `buffer`, `timers`,
-//! `console`, `util`, `process` on netlet's WIT) and componentizes it with
-//! componentize-js (StarlingMonkey), as `js/toolchain/build.mjs` does.
+//! JavaScript SDK (`js/sdk/`, Node's `net`, `dgram`, `http`, `events`, `buffer`, `timers`,
+//! `console`, `util`, `process`, and the npm `ws` package's server, on netlet's WIT) and
+//! componentizes it with componentize-js (StarlingMonkey), as `js/toolchain/build.mjs`
+//! does.
 //!
 //! The toolchain (`js/toolchain/package.json` and its lock file: componentize-js and
 //! esbuild) is installed with `npm ci` into `<cache>/js/toolchain-<hash of the lock>/` the
@@ -51,6 +52,7 @@ const SDK: &[(&str, &str)] = &[
     ("sdk/errors.js", include_str!("../../../js/sdk/errors.js")),
     ("sdk/events.js", include_str!("../../../js/sdk/events.js")),
     ("sdk/globals.js", include_str!("../../../js/sdk/globals.js")),
+    ("sdk/http.js", include_str!("../../../js/sdk/http.js")),
     ("sdk/net.js", include_str!("../../../js/sdk/net.js")),
     ("sdk/process.js", include_str!("../../../js/sdk/process.js")),
     ("sdk/runtime.js", include_str!("../../../js/sdk/runtime.js")),
@@ -65,6 +67,7 @@ const SDK: &[(&str, &str)] = &[
     ),
     ("sdk/util.js", include_str!("../../../js/sdk/util.js")),
     ("sdk/wit.mjs", include_str!("../../../js/sdk/wit.mjs")),
+    ("sdk/ws.js", include_str!("../../../js/sdk/ws.js")),
     ("wit/types.wit", include_str!("../../../wit/types.wit")),
     ("wit/net.wit", include_str!("../../../wit/net.wit")),
     ("wit/dgram.wit", include_str!("../../../wit/dgram.wit")),
