@@ -111,8 +111,13 @@ struct Proc {
 
 impl Proc {
     fn spawn(program: &str, args: &[&str]) -> Proc {
-        let mut child = Command::new(program)
-            .args(args)
+        let mut command = Command::new(program);
+        command.args(args);
+        Proc::spawn_command(command, program)
+    }
+
+    fn spawn_command(mut command: Command, program: &str) -> Proc {
+        let mut child = command
             .env("NETLET_CACHE_DIR", cache_dir())
             .env_remove("RUST_BACKTRACE")
             .stdin(Stdio::null())
@@ -131,10 +136,15 @@ impl Proc {
         }
     }
 
+    /// `node SCRIPT ARGS...`; `require('ws')` finds the tests' npm packages when
+    /// `scripts/test` installed them (the tests that use `ws` check they are there).
     fn node(script: &Path, args: &[&str]) -> Proc {
         let mut all = vec![script.to_str().unwrap()];
         all.extend_from_slice(args);
-        Proc::spawn("node", &all)
+        let mut p = Command::new("node");
+        p.args(&all)
+            .env("NODE_PATH", test_clients().join("node_modules"));
+        Proc::spawn_command(p, "node")
     }
 
     /// `netlet run COMPONENT ARGS...` with the tests' cache.
@@ -390,9 +400,8 @@ fn greeting() {
 
 #[test]
 fn half_open() {
-    // Until the handler's createServer({ allowHalfOpen }) reaches the host (server
-    // options), the operator grants it.
-    differential("halfopen", &["--tcp", "127.0.0.1:0", "--allow-half-open"]);
+    // createServer({ allowHalfOpen: true }) says it, not the operator.
+    differential("halfopen", TCP);
 }
 
 #[test]
@@ -426,8 +435,25 @@ fn net_connect_under_allow() {
 }
 
 #[test]
+fn http_keep_alive_chunked_bodies_and_node_s_client() {
+    // Raw requests on a kept-alive connection (fixed length, chunked both ways with
+    // trailers, HEAD, 204, Connection: close), Node's http client with a keep-alive
+    // agent, HTTP/1.0, a missing Host, a malformed request: byte for byte.
+    differential("http", TCP);
+}
+
+#[test]
+fn websocket_fragments_close_codes_and_ping_pong_with_the_ws_package() {
+    // The ws package's client: messages, fragments both ways, ping / pong, close codes
+    // from each side, 1005 / 1007 / 1009 / 1002 / 1006, refused handshakes.
+    node_modules();
+    differential("wsecho", TCP);
+}
+
+#[test]
 fn udp_from_several_peers() {
-    differential("udp", &["--udp", "127.0.0.1:0"]);
+    // bind(0): a socket of the handler's own on a free port.
+    differential("udp", &[]);
 }
 
 #[test]
@@ -690,7 +716,7 @@ fn build_without_node_says_what_to_install() {
 #[test]
 fn a_shared_instance_lives_within_64_mib_under_ping_pong() {
     let echo = built(&repo().join("examples-js/echo.js"));
-    let p = Proc::netlet(&echo, TCP);
+    let p = Proc::netlet(&echo, &["--tcp", "127.0.0.1:0=1337"]);
     let line = p.stdout.wait_for("netlet: listening tcp ", START);
     let addr: std::net::SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
     let until = Instant::now() + Duration::from_secs(8);
@@ -729,8 +755,11 @@ const GREETING: &str = "欢迎光临《深入浅出Node.js》示例：\n";
 
 #[test]
 fn example_hello_greets_answers_and_logs_end() {
-    // It listens on 8124; the operator's listener (port 0 here) is the one it gets.
-    let p = Proc::netlet(&built(&repo().join("examples-js/hello.js")), TCP);
+    // It listens on 8124: the operator serves that port on a free one.
+    let p = Proc::netlet(
+        &built(&repo().join("examples-js/hello.js")),
+        &["--tcp", "127.0.0.1:0=8124"],
+    );
     let line = p.stdout.wait_for("netlet: listening tcp ", START);
     let addr: std::net::SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
     p.stderr.wait_for("[hello] server bound", WAIT);
@@ -748,7 +777,10 @@ fn example_hello_greets_answers_and_logs_end() {
 
 #[test]
 fn example_echo_pipes_byte_exact() {
-    let p = Proc::netlet(&built(&repo().join("examples-js/echo.js")), TCP);
+    let p = Proc::netlet(
+        &built(&repo().join("examples-js/echo.js")),
+        &["--tcp", "127.0.0.1:0=1337"],
+    );
     let line = p.stdout.wait_for("netlet: listening tcp ", START);
     let addr: std::net::SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
     let out = node(
@@ -774,7 +806,7 @@ fn example_echo_pipes_byte_exact() {
 fn example_udp_server_logs_each_datagram() {
     let p = Proc::netlet(
         &built(&repo().join("examples-js/udp-server.js")),
-        &["--udp", "127.0.0.1:0"],
+        &["--udp", "127.0.0.1:0=41234"],
     );
     let line = p.stdout.wait_for("netlet: listening udp ", START);
     let addr: std::net::SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
@@ -854,15 +886,60 @@ fn example_udp_client_sends_to_a_node_server_and_netlet_exits() {
 
 #[test]
 fn listening_on_a_port_not_given_is_eacces_naming_the_flag() {
-    // examples-js/hello.js listens on 8124; with two operator listeners, neither on 8124,
-    // it gets neither.
-    let p = Proc::netlet(
-        &built(&repo().join("examples-js/hello.js")),
-        &["--tcp", "127.0.0.1:0", "--tcp", "127.0.0.1:0"],
+    // examples-js/hello.js listens on 8124; the operator's listener is for port 0.
+    let p = Proc::netlet(&built(&repo().join("examples-js/hello.js")), TCP);
+    let line = p.stderr.wait_for("[hello] Uncaught Error: listen EACCES", START);
+    assert!(
+        line.contains("permission denied 0.0.0.0:8124 (netlet run --tcp 8124 gives the handler this port; --tcp ADDR=8124 serves it elsewhere)"),
+        "{line}"
     );
-    let line = p
-        .stderr
-        .wait_for("[hello] Uncaught Error: listen EACCES", START);
-    assert!(line.contains("permission denied 0.0.0.0:8124"), "{line}");
-    assert!(line.contains("pass netlet run --tcp 8124"), "{line}");
+    // The host's own line says it too.
+    p.stderr.wait_for("denied listen on", WAIT);
+}
+
+/// `netlet test COMPONENT SCENARIO`: whether it passed, and its report.
+fn netlet_test(component: &Path, scenario: &Path) -> (bool, String) {
+    let out = Command::new(netlet_bin())
+        .arg("test")
+        .arg(component)
+        .arg(scenario)
+        .env("NETLET_CACHE_DIR", cache_dir())
+        .output()
+        .expect("run netlet test");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn example_http_hello_passes_its_scenarios_and_curl() {
+    let hello = built(&repo().join("examples-js/http-hello.js"));
+    let (ok, report) = netlet_test(&hello, &repo().join("examples-js/tests/http-hello.toml"));
+    assert!(ok && report.contains("4 passed, 0 failed"), "{report}");
+
+    // curl, two requests on one kept-alive connection.
+    let p = Proc::netlet(&hello, &["--tcp", "127.0.0.1:0=1337"]);
+    let line = p.stdout.wait_for("netlet: listening tcp ", START);
+    let addr = line.rsplit(' ').next().unwrap().to_string();
+    let url = format!("http://{addr}/");
+    let out = tool("curl")
+        .args(["-sS", "-v", &url, &url])
+        .output()
+        .expect("run curl");
+    let body = String::from_utf8_lossy(&out.stdout);
+    let trace = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(body, "Hello World\nHello World\n", "{trace}");
+    assert!(trace.contains("< Transfer-Encoding: chunked"), "{trace}");
+    assert!(trace.contains("Re-using existing connection"), "{trace}");
+}
+
+#[test]
+fn example_ws_chat_passes_the_rust_chat_s_scenarios() {
+    // examples/ws-chat's own checks, with the port the JavaScript room listens on.
+    let chat = built(&repo().join("examples-js/ws-chat.js"));
+    let (ok, report) = netlet_test(&chat, &repo().join("examples-js/tests/ws-chat.toml"));
+    assert!(ok && report.contains("2 passed, 0 failed"), "{report}");
 }

@@ -11,10 +11,12 @@ const programs = {
   errors: () => require('./errors.js'),
   greeting: () => require('./greeting.js'),
   halfopen: () => require('./halfopen.js'),
+  http: () => require('./http.js'),
   pause: () => require('./pause.js'),
   timeout: () => require('./timeout.js'),
   udp: () => require('./udp.js'),
   writecb: () => require('./writecb.js'),
+  wsecho: () => require('./wsecho.js'),
 };
 
 const name = process.argv[2];
