@@ -625,7 +625,7 @@ fn inspect_says_javascript_and_its_node_modules() {
     );
     assert!(
         text.contains(
-            "language: JavaScript (netlet JS SDK 0.1.0); Node modules it uses: dgram, net"
+            "language: JavaScript (netlet JS SDK 0.1.0); Node modules it uses: dgram, http, net, ws"
         ),
         "{text}"
     );
@@ -888,7 +888,10 @@ fn example_udp_client_sends_to_a_node_server_and_netlet_exits() {
 fn listening_on_a_port_not_given_is_eacces_naming_the_flag() {
     // examples-js/hello.js listens on 8124; the operator's listener is for port 0.
     let p = Proc::netlet(&built(&repo().join("examples-js/hello.js")), TCP);
-    let line = p.stderr.wait_for("[hello] Uncaught Error: listen EACCES", START);
+    // Unhandled, the error event ends the instance's start.
+    let line = p
+        .stderr
+        .wait_for("[hello] init failed: Uncaught Error: listen EACCES", START);
     assert!(
         line.contains("permission denied 0.0.0.0:8124 (netlet run --tcp 8124 gives the handler this port; --tcp ADDR=8124 serves it elsewhere)"),
         "{line}"

@@ -49,8 +49,10 @@ const server = http.createServer((req, res) => {
         res.end('bye');
         break;
       case '/done':
+        // The server closes once this connection has: netlet's server 'close' comes after
+        // its last socket's (Node's, when close() was called before, comes first).
+        req.socket.last = true;
         res.end('done');
-        server.close(() => console.log('done'));
         break;
       default:
         res.writeHead(404, 'Nope');
@@ -61,6 +63,9 @@ const server = http.createServer((req, res) => {
 });
 server.on('connection', (socket) => {
   console.log('connection');
-  socket.on('close', () => console.log('socket close'));
+  socket.on('close', () => {
+    console.log('socket close');
+    if (socket.last) server.close(() => console.log('done'));
+  });
 });
 server.listen(0, '127.0.0.1', () => console.log('ready', server.address().port));
