@@ -52,6 +52,19 @@ const CRLF = '\r\n';
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
+// The Date field, made once a second as Node does (formatting it is not free).
+let dateSecond = -1;
+let dateText = '';
+function utcDate() {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(now).toUTCString();
+  }
+  return dateText;
+}
+
 function httpError(code, message) {
   const err = new Error(message);
   err.code = code;
@@ -352,7 +365,7 @@ class ServerResponse extends EventEmitter {
         if (/chunked\s*$/i.test(values.join(','))) this.chunkedEncoding = true;
       }
     }
-    if (this.sendDate && !date) head += `Date: ${new Date().toUTCString()}${CRLF}`;
+    if (this.sendDate && !date) head += `Date: ${utcDate()}${CRLF}`;
     const noBody = status === 204 || status === 304 || (status >= 100 && status < 200);
     if (noBody) this._hasBody = false;
     if (!length && !encoding && !noBody) {
