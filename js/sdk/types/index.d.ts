@@ -571,3 +571,191 @@ declare var module: { exports: any; id: string };
 declare var exports: any;
 declare var __dirname: string;
 declare var __filename: string;
+
+declare module 'http' {
+  import EventEmitter = require('events');
+  import { Buffer, BufferEncoding } from 'buffer';
+  import * as net from 'net';
+
+  type OutgoingHeaders = Record<string, string | number | string[]> | Array<[string, string | number]> | Array<string | number>;
+
+  class IncomingMessage extends EventEmitter {
+    socket: net.Socket;
+    readonly connection: net.Socket;
+    method: string;
+    url: string;
+    httpVersion: string;
+    httpVersionMajor: number;
+    httpVersionMinor: number;
+    /** Lower-case names; repeats joined with ', ' (set-cookie: an array). */
+    headers: Record<string, string | string[] | undefined>;
+    rawHeaders: string[];
+    trailers: Record<string, string>;
+    rawTrailers: string[];
+    complete: boolean;
+    aborted: boolean;
+    upgrade: boolean;
+    readableEnded: boolean;
+    destroyed: boolean;
+    setEncoding(encoding: BufferEncoding): this;
+    pause(): this;
+    resume(): this;
+    isPaused(): boolean;
+    setTimeout(ms: number, cb?: () => void): this;
+    destroy(err?: Error): this;
+    [Symbol.asyncIterator](): AsyncIterableIterator<Buffer | string>;
+  }
+
+  class ServerResponse extends EventEmitter {
+    req: IncomingMessage;
+    socket: net.Socket | null;
+    statusCode: number;
+    statusMessage: string | undefined;
+    sendDate: boolean;
+    readonly headersSent: boolean;
+    readonly writableEnded: boolean;
+    readonly writableFinished: boolean;
+    setHeader(name: string, value: string | number | readonly string[]): this;
+    appendHeader(name: string, value: string | readonly string[]): this;
+    getHeader(name: string): string | number | string[] | undefined;
+    getHeaders(): Record<string, string | number | string[]>;
+    getHeaderNames(): string[];
+    hasHeader(name: string): boolean;
+    removeHeader(name: string): void;
+    writeHead(statusCode: number, statusMessage?: string, headers?: OutgoingHeaders): this;
+    writeHead(statusCode: number, headers?: OutgoingHeaders): this;
+    flushHeaders(): void;
+    write(chunk: string | Uint8Array, cb?: (err?: Error | null) => void): boolean;
+    write(chunk: string | Uint8Array, encoding: BufferEncoding, cb?: (err?: Error | null) => void): boolean;
+    end(cb?: () => void): this;
+    end(chunk: string | Uint8Array, cb?: () => void): this;
+    end(chunk: string | Uint8Array, encoding: BufferEncoding, cb?: () => void): this;
+    writeContinue(cb?: () => void): void;
+    setTimeout(ms: number, cb?: () => void): this;
+    destroy(err?: Error): this;
+  }
+
+  type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+  interface ServerOptions {
+    keepAliveTimeout?: number;
+    requireHostHeader?: boolean;
+    noDelay?: boolean;
+    keepAlive?: boolean;
+  }
+
+  class Server extends net.Server {
+    constructor(requestListener?: RequestListener);
+    constructor(options: ServerOptions, requestListener?: RequestListener);
+    keepAliveTimeout: number;
+    headersTimeout: number;
+    requestTimeout: number;
+    timeout: number;
+    setTimeout(ms: number, cb?: () => void): this;
+    closeIdleConnections(): void;
+    closeAllConnections(): void;
+  }
+
+  function createServer(requestListener?: RequestListener): Server;
+  function createServer(options: ServerOptions, requestListener?: RequestListener): Server;
+  const STATUS_CODES: Record<number, string>;
+  const METHODS: string[];
+  const maxHeaderSize: number;
+  function validateHeaderName(name: string): void;
+  function validateHeaderValue(name: string, value: unknown): void;
+
+  export { IncomingMessage, ServerResponse, Server, ServerOptions, RequestListener, createServer, STATUS_CODES, METHODS, maxHeaderSize, validateHeaderName, validateHeaderValue };
+}
+
+declare module 'node:http' {
+  export * from 'http';
+}
+
+/** The npm `ws` package's server side (its version 8 API). */
+declare module 'ws' {
+  import EventEmitter = require('events');
+  import { Buffer } from 'buffer';
+  import * as http from 'http';
+  import * as net from 'net';
+
+  type Data = string | Buffer | ArrayBuffer | ArrayBufferView | number;
+
+  class WebSocket extends EventEmitter {
+    static readonly CONNECTING: 0;
+    static readonly OPEN: 1;
+    static readonly CLOSING: 2;
+    static readonly CLOSED: 3;
+    readonly CONNECTING: 0;
+    readonly OPEN: 1;
+    readonly CLOSING: 2;
+    readonly CLOSED: 3;
+    readonly readyState: 0 | 1 | 2 | 3;
+    readonly protocol: string;
+    readonly extensions: string;
+    readonly bufferedAmount: number;
+    readonly isPaused: boolean;
+    binaryType: 'nodebuffer' | 'arraybuffer' | 'fragments';
+    send(data: Data, cb?: (err?: Error) => void): void;
+    send(data: Data, options: { binary?: boolean; fin?: boolean; mask?: boolean; compress?: boolean }, cb?: (err?: Error) => void): void;
+    ping(data?: Data, mask?: boolean, cb?: (err?: Error) => void): void;
+    pong(data?: Data, mask?: boolean, cb?: (err?: Error) => void): void;
+    close(code?: number, reason?: string | Buffer): void;
+    terminate(): void;
+    pause(): void;
+    resume(): void;
+    on(event: 'message', listener: (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => void): this;
+    on(event: 'close', listener: (code: number, reason: Buffer) => void): this;
+    on(event: 'ping' | 'pong', listener: (data: Buffer) => void): this;
+    on(event: 'error', listener: (err: Error & { code?: string }) => void): this;
+    on(event: string | symbol, listener: (...args: any[]) => void): this;
+    onmessage: ((event: { data: string | Buffer; type: string; target: WebSocket }) => void) | null;
+    onclose: ((event: { code: number; reason: string; wasClean: boolean; type: string; target: WebSocket }) => void) | null;
+    onerror: ((event: { error: Error; message: string; type: string; target: WebSocket }) => void) | null;
+    onopen: ((event: { type: string; target: WebSocket }) => void) | null;
+    addEventListener(type: 'message' | 'close' | 'error' | 'open', listener: (event: any) => void): void;
+    removeEventListener(type: 'message' | 'close' | 'error' | 'open', listener: (event: any) => void): void;
+  }
+
+  interface ServerOptions {
+    server?: http.Server;
+    noServer?: boolean;
+    port?: number;
+    host?: string;
+    path?: string;
+    maxPayload?: number;
+    clientTracking?: boolean;
+    autoPong?: boolean;
+    skipUTF8Validation?: boolean;
+    perMessageDeflate?: false;
+    handleProtocols?: (protocols: Set<string>, req: http.IncomingMessage) => string | false;
+    verifyClient?:
+      | ((info: { origin: string | undefined; secure: boolean; req: http.IncomingMessage }) => boolean)
+      | ((
+          info: { origin: string | undefined; secure: boolean; req: http.IncomingMessage },
+          cb: (verified: boolean, code?: number, message?: string, headers?: Record<string, string>) => void,
+        ) => void);
+  }
+
+  class WebSocketServer extends EventEmitter {
+    constructor(options: ServerOptions, callback?: () => void);
+    options: ServerOptions;
+    clients: Set<WebSocket>;
+    address(): net.AddressInfo | null;
+    shouldHandle(req: http.IncomingMessage): boolean;
+    handleUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer, cb: (ws: WebSocket, req: http.IncomingMessage) => void): void;
+    close(cb?: (err?: Error) => void): void;
+    on(event: 'connection', listener: (ws: WebSocket, req: http.IncomingMessage) => void): this;
+    on(event: 'headers', listener: (headers: string[], req: http.IncomingMessage) => void): this;
+    on(event: 'wsClientError', listener: (err: Error, socket: net.Socket, req: http.IncomingMessage) => void): this;
+    on(event: 'close' | 'listening', listener: () => void): this;
+    on(event: 'error', listener: (err: Error) => void): this;
+    on(event: string | symbol, listener: (...args: any[]) => void): this;
+  }
+
+  namespace WebSocket {
+    export { WebSocketServer, WebSocketServer as Server, ServerOptions, Data };
+    export { WebSocket };
+  }
+
+  export = WebSocket;
+}
