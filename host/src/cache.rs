@@ -34,20 +34,7 @@ impl CompileCache {
     /// Opens (creating it, private to the user) the cache at `dir`. `Err` says why the
     /// cache cannot be used; the caller then compiles without it.
     pub fn open(dir: &Path) -> Result<Self, String> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let meta = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        if meta.mode() & 0o022 != 0 {
-            return Err(format!(
-                "{} is writable by other users; compiled code there cannot be trusted (chmod go-w it)",
-                dir.display()
-            ));
-        }
-        // SAFETY: geteuid(2) has no preconditions.
-        let uid = unsafe { libc::geteuid() };
-        if meta.uid() != uid {
-            return Err(format!("{} belongs to another user", dir.display()));
-        }
+        ensure_private_dir(dir)?;
         Ok(CompileCache {
             dir: dir.to_path_buf(),
         })
@@ -93,6 +80,31 @@ impl CompileCache {
             .and_then(|()| write_atomically(&digest, sums.as_bytes()));
         Ok(component)
     }
+}
+
+/// Creates `dir` (and its parents) if needed and checks that only this user can write
+/// it: what netlet keeps there (compiled code, the JavaScript toolchain) is run, so a
+/// directory others can write cannot be trusted. `Err` says why.
+pub fn ensure_private_dir(dir: &Path) -> Result<(), String> {
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        // A directory made here is private from the start.
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    let meta = std::fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{} is writable by other users; what netlet keeps there cannot be trusted (chmod go-w it)",
+            dir.display()
+        ));
+    }
+    // SAFETY: geteuid(2) has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    if meta.uid() != uid {
+        return Err(format!("{} belongs to another user", dir.display()));
+    }
+    Ok(())
 }
 
 /// Writes through a temporary file and a rename, so a reader never sees half a file.

@@ -1,5 +1,5 @@
 //! The `netlet` command line: `netlet run COMPONENT.wasm ...`, `netlet up [netlet.toml]`,
-//! `compile`, `inspect`, `test`, and with no command the seeds' demo.
+//! `build`, `compile`, `inspect`, `test`, and with no command the seeds' demo.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -55,6 +55,14 @@ enum Command {
     Up(UpArgs),
     /// Serve the seeds' demo (the default).
     Demo(DemoArgs),
+    /// Build a handler component from JavaScript: a file (`server.js`, also .mjs, .cjs,
+    /// .ts) or a folder with package.json.
+    ///
+    /// The program uses Node's modules (`require('net')`, `import net from 'node:net'`):
+    /// net, dgram, events, buffer, timers, console, util, process, string_decoder, from
+    /// netlet's JavaScript SDK. Needs Node.js and npm: the pinned toolchain
+    /// (componentize-js, esbuild) is installed into the cache directory the first time.
+    Build(BuildArgs),
     /// Precompile a component to machine code for this machine (`X.cwasm`), so `netlet
     /// run X.cwasm --allow-precompiled` starts without compiling. A `.cwasm` is machine
     /// code, run without WebAssembly's checks: netlet loads one only when told to
@@ -225,6 +233,20 @@ struct CompileArgs {
 }
 
 #[derive(clap::Args, Debug)]
+struct BuildArgs {
+    /// The handler's source: a .js/.mjs/.cjs/.ts file, or a folder with package.json.
+    #[arg(value_name = "FILE.js|DIR")]
+    input: PathBuf,
+    /// Where to write the component (default: beside the input, with `.wasm`).
+    #[arg(short, long, value_name = "OUT.wasm")]
+    output: Option<PathBuf>,
+    /// Directory for the toolchain and compiled components (default: $NETLET_CACHE_DIR,
+    /// else $XDG_CACHE_HOME/netlet, else ~/.cache/netlet).
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
 struct InspectArgs {
     /// The component to inspect.
     #[arg(value_name = "COMPONENT.wasm")]
@@ -303,6 +325,7 @@ pub fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Demo(args)) => run_demo(args),
         Some(Command::Test(test)) => run_tests(test),
         Some(Command::Compile(args)) => compile(args),
+        Some(Command::Build(args)) => build(args),
         Some(Command::Inspect(args)) => inspect(args),
         Some(Command::Push(args)) => push(args),
         Some(Command::Pull(args)) => pull(args),
@@ -433,6 +456,29 @@ fn compile(args: CompileArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
+    let cache_dir = args.cache_dir.or_else(default_cache_dir).ok_or_else(|| {
+        anyhow::anyhow!(
+            "no cache directory for the toolchain: pass --cache-dir DIR (HOME is not set)"
+        )
+    })?;
+    let built = crate::build::build(&crate::build::Options {
+        input: args.input.clone(),
+        output: args.output,
+        cache_dir,
+        quiet: false,
+    })?;
+    println!(
+        "netlet: built {} from {} ({:.1} MB, {:.1} s): {}",
+        built.output.display(),
+        args.input.display(),
+        built.bytes as f64 / 1e6,
+        built.elapsed.as_secs_f64(),
+        built.summary
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let loader = Loader::new(&args.cache.engine_options())?;
     let handler = Handler::from_file(
@@ -440,9 +486,10 @@ fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
         &args.component,
         Precompiled::allowed(args.allow_precompiled),
     )?;
+    let bytes = std::fs::read(&args.component).unwrap_or_default();
     print!(
         "{}",
-        crate::inspect::inspect(&handler, &args.component.display().to_string())
+        crate::inspect::inspect(&handler, &args.component.display().to_string(), &bytes)
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -417,6 +417,17 @@ fn start_epoch_ticker(engine: &Engine, mappings: Option<Mappings>) {
         });
 }
 
+/// Returns the heap the compiler freed to the system. Compiling a large component (a
+/// JavaScript handler's 14 MB engine) leaves some 300 MB in glibc's arenas, which
+/// otherwise stays in the process's RSS for as long as it runs.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim(3) only returns free heap pages to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Compiles (or, from netlet's verified cache, loads) a component and checks that it is
 /// a netlet handler this host can run; returns it with the SHA-256 of `bytes`. `file` is
 /// what errors call it. Precompiled machine code is refused unless `precompiled`
@@ -448,11 +459,12 @@ pub fn compile(
         if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
             return Err(LoadError::CoreModule { file });
         }
-        match &loader.cache {
+        let compiled = match &loader.cache {
             Some(cache) => cache.load_or_compile(engine, bytes, &sha256),
             None => Component::from_binary(engine, bytes),
-        }
-        .map_err(|e| LoadError::Invalid {
+        };
+        release_freed_memory();
+        compiled.map_err(|e| LoadError::Invalid {
             file: file.clone(),
             reason: first_line(&e),
         })?

@@ -5,6 +5,7 @@ use std::fmt;
 
 use wasmtime::component::types::{ComponentExtern, ComponentItem};
 
+use crate::build::js::JsInfo;
 use crate::engine::HANDLER_EXPORT;
 use crate::handler::Handler;
 
@@ -21,6 +22,8 @@ pub struct Report {
     pub file: String,
     pub sha256: String,
     pub world: &'static str,
+    /// What made it, when netlet knows: `netlet build`'s JavaScript section.
+    pub language: Option<String>,
     pub exports: Vec<Interface>,
     pub imports: Vec<Interface>,
     /// What would need `--allow` / `--allow-dns`, one line each.
@@ -61,8 +64,10 @@ fn has(imports: &[Interface], interface: &str, function: Option<&str>) -> bool {
     })
 }
 
-/// Inspects a loaded handler.
-pub fn inspect(handler: &Handler, file: &str) -> Report {
+/// Inspects a loaded handler; `bytes` are the file's (a JavaScript handler says so in a
+/// custom section).
+pub fn inspect(handler: &Handler, file: &str, bytes: &[u8]) -> Report {
+    let js = JsInfo::read(bytes);
     let engine = &handler.engine;
     let ty = handler.component.component_type();
     let exports = interfaces(engine, ty.exports(engine));
@@ -74,19 +79,27 @@ pub fn inspect(handler: &Handler, file: &str) -> Report {
         (false, true) => "netlet:net/udp (UDP)",
         _ => "netlet:net/tcp (TCP)",
     };
+    // A JavaScript component imports every function of the world; what its code can
+    // reach follows from the Node modules it uses.
+    let uses = |module: &str| {
+        js.as_ref()
+            .is_none_or(|info| info.modules.iter().any(|m| m == module))
+    };
     let mut grants = Vec::new();
-    if has(&imports, "netlet:net/net@", Some("connect")) {
+    if uses("net") && has(&imports, "netlet:net/net@", Some("connect")) {
         grants
             .push("outbound TCP (net.connect): --allow HOST:PORT for each destination".to_string());
     }
-    if has(&imports, "netlet:net/net@", Some("connect-tls")) {
+    if js.is_none() && has(&imports, "netlet:net/net@", Some("connect-tls")) {
         grants.push(
             "outbound TLS (tls.connect): --allow HOST:PORT for each destination; servers are \
              verified against the platform's roots, or --tls-ca FILE"
                 .to_string(),
         );
     }
-    if has(&imports, "netlet:net/dgram@", Some("create-socket")) {
+    if !uses("dgram") {
+        // No UDP of its own.
+    } else if has(&imports, "netlet:net/dgram@", Some("create-socket")) {
         grants.push(
             "UDP sockets of its own (dgram.create-socket): sending needs --allow HOST:PORT \
              (answering a peer that wrote to it does not)"
@@ -111,6 +124,17 @@ pub fn inspect(handler: &Handler, file: &str) -> Report {
         file: file.to_string(),
         sha256: handler.sha256.clone(),
         world,
+        language: js.as_ref().map(|info| {
+            let modules = if info.modules.is_empty() {
+                "none".to_string()
+            } else {
+                info.modules.join(", ")
+            };
+            format!(
+                "JavaScript (netlet JS SDK {}); Node modules it uses: {modules}",
+                info.sdk_version
+            )
+        }),
         exports,
         imports,
         grants,
@@ -121,6 +145,9 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}: a netlet handler for {}", self.file, self.world)?;
         writeln!(f, "sha256: {}", self.sha256)?;
+        if let Some(language) = &self.language {
+            writeln!(f, "language: {language}")?;
+        }
         writeln!(f, "exports:")?;
         for e in &self.exports {
             let mark = if e.name == HANDLER_EXPORT {

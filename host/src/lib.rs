@@ -49,9 +49,12 @@
 //!   inspect`.
 //! - [`reference`]: the book's CLI and manifest reference, rendered from the command line
 //!   and the settings table.
+//! - [`build`]: `netlet build`: JavaScript source into a component, with a toolchain
+//!   pinned by lock files in this repository and installed on first use.
 
 pub mod bindings;
 pub mod budget;
+pub mod build;
 pub mod cache;
 
 pub mod cli;

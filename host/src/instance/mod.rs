@@ -120,6 +120,11 @@ impl std::fmt::Display for GuestFailure {
 /// own code (frames of the standard library and panic machinery are left out).
 pub fn describe_trap(e: &wasmtime::Error) -> String {
     let mut text = e.root_cause().to_string();
+    if text == "unknown handle index 0" {
+        // Handle 0 is never given out: dropping it is how the JavaScript SDK stops an
+        // instance after an uncaught exception, once it has logged it.
+        return "the handler stopped after an uncaught exception (logged just before)".to_string();
+    }
     if let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>() {
         let frames: Vec<String> = bt
             .frames()

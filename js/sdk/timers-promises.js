@@ -1,0 +1,3 @@
+'use strict';
+// Node's `timers/promises`.
+module.exports = require('./timers.js').promises;

@@ -1,0 +1,948 @@
+//! JavaScript handlers (`netlet build`, the JS SDK in `js/`).
+//!
+//! Differential tests: each program under `tests/js/` runs under `node` itself and, built
+//! by `netlet build`, under `netlet run`; the same Node client (or peer) drives both, and
+//! the client's transcript (bytes, events, close order, error codes) and the program's
+//! own log must be identical. The programs are bundled into one component
+//! (`tests/js/suite.js`) so a test run builds and compiles it once; built components are
+//! kept under `target/` by the hash of their sources.
+//!
+//! Then what only netlet does: errors that end the instance (one log line with the
+//! message and stack, a restart, the next connection served), build errors, `netlet
+//! inspect`, memory under load, and the seeds' programs in `examples-js/`.
+
+mod common;
+
+use std::io::Write;
+use std::net::{Shutdown, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Starting a component the first time compiles it (14 MB of engine): slow on a loaded
+/// runner with the tests' unoptimised host.
+const START: Duration = Duration::from_secs(300);
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Every file a JavaScript build depends on, for the build cache's key.
+fn sdk_sources() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in ["js/sdk", "js/toolchain", "wit"] {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(repo().join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .collect();
+        entries.sort();
+        files.extend(entries);
+    }
+    files
+}
+
+static BUILDS: Mutex<()> = Mutex::new(());
+
+/// `netlet build SOURCE`, once per content of the source (and what it requires from the
+/// same folder) and of the SDK: later calls, and later test runs, reuse the component.
+fn built(source: &Path) -> PathBuf {
+    let mut key = Vec::new();
+    let mut inputs: Vec<PathBuf> = sdk_sources();
+    for entry in std::fs::read_dir(source.parent().unwrap()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "js") {
+            inputs.push(path);
+        }
+    }
+    inputs.sort();
+    for path in &inputs {
+        key.extend_from_slice(path.to_string_lossy().as_bytes());
+        key.extend_from_slice(&std::fs::read(path).unwrap());
+    }
+    let hash = &netlet::cache::sha256_hex(&key)[..16];
+    let stem = source.file_stem().unwrap().to_str().unwrap();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("js-built")
+        .join(hash);
+    let out = dir.join(format!("{stem}.wasm"));
+    let _guard = BUILDS.lock().unwrap_or_else(|e| e.into_inner());
+    if out.exists() {
+        return out;
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    let result = Command::new(netlet_bin())
+        .arg("build")
+        .arg(source)
+        .arg("-o")
+        .arg(&out)
+        .arg("--cache-dir")
+        .arg(cache_dir())
+        .env_remove("NETLET_JS_SDK")
+        .output()
+        .expect("run netlet build");
+    assert!(
+        result.status.success(),
+        "netlet build {} failed:\n{}{}",
+        source.display(),
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    out
+}
+
+fn suite() -> PathBuf {
+    built(&repo().join("tests/js/suite.js"))
+}
+
+fn js_file(name: &str) -> PathBuf {
+    repo().join("tests/js").join(name)
+}
+
+/// A child process with its output readable line by line. Killed when dropped.
+struct Proc {
+    child: Child,
+    stdout: Lines,
+    stderr: Lines,
+}
+
+impl Proc {
+    fn spawn(program: &str, args: &[&str]) -> Proc {
+        let mut command = Command::new(program);
+        command.args(args);
+        Proc::spawn_command(command, program)
+    }
+
+    fn spawn_command(mut command: Command, program: &str) -> Proc {
+        let mut child = command
+            .env("NETLET_CACHE_DIR", cache_dir())
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+        let stdout = Lines::default();
+        let stderr = Lines::default();
+        stdout.spawn_reader(child.stdout.take().unwrap());
+        stderr.spawn_reader(child.stderr.take().unwrap());
+        Proc {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// `node SCRIPT ARGS...`; `require('ws')` finds the tests' npm packages when
+    /// `scripts/test` installed them (the tests that use `ws` check they are there).
+    fn node(script: &Path, args: &[&str]) -> Proc {
+        let mut all = vec![script.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let mut p = Command::new("node");
+        p.args(&all)
+            .env("NODE_PATH", test_clients().join("node_modules"));
+        Proc::spawn_command(p, "node")
+    }
+
+    /// `netlet run COMPONENT ARGS...` with the tests' cache.
+    fn netlet(component: &Path, args: &[&str]) -> Proc {
+        let cache = cache_dir();
+        let mut all = vec![
+            "run",
+            component.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        Proc::spawn(netlet_bin(), &all)
+    }
+
+    /// Both streams, for failure messages.
+    fn output(&self) -> String {
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout.text(),
+            self.stderr.text()
+        )
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let _ = self
+                    .stderr
+                    .wait_until(Duration::from_millis(500), |_| false);
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running after {timeout:?}; {}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Proc {
+    fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The lines a program printed: under node its stdout and stderr; under netlet its
+/// guest lines (`[name] ...`, the prefix removed), in the order they came.
+fn program_lines(p: &Proc, netlet_name: Option<&str>) -> Vec<String> {
+    match netlet_name {
+        None => {
+            let mut lines = p.stdout.all();
+            lines.extend(p.stderr.all());
+            lines
+        }
+        Some(name) => {
+            let prefix = format!("[{name}] ");
+            p.stderr
+                .all()
+                .into_iter()
+                .chain(p.stdout.all())
+                .filter_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+                .collect()
+        }
+    }
+}
+
+/// Where a program's own line containing `needle` is, waiting for it.
+fn wait_program_line(
+    p: &Proc,
+    netlet_name: Option<&str>,
+    needle: &str,
+    timeout: Duration,
+) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(line) = program_lines(p, netlet_name)
+            .into_iter()
+            .find(|l| l.starts_with(needle))
+        {
+            return line;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no program line {needle:?} within {timeout:?}; {}",
+            p.output()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `ready 41234 ...` -> 41234.
+fn ready_port(line: &str) -> u16 {
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"))
+}
+
+/// A program's log with its ports (which differ between the runs) replaced: whole
+/// numbers only, so a byte count that contains a port's digits stays.
+fn normalized(lines: Vec<String>, ports: &[u16]) -> Vec<String> {
+    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+    lines
+        .into_iter()
+        .map(|line| {
+            let mut out = String::new();
+            let mut digits = String::new();
+            for c in line.chars().chain(std::iter::once('\0')) {
+                if c.is_ascii_digit() {
+                    digits.push(c);
+                    continue;
+                }
+                if !digits.is_empty() {
+                    out.push_str(if ports.contains(&digits) {
+                        "PORT"
+                    } else {
+                        &digits
+                    });
+                    digits.clear();
+                }
+                if c != '\0' {
+                    out.push(c);
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+/// Runs the client script against `port`; its stdout, asserting it succeeded.
+fn run_client(client: &Path, port: u16) -> Vec<String> {
+    let mut c = Proc::node(client, &[&port.to_string()]);
+    let status = c.wait_exit(Duration::from_secs(60));
+    assert!(
+        status.success(),
+        "client {} failed: {}",
+        client.display(),
+        c.output()
+    );
+    c.stdout.all()
+}
+
+struct Run {
+    client: Vec<String>,
+    program: Vec<String>,
+}
+
+/// Server mode: the program prints `ready PORT`, `NAME.client.js PORT` drives it, the
+/// program prints `done` at its end.
+fn server_run(name: &str, netlet_args: Option<&[&str]>) -> Run {
+    let suite_js = js_file("suite.js");
+    let p = match netlet_args {
+        None => Proc::node(&suite_js, &[name]),
+        Some(args) => {
+            let mut all = args.to_vec();
+            all.extend_from_slice(&["--", name]);
+            Proc::netlet(&suite(), &all)
+        }
+    };
+    let tag = netlet_args.map(|_| "suite");
+    let port = ready_port(&wait_program_line(&p, tag, "ready ", START));
+    let client = run_client(&js_file(&format!("{name}.client.js")), port);
+    wait_program_line(&p, tag, "done", WAIT);
+    // Lines through netlet's log queue may trail the 'done' line by a little.
+    std::thread::sleep(Duration::from_millis(100));
+    Run {
+        client,
+        program: normalized(program_lines(&p, tag), &[port]),
+    }
+}
+
+/// Peer mode: `NAME.peer.js` (a Node server or UDP socket) prints `ready PORT`; the
+/// program gets PORT as its argument (netlet: with `--allow` for it and the port after
+/// it) and prints `done` at its end; so does the peer.
+fn peer_run(name: &str, netlet_args: Option<&[&str]>) -> Run {
+    let peer = Proc::node(&js_file(&format!("{name}.peer.js")), &[]);
+    let port = ready_port(&wait_program_line(&peer, None, "ready ", WAIT));
+    let port_s = port.to_string();
+    let allow = format!("127.0.0.1:{port}");
+    let allow_next = format!("127.0.0.1:{}", port + 1);
+    let suite_js = js_file("suite.js");
+    let p = match netlet_args {
+        None => Proc::node(&suite_js, &[name, &port_s]),
+        Some(args) => {
+            let mut all = args.to_vec();
+            all.extend_from_slice(&[
+                "--allow",
+                &allow,
+                "--allow",
+                &allow_next,
+                "--",
+                name,
+                &port_s,
+            ]);
+            Proc::netlet(&suite(), &all)
+        }
+    };
+    let tag = netlet_args.map(|_| "suite");
+    wait_program_line(&p, tag, "done", START);
+    wait_program_line(&peer, None, "done", WAIT);
+    std::thread::sleep(Duration::from_millis(100));
+    Run {
+        client: normalized(peer.stdout.all(), &[port]),
+        program: normalized(program_lines(&p, tag), &[port, port + 1]),
+    }
+}
+
+fn assert_same(name: &str, node: Run, netlet: Run) {
+    assert_eq!(
+        node.client, netlet.client,
+        "{name}: the client's transcript differs (left: node, right: netlet)"
+    );
+    assert_eq!(
+        node.program, netlet.program,
+        "{name}: the program's log differs (left: node, right: netlet)"
+    );
+}
+
+fn differential(name: &str, netlet_args: &[&str]) {
+    let node = server_run(name, None);
+    let netlet = server_run(name, Some(netlet_args));
+    assert_same(name, node, netlet);
+}
+
+fn differential_peer(name: &str, netlet_args: &[&str]) {
+    let node = peer_run(name, None);
+    let netlet = peer_run(name, Some(netlet_args));
+    assert_same(name, node, netlet);
+}
+
+const TCP: &[&str] = &["--tcp", "127.0.0.1:0"];
+
+#[test]
+fn echo_with_pipe() {
+    differential("echo", TCP);
+}
+
+#[test]
+fn greeting() {
+    differential("greeting", TCP);
+}
+
+#[test]
+fn half_open() {
+    // createServer({ allowHalfOpen: true }) says it, not the operator.
+    differential("halfopen", TCP);
+}
+
+#[test]
+fn backpressure_with_a_slow_reader() {
+    differential("backpressure", TCP);
+}
+
+#[test]
+fn socket_timeouts() {
+    differential("timeout", TCP);
+}
+
+#[test]
+fn set_encoding_keeps_characters_whole() {
+    differential("encoding", TCP);
+}
+
+#[test]
+fn write_callbacks_finish_close_and_byte_counts() {
+    differential("writecb", TCP);
+}
+
+#[test]
+fn pause_and_resume() {
+    differential("pause", TCP);
+}
+
+#[test]
+fn net_connect_under_allow() {
+    differential_peer("connect", &[]);
+}
+
+#[test]
+fn http_keep_alive_chunked_bodies_and_node_s_client() {
+    // Raw requests on a kept-alive connection (fixed length, chunked both ways with
+    // trailers, HEAD, 204, Connection: close), Node's http client with a keep-alive
+    // agent, HTTP/1.0, a missing Host, a malformed request: byte for byte.
+    differential("http", TCP);
+}
+
+#[test]
+fn websocket_fragments_close_codes_and_ping_pong_with_the_ws_package() {
+    // The ws package's client: messages, fragments both ways, ping / pong, close codes
+    // from each side, 1005 / 1007 / 1009 / 1002 / 1006, refused handshakes.
+    node_modules();
+    differential("wsecho", TCP);
+}
+
+#[test]
+fn udp_from_several_peers() {
+    // bind(0): a socket of the handler's own on a free port.
+    differential("udp", &[]);
+}
+
+#[test]
+fn dgram_send_forms() {
+    differential_peer("dgramsend", &[]);
+}
+
+// ----- what only netlet does ----------------------------------------------------------
+
+/// The line after `index` in netlet's stderr that is not the program's own.
+fn next_host_line(lines: &[String], index: usize) -> Option<&String> {
+    lines[index + 1..]
+        .iter()
+        .find(|l| l.starts_with("netlet: "))
+}
+
+#[test]
+fn an_uncaught_exception_is_one_line_then_a_restart_and_the_next_connection_is_served() {
+    let p = Proc::netlet(&suite(), &["--tcp", "127.0.0.1:0", "--", "errors"]);
+    let port = ready_port(&wait_program_line(&p, Some("suite"), "ready ", START));
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let cases = [
+        (
+            "throw",
+            "Uncaught Error: boom in data (at fail (errors.js:11:9) < <anonymous> (errors.js:18:",
+        ),
+        (
+            "timer",
+            "Uncaught Error: boom in timer (at fail (errors.js:11:9) < <anonymous> (errors.js:19:",
+        ),
+        ("string", "Uncaught 'a string, not an Error'"),
+        (
+            "error-event",
+            "Uncaught Error: an error event nobody listens to (at <anonymous> (errors.js:21:",
+        ),
+    ];
+    for (round, (cmd, expected)) in cases.iter().enumerate() {
+        let mut c = connect(addr);
+        assert_eq!(read_line(&mut c), "hello");
+        c.write_all(cmd.as_bytes()).unwrap();
+        // The trap closes the instance's connections.
+        let _ = read_to_end(&mut c);
+        let line = p.stderr.wait_for(&format!("[suite] {expected}"), WAIT);
+        // The host's line about it follows (through the same log queue).
+        let trapped = "trapped: the handler stopped after an uncaught exception";
+        let until = Instant::now() + WAIT;
+        while p
+            .stderr
+            .all()
+            .iter()
+            .filter(|l| l.contains(trapped))
+            .count()
+            <= round
+        {
+            assert!(Instant::now() < until, "no trap line:\n{}", p.stderr.text());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let all = p.stderr.all();
+        let at = all.iter().position(|l| *l == line).unwrap();
+        // One line: the next one of the program's is the new instance's `ready`, and the
+        // host's says the instance stopped.
+        assert!(
+            all[at + 1..]
+                .iter()
+                .filter(|l| l.starts_with("[suite] "))
+                .all(|l| l.starts_with("[suite] ready")),
+            "more than one line for {cmd}:\n{}",
+            all.join("\n")
+        );
+        let host = next_host_line(&all, at).expect("the host's line");
+        assert!(
+            host.contains("trapped: the handler stopped after an uncaught exception"),
+            "{host}"
+        );
+        let uncaught = all.iter().filter(|l| l.contains("] Uncaught ")).count();
+        assert_eq!(uncaught, round + 1, "{}", all.join("\n"));
+        // netlet is up and serves the next connection.
+        let mut next = connect(addr);
+        assert_eq!(read_line(&mut next), "hello");
+        next.write_all(b"still there").unwrap();
+        assert_eq!(read_line(&mut next), "ok still there");
+    }
+}
+
+#[test]
+fn an_exception_at_start_is_an_init_failure_and_a_later_start_serves() {
+    // The program throws at start half of the time (its own Math.random(): top-level code
+    // runs per instance). A first start that fails stops netlet at once (the handler
+    // cannot run); after one that succeeded, a failed start is restarted with backoff.
+    const FAILED: &str =
+        "init failed: Uncaught Error: boom at start (at <anonymous> (errors.js:7:9)";
+    let mut launches = 0;
+    let (p, addr) = loop {
+        launches += 1;
+        assert!(launches <= 20, "20 first starts failed");
+        let mut p = Proc::netlet(&suite(), &["--tcp", "127.0.0.1:0", "--", "errors", "start"]);
+        // Either it listens, or its first start failed and it exits.
+        let until = Instant::now() + START;
+        let started = loop {
+            if let Some(l) = p
+                .stdout
+                .all()
+                .into_iter()
+                .find(|l| l.starts_with("netlet: listening tcp "))
+            {
+                break Some(l);
+            }
+            if !p.running() || Instant::now() > until {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        match started {
+            Some(line) => {
+                let addr: std::net::SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
+                break (p, addr);
+            }
+            None => {
+                let status = p.wait_exit(WAIT);
+                assert!(!status.success());
+                let err = p.stderr.all();
+                assert_eq!(err.len(), 1, "{}", p.output());
+                assert!(
+                    err[0].starts_with(&format!("netlet: [suite] {FAILED}")),
+                    "{}",
+                    err[0]
+                );
+            }
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no failed start followed by a served connection:\n{}",
+            p.output()
+        );
+        let mut c = connect(addr);
+        c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        assert_eq!(read_line(&mut c), "hello", "{}", p.output());
+        if p.stderr.contains(FAILED) {
+            break;
+        }
+        // Served at once: crash it for another start.
+        c.write_all(b"throw").unwrap();
+        let _ = read_to_end(&mut c);
+    }
+    let log = p.stderr.all();
+    let failed = log.iter().find(|l| l.contains("init failed")).unwrap();
+    assert!(
+        failed.starts_with("netlet: [suite] init failed: Uncaught Error: boom at start"),
+        "{failed}"
+    );
+}
+
+#[test]
+fn inspect_says_javascript_and_its_node_modules() {
+    let out = Command::new(netlet_bin())
+        .arg("inspect")
+        .arg(suite())
+        .args(["--cache-dir", cache_dir().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(
+            "language: JavaScript (netlet JS SDK 0.1.0); Node modules it uses: dgram, http, net, ws"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("outbound TCP (net.connect)"), "{text}");
+}
+
+/// Writes `source` as `name` in a fresh folder under the test directory.
+fn scratch(name: &str, source: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("js-scratch")
+        .join(format!("{}-{}", std::process::id(), name.replace('.', "_")));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, source).unwrap();
+    path
+}
+
+fn build_error(source: &Path) -> String {
+    let out = Command::new(netlet_bin())
+        .arg("build")
+        .arg(source)
+        .args(["--cache-dir", cache_dir().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "built {}", source.display());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn build_errors_name_the_module_or_the_place() {
+    let fs = scratch(
+        "usesfs.js",
+        "const fs = require('fs');\nfs.readFileSync('x');\n",
+    );
+    let err = build_error(&fs);
+    assert!(
+        err.contains("usesfs.js:1:")
+            && err.contains("\"fs\" is a Node module netlet's JavaScript SDK does not provide"),
+        "{err}"
+    );
+    assert!(
+        err.contains("it provides net, dgram, events, buffer"),
+        "{err}"
+    );
+    let bad = scratch(
+        "syntax.js",
+        "const net = require('net');\nnet.createServer(() => {\n",
+    );
+    let err = build_error(&bad);
+    assert!(err.contains("syntax.js:3:"), "{err}");
+    let not_js = scratch("handler.py", "print('hi')\n");
+    let err = build_error(&not_js);
+    assert!(
+        err.contains("netlet build makes components from JavaScript"),
+        "{err}"
+    );
+}
+
+#[test]
+fn build_without_node_says_what_to_install() {
+    let source = js_file("suite.js");
+    let empty = Path::new(env!("CARGO_TARGET_TMPDIR")).join("js-no-node");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = Command::new(netlet_bin())
+        .arg("build")
+        .arg(&source)
+        .args(["-o", empty.join("x.wasm").to_str().unwrap()])
+        .args(["--cache-dir", cache_dir().to_str().unwrap()])
+        .env("PATH", &empty)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("needs Node.js") && err.contains("install Node.js 18 or later with npm"),
+        "{err}"
+    );
+}
+
+// ----- memory ------------------------------------------------------------------------
+
+/// 64-byte ping-pong on 32 connections against one shared instance at the default
+/// --max-memory (64 MiB): the engine's garbage collector keeps it within the limit.
+/// (Before its GC limits were set, the linear memory reached 64 MiB within 60,000
+/// round trips and the instance died in a GC: "[unhandlable oom] Failed to allocate new
+/// chunk during GC".)
+#[test]
+fn a_shared_instance_lives_within_64_mib_under_ping_pong() {
+    let echo = built(&repo().join("examples-js/echo.js"));
+    let p = Proc::netlet(&echo, &["--tcp", "127.0.0.1:0=1337"]);
+    let line = p.stdout.wait_for("netlet: listening tcp ", START);
+    let addr: std::net::SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
+    let until = Instant::now() + Duration::from_secs(8);
+    let threads: Vec<_> = (0..32)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut c = connect(addr);
+                c.set_nodelay(true).unwrap();
+                assert_eq!(read_exact(&mut c, 13), b"Echo server\r\n");
+                let msg = [b'a' + (i % 26) as u8; 64];
+                let mut n = 0u64;
+                while Instant::now() < until {
+                    c.write_all(&msg).unwrap();
+                    assert_eq!(read_exact(&mut c, 64), msg);
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let total: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(
+        !p.stderr.contains("trapped"),
+        "after {total} round trips:\n{}",
+        p.stderr.text()
+    );
+    assert!(total > 60_000, "only {total} round trips: too few to tell");
+    // Still serving.
+    let mut c = connect(addr);
+    assert_eq!(read_exact(&mut c, 13), b"Echo server\r\n");
+}
+
+// ----- the seeds' programs (examples-js/) ----------------------------------------------
+
+const GREETING: &str = "欢迎光临《深入浅出Node.js》示例：\n";
+
+#[test]
+fn example_hello_greets_answers_and_logs_end() {
+    // It listens on 8124: the operator serves that port on a free one.
+    let p = Proc::netlet(
+        &built(&repo().join("examples-js/hello.js")),
+        &["--tcp", "127.0.0.1:0=8124"],
+    );
+    let line = p.stdout.wait_for("netlet: listening tcp ", START);
+    let addr: std::net::SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
+    p.stderr.wait_for("[hello] server bound", WAIT);
+    let mut c = connect(addr);
+    assert_eq!(read_exact(&mut c, GREETING.len()), GREETING.as_bytes());
+    c.write_all(b"one").unwrap();
+    assert_eq!(read_exact(&mut c, "你好".len()), "你好".as_bytes());
+    c.write_all(b"two").unwrap();
+    assert_eq!(read_exact(&mut c, "你好".len()), "你好".as_bytes());
+    c.shutdown(Shutdown::Write).unwrap();
+    p.stderr.wait_for("[hello] 连接断开", WAIT);
+    let (rest, result) = read_to_end(&mut c);
+    assert!(result.is_ok() && rest.is_empty(), "{rest:?} {result:?}");
+}
+
+#[test]
+fn example_echo_pipes_byte_exact() {
+    let p = Proc::netlet(
+        &built(&repo().join("examples-js/echo.js")),
+        &["--tcp", "127.0.0.1:0=1337"],
+    );
+    let line = p.stdout.wait_for("netlet: listening tcp ", START);
+    let addr: std::net::SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
+    let out = node(
+        r#"
+        const net = require('net');
+        const c = net.connect(+process.argv[1], '127.0.0.1');
+        const payload = Buffer.alloc(1 << 20, 7);
+        let got = [];
+        c.on('data', d => got.push(d));
+        c.on('end', () => {
+          const all = Buffer.concat(got);
+          const body = all.subarray(13);
+          console.log(JSON.stringify(all.subarray(0, 13).toString()), body.length, body.equals(payload));
+        });
+        c.end(payload);
+        "#,
+        &[&addr.port().to_string()],
+    );
+    assert_eq!(out.trim(), r#""Echo server\r\n" 1048576 true"#);
+}
+
+#[test]
+fn example_udp_server_logs_each_datagram() {
+    let p = Proc::netlet(
+        &built(&repo().join("examples-js/udp-server.js")),
+        &["--udp", "127.0.0.1:0=41234"],
+    );
+    let line = p.stdout.wait_for("netlet: listening udp ", START);
+    let addr: std::net::SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
+    p.stderr.wait_for(
+        &format!("[udp-server] server listening 127.0.0.1:{}", addr.port()),
+        WAIT,
+    );
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.send_to("深入浅出Node.js".as_bytes(), addr).unwrap();
+    let port = client.local_addr().unwrap().port();
+    p.stderr.wait_for(
+        &format!("[udp-server] server got: 深入浅出Node.js from 127.0.0.1:{port}"),
+        WAIT,
+    );
+}
+
+/// A copy of an example with the port it talks to replaced (tests never use fixed ports).
+fn example_on_port(name: &str, port_in_source: u16, port: u16) -> PathBuf {
+    let source = std::fs::read_to_string(repo().join("examples-js").join(name)).unwrap();
+    assert!(source.contains(&port_in_source.to_string()));
+    let copy = source.replace(&port_in_source.to_string(), &port.to_string());
+    built(&scratch(name, &copy))
+}
+
+#[test]
+fn example_tcp_client_talks_to_a_node_server_and_netlet_exits() {
+    let server = NodeProcess::start(
+        r#"
+        const net = require('net');
+        const srv = net.createServer(s => {
+          s.on('data', d => { console.log('server got ' + JSON.stringify(d.toString())); s.write('hello from node'); });
+          s.on('end', () => { console.log('server saw end'); srv.close(); });
+        });
+        srv.listen(0, '127.0.0.1', () => console.log('port ' + srv.address().port));
+        "#,
+        &[],
+    );
+    let port: u16 = server.stdout.wait_for("port ", WAIT)["port ".len()..]
+        .parse()
+        .unwrap();
+    let client = example_on_port("tcp-client.js", 8124, port);
+    // It connects to localhost: a rule naming the host allows it.
+    let mut p = Proc::netlet(&client, &["--allow", &format!("localhost:{port}")]);
+    let status = p.wait_exit(START);
+    assert!(status.success(), "{status}; {}", p.output());
+    server.stdout.wait_for(r#"server got "world!\r\n""#, WAIT);
+    server.stdout.wait_for("server saw end", WAIT);
+    let log = p.stderr.all();
+    let at = |needle: &str| {
+        log.iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle}: {}", log.join("\n")))
+    };
+    assert!(at("[tcp-client] client connected") < at("[tcp-client] hello from node"));
+    assert!(at("[tcp-client] hello from node") < at("[tcp-client] client disconnected"));
+}
+
+#[test]
+fn example_udp_client_sends_to_a_node_server_and_netlet_exits() {
+    let server = NodeProcess::start(
+        r#"
+        const s = require('dgram').createSocket('udp4');
+        s.on('message', (m, r) => { console.log('got ' + m.toString() + ' size ' + r.size); s.close(); });
+        s.bind(0, '127.0.0.1', () => console.log('port ' + s.address().port));
+        "#,
+        &[],
+    );
+    let port: u16 = server.stdout.wait_for("port ", WAIT)["port ".len()..]
+        .parse()
+        .unwrap();
+    let client = example_on_port("udp-client.js", 41234, port);
+    let mut p = Proc::netlet(&client, &["--allow", &format!("localhost:{port}")]);
+    let status = p.wait_exit(START);
+    assert!(status.success(), "{status}; {}", p.output());
+    server.stdout.wait_for("got hello world size 11", WAIT);
+}
+
+#[test]
+fn listening_on_a_port_not_given_is_eacces_naming_the_flag() {
+    // examples-js/hello.js listens on 8124; the operator's listener is for port 0.
+    let p = Proc::netlet(&built(&repo().join("examples-js/hello.js")), TCP);
+    // Unhandled, the error event ends the instance's start.
+    let line = p
+        .stderr
+        .wait_for("[hello] init failed: Uncaught Error: listen EACCES", START);
+    assert!(
+        line.contains("permission denied 0.0.0.0:8124 (netlet run --tcp 8124 gives the handler this port; --tcp ADDR=8124 serves it elsewhere)"),
+        "{line}"
+    );
+    // The host's own line says it too.
+    p.stderr.wait_for("denied listen on", WAIT);
+}
+
+/// `netlet test COMPONENT SCENARIO`: whether it passed, and its report.
+fn netlet_test(component: &Path, scenario: &Path) -> (bool, String) {
+    let out = Command::new(netlet_bin())
+        .arg("test")
+        .arg(component)
+        .arg(scenario)
+        .env("NETLET_CACHE_DIR", cache_dir())
+        .output()
+        .expect("run netlet test");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn example_http_hello_passes_its_scenarios_and_curl() {
+    let hello = built(&repo().join("examples-js/http-hello.js"));
+    let (ok, report) = netlet_test(&hello, &repo().join("examples-js/tests/http-hello.toml"));
+    assert!(ok && report.contains("4 passed, 0 failed"), "{report}");
+
+    // curl, two requests on one kept-alive connection.
+    let p = Proc::netlet(&hello, &["--tcp", "127.0.0.1:0=1337"]);
+    let line = p.stdout.wait_for("netlet: listening tcp ", START);
+    let addr = line.rsplit(' ').next().unwrap().to_string();
+    let url = format!("http://{addr}/");
+    let out = tool("curl")
+        .args(["-sS", "-v", &url, &url])
+        .output()
+        .expect("run curl");
+    let body = String::from_utf8_lossy(&out.stdout);
+    let trace = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(body, "Hello World\nHello World\n", "{trace}");
+    assert!(trace.contains("< Transfer-Encoding: chunked"), "{trace}");
+    assert!(trace.contains("Re-using existing connection"), "{trace}");
+}
+
+#[test]
+fn example_ws_chat_passes_the_rust_chat_s_scenarios() {
+    // examples/ws-chat's own checks, with the port the JavaScript room listens on.
+    let chat = built(&repo().join("examples-js/ws-chat.js"));
+    let (ok, report) = netlet_test(&chat, &repo().join("examples-js/tests/ws-chat.toml"));
+    assert!(ok && report.contains("2 passed, 0 failed"), "{report}");
+}
