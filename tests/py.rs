@@ -420,12 +420,12 @@ fn an_uncaught_exception_is_one_line_then_a_restart_and_the_next_connection_is_s
     let cases = [
         (
             "data",
-            "Traceback (most recent call last): t_errors.py:20 in data_received > \
-             t_errors.py:8 in fail: ValueError: boom in data",
+            "Traceback (most recent call last): t_errors.py:21 in data_received > \
+             t_errors.py:9 in fail: ValueError: boom in data",
         ),
         (
             "timer",
-            "Traceback (most recent call last): t_errors.py:8 in fail: ValueError: boom in timer",
+            "Traceback (most recent call last): t_errors.py:9 in fail: ValueError: boom in timer",
         ),
     ];
     let trapped = "trapped: the handler stopped after an uncaught exception";
@@ -478,8 +478,8 @@ fn an_exception_at_start_is_an_init_failure_and_a_later_start_serves() {
     // The program raises at start half of the time (its own random(): the program runs
     // per instance). A first start that fails stops netlet at once (the handler cannot
     // run); after one that succeeded, a failed start is restarted with backoff.
-    const FAILED: &str = "init failed: Traceback (most recent call last): suite.py:29 in \
-                          <module> > t_errors.py:37 in main > t_errors.py:8 in fail: \
+    const FAILED: &str = "init failed: Traceback (most recent call last): suite.py:30 in \
+                          <module> > t_errors.py:35 in main > t_errors.py:9 in fail: \
                           ValueError: boom in start";
     let mut launches = 0;
     let (p, addr) = loop {
@@ -620,8 +620,12 @@ const GREETING: &str = "欢迎光临《深入浅出Node.js》示例：\n";
 
 #[test]
 fn example_hello_greets_answers_and_logs_end() {
-    // It listens on 8124; the operator's listener (port 0 here) is the one it gets.
-    let p = Proc::netlet(&built(&repo().join("examples-py/hello.py")), TCP);
+    // It listens on 8124; the operator's listener for 8124 (bound on port 0) is the one
+    // it gets.
+    let p = Proc::netlet(
+        &built(&repo().join("examples-py/hello.py")),
+        &["--tcp", "127.0.0.1:0=8124"],
+    );
     let line = p.stdout.wait_for("netlet: listening tcp ", START);
     let addr: std::net::SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
     p.stderr.wait_for("[hello] server bound", WAIT);
@@ -639,7 +643,10 @@ fn example_hello_greets_answers_and_logs_end() {
 
 #[test]
 fn example_echo_is_byte_exact() {
-    let p = Proc::netlet(&built(&repo().join("examples-py/echo.py")), TCP);
+    let p = Proc::netlet(
+        &built(&repo().join("examples-py/echo.py")),
+        &["--tcp", "127.0.0.1:0=1337"],
+    );
     let line = p.stdout.wait_for("netlet: listening tcp ", START);
     let addr: std::net::SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
     let mut c = connect(addr);
@@ -663,7 +670,7 @@ fn example_echo_is_byte_exact() {
 fn example_udp_server_logs_each_datagram() {
     let p = Proc::netlet(
         &built(&repo().join("examples-py/udp-server.py")),
-        &["--udp", "127.0.0.1:0"],
+        &["--udp", "127.0.0.1:0=41234"],
     );
     let line = p.stdout.wait_for("netlet: listening udp ", START);
     let addr: std::net::SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();

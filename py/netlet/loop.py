@@ -288,6 +288,10 @@ class _TcpTransport(asyncio.Transport):
     def _maybe_pause(self, host_ok):
         if self._paused or self._closed:
             return
+        # The host said its queue is under its own mark (64 KiB): under ours too, when
+        # ours is at least that, without asking it the size.
+        if host_ok is True and self._high >= HOST_HIGH_WATER:
+            return
         if self._sock.buffer_size() <= self._high:
             return
         self._paused = True
