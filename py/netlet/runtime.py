@@ -180,6 +180,12 @@ class Handler(wit_world.exports.Handler):
                 raise Err(_init_error) from None
             filename, code = _program
             sys.argv = [filename, *args]
+            # Each print() is a log line when it is written, as on a terminal.
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.reconfigure(line_buffering=True)
+                except (AttributeError, ValueError):
+                    pass
             main = types.ModuleType("__main__")
             main.__file__ = filename
             main.__builtins__ = builtins

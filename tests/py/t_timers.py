@@ -10,30 +10,31 @@ class Timers(asyncio.Protocol):
         self.transport = transport
         loop = asyncio.get_running_loop()
         self.start = loop.time()
-        loop.call_later(0.4, self.say, "later 400")
-        loop.call_later(0.05, self.say, "later 50")
-        cancelled = loop.call_later(0.1, self.say, "cancelled")
+        loop.call_later(0.9, self.say, "later 900", 0.9)
+        loop.call_later(0.1, self.say, "later 100", 0.1)
+        cancelled = loop.call_later(0.2, self.say, "cancelled", 0.2)
         cancelled.cancel()
         print("cancelled", cancelled.cancelled(), flush=True)
-        loop.call_soon(self.say, "soon")
-        loop.call_at(self.start + 0.15, self.say, "at 150")
+        loop.call_soon(self.say, "soon", 0)
+        loop.call_at(self.start + 0.45, self.say, "at 450", 0.45)
         loop.create_task(self.task())
 
-    def say(self, what):
+    def say(self, what, due):
         loop = asyncio.get_running_loop()
         elapsed = loop.time() - self.start
-        print(what, "on time", elapsed >= 0.0, flush=True)
+        # Not before it was due (asyncio's clock resolution aside).
+        print(what, "not early", elapsed >= due - 0.002, flush=True)
         self.transport.write(f"{what}\n".encode())
-        if what == "later 400":
+        if what == "later 900":
             self.transport.close()
 
     async def task(self):
-        await asyncio.sleep(0.1)
-        self.say("slept 100")
+        await asyncio.sleep(0.25)
+        self.say("slept 250", 0.25)
         try:
-            await asyncio.wait_for(asyncio.sleep(10), 0.1)
+            await asyncio.wait_for(asyncio.sleep(10), 0.4)
         except asyncio.TimeoutError:
-            self.say("timed out at 200")
+            self.say("timed out at 650", 0.65)
 
     def connection_lost(self, exc):
         print("connection_lost", exc, flush=True)
