@@ -560,7 +560,9 @@ fn inspect_says_python_and_keeps_cpython_sockets_out_of_the_grants() {
         "{text}"
     );
     assert!(text.contains("outbound TCP (net.connect)"), "{text}");
-    let (grants, linked) = text.split_once("linked but never called").unwrap_or((&text, ""));
+    let (grants, linked) = text
+        .split_once("linked but never called")
+        .unwrap_or((&text, ""));
     assert!(!grants.contains("wasi:sockets"), "{text}");
     assert!(linked.contains("wasi:sockets"), "{text}");
 }

@@ -106,8 +106,7 @@ pub fn is_python(input: &Path) -> bool {
 
 /// python3 (3.10 or later), or one line saying what to install.
 fn check_python() -> anyhow::Result<()> {
-    const INSTALL: &str =
-        "install Python 3.10 or later with venv (e.g. `apt-get install python3 python3-venv`) and run again";
+    const INSTALL: &str = "install Python 3.10 or later with venv (e.g. `apt-get install python3 python3-venv`) and run again";
     let out = match Command::new("python3")
         .args([
             "-c",
@@ -250,27 +249,29 @@ pub fn build(options: &Options) -> anyhow::Result<Built> {
          Handler = _runtime.Handler\n"
     );
     let written = std::fs::write(work.join("netlet_entry.py"), entry);
-    let run = written.context("cannot write the entry module").and_then(|()| {
-        // componentize-py's entry point, run by the venv's python.
-        Command::new(&python)
-            .args([
-                "-c",
-                "import sys; from componentize_py import script; sys.exit(script())",
-            ])
-            .arg("-d")
-            .arg(&wit)
-            .args(["-w", "tcp-udp", "componentize", "netlet_entry", "-p"])
-            .arg(&work)
-            .arg("-p")
-            .arg(&sdk)
-            .arg("-p")
-            .arg(&folder)
-            .arg("-o")
-            .arg(absolute(&tmp))
-            .current_dir(&work)
-            .output()
-            .context("cannot run componentize-py")
-    });
+    let run = written
+        .context("cannot write the entry module")
+        .and_then(|()| {
+            // componentize-py's entry point, run by the venv's python.
+            Command::new(&python)
+                .args([
+                    "-c",
+                    "import sys; from componentize_py import script; sys.exit(script())",
+                ])
+                .arg("-d")
+                .arg(&wit)
+                .args(["-w", "tcp-udp", "componentize", "netlet_entry", "-p"])
+                .arg(&work)
+                .arg("-p")
+                .arg(&sdk)
+                .arg("-p")
+                .arg(&folder)
+                .arg("-o")
+                .arg(absolute(&tmp))
+                .current_dir(&work)
+                .output()
+                .context("cannot run componentize-py")
+        });
     let _ = std::fs::remove_dir_all(&work);
     let run = run?;
     if !run.status.success() {
@@ -323,22 +324,14 @@ fn check_syntax(input: &Path, folder: &Path, main: &str) -> anyhow::Result<()> {
     anyhow::bail!(
         "{}: {}",
         input.display(),
-        lines
-            .iter()
-            .map(|l| l.trim())
-            .collect::<Vec<_>>()
-            .join(" ")
+        lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ")
     )
 }
 
 /// The part of componentize-py's output that says what went wrong: the Python
 /// traceback of the program's import, without the Rust backtrace after it.
 fn build_error(stderr: &str) -> String {
-    let text = stderr
-        .split("\nCaused by:")
-        .next()
-        .unwrap_or(stderr)
-        .trim();
+    let text = stderr.split("\nCaused by:").next().unwrap_or(stderr).trim();
     let text = text
         .rsplit_once("AssertionError: ")
         .map(|(_, t)| t)
