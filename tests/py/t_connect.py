@@ -37,4 +37,20 @@ async def main(port):
         await loop.create_connection(asyncio.Protocol, "127.0.0.1", int(port) + 1)
     except OSError as exc:
         print("refused", type(exc).__name__, exc.errno == errno.ECONNREFUSED, flush=True)
+    got = loop.create_future()
+    transport, _ = await loop.create_datagram_endpoint(
+        lambda: Datagrams(got), remote_addr=("127.0.0.1", int(port))
+    )
+    print("datagram peer", transport.get_extra_info("peername")[1] == int(port), flush=True)
+    transport.sendto(b"udp ping")
+    print("datagram back", await got, flush=True)
+    transport.close()
     print("done", flush=True)
+
+
+class Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, got):
+        self.got = got
+
+    def datagram_received(self, data, addr):
+        self.got.set_result(data)
