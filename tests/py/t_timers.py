@@ -10,6 +10,7 @@ class Timers(asyncio.Protocol):
         self.transport = transport
         loop = asyncio.get_running_loop()
         self.start = loop.time()
+        self.seen = []
         loop.call_later(0.9, self.say, "later 900", 0.9)
         loop.call_later(0.1, self.say, "later 100", 0.1)
         cancelled = loop.call_later(0.2, self.say, "cancelled", 0.2)
@@ -22,10 +23,11 @@ class Timers(asyncio.Protocol):
     def say(self, what, due):
         loop = asyncio.get_running_loop()
         elapsed = loop.time() - self.start
-        # Not before it was due (asyncio's clock resolution aside).
-        print(what, "not early", elapsed >= due - 0.002, flush=True)
+        # Not before it was due (asyncio's clock resolution aside). The order they come
+        # in is the clock's and the machine's load's: the log is sorted.
+        self.seen.append(f"{what} not early {elapsed >= due - 0.002}")
         self.transport.write(f"{what}\n".encode())
-        if what == "later 900":
+        if len(self.seen) == 6:
             self.transport.close()
 
     async def task(self):
@@ -37,6 +39,8 @@ class Timers(asyncio.Protocol):
             self.say("timed out at 650", 0.65)
 
     def connection_lost(self, exc):
+        for line in sorted(self.seen):
+            print(line, flush=True)
         print("connection_lost", exc, flush=True)
         done.set_result(None)
 

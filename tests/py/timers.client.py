@@ -8,5 +8,5 @@ while True:
     if not d:
         break
     got += d
-for line in got.decode().splitlines():
+for line in sorted(got.decode().splitlines()):
     print(line)
