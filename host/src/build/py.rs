@@ -217,8 +217,11 @@ pub fn build(options: &Options) -> anyhow::Result<Built> {
     let start = Instant::now();
     check_python()?;
     let toolchain = toolchain(&options.cache_dir, options.quiet)?;
-    let python = toolchain.join("venv").join("bin").join("python");
+    // componentize-py runs in a folder of its own: every path it gets is absolute (a
+    // relative --cache-dir too).
+    let python = absolute(&toolchain.join("venv").join("bin").join("python"));
     let (sdk, wit) = sources(&options.cache_dir)?;
+    let (sdk, wit) = (absolute(&sdk), absolute(&wit));
     let input = options
         .input
         .canonicalize()
