@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Starting a component the first time compiles it (18 MB with CPython): slow on a
+/// Starting a component the first time compiles it (22 MB with CPython): slow on a
 /// loaded runner with the tests' unoptimised host.
 const START: Duration = Duration::from_secs(400);
 
