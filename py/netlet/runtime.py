@@ -21,7 +21,6 @@ import importlib
 import os
 import sys
 import types
-import weakref
 from asyncio.events import _set_running_loop
 
 import wit_world.exports
