@@ -676,7 +676,7 @@ fn build_errors_name_the_module_or_the_place() {
     );
     let err = build_error(&bad);
     assert!(err.contains("syntax.js:3:"), "{err}");
-    let not_js = scratch("handler.py", "print('hi')\n");
+    let not_js = scratch("handler.rb", "puts \"hi\"\n");
     let err = build_error(&not_js);
     assert!(
         err.contains("netlet build makes components from JavaScript"),

@@ -55,13 +55,17 @@ enum Command {
     Up(UpArgs),
     /// Serve the seeds' demo (the default).
     Demo(DemoArgs),
-    /// Build a handler component from JavaScript: a file (`server.js`, also .mjs, .cjs,
-    /// .ts) or a folder with package.json.
+    /// Build a handler component from JavaScript (a file `server.js`, also .mjs, .cjs,
+    /// .ts, or a folder with package.json) or Python (`server.py`, or a folder with
+    /// __main__.py).
     ///
-    /// The program uses Node's modules (`require('net')`, `import net from 'node:net'`):
-    /// net, dgram, events, buffer, timers, console, util, process, string_decoder, from
-    /// netlet's JavaScript SDK. Needs Node.js and npm: the pinned toolchain
-    /// (componentize-js, esbuild) is installed into the cache directory the first time.
+    /// A JavaScript program uses Node's modules (`require('net')`, `import net from
+    /// 'node:net'`): net, dgram, events, buffer, timers, console, util, process,
+    /// string_decoder, from netlet's JavaScript SDK. Needs Node.js and npm: the pinned
+    /// toolchain (componentize-js, esbuild) is installed into the cache directory the
+    /// first time. A Python program is an asyncio program (`asyncio.run(main())`,
+    /// `loop.create_server`, protocols). Needs python3 (3.10+, with venv): the pinned
+    /// toolchain (componentize-py) is installed into the cache directory the first time.
     Build(BuildArgs),
     /// Precompile a component to machine code for this machine (`X.cwasm`), so `netlet
     /// run X.cwasm --allow-precompiled` starts without compiling. A `.cwasm` is machine
@@ -234,8 +238,9 @@ struct CompileArgs {
 
 #[derive(clap::Args, Debug)]
 struct BuildArgs {
-    /// The handler's source: a .js/.mjs/.cjs/.ts file, or a folder with package.json.
-    #[arg(value_name = "FILE.js|DIR")]
+    /// The handler's source: a .js/.mjs/.cjs/.ts file, or a folder with package.json; a
+    /// .py file, or a folder with __main__.py.
+    #[arg(value_name = "FILE.js|FILE.py|DIR")]
     input: PathBuf,
     /// Where to write the component (default: beside the input, with `.wasm`).
     #[arg(short, long, value_name = "OUT.wasm")]

@@ -6,6 +6,7 @@ use std::fmt;
 use wasmtime::component::types::{ComponentExtern, ComponentItem};
 
 use crate::build::js::JsInfo;
+use crate::build::py::PyInfo;
 use crate::engine::HANDLER_EXPORT;
 use crate::handler::Handler;
 
@@ -28,6 +29,9 @@ pub struct Report {
     pub imports: Vec<Interface>,
     /// What would need `--allow` / `--allow-dns`, one line each.
     pub grants: Vec<String>,
+    /// Imports the component links but its SDK never calls (CPython's own sockets and
+    /// name lookups): refused unless granted, listed apart from the grants.
+    pub linked_unused: Vec<String>,
 }
 
 fn interfaces<'a>(
@@ -64,10 +68,11 @@ fn has(imports: &[Interface], interface: &str, function: Option<&str>) -> bool {
     })
 }
 
-/// Inspects a loaded handler; `bytes` are the file's (a JavaScript handler says so in a
-/// custom section).
+/// Inspects a loaded handler; `bytes` are the file's (a JavaScript or Python handler
+/// says so in a custom section).
 pub fn inspect(handler: &Handler, file: &str, bytes: &[u8]) -> Report {
     let js = JsInfo::read(bytes);
+    let py = PyInfo::read(bytes);
     let engine = &handler.engine;
     let ty = handler.component.component_type();
     let exports = interfaces(engine, ty.exports(engine));
@@ -79,18 +84,30 @@ pub fn inspect(handler: &Handler, file: &str, bytes: &[u8]) -> Report {
         (false, true) => "netlet:net/udp (UDP)",
         _ => "netlet:net/tcp (TCP)",
     };
-    // A JavaScript component imports every function of the world; what its code can
-    // reach follows from the Node modules it uses.
-    let uses = |module: &str| {
-        js.as_ref()
-            .is_none_or(|info| info.modules.iter().any(|m| m == module))
+    // A JavaScript or Python component imports every function of the world; what its
+    // code can reach follows from the Node modules it uses, or from the asyncio calls in
+    // its Python source.
+    let uses = |module: &str| match (&js, &py) {
+        (Some(info), _) => info.modules.iter().any(|m| m == module),
+        (None, Some(info)) => match module {
+            "net" => info.uses("tcp-connect"),
+            "dgram" => info.uses("udp"),
+            _ => false,
+        },
+        (None, None) => true,
     };
     let mut grants = Vec::new();
+    let mut linked_unused = Vec::new();
     if uses("net") && has(&imports, "netlet:net/net@", Some("connect")) {
         grants
             .push("outbound TCP (net.connect): --allow HOST:PORT for each destination".to_string());
     }
-    if js.is_none() && has(&imports, "netlet:net/net@", Some("connect-tls")) {
+    let tls_reachable = match (&js, &py) {
+        (Some(_), _) => false,
+        (None, Some(info)) => info.uses("tcp-connect"),
+        (None, None) => true,
+    };
+    if tls_reachable && has(&imports, "netlet:net/net@", Some("connect-tls")) {
         grants.push(
             "outbound TLS (tls.connect): --allow HOST:PORT for each destination; servers are \
              verified against the platform's roots, or --tls-ca FILE"
@@ -110,34 +127,56 @@ pub fn inspect(handler: &Handler, file: &str, bytes: &[u8]) -> Report {
             "UDP send to new peers: --allow HOST:PORT (answering a peer does not)".to_string(),
         );
     }
+    // CPython links its socket module's imports whatever the program does; the Python
+    // SDK never calls them (asyncio goes through netlet's net and dgram).
+    let sink = if py.is_some() {
+        &mut linked_unused
+    } else {
+        &mut grants
+    };
     if has(&imports, "wasi:sockets/tcp-create-socket@", None)
         || has(&imports, "wasi:sockets/udp-create-socket@", None)
     {
-        grants.push(
+        sink.push(
             "wasi:sockets (its own sockets): --allow HOST:PORT for each destination".to_string(),
         );
     }
     if has(&imports, "wasi:sockets/ip-name-lookup@", None) {
-        grants.push("name lookups (wasi:sockets/ip-name-lookup): --allow-dns".to_string());
+        sink.push("name lookups (wasi:sockets/ip-name-lookup): --allow-dns".to_string());
     }
     Report {
         file: file.to_string(),
         sha256: handler.sha256.clone(),
         world,
-        language: js.as_ref().map(|info| {
-            let modules = if info.modules.is_empty() {
-                "none".to_string()
-            } else {
-                info.modules.join(", ")
-            };
-            format!(
-                "JavaScript (netlet JS SDK {}); Node modules it uses: {modules}",
-                info.sdk_version
-            )
-        }),
+        language: match (&js, &py) {
+            (Some(info), _) => {
+                let modules = if info.modules.is_empty() {
+                    "none".to_string()
+                } else {
+                    info.modules.join(", ")
+                };
+                Some(format!(
+                    "JavaScript (netlet JS SDK {}); Node modules it uses: {modules}",
+                    info.sdk_version
+                ))
+            }
+            (None, Some(info)) => {
+                let used = if info.uses.is_empty() {
+                    "none".to_string()
+                } else {
+                    info.uses.join(", ")
+                };
+                Some(format!(
+                    "Python handler (asyncio, netlet Python SDK {}); what its code uses: {used}",
+                    info.sdk_version
+                ))
+            }
+            (None, None) => None,
+        },
         exports,
         imports,
         grants,
+        linked_unused,
     }
 }
 
@@ -174,6 +213,15 @@ impl fmt::Display for Report {
         }
         for g in &self.grants {
             writeln!(f, "  {g}")?;
+        }
+        if !self.linked_unused.is_empty() {
+            writeln!(
+                f,
+                "linked but never called by its SDK (refused by policy unless granted):"
+            )?;
+            for g in &self.linked_unused {
+                writeln!(f, "  {g}")?;
+            }
         }
         Ok(())
     }

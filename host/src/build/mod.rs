@@ -2,14 +2,15 @@
 //!
 //! Each language's toolchain is pinned by a lock file in this repository, embedded in
 //! the netlet binary and installed on first use into the cache directory
-//! (`<cache>/js/toolchain-<hash>/`), so building needs no setup beyond the language's
-//! own runtime. JavaScript is [`js`]; another language adds a module beside it.
+//! (`<cache>/js/toolchain-<hash>/`, `<cache>/py/toolchain-<hash>/`), so building needs no
+//! setup beyond the language's own runtime. JavaScript is [`js`], Python is [`py`].
 //!
 //! What is installed is run, so it lives in a directory only this user can write, is
 //! filled under a lock (concurrent builds install once) and appears whole: it is made
 //! in a temporary directory and renamed into place.
 
 pub mod js;
+pub mod py;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -21,7 +22,8 @@ use anyhow::Context as _;
 /// What to build and where.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// A source file, or a folder (a JavaScript package with `package.json`).
+    /// A source file, or a folder (a JavaScript package with `package.json`, a Python
+    /// program with `__main__.py`).
     pub input: PathBuf,
     /// Where to write the component (default: beside the input, with `.wasm`).
     pub output: Option<PathBuf>,
@@ -50,9 +52,13 @@ pub fn build(options: &Options) -> anyhow::Result<Built> {
     if js::is_javascript(input) {
         return js::build(options);
     }
+    if py::is_python(input) {
+        return py::build(options);
+    }
     anyhow::bail!(
         "{}: netlet build makes components from JavaScript (a .js, .mjs or .cjs file, or a \
-         folder with package.json); Rust handlers are built with cargo (see the README)",
+         folder with package.json) and Python (a .py file, or a folder with __main__.py); \
+         Rust handlers are built with cargo (see the README)",
         input.display()
     )
 }

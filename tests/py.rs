@@ -1,0 +1,693 @@
+//! Python handlers (`netlet build server.py`, the Python SDK in `py/netlet/`).
+//!
+//! Differential tests: each program under `tests/py/` runs under CPython itself
+//! (`python3 suite.py NAME`) and, built by `netlet build`, under `netlet run`; the same
+//! Python client (or peer) drives both, and the client's transcript (bytes, EOFs, close
+//! order) and the program's own log must be identical. The programs are one component
+//! (`tests/py/suite.py` imports every scenario) so a test run builds and compiles it
+//! once; built components are kept under `target/` by the hash of their sources.
+//!
+//! Then what only netlet does: exceptions that end the instance (one log line with the
+//! traceback, a restart, the next connection served), build errors, `netlet inspect`,
+//! and the seeds' programs in `examples-py/`.
+//!
+//! Needs `python3` (3.10 or later, with venv) and the PyPI registry the first time:
+//! `netlet build` installs componentize-py into the tests' cache directory.
+
+mod common;
+
+use std::io::Write;
+use std::net::{Shutdown, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Starting a component the first time compiles it (22 MB with CPython): slow on a
+/// loaded runner with the tests' unoptimised host.
+const START: Duration = Duration::from_secs(400);
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Every file a Python build depends on, for the build cache's key.
+fn sdk_sources() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in ["py/netlet", "py/toolchain", "wit"] {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(repo().join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .collect();
+        entries.sort();
+        files.extend(entries);
+    }
+    files
+}
+
+static BUILDS: Mutex<()> = Mutex::new(());
+
+/// `netlet build SOURCE`, once per content of the source (and the `.py` files beside
+/// it) and of the SDK: later calls, and later test runs, reuse the component.
+fn built(source: &Path) -> PathBuf {
+    let mut key = Vec::new();
+    let mut inputs: Vec<PathBuf> = sdk_sources();
+    for entry in std::fs::read_dir(source.parent().unwrap()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "py") {
+            inputs.push(path);
+        }
+    }
+    inputs.sort();
+    for path in &inputs {
+        key.extend_from_slice(path.to_string_lossy().as_bytes());
+        key.extend_from_slice(&std::fs::read(path).unwrap());
+    }
+    let hash = &netlet::cache::sha256_hex(&key)[..16];
+    let stem = source.file_stem().unwrap().to_str().unwrap();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("py-built")
+        .join(hash);
+    let out = dir.join(format!("{stem}.wasm"));
+    let _guard = BUILDS.lock().unwrap_or_else(|e| e.into_inner());
+    if out.exists() {
+        return out;
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    let result = Command::new(netlet_bin())
+        .arg("build")
+        .arg(source)
+        .arg("-o")
+        .arg(&out)
+        .arg("--cache-dir")
+        .arg(cache_dir())
+        .env_remove("NETLET_PY_SDK")
+        .output()
+        .expect("run netlet build");
+    assert!(
+        result.status.success(),
+        "netlet build {} failed:\n{}{}",
+        source.display(),
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    out
+}
+
+fn suite() -> PathBuf {
+    built(&repo().join("tests/py/suite.py"))
+}
+
+fn py_file(name: &str) -> PathBuf {
+    repo().join("tests/py").join(name)
+}
+
+/// A child process with its output readable line by line. Killed when dropped.
+struct Proc {
+    child: Child,
+    stdout: Lines,
+    stderr: Lines,
+}
+
+impl Proc {
+    fn spawn(program: &str, args: &[&str]) -> Proc {
+        let mut child = Command::new(program)
+            .args(args)
+            .env("NETLET_CACHE_DIR", cache_dir())
+            .env("PYTHONUNBUFFERED", "1")
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+        let stdout = Lines::default();
+        let stderr = Lines::default();
+        stdout.spawn_reader(child.stdout.take().unwrap());
+        stderr.spawn_reader(child.stderr.take().unwrap());
+        Proc {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn python(script: &Path, args: &[&str]) -> Proc {
+        let mut all = vec![script.to_str().unwrap()];
+        all.extend_from_slice(args);
+        Proc::spawn("python3", &all)
+    }
+
+    /// `netlet run COMPONENT ARGS...` with the tests' cache.
+    fn netlet(component: &Path, args: &[&str]) -> Proc {
+        let cache = cache_dir();
+        let mut all = vec![
+            "run",
+            component.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        Proc::spawn(netlet_bin(), &all)
+    }
+
+    /// Both streams, for failure messages.
+    fn output(&self) -> String {
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout.text(),
+            self.stderr.text()
+        )
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let _ = self
+                    .stderr
+                    .wait_until(Duration::from_millis(500), |_| false);
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running after {timeout:?}; {}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The lines a program printed: under CPython its stdout and stderr; under netlet its
+/// guest lines (`[name] ...`, the prefix removed), in the order they came.
+fn program_lines(p: &Proc, netlet_name: Option<&str>) -> Vec<String> {
+    match netlet_name {
+        None => {
+            let mut lines = p.stdout.all();
+            lines.extend(p.stderr.all());
+            lines
+        }
+        Some(name) => {
+            let prefix = format!("[{name}] ");
+            p.stderr
+                .all()
+                .into_iter()
+                .chain(p.stdout.all())
+                .filter_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+                .collect()
+        }
+    }
+}
+
+/// Where a program's own line starting with `needle` is, waiting for it.
+fn wait_program_line(
+    p: &Proc,
+    netlet_name: Option<&str>,
+    needle: &str,
+    timeout: Duration,
+) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(line) = program_lines(p, netlet_name)
+            .into_iter()
+            .find(|l| l.starts_with(needle))
+        {
+            return line;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no program line {needle:?} within {timeout:?}; {}",
+            p.output()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `ready 41234 ...` -> 41234.
+fn ready_port(line: &str) -> u16 {
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"))
+}
+
+/// A log with its ports (which differ between the runs) replaced: whole numbers only.
+fn normalized(lines: Vec<String>, ports: &[u16]) -> Vec<String> {
+    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+    lines
+        .into_iter()
+        .map(|line| {
+            let mut out = String::new();
+            let mut digits = String::new();
+            for c in line.chars().chain(std::iter::once('\0')) {
+                if c.is_ascii_digit() {
+                    digits.push(c);
+                    continue;
+                }
+                if !digits.is_empty() {
+                    out.push_str(if ports.contains(&digits) {
+                        "PORT"
+                    } else {
+                        &digits
+                    });
+                    digits.clear();
+                }
+                if c != '\0' {
+                    out.push(c);
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+/// Runs the client script against `port`; its stdout, asserting it succeeded.
+fn run_client(client: &Path, port: u16) -> Vec<String> {
+    let mut c = Proc::python(client, &[&port.to_string()]);
+    let status = c.wait_exit(Duration::from_secs(120));
+    assert!(
+        status.success(),
+        "client {} failed: {}",
+        client.display(),
+        c.output()
+    );
+    c.stdout.all()
+}
+
+struct Run {
+    client: Vec<String>,
+    program: Vec<String>,
+}
+
+/// Server mode: the program prints `ready PORT`, `NAME.client.py PORT` drives it, the
+/// program prints `done` at its end.
+fn server_run(name: &str, netlet_args: Option<&[&str]>) -> Run {
+    let suite_py = py_file("suite.py");
+    let p = match netlet_args {
+        None => Proc::python(&suite_py, &[name]),
+        Some(args) => {
+            let mut all = args.to_vec();
+            all.extend_from_slice(&["--", name]);
+            Proc::netlet(&suite(), &all)
+        }
+    };
+    let tag = netlet_args.map(|_| "suite");
+    let port = ready_port(&wait_program_line(&p, tag, "ready ", START));
+    let client = run_client(&py_file(&format!("{name}.client.py")), port);
+    wait_program_line(&p, tag, "done", WAIT);
+    // Lines through netlet's log queue may trail the 'done' line by a little.
+    std::thread::sleep(Duration::from_millis(100));
+    Run {
+        client,
+        program: normalized(program_lines(&p, tag), &[port]),
+    }
+}
+
+/// Peer mode: `NAME.peer.py` (a server) prints `ready PORT`; the program gets PORT as
+/// its argument (netlet: with `--allow` for it and the port after it) and prints
+/// `done` at its end; so does the peer.
+fn peer_run(name: &str, netlet_args: Option<&[&str]>) -> Run {
+    let peer = Proc::python(&py_file(&format!("{name}.peer.py")), &[]);
+    let port = ready_port(&wait_program_line(&peer, None, "ready ", WAIT));
+    let port_s = port.to_string();
+    let allow = format!("127.0.0.1:{port}");
+    let allow_next = format!("127.0.0.1:{}", port + 1);
+    let suite_py = py_file("suite.py");
+    let p = match netlet_args {
+        None => Proc::python(&suite_py, &[name, &port_s]),
+        Some(args) => {
+            let mut all = args.to_vec();
+            all.extend_from_slice(&[
+                "--allow",
+                &allow,
+                "--allow",
+                &allow_next,
+                "--",
+                name,
+                &port_s,
+            ]);
+            Proc::netlet(&suite(), &all)
+        }
+    };
+    let tag = netlet_args.map(|_| "suite");
+    wait_program_line(&p, tag, "done", START);
+    wait_program_line(&peer, None, "done", WAIT);
+    std::thread::sleep(Duration::from_millis(100));
+    Run {
+        client: normalized(peer.stdout.all(), &[port]),
+        program: normalized(program_lines(&p, tag), &[port, port + 1]),
+    }
+}
+
+fn assert_same(name: &str, cpython: Run, netlet: Run) {
+    assert_eq!(
+        cpython.client, netlet.client,
+        "{name}: the client's transcript differs (left: CPython, right: netlet)"
+    );
+    assert_eq!(
+        cpython.program, netlet.program,
+        "{name}: the program's log differs (left: CPython, right: netlet)"
+    );
+}
+
+fn differential(name: &str, netlet_args: &[&str]) {
+    let cpython = server_run(name, None);
+    let netlet = server_run(name, Some(netlet_args));
+    assert_same(name, cpython, netlet);
+}
+
+fn differential_peer(name: &str, netlet_args: &[&str]) {
+    let cpython = peer_run(name, None);
+    let netlet = peer_run(name, Some(netlet_args));
+    assert_same(name, cpython, netlet);
+}
+
+const TCP: &[&str] = &["--tcp", "127.0.0.1:0"];
+
+#[test]
+fn echo_bytes_eof_and_close() {
+    differential("echo", TCP);
+}
+
+#[test]
+fn close_order_write_eof_and_abort() {
+    differential("close", TCP);
+}
+
+#[test]
+fn flow_control_with_a_slow_reader() {
+    differential("flow", TCP);
+}
+
+#[test]
+fn timers_sleep_and_timeouts() {
+    differential("timers", TCP);
+}
+
+#[test]
+fn streams_on_top_of_the_protocols() {
+    differential("streams", TCP);
+}
+
+#[test]
+fn udp_from_several_peers() {
+    differential("udp", &["--udp", "127.0.0.1:0"]);
+}
+
+#[test]
+fn create_connection_under_allow() {
+    differential_peer("connect", &[]);
+}
+
+// ----- what only netlet does ----------------------------------------------------------
+
+#[test]
+fn an_uncaught_exception_is_one_line_then_a_restart_and_the_next_connection_is_served() {
+    let p = Proc::netlet(&suite(), &["--tcp", "127.0.0.1:0", "--", "errors"]);
+    let port = ready_port(&wait_program_line(&p, Some("suite"), "ready ", START));
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let cases = [
+        (
+            "data",
+            "Traceback (most recent call last): t_errors.py:21 in data_received > \
+             t_errors.py:9 in fail: ValueError: boom in data",
+        ),
+        (
+            "timer",
+            "Traceback (most recent call last): t_errors.py:9 in fail: ValueError: boom in timer",
+        ),
+    ];
+    let trapped = "trapped: the handler stopped after an uncaught exception";
+    for (round, (cmd, expected)) in cases.iter().enumerate() {
+        let mut c = connect(addr);
+        assert_eq!(read_line(&mut c), "hello");
+        c.write_all(cmd.as_bytes()).unwrap();
+        // The trap closes the instance's connections.
+        let _ = read_to_end(&mut c);
+        let line = p.stderr.wait_for(&format!("[suite] {expected}"), WAIT);
+        let until = Instant::now() + WAIT;
+        while p
+            .stderr
+            .all()
+            .iter()
+            .filter(|l| l.contains(trapped))
+            .count()
+            <= round
+        {
+            assert!(Instant::now() < until, "no trap line:\n{}", p.stderr.text());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let all = p.stderr.all();
+        let at = all.iter().position(|l| *l == line).unwrap();
+        // One line: the program's next one is the new instance's `ready`, and the host's
+        // says the instance stopped.
+        assert!(
+            all[at + 1..]
+                .iter()
+                .filter(|l| l.starts_with("[suite] "))
+                .all(|l| l.starts_with("[suite] ready")),
+            "more than one line for {cmd}:\n{}",
+            all.join("\n")
+        );
+        let host = all[at + 1..]
+            .iter()
+            .find(|l| l.starts_with("netlet: "))
+            .expect("the host's line");
+        assert!(host.contains(trapped), "{host}");
+        // netlet is up and serves the next connection.
+        let mut next = connect(addr);
+        assert_eq!(read_line(&mut next), "hello");
+        next.write_all(b"still there").unwrap();
+        assert_eq!(read_line(&mut next), "ok still there");
+    }
+}
+
+#[test]
+fn an_exception_at_start_is_an_init_failure_and_a_later_start_serves() {
+    // The program raises at start half of the time (its own random(): the program runs
+    // per instance). A first start that fails stops netlet at once (the handler cannot
+    // run); after one that succeeded, a failed start is restarted with backoff.
+    const FAILED: &str = "init failed: Traceback (most recent call last): suite.py:30 in \
+                          <module> > t_errors.py:35 in main > t_errors.py:9 in fail: \
+                          ValueError: boom in start";
+    let mut launches = 0;
+    let (p, addr) = loop {
+        launches += 1;
+        assert!(launches <= 20, "20 first starts failed");
+        let mut p = Proc::netlet(&suite(), &["--tcp", "127.0.0.1:0", "--", "errors", "start"]);
+        let until = Instant::now() + START;
+        let started = loop {
+            if let Some(l) = p
+                .stdout
+                .all()
+                .into_iter()
+                .find(|l| l.starts_with("netlet: listening tcp "))
+            {
+                break Some(l);
+            }
+            if p.child.try_wait().unwrap().is_some() || Instant::now() > until {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        match started {
+            Some(line) => {
+                let addr: std::net::SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
+                break (p, addr);
+            }
+            None => {
+                let status = p.wait_exit(WAIT);
+                assert!(!status.success());
+                let err = p.stderr.all();
+                assert_eq!(err.len(), 1, "{}", p.output());
+                assert!(
+                    err[0].starts_with(&format!("netlet: [suite] {FAILED}")),
+                    "{}",
+                    err[0]
+                );
+            }
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no failed start followed by a served connection:\n{}",
+            p.output()
+        );
+        let mut c = connect(addr);
+        c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        assert_eq!(read_line(&mut c), "hello", "{}", p.output());
+        if p.stderr.contains(FAILED) {
+            break;
+        }
+        // Served at once: crash it for another start.
+        c.write_all(b"data").unwrap();
+        let _ = read_to_end(&mut c);
+    }
+}
+
+#[test]
+fn inspect_says_python_and_keeps_cpython_sockets_out_of_the_grants() {
+    let out = Command::new(netlet_bin())
+        .arg("inspect")
+        .arg(suite())
+        .args(["--cache-dir", cache_dir().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(
+            "language: Python handler (asyncio, netlet Python SDK 0.1.0); what its code uses: \
+             tcp-server, tcp-connect, udp"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("outbound TCP (net.connect)"), "{text}");
+    // The grants are listed after the imports, and CPython's socket imports after them.
+    let after_imports = text.split_once("needs granted:").map_or("", |(_, g)| g);
+    let (grants, linked) = after_imports
+        .split_once("linked but never called")
+        .unwrap_or((after_imports, ""));
+    assert!(grants.contains("outbound TCP"), "{text}");
+    assert!(!grants.contains("wasi:sockets"), "{text}");
+    assert!(linked.contains("wasi:sockets"), "{text}");
+}
+
+/// Writes `source` as `name` in a fresh folder under the test directory.
+fn scratch(name: &str, source: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("py-scratch")
+        .join(format!("{}-{}", std::process::id(), name.replace('.', "_")));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, source).unwrap();
+    path
+}
+
+#[test]
+fn build_errors_name_the_place() {
+    let bad = scratch("syntax.py", "import asyncio\ndef f(:\n    pass\n");
+    let out = Command::new(netlet_bin())
+        .arg("build")
+        .arg(&bad)
+        .args(["--cache-dir", cache_dir().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("syntax.py\", line 2") && err.contains("SyntaxError"),
+        "{err}"
+    );
+}
+
+#[test]
+fn build_without_python_says_what_to_install() {
+    let empty = Path::new(env!("CARGO_TARGET_TMPDIR")).join("py-no-python");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = Command::new(netlet_bin())
+        .arg("build")
+        .arg(py_file("suite.py"))
+        .args(["-o", empty.join("x.wasm").to_str().unwrap()])
+        .args(["--cache-dir", cache_dir().to_str().unwrap()])
+        .env("PATH", &empty)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("needs Python") && err.contains("install Python 3.10 or later"),
+        "{err}"
+    );
+}
+
+// ----- the seeds' programs (examples-py/) ----------------------------------------------
+
+const GREETING: &str = "欢迎光临《深入浅出Node.js》示例：\n";
+
+#[test]
+fn example_hello_greets_answers_and_logs_end() {
+    // It listens on 8124; the operator's listener for 8124 (bound on port 0) is the one
+    // it gets.
+    let p = Proc::netlet(
+        &built(&repo().join("examples-py/hello.py")),
+        &["--tcp", "127.0.0.1:0=8124"],
+    );
+    let line = p.stdout.wait_for("netlet: listening tcp ", START);
+    let addr: std::net::SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
+    p.stderr.wait_for("[hello] server bound", WAIT);
+    let mut c = connect(addr);
+    assert_eq!(read_exact(&mut c, GREETING.len()), GREETING.as_bytes());
+    c.write_all(b"one").unwrap();
+    assert_eq!(read_exact(&mut c, "你好".len()), "你好".as_bytes());
+    c.write_all(b"two").unwrap();
+    assert_eq!(read_exact(&mut c, "你好".len()), "你好".as_bytes());
+    c.shutdown(Shutdown::Write).unwrap();
+    p.stderr.wait_for("[hello] 连接断开", WAIT);
+    let (rest, result) = read_to_end(&mut c);
+    assert!(result.is_ok() && rest.is_empty(), "{rest:?} {result:?}");
+}
+
+#[test]
+fn example_echo_is_byte_exact() {
+    let p = Proc::netlet(
+        &built(&repo().join("examples-py/echo.py")),
+        &["--tcp", "127.0.0.1:0=1337"],
+    );
+    let line = p.stdout.wait_for("netlet: listening tcp ", START);
+    let addr: std::net::SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
+    let mut c = connect(addr);
+    let payload = random_bytes(1 << 20, 7);
+    let writer = {
+        let mut c = c.try_clone().unwrap();
+        let payload = payload.clone();
+        std::thread::spawn(move || {
+            c.write_all(&payload).unwrap();
+            c.shutdown(Shutdown::Write).unwrap();
+        })
+    };
+    let (all, result) = read_to_end(&mut c);
+    writer.join().unwrap();
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(&all[..13], b"Echo server\r\n");
+    assert!(all[13..] == payload[..], "{} bytes back", all.len() - 13);
+}
+
+#[test]
+fn example_udp_server_logs_each_datagram() {
+    let p = Proc::netlet(
+        &built(&repo().join("examples-py/udp-server.py")),
+        &["--udp", "127.0.0.1:0=41234"],
+    );
+    let line = p.stdout.wait_for("netlet: listening udp ", START);
+    let addr: std::net::SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
+    p.stderr.wait_for(
+        &format!("[udp-server] server listening 127.0.0.1:{}", addr.port()),
+        START,
+    );
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.send_to("深入浅出Node.js".as_bytes(), addr).unwrap();
+    let port = client.local_addr().unwrap().port();
+    p.stderr.wait_for(
+        &format!("[udp-server] server got: 深入浅出Node.js from 127.0.0.1:{port}"),
+        WAIT,
+    );
+}
