@@ -19,10 +19,11 @@ mod common;
 use std::io::Write;
 use std::net::{Shutdown, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use common::child::*;
 use common::*;
 
 /// Starting a component the first time compiles it (22 MB with CPython): slow on a
@@ -105,176 +106,16 @@ fn py_file(name: &str) -> PathBuf {
     repo().join("tests/py").join(name)
 }
 
-/// A child process with its output readable line by line. Killed when dropped.
-struct Proc {
-    child: Child,
-    stdout: Lines,
-    stderr: Lines,
-}
-
-impl Proc {
-    fn spawn(program: &str, args: &[&str]) -> Proc {
-        let mut child = Command::new(program)
-            .args(args)
-            .env("NETLET_CACHE_DIR", cache_dir())
-            .env("PYTHONUNBUFFERED", "1")
-            .env_remove("RUST_BACKTRACE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
-        let stdout = Lines::default();
-        let stderr = Lines::default();
-        stdout.spawn_reader(child.stdout.take().unwrap());
-        stderr.spawn_reader(child.stderr.take().unwrap());
-        Proc {
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    fn python(script: &Path, args: &[&str]) -> Proc {
-        let mut all = vec![script.to_str().unwrap()];
-        all.extend_from_slice(args);
-        Proc::spawn("python3", &all)
-    }
-
-    /// `netlet run COMPONENT ARGS...` with the tests' cache.
-    fn netlet(component: &Path, args: &[&str]) -> Proc {
-        let cache = cache_dir();
-        let mut all = vec![
-            "run",
-            component.to_str().unwrap(),
-            "--cache-dir",
-            cache.to_str().unwrap(),
-        ];
-        all.extend_from_slice(args);
-        Proc::spawn(netlet_bin(), &all)
-    }
-
-    /// Both streams, for failure messages.
-    fn output(&self) -> String {
-        format!(
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout.text(),
-            self.stderr.text()
-        )
-    }
-
-    fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let _ = self
-                    .stderr
-                    .wait_until(Duration::from_millis(500), |_| false);
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "still running after {timeout:?}; {}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The lines a program printed: under CPython its stdout and stderr; under netlet its
-/// guest lines (`[name] ...`, the prefix removed), in the order they came.
-fn program_lines(p: &Proc, netlet_name: Option<&str>) -> Vec<String> {
-    match netlet_name {
-        None => {
-            let mut lines = p.stdout.all();
-            lines.extend(p.stderr.all());
-            lines
-        }
-        Some(name) => {
-            let prefix = format!("[{name}] ");
-            p.stderr
-                .all()
-                .into_iter()
-                .chain(p.stdout.all())
-                .filter_map(|l| l.strip_prefix(&prefix).map(str::to_string))
-                .collect()
-        }
-    }
-}
-
-/// Where a program's own line starting with `needle` is, waiting for it.
-fn wait_program_line(
-    p: &Proc,
-    netlet_name: Option<&str>,
-    needle: &str,
-    timeout: Duration,
-) -> String {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(line) = program_lines(p, netlet_name)
-            .into_iter()
-            .find(|l| l.starts_with(needle))
-        {
-            return line;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no program line {needle:?} within {timeout:?}; {}",
-            p.output()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// `ready 41234 ...` -> 41234.
-fn ready_port(line: &str) -> u16 {
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"))
-}
-
-/// A log with its ports (which differ between the runs) replaced: whole numbers only.
-fn normalized(lines: Vec<String>, ports: &[u16]) -> Vec<String> {
-    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
-    lines
-        .into_iter()
-        .map(|line| {
-            let mut out = String::new();
-            let mut digits = String::new();
-            for c in line.chars().chain(std::iter::once('\0')) {
-                if c.is_ascii_digit() {
-                    digits.push(c);
-                    continue;
-                }
-                if !digits.is_empty() {
-                    out.push_str(if ports.contains(&digits) {
-                        "PORT"
-                    } else {
-                        &digits
-                    });
-                    digits.clear();
-                }
-                if c != '\0' {
-                    out.push(c);
-                }
-            }
-            out
-        })
-        .collect()
+/// `python3 SCRIPT ARGS...`, unbuffered so that its lines arrive as it prints them.
+fn python_file(script: &Path, args: &[&str]) -> Proc {
+    let mut p = Command::new("python3");
+    p.arg(script).args(args).env("PYTHONUNBUFFERED", "1");
+    Proc::spawn_command(p, "python3")
 }
 
 /// Runs the client script against `port`; its stdout, asserting it succeeded.
 fn run_client(client: &Path, port: u16) -> Vec<String> {
-    let mut c = Proc::python(client, &[&port.to_string()]);
+    let mut c = python_file(client, &[&port.to_string()]);
     let status = c.wait_exit(Duration::from_secs(120));
     assert!(
         status.success(),
@@ -285,17 +126,12 @@ fn run_client(client: &Path, port: u16) -> Vec<String> {
     c.stdout.all()
 }
 
-struct Run {
-    client: Vec<String>,
-    program: Vec<String>,
-}
-
 /// Server mode: the program prints `ready PORT`, `NAME.client.py PORT` drives it, the
 /// program prints `done` at its end.
 fn server_run(name: &str, netlet_args: Option<&[&str]>) -> Run {
     let suite_py = py_file("suite.py");
     let p = match netlet_args {
-        None => Proc::python(&suite_py, &[name]),
+        None => python_file(&suite_py, &[name]),
         Some(args) => {
             let mut all = args.to_vec();
             all.extend_from_slice(&["--", name]);
@@ -318,14 +154,14 @@ fn server_run(name: &str, netlet_args: Option<&[&str]>) -> Run {
 /// its argument (netlet: with `--allow` for it and the port after it) and prints
 /// `done` at its end; so does the peer.
 fn peer_run(name: &str, netlet_args: Option<&[&str]>) -> Run {
-    let peer = Proc::python(&py_file(&format!("{name}.peer.py")), &[]);
+    let peer = python_file(&py_file(&format!("{name}.peer.py")), &[]);
     let port = ready_port(&wait_program_line(&peer, None, "ready ", WAIT));
     let port_s = port.to_string();
     let allow = format!("127.0.0.1:{port}");
     let allow_next = format!("127.0.0.1:{}", port + 1);
     let suite_py = py_file("suite.py");
     let p = match netlet_args {
-        None => Proc::python(&suite_py, &[name, &port_s]),
+        None => python_file(&suite_py, &[name, &port_s]),
         Some(args) => {
             let mut all = args.to_vec();
             all.extend_from_slice(&[
@@ -350,27 +186,16 @@ fn peer_run(name: &str, netlet_args: Option<&[&str]>) -> Run {
     }
 }
 
-fn assert_same(name: &str, cpython: Run, netlet: Run) {
-    assert_eq!(
-        cpython.client, netlet.client,
-        "{name}: the client's transcript differs (left: CPython, right: netlet)"
-    );
-    assert_eq!(
-        cpython.program, netlet.program,
-        "{name}: the program's log differs (left: CPython, right: netlet)"
-    );
-}
-
 fn differential(name: &str, netlet_args: &[&str]) {
     let cpython = server_run(name, None);
     let netlet = server_run(name, Some(netlet_args));
-    assert_same(name, cpython, netlet);
+    assert_same(name, "CPython", cpython, netlet);
 }
 
 fn differential_peer(name: &str, netlet_args: &[&str]) {
     let cpython = peer_run(name, None);
     let netlet = peer_run(name, Some(netlet_args));
-    assert_same(name, cpython, netlet);
+    assert_same(name, "CPython", cpython, netlet);
 }
 
 const TCP: &[&str] = &["--tcp", "127.0.0.1:0"];

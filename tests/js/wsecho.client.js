@@ -75,22 +75,27 @@ const KEY = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Versio
   await wait(300);
   ws.close(4001, 'client bye');
   await ws.closed;
+  await wait(100); // the server's close of this connection before the next one (order of the log)
 
   // The server closes with a code; a close without a code.
   ws = await open('/two');
   ws.send('close 4002 server-bye');
   await ws.closed;
+  await wait(100); // the server's close of this connection before the next one (order of the log)
   ws = await open('/three');
   ws.close();
   await ws.closed;
+  await wait(100); // the server's close of this connection before the next one (order of the log)
 
   // Too large (maxPayload 65536): 1009; text that is not UTF-8: 1007.
   ws = await open('/four');
   ws.send(Buffer.alloc(70000, 'y'));
   await ws.closed;
+  await wait(100); // the server's close of this connection before the next one (order of the log)
   ws = await open('/five');
   ws.send(Buffer.from([0xc3, 0x28]), { binary: false });
   await ws.closed;
+  await wait(100); // the server's close of this connection before the next one (order of the log)
 
   // What the client package will not send: an unmasked frame (1002).
   await raw('/six', KEY, '81 02 68 69');
@@ -105,4 +110,5 @@ const KEY = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Versio
   ws = await open('/last');
   ws.send('terminate');
   await ws.closed;
+  await wait(100); // the server's close of this connection before the next one (order of the log)
 })();

@@ -155,7 +155,7 @@ fn check_node() -> anyhow::Result<()> {
 
 /// The installed toolchain, installing it first if needed.
 pub fn toolchain(cache_dir: &Path, quiet: bool) -> anyhow::Result<PathBuf> {
-    let js_dir = js_dir(cache_dir)?;
+    let js_dir = super::language_dir(cache_dir, "js")?;
     let name = format!("toolchain-{}", super::files_hash(TOOLCHAIN));
     super::fill_once(&js_dir, &name, |dir| {
         super::write_files(dir, TOOLCHAIN)?;
@@ -187,20 +187,6 @@ pub fn toolchain(cache_dir: &Path, quiet: bool) -> anyhow::Result<PathBuf> {
     })
 }
 
-/// The SDK, the build script and the WIT, written out once per version of them.
-fn sdk_dir(cache_dir: &Path) -> anyhow::Result<PathBuf> {
-    let js_dir = js_dir(cache_dir)?;
-    let name = format!("sdk-{}", super::files_hash(SDK));
-    super::fill_once(&js_dir, &name, |dir| super::write_files(dir, SDK))
-}
-
-fn js_dir(cache_dir: &Path) -> anyhow::Result<PathBuf> {
-    crate::cache::ensure_private_dir(cache_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let dir = cache_dir.join("js");
-    crate::cache::ensure_private_dir(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(dir)
-}
-
 /// Where the build script, the SDK and the WIT are: the embedded copy, or, for work on
 /// the SDK itself, a checkout's `js/` folder named by `NETLET_JS_SDK` (its `toolchain/`
 /// and `sdk/`, and the `wit/` beside it).
@@ -214,7 +200,7 @@ fn sources(cache_dir: &Path) -> anyhow::Result<(PathBuf, PathBuf, PathBuf)> {
             wit,
         ));
     }
-    let sdk = sdk_dir(cache_dir)?;
+    let sdk = super::sdk_dir(cache_dir, "js", SDK)?;
     Ok((sdk.join("build.mjs"), sdk.join("sdk"), sdk.join("wit")))
 }
 

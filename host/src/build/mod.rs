@@ -115,6 +115,22 @@ impl Drop for DirLock {
 
 /// Makes `parent/name` by running `fill` on an empty directory, once: later calls (in
 /// this process or another) find it complete. A failed fill leaves nothing behind.
+/// `<cache>/<language>/`, made private on first use.
+fn language_dir(cache_dir: &Path, language: &str) -> anyhow::Result<PathBuf> {
+    crate::cache::ensure_private_dir(cache_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let dir = cache_dir.join(language);
+    crate::cache::ensure_private_dir(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(dir)
+}
+
+/// A language's embedded SDK files (and what builds with them), written out once per
+/// version of them under `<cache>/<language>/sdk-<hash>/`.
+fn sdk_dir(cache_dir: &Path, language: &str, files: &[(&str, &str)]) -> anyhow::Result<PathBuf> {
+    let dir = language_dir(cache_dir, language)?;
+    let name = format!("sdk-{}", files_hash(files));
+    fill_once(&dir, &name, |dir| write_files(dir, files))
+}
+
 fn fill_once(
     parent: &Path,
     name: &str,

@@ -133,7 +133,7 @@ fn check_python() -> anyhow::Result<()> {
 
 /// The installed toolchain (a venv with componentize-py), installing it first if needed.
 pub fn toolchain(cache_dir: &Path, quiet: bool) -> anyhow::Result<PathBuf> {
-    let py_dir = py_dir(cache_dir)?;
+    let py_dir = super::language_dir(cache_dir, "py")?;
     let name = format!("toolchain-{}", super::files_hash(TOOLCHAIN));
     super::fill_once(&py_dir, &name, |dir| {
         super::write_files(dir, TOOLCHAIN)?;
@@ -186,20 +186,6 @@ pub fn toolchain(cache_dir: &Path, quiet: bool) -> anyhow::Result<PathBuf> {
     })
 }
 
-/// The SDK and the WIT, written out once per version of them.
-fn sdk_dir(cache_dir: &Path) -> anyhow::Result<PathBuf> {
-    let py_dir = py_dir(cache_dir)?;
-    let name = format!("sdk-{}", super::files_hash(SDK));
-    super::fill_once(&py_dir, &name, |dir| super::write_files(dir, SDK))
-}
-
-fn py_dir(cache_dir: &Path) -> anyhow::Result<PathBuf> {
-    crate::cache::ensure_private_dir(cache_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let dir = cache_dir.join("py");
-    crate::cache::ensure_private_dir(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(dir)
-}
-
 /// Where the SDK (the folder holding `netlet/`) and the WIT are: the embedded copy, or,
 /// for work on the SDK itself, a checkout's `py/` folder named by `NETLET_PY_SDK` (and
 /// the `wit/` beside it).
@@ -208,7 +194,7 @@ fn sources(cache_dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
         let dir = PathBuf::from(dir);
         return Ok((dir.clone(), dir.join("..").join("wit")));
     }
-    let sdk = sdk_dir(cache_dir)?;
+    let sdk = super::sdk_dir(cache_dir, "py", SDK)?;
     Ok((sdk.join("py"), sdk.join("wit")))
 }
 
