@@ -691,11 +691,11 @@ fn writing_128_mib_fits_in_64_mib_of_memory() {
     let writer = {
         let mut c = c.try_clone().unwrap();
         let chunk = chunk.clone();
-        std::thread::spawn(move || {
+        std::thread::spawn(move || -> std::io::Result<()> {
             for _ in 0..TOTAL / chunk.len() {
-                c.write_all(&chunk).unwrap();
+                c.write_all(&chunk)?;
             }
-            c.shutdown(Shutdown::Write).unwrap();
+            c.shutdown(Shutdown::Write)
         })
     };
     // Read as it comes (the echo is paced by this reader), checking every byte.
@@ -708,16 +708,19 @@ fn writing_128_mib_fits_in_64_mib_of_memory() {
         let n = match std::io::Read::read(&mut c, &mut buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) => panic!("after {got} bytes: {e}\n{}", p.output()),
+            Err(e) => panic!("reading after {got} bytes: {e}\n{}", p.output()),
         };
         for (i, b) in buf[..n].iter().enumerate() {
             assert_eq!(*b, chunk[(got + i) % chunk.len()], "byte {}", got + i);
         }
         got += n;
     }
-    writer.join().unwrap();
-    assert_eq!(got, TOTAL, "{}", p.output());
-    assert!(!p.output().contains("trapped"), "{}", p.output());
+    let written = writer.join().unwrap();
+    assert!(
+        written.is_ok() && got == TOTAL && !p.output().contains("trapped"),
+        "writing: {written:?}; read {got} of {TOTAL} bytes\n{}",
+        p.output()
+    );
 }
 
 #[test]
