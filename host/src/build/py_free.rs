@@ -17,6 +17,9 @@
 //! `wit_dylib_dealloc_bytes(cx, ptr, len, 1, 1)`. The runtime frees deferred buffers when
 //! the call's context is dropped, after the import has returned, as it does for the
 //! strings it lowers. Other modules are copied unchanged.
+//!
+//! The upstream fix is to defer that buffer in `maybe_pop_list` itself; a componentize-py
+//! with it must not get this rewrite (the buffer would be freed twice).
 
 use std::convert::Infallible;
 
