@@ -190,3 +190,134 @@ impl Reencode for Wrap {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_encoder::{
+        CodeSection, EntityType, ExportKind, ExportSection, FunctionSection, ImportSection,
+        MemoryType, Module, TypeSection,
+    };
+
+    /// A bindings-like module: imports memory, `pop_list` and `dealloc_bytes`; `lower()`
+    /// pops a list as the generated code does and returns its length.
+    fn bindings() -> Module {
+        let mut types = TypeSection::new();
+        types.ty().function([ValType::I32; 3], [ValType::I32]);
+        types.ty().function([ValType::I32; 5], []);
+        types.ty().function([], [ValType::I32]);
+        let mut imports = ImportSection::new();
+        let memory = MemoryType {
+            minimum: 1,
+            maximum: None,
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        };
+        imports.import("env", "memory", memory);
+        imports.import("env", POP_LIST, EntityType::Function(0));
+        imports.import("env", DEALLOC_BYTES, EntityType::Function(1));
+        let mut functions = FunctionSection::new();
+        functions.function(2);
+        let mut exports = ExportSection::new();
+        exports.export("lower", ExportKind::Func, 2);
+        let mut code = CodeSection::new();
+        let mut f = Function::new([]);
+        f.instructions()
+            .i32_const(77)
+            .i32_const(3)
+            .i32_const(64)
+            .call(0)
+            .end();
+        code.function(&f);
+        let mut module = Module::new();
+        module
+            .section(&types)
+            .section(&imports)
+            .section(&functions)
+            .section(&exports)
+            .section(&code);
+        module
+    }
+
+    fn component_of(module: &Module) -> Vec<u8> {
+        let mut c = wasm_encoder::Component::new();
+        c.section(&wasm_encoder::ModuleSection(module));
+        c.finish()
+    }
+
+    fn first_module(component: &[u8]) -> Vec<u8> {
+        for payload in Parser::new(0).parse_all(component) {
+            if let Payload::ModuleSection {
+                unchecked_range, ..
+            } = payload.unwrap()
+            {
+                return component[unchecked_range].to_vec();
+            }
+        }
+        panic!("no module");
+    }
+
+    /// Runs `lower()` of the patched module with a `pop_list` that returns `buffer`
+    /// (0: the element-by-element path); what `dealloc_bytes` was called with.
+    fn run(buffer: i32) -> Vec<[i32; 5]> {
+        use wasmtime::{Caller, Engine, Linker, Memory, Store};
+        let patched = free_list_arguments(&component_of(&bindings())).unwrap();
+        let engine = Engine::default();
+        let module = wasmtime::Module::new(&engine, first_module(&patched)).unwrap();
+        let mut store = Store::new(&engine, Vec::<[i32; 5]>::new());
+        let memory = Memory::new(&mut store, wasmtime::MemoryType::new(1, None)).unwrap();
+        let mut linker = Linker::new(&engine);
+        linker.define(&store, "env", "memory", memory).unwrap();
+        linker
+            .func_wrap(
+                "env",
+                POP_LIST,
+                move |mut caller: Caller<'_, Vec<[i32; 5]>>, cx: i32, ty: i32, ret: i32| {
+                    assert_eq!((cx, ty), (77, 3));
+                    memory
+                        .write(&mut caller, ret as usize, &buffer.to_le_bytes())
+                        .unwrap();
+                    5
+                },
+            )
+            .unwrap();
+        linker
+            .func_wrap(
+                "env",
+                DEALLOC_BYTES,
+                |mut caller: Caller<'_, Vec<[i32; 5]>>,
+                 cx: i32,
+                 ptr: i32,
+                 size: i32,
+                 align: i32,
+                 defer: i32| {
+                    caller.data_mut().push([cx, ptr, size, align, defer]);
+                },
+            )
+            .unwrap();
+        let instance = linker.instantiate(&mut store, &module).unwrap();
+        let lower = instance
+            .get_typed_func::<(), i32>(&mut store, "lower")
+            .unwrap();
+        assert_eq!(lower.call(&mut store, ()).unwrap(), 5);
+        store.into_data()
+    }
+
+    #[test]
+    fn a_buffer_the_runtime_returns_is_deferred_for_freeing() {
+        assert_eq!(run(4096), vec![[77, 4096, 5, 1, 1]]);
+    }
+
+    #[test]
+    fn the_element_by_element_path_is_left_alone() {
+        assert_eq!(run(0), Vec::<[i32; 5]>::new());
+    }
+
+    #[test]
+    fn a_component_without_the_bindings_module_is_refused() {
+        let mut plain = Module::new();
+        plain.section(&TypeSection::new());
+        assert!(free_list_arguments(&component_of(&plain)).is_none());
+    }
+}
