@@ -11,6 +11,7 @@
 
 pub mod js;
 pub mod py;
+mod py_free;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;

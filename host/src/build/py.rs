@@ -273,7 +273,10 @@ pub fn build(options: &Options) -> anyhow::Result<Built> {
     }
     let built = std::fs::read(&tmp).with_context(|| format!("cannot read {}", tmp.display()));
     let _ = std::fs::remove_file(&tmp);
-    let mut component = built?;
+    // componentize-py 0.25.1 never frees the `list<u8>` arguments of import calls
+    // (every `write` would stay in memory): py_free.rs adds the missing deallocation.
+    let mut component = super::py_free::free_list_arguments(&built?)
+        .context("componentize-py's output has no bindings module to patch (wit_dylib_pop_list)")?;
     let info = PyInfo {
         sdk_version: SDK_VERSION.to_string(),
         uses: uses(&folder),
