@@ -113,89 +113,23 @@ fn node_file(script: &Path, args: &[&str]) -> Proc {
     Proc::spawn_command(p, "node")
 }
 
-/// Runs the client script against `port`; its stdout, asserting it succeeded.
-fn run_client(client: &Path, port: u16) -> Vec<String> {
-    let mut c = node_file(client, &[&port.to_string()]);
-    let status = c.wait_exit(Duration::from_secs(60));
-    assert!(
-        status.success(),
-        "client {} failed: {}",
-        client.display(),
-        c.output()
-    );
-    c.stdout.all()
-}
-
-/// Server mode: the program prints `ready PORT`, `NAME.client.js PORT` drives it, the
-/// program prints `done` at its end.
-fn server_run(name: &str, netlet_args: Option<&[&str]>) -> Run {
-    let suite_js = js_file("suite.js");
-    let p = match netlet_args {
-        None => node_file(&suite_js, &[name]),
-        Some(args) => {
-            let mut all = args.to_vec();
-            all.extend_from_slice(&["--", name]);
-            Proc::netlet(&suite(), &all)
-        }
-    };
-    let tag = netlet_args.map(|_| "suite");
-    let port = ready_port(&wait_program_line(&p, tag, "ready ", START));
-    let client = run_client(&js_file(&format!("{name}.client.js")), port);
-    wait_program_line(&p, tag, "done", WAIT);
-    // Lines through netlet's log queue may trail the 'done' line by a little.
-    std::thread::sleep(Duration::from_millis(100));
-    Run {
-        client,
-        program: normalized(program_lines(&p, tag), &[port]),
-    }
-}
-
-/// Peer mode: `NAME.peer.js` (a Node server or UDP socket) prints `ready PORT`; the
-/// program gets PORT as its argument (netlet: with `--allow` for it and the port after
-/// it) and prints `done` at its end; so does the peer.
-fn peer_run(name: &str, netlet_args: Option<&[&str]>) -> Run {
-    let peer = node_file(&js_file(&format!("{name}.peer.js")), &[]);
-    let port = ready_port(&wait_program_line(&peer, None, "ready ", WAIT));
-    let port_s = port.to_string();
-    let allow = format!("127.0.0.1:{port}");
-    let allow_next = format!("127.0.0.1:{}", port + 1);
-    let suite_js = js_file("suite.js");
-    let p = match netlet_args {
-        None => node_file(&suite_js, &[name, &port_s]),
-        Some(args) => {
-            let mut all = args.to_vec();
-            all.extend_from_slice(&[
-                "--allow",
-                &allow,
-                "--allow",
-                &allow_next,
-                "--",
-                name,
-                &port_s,
-            ]);
-            Proc::netlet(&suite(), &all)
-        }
-    };
-    let tag = netlet_args.map(|_| "suite");
-    wait_program_line(&p, tag, "done", START);
-    wait_program_line(&peer, None, "done", WAIT);
-    std::thread::sleep(Duration::from_millis(100));
-    Run {
-        client: normalized(peer.stdout.all(), &[port]),
-        program: normalized(program_lines(&p, tag), &[port, port + 1]),
-    }
-}
+/// node, the programs in tests/js, and the suite built for netlet.
+const REFERENCE: Reference = Reference {
+    label: "node",
+    dir: "tests/js",
+    ext: "js",
+    spawn: node_file,
+    component: suite,
+    start: START,
+    client_timeout: Duration::from_secs(60),
+};
 
 fn differential(name: &str, netlet_args: &[&str]) {
-    let node = server_run(name, None);
-    let netlet = server_run(name, Some(netlet_args));
-    assert_same(name, "node", node, netlet);
+    REFERENCE.differential(name, netlet_args);
 }
 
 fn differential_peer(name: &str, netlet_args: &[&str]) {
-    let node = peer_run(name, None);
-    let netlet = peer_run(name, Some(netlet_args));
-    assert_same(name, "node", node, netlet);
+    REFERENCE.differential_peer(name, netlet_args);
 }
 
 const TCP: &[&str] = &["--tcp", "127.0.0.1:0"];

@@ -2,11 +2,11 @@
 //! program under its reference runtime and under `netlet run`, their output read line
 //! by line, and the comparison of what each showed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Lines, cache_dir, netlet_bin};
+use super::{Lines, WAIT, cache_dir, netlet_bin};
 
 /// A child process with its output readable line by line. Killed when dropped.
 pub struct Proc {
@@ -199,4 +199,120 @@ pub fn assert_same(name: &str, reference: &str, theirs: Run, netlet: Run) {
         theirs.program, netlet.program,
         "{name}: the program's log differs (left: {reference}, right: netlet)"
     );
+}
+
+/// A reference runtime (node, CPython) and where its test programs are: the same
+/// program runs under it and, built, under `netlet run`, driven by the same client.
+pub struct Reference {
+    /// How failure messages name it.
+    pub label: &'static str,
+    /// The programs' folder, from the repository's root (`tests/js`).
+    pub dir: &'static str,
+    /// The programs' extension (`js`).
+    pub ext: &'static str,
+    /// Runs a program file under the reference runtime.
+    pub spawn: fn(&Path, &[&str]) -> Proc,
+    /// The test suite built for netlet (`NAME` picks the program inside it).
+    pub component: fn() -> PathBuf,
+    /// How long the first start may take (compiling the component).
+    pub start: Duration,
+    /// How long a client script may take.
+    pub client_timeout: Duration,
+}
+
+impl Reference {
+    fn file(&self, name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(self.dir)
+            .join(name)
+    }
+
+    /// Runs the client script against `port`; its stdout, asserting it succeeded.
+    fn run_client(&self, client: &Path, port: u16) -> Vec<String> {
+        let mut c = (self.spawn)(client, &[&port.to_string()]);
+        let status = c.wait_exit(self.client_timeout);
+        assert!(
+            status.success(),
+            "client {} failed: {}",
+            client.display(),
+            c.output()
+        );
+        c.stdout.all()
+    }
+
+    /// Server mode: the program prints `ready PORT`, `NAME.client.EXT PORT` drives it,
+    /// the program prints `done` at its end.
+    fn server_run(&self, name: &str, netlet_args: Option<&[&str]>) -> Run {
+        let suite = self.file(&format!("suite.{}", self.ext));
+        let p = match netlet_args {
+            None => (self.spawn)(&suite, &[name]),
+            Some(args) => {
+                let mut all = args.to_vec();
+                all.extend_from_slice(&["--", name]);
+                Proc::netlet(&(self.component)(), &all)
+            }
+        };
+        let tag = netlet_args.map(|_| "suite");
+        let port = ready_port(&wait_program_line(&p, tag, "ready ", self.start));
+        let client = self.run_client(&self.file(&format!("{name}.client.{}", self.ext)), port);
+        wait_program_line(&p, tag, "done", WAIT);
+        // Lines through netlet's log queue may trail the 'done' line by a little.
+        std::thread::sleep(Duration::from_millis(100));
+        Run {
+            client,
+            program: normalized(program_lines(&p, tag), &[port]),
+        }
+    }
+
+    /// Peer mode: `NAME.peer.EXT` (a server or UDP socket) prints `ready PORT`; the
+    /// program gets PORT as its argument (netlet: with `--allow` for it and the port
+    /// after it) and prints `done` at its end; so does the peer.
+    fn peer_run(&self, name: &str, netlet_args: Option<&[&str]>) -> Run {
+        let peer = (self.spawn)(&self.file(&format!("{name}.peer.{}", self.ext)), &[]);
+        let port = ready_port(&wait_program_line(&peer, None, "ready ", WAIT));
+        let port_s = port.to_string();
+        let allow = format!("127.0.0.1:{port}");
+        let allow_next = format!("127.0.0.1:{}", port + 1);
+        let suite = self.file(&format!("suite.{}", self.ext));
+        let p = match netlet_args {
+            None => (self.spawn)(&suite, &[name, &port_s]),
+            Some(args) => {
+                let mut all = args.to_vec();
+                all.extend_from_slice(&[
+                    "--allow",
+                    &allow,
+                    "--allow",
+                    &allow_next,
+                    "--",
+                    name,
+                    &port_s,
+                ]);
+                Proc::netlet(&(self.component)(), &all)
+            }
+        };
+        let tag = netlet_args.map(|_| "suite");
+        wait_program_line(&p, tag, "done", self.start);
+        wait_program_line(&peer, None, "done", WAIT);
+        std::thread::sleep(Duration::from_millis(100));
+        Run {
+            client: normalized(peer.stdout.all(), &[port]),
+            program: normalized(program_lines(&p, tag), &[port, port + 1]),
+        }
+    }
+
+    /// Program `name` under the reference and under netlet (`netlet_args`), driven by
+    /// `name.client.EXT`: the same transcript and log.
+    pub fn differential(&self, name: &str, netlet_args: &[&str]) {
+        let theirs = self.server_run(name, None);
+        let netlet = self.server_run(name, Some(netlet_args));
+        assert_same(name, self.label, theirs, netlet);
+    }
+
+    /// The same in peer mode (the program is the client of `name.peer.EXT`).
+    pub fn differential_peer(&self, name: &str, netlet_args: &[&str]) {
+        let theirs = self.peer_run(name, None);
+        let netlet = self.peer_run(name, Some(netlet_args));
+        assert_same(name, self.label, theirs, netlet);
+    }
 }
