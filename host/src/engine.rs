@@ -246,6 +246,11 @@ pub fn new_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
     // A guest stuck in a loop is stopped at its call's deadline (see `guest`).
     config.epoch_interruption(true);
+    // For `perf`: the guests' compiled functions by name in /tmp/perf-PID.map (the book's
+    // performance chapter, "Profiling a handler").
+    if std::env::var_os("NETLET_PERFMAP").is_some_and(|v| v != "0") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     let mut mappings = None;
     if let Some(pool) = options.pooling {
         mappings = reserve_mappings(pool.instances)?;
