@@ -176,6 +176,13 @@ fn pause_and_resume() {
 }
 
 #[test]
+fn pipe_in_its_forms_before_between_listened_unpiped_end_false_and_a_destination_gone() {
+    // Under netlet the host moves a pipe's bytes (no data events); what the client sees
+    // and what the handler logs must stay Node's.
+    differential("pipes", TCP);
+}
+
+#[test]
 fn net_connect_under_allow() {
     differential_peer("connect", &[]);
 }

@@ -264,12 +264,14 @@ impl Socket {
         self.0.raw.local_address()
     }
 
-    /// Node's `socket.bytesRead`.
+    /// Node's `socket.bytesRead`, bytes a [`Socket::pipe`] moved included; after the
+    /// close, the final count.
     pub fn bytes_read(&self) -> u64 {
         self.0.raw.bytes_read()
     }
 
-    /// Node's `socket.bytesWritten`.
+    /// Node's `socket.bytesWritten`, bytes a pipe moved in included; after the close,
+    /// the final count.
     pub fn bytes_written(&self) -> u64 {
         self.0.raw.bytes_written()
     }

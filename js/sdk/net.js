@@ -433,6 +433,11 @@ class Socket extends EventEmitter {
   _onData(u8) {
     this._bytesRead += u8.byteLength;
     let chunk = toBuffer(u8);
+    if (this._hostPiped !== undefined) {
+      // Queued by the host before the pipe: on to the destination, in order.
+      this._hostPiped.dest.write(chunk);
+      return;
+    }
     if (this._flowing === true && this._buffered.length === 0) {
       if (this._decoder !== null) {
         chunk = this._decoder.write(chunk);
@@ -503,6 +508,7 @@ class Socket extends EventEmitter {
   }
 
   on(event, listener) {
+    if (event === 'data' && this._hostPiped !== undefined) this._leaveHostPipe();
     super.on(event, listener);
     if (event === 'data') {
       if (this._flowing !== false) this.resume();
@@ -512,6 +518,11 @@ class Socket extends EventEmitter {
       if (this._bufferedBytes > 0 || this._peerEnded) this._emitReadable();
     }
     return this;
+  }
+
+  prependListener(event, listener) {
+    if (event === 'data' && this._hostPiped !== undefined) this._leaveHostPipe();
+    return super.prependListener(event, listener);
   }
 
   _emitReadable() {
@@ -554,6 +565,17 @@ class Socket extends EventEmitter {
     if (this._paused && this._readableListening && this._bufferedBytes < READABLE_HWM) this._hostResume();
     if (this._buffered.length === 0) this._maybeEnd();
     return out;
+  }
+
+  /** Node's `readable.unshift(chunk)`: bytes put back at the front of what is read next. */
+  unshift(chunk, encoding) {
+    if (chunk === null || chunk === undefined) return;
+    const c = typeof chunk === 'string' ? Buffer.from(chunk, encoding || 'utf8') : toBuffer(chunk);
+    if (c.length === 0) return;
+    this._buffered.unshift(c);
+    this._bufferedBytes += c.length;
+    if (this._flowing === true) runtime.nextTick(() => this._flush());
+    else if (this._readableListening) this._emitReadable();
   }
 
   pause() {
@@ -819,6 +841,11 @@ class Socket extends EventEmitter {
       finishWaiters.delete(this);
       this._emitFinish();
     }
+    // A socket in a host pipe: its final counts, which the host keeps until the handle goes.
+    if (this._hostCounts) {
+      void this.bytesRead;
+      void this.bytesWritten;
+    }
     this._closed = true;
     this.destroyed = true;
     this.connecting = false;
@@ -996,12 +1023,21 @@ class Socket extends EventEmitter {
     return this.address().family;
   }
 
-  // Counted here (the host's counts go once the socket has closed).
+  // Counted here; a socket in a host pipe also moved bytes the SDK never saw: the host's
+  // count then, while the handle lives (read a last time at the close).
   get bytesRead() {
+    if (this._hostCounts && this._handle !== null && !this._closed) {
+      const n = Number(this._handle.bytesRead());
+      if (n > this._bytesRead) this._bytesRead = n;
+    }
     return this._bytesRead;
   }
 
   get bytesWritten() {
+    if (this._hostCounts && this._handle !== null && !this._closed) {
+      const n = Number(this._handle.bytesWritten());
+      if (n > this._bytesWritten) this._bytesWritten = n;
+    }
     return this._bytesWritten;
   }
 
@@ -1053,45 +1089,161 @@ class Socket extends EventEmitter {
 
   pipe(dest, options) {
     const doEnd = !options || options.end !== false;
+    if (this._hostPipeable(dest) && this._hostPipe(dest, doEnd)) return dest;
+    this._jsPipe(dest, doEnd, true);
+    return dest;
+  }
+
+  /** Whether the host can move this socket's bytes to `dest` (WIT `socket.pipe`): two
+   * sockets of this instance, open, and nobody else reading this one's data. */
+  _hostPipeable(dest) {
+    return (
+      dest instanceof Socket &&
+      this._handle !== null &&
+      dest._handle !== null &&
+      !this._closed &&
+      !dest._closed &&
+      !this.destroyed &&
+      !dest.destroyed &&
+      !dest._ending &&
+      !this.connecting &&
+      !dest.connecting &&
+      this._decoder === null &&
+      !this._readableListening &&
+      this._hostPiped === undefined &&
+      (this._pipes === undefined || this._pipes.length === 0) &&
+      this.listenerCount('data') === 0
+    );
+  }
+
+  /** `pipe` carried out by the host: no `data` event per chunk. What arrived before goes
+   * first; Node's end, unpipe and 'pipe' / 'unpipe' events as with the JavaScript pipe. */
+  _hostPipe(dest, doEnd) {
+    try {
+      // The end is passed on here (dest.end() on 'end'), so that dest knows it ended.
+      this._handle.pipe(dest._handle, { end: false });
+    } catch {
+      return false;
+    }
+    const src = this;
+    src._hostCounts = true;
+    dest._hostCounts = true;
+    const pipe = { dest, doEnd, onend: null, cleanup: null, ondestclose: null, onunpipe: null };
+    // Node's pipe hears the destination's error first, and unpipes.
+    const ondesterror = () => pipe.ondestclose();
+    pipe.onend = () => {
+      // Node's { end: false } unpipes at the end instead.
+      if (doEnd) dest.end();
+      else src.unpipe(dest);
+    };
+    pipe.cleanup = () => {
+      if (src._hostPiped !== pipe) return;
+      src._hostPiped = undefined;
+      src.removeListener('end', pipe.onend);
+      dest.removeListener('close', pipe.ondestclose);
+      dest.removeListener('error', ondesterror);
+      dest.removeListener('unpipe', pipe.onunpipe);
+      if (src._handle !== null && !src._closed) src._handle.unpipe();
+    };
+    pipe.ondestclose = () => {
+      // The host unpipes and pauses this socket (at the latest when dest closes);
+      // Node's unpipe says so.
+      if (src._hostPiped !== pipe) return;
+      pipe.cleanup();
+      src._paused = true;
+      src.unpipe(dest);
+    };
+    pipe.onunpipe = (s) => {
+      if (s === src) pipe.cleanup();
+    };
+    src._hostPiped = pipe;
+    src.on('end', pipe.onend);
+    dest.prependListener('error', ondesterror);
+    dest.on('close', pipe.ondestclose);
+    dest.on('unpipe', pipe.onunpipe);
+    (src._pipes || (src._pipes = [])).push(dest);
+    // The host resumed it (Node's pipe resumes a paused source).
+    src._paused = false;
+    // Read before the pipe: written first, as Node's pipe passes it on.
+    while (src._buffered.length > 0) {
+      const chunk = src._buffered.shift();
+      src._bufferedBytes -= chunk.length;
+      dest.write(chunk);
+    }
+    if (typeof dest.emit === 'function') dest.emit('pipe', src);
+    if (src._flowing !== true) src.resume();
+    return true;
+  }
+
+  /** Back from the host's pipe to this one (someone wants the data events too). */
+  _leaveHostPipe() {
+    const pipe = this._hostPiped;
+    pipe.cleanup();
+    const pipes = this._pipes || [];
+    if (pipes.includes(pipe.dest)) pipes.splice(pipes.indexOf(pipe.dest), 1);
+    this._jsPipe(pipe.dest, pipe.doEnd, false);
+    if (this._flowing !== false) this._hostResume();
+  }
+
+  _jsPipe(dest, doEnd, announce) {
     const src = this;
     const ondata = (chunk) => {
       if (dest.write(chunk) === false && src._flowing !== false) src.pause();
     };
     const ondrain = () => src.resume();
     const onend = () => {
+      // Node's { end: false } unpipes at the end instead.
       if (doEnd) dest.end();
+      else src.unpipe(dest);
     };
     const cleanup = () => {
       src.removeListener('data', ondata);
       dest.removeListener('drain', ondrain);
       src.removeListener('end', onend);
       src.removeListener('close', cleanup);
-      dest.removeListener('close', cleanup);
+      dest.removeListener('close', ondestclose);
+      dest.removeListener('error', ondesterror);
       dest.removeListener('unpipe', onunpipe);
     };
     const onunpipe = (s) => {
       if (s === src) cleanup();
     };
+    const ondestclose = () => {
+      cleanup();
+      src.unpipe(dest);
+    };
+    // Node's pipe hears the destination's error first, and unpipes.
+    const ondesterror = () => {
+      cleanup();
+      src.unpipe(dest);
+    };
+    if (typeof dest.prependListener === 'function') dest.prependListener('error', ondesterror);
     src.on('data', ondata);
     dest.on('drain', ondrain);
     src.on('end', onend);
     src.on('close', cleanup);
-    dest.on('close', cleanup);
+    dest.on('close', ondestclose);
     dest.on('unpipe', onunpipe);
     (this._pipes || (this._pipes = [])).push(dest);
-    if (typeof dest.emit === 'function') dest.emit('pipe', src);
+    if (announce && typeof dest.emit === 'function') dest.emit('pipe', src);
     if (this._flowing !== true) this.resume();
-    return dest;
   }
 
   unpipe(dest) {
+    // Node's order: nothing when not piped; paused once no destination is left, then
+    // each destination hears 'unpipe'.
     const pipes = this._pipes || [];
-    const targets = dest ? pipes.filter((d) => d === dest) : pipes.slice();
-    for (const d of targets) {
-      pipes.splice(pipes.indexOf(d), 1);
-      d.emit('unpipe', this);
+    if (pipes.length === 0) return this;
+    let targets;
+    if (dest === undefined || dest === null) {
+      targets = pipes.splice(0);
+    } else {
+      const i = pipes.indexOf(dest);
+      if (i < 0) return this;
+      targets = pipes.splice(i, 1);
     }
     if (pipes.length === 0) this.pause();
+    for (const d of targets) d.emit('unpipe', this);
     return this;
   }
 

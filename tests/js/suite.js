@@ -13,6 +13,7 @@ const programs = {
   halfopen: () => require('./halfopen.js'),
   http: () => require('./http.js'),
   pause: () => require('./pause.js'),
+  pipes: () => require('./pipes.js'),
   timeout: () => require('./timeout.js'),
   udp: () => require('./udp.js'),
   writecb: () => require('./writecb.js'),

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
-use super::{Built, Options};
+use super::{Built, Options, absolute};
 
 /// The version of the JavaScript SDK, as the custom section records it.
 pub const SDK_VERSION: &str = "0.1.0";
@@ -282,14 +282,6 @@ fn meta_modules(json: &str) -> Vec<String> {
         .map(|m| m.trim().trim_matches('"').to_string())
         .filter(|m| !m.is_empty())
         .collect()
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(path)
-    }
 }
 
 fn json_string(path: &Path) -> String {

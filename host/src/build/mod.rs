@@ -50,6 +50,11 @@ pub fn build(options: &Options) -> anyhow::Result<Built> {
     if !input.exists() {
         anyhow::bail!("{}: no such file or folder", input.display());
     }
+    // The toolchains run in folders of their own: the paths they get are absolute.
+    let options = &Options {
+        cache_dir: absolute(&options.cache_dir),
+        ..options.clone()
+    };
     if js::is_javascript(input) {
         return js::build(options);
     }
@@ -62,6 +67,15 @@ pub fn build(options: &Options) -> anyhow::Result<Built> {
          Rust handlers are built with cargo (see the README)",
         input.display()
     )
+}
+
+/// `path` from the current directory, when it is relative.
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    }
 }
 
 /// The default output: `dir/name.js` -> `dir/name.wasm`; a folder `dir/app` ->

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
-use super::{Built, Options};
+use super::{Built, Options, absolute};
 
 /// The version of the Python SDK, as the custom section records it.
 pub const SDK_VERSION: &str = "0.1.0";
@@ -367,14 +367,6 @@ pub fn describe(info: &PyInfo) -> String {
         "a Python handler (asyncio)".to_string()
     } else {
         format!("a Python handler (asyncio: {})", info.uses.join(", "))
-    }
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        std::env::current_dir().unwrap_or_default().join(path)
     }
 }
 

@@ -206,6 +206,8 @@ impl NetView<'_> {
         }
         self.unlink_pipes(&mut conn, id);
         let server = conn.server;
+        self.tcp
+            .keep_counts(id, conn.bytes_read, conn.bytes_written);
         drop(conn);
         if server.is_some() {
             self.tcp.accepted -= 1;

@@ -151,11 +151,11 @@ impl HostSocket for NetView<'_> {
     }
 
     fn bytes_read(&mut self, this: Resource<SocketRep>) -> u64 {
-        self.conn(&this).map_or(0, |c| c.bytes_read)
+        self.tcp.counts(this.rep()).0
     }
 
     fn bytes_written(&mut self, this: Resource<SocketRep>) -> u64 {
-        self.conn(&this).map_or(0, |c| c.bytes_written)
+        self.tcp.counts(this.rep()).1
     }
 
     fn buffer_size(&mut self, this: Resource<SocketRep>) -> u64 {
@@ -186,6 +186,7 @@ impl HostSocket for NetView<'_> {
         // Rust `TcpStream` is when dropped.
         let id = this.rep();
         self.close(id, None);
+        self.tcp.forget_counts(id);
         self.cx.ids.release(id);
         Ok(())
     }

@@ -63,7 +63,16 @@ pub struct Tcp {
     spare_pipes: Vec<KernelPipe>,
     /// Bytes pipes moved in the loop turn `.0` (see [`pipe::MAX_PIPED_PER_TURN`]).
     moved: (u64, usize),
+    /// What closed sockets read and wrote, for the guest's `bytes-read` and
+    /// `bytes-written` after the close (Node keeps them): until the guest drops its
+    /// handle, and for the last [`MAX_CLOSED_COUNTS`] closed sockets at most.
+    closed_counts: FxHashMap<u32, (u64, u64)>,
+    closed_order: std::collections::VecDeque<u32>,
 }
+
+/// Closed sockets whose byte counts an instance keeps for its guest (see
+/// [`Tcp::closed_counts`]): ids are never reused, so a count cannot be a newer socket's.
+pub const MAX_CLOSED_COUNTS: usize = 1024;
 
 impl Default for Tcp {
     fn default() -> Self {
@@ -77,11 +86,37 @@ impl Default for Tcp {
             server_options: server::default_options(),
             spare_pipes: Vec::new(),
             moved: (u64::MAX, 0),
+            closed_counts: FxHashMap::default(),
+            closed_order: std::collections::VecDeque::new(),
         }
     }
 }
 
 impl Tcp {
+    /// Keeps a closed socket's byte counts for its guest.
+    fn keep_counts(&mut self, id: u32, read: u64, written: u64) {
+        if self.closed_order.len() >= MAX_CLOSED_COUNTS
+            && let Some(old) = self.closed_order.pop_front()
+        {
+            self.closed_counts.remove(&old);
+        }
+        self.closed_order.push_back(id);
+        self.closed_counts.insert(id, (read, written));
+    }
+
+    /// The byte counts (read, written) of a socket, open or recently closed.
+    pub fn counts(&self, id: u32) -> (u64, u64) {
+        match self.conns.get(&id) {
+            Some(c) => (c.bytes_read, c.bytes_written),
+            None => self.closed_counts.get(&id).copied().unwrap_or((0, 0)),
+        }
+    }
+
+    /// The guest let go of a socket: its counts are not asked for again.
+    pub fn forget_counts(&mut self, id: u32) {
+        self.closed_counts.remove(&id);
+    }
+
     /// Open connections (accepted and outbound).
     pub fn len(&self) -> usize {
         self.conns.len()

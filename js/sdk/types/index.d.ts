@@ -367,6 +367,7 @@ declare module 'net' {
     resume(): this;
     isPaused(): boolean;
     read(size?: number): Buffer | string | null;
+    unshift(chunk: string | Uint8Array, encoding?: BufferEncoding): void;
     setEncoding(encoding?: BufferEncoding): this;
     setTimeout(timeout: number, callback?: () => void): this;
     setNoDelay(noDelay?: boolean): this;
