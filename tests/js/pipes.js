@@ -92,7 +92,11 @@ function start(socket, mode) {
         src.end('dest gone\n');
         src.resume();
       });
-      src.on('close', () => log('gone: src closed'));
+      src.on('close', () => {
+        log('gone: src closed');
+        // The last form: the server goes, and says so.
+        server.close(() => log('done'));
+      });
       dest.write('ready\n');
       break;
     }
