@@ -527,3 +527,31 @@ impl NetView<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closed_counts_are_kept_for_the_last_sockets_only_and_go_when_forgotten() {
+        let mut tcp = Tcp::default();
+        let many = MAX_CLOSED_COUNTS as u32 * 3;
+        for id in 1..=many {
+            tcp.keep_counts(id, u64::from(id), 2 * u64::from(id));
+        }
+        assert!(tcp.closed_counts.len() <= MAX_CLOSED_COUNTS);
+        assert!(tcp.closed_order.len() <= MAX_CLOSED_COUNTS);
+        assert_eq!(tcp.counts(many), (u64::from(many), 2 * u64::from(many)));
+        // The oldest went: its counts read as a socket never seen.
+        assert_eq!(tcp.counts(1), (0, 0));
+        tcp.forget_counts(many);
+        assert_eq!(tcp.counts(many), (0, 0));
+        // Forgotten ids do not let the order queue grow past the bound either.
+        for id in many + 1..=many + 5_000 {
+            tcp.keep_counts(id, 1, 1);
+            tcp.forget_counts(id);
+        }
+        assert!(tcp.closed_order.len() <= MAX_CLOSED_COUNTS);
+        assert!(tcp.closed_counts.len() <= MAX_CLOSED_COUNTS);
+    }
+}
