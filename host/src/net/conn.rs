@@ -32,6 +32,36 @@ pub const MAX_BATCH_BYTES: usize = 64 << 10;
 /// How much one read takes from a socket: Node reads in 64 KiB chunks; so do we.
 pub const READ_SIZE: usize = 64 * 1024;
 
+/// The least a read takes from a socket whose data the guest is slow to handle.
+pub const MIN_READ_SIZE: usize = 4 * 1024;
+
+/// How long a guest call carrying a socket's full read may take before that socket's
+/// reads shrink.
+///
+/// A socket's turn costs what the guest spends on its bytes: 64 KiB of one-byte
+/// WebSocket frames is ~9,000 messages, milliseconds of guest work in one call, which
+/// every other socket of the shard waits out. A call that ran past this halves the read
+/// size of each socket whose read filled it (down to [`MIN_READ_SIZE`]); a call under a
+/// quarter of it doubles them back (up to [`READ_SIZE`]). Bulk data that the guest
+/// handles quickly (an echo, a proxy) keeps full reads; a flood of tiny messages comes
+/// in slices of about this much guest time, so its neighbours wait a slice, not a
+/// 64 KiB batch.
+pub const READ_SLICE: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// The read size after a full read of `size` bytes went to the guest in a call that
+/// took `took`: halved past [`READ_SLICE`], doubled under a quarter of it. Between the
+/// two it stays, so a handler settles where its calls take 0.25–1 ms and the cost of
+/// the extra calls stays a few percent of its work.
+pub fn next_read_size(size: usize, took: std::time::Duration) -> usize {
+    if took > READ_SLICE {
+        (size / 2).max(MIN_READ_SIZE)
+    } else if took < READ_SLICE / 4 {
+        (size * 2).min(READ_SIZE)
+    } else {
+        size
+    }
+}
+
 /// Writes as much of the queue, then of `data` (not queued), as the transport takes at
 /// once, without waiting and without the after-flush work (`drain`, end); returns how
 /// many bytes of `data` went. Errors are left for the flush to meet.
@@ -273,10 +303,11 @@ impl NetView<'_> {
             return;
         };
         let mut cx = Context::from_waker(&conn.read_waker);
+        let size = conn.read_size;
         let polled = self
             .events
             .arena
-            .read_into(READ_SIZE, |rb| stream.poll_read(&mut cx, rb));
+            .read_into(size, |rb| stream.poll_read(&mut cx, rb));
         match polled {
             Poll::Pending => {}
             Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {
@@ -291,7 +322,10 @@ impl NetView<'_> {
                 }
                 conn.bytes_read += n as u64;
                 HandlerStats::add(&conn.stats.tcp_port(conn.server).bytes_in, n as u64);
-                let full = n == READ_SIZE;
+                let full = n == size;
+                if full {
+                    self.tcp.full_reads.push(id);
+                }
                 // A full buffer means more may be waiting: come back next turn, after the
                 // guest has seen this. After a short read, ask the transport whether it
                 // can still make progress (a TLS layer may hold decrypted bytes); if not,
@@ -453,7 +487,8 @@ impl NetView<'_> {
 
     /// The after-call pass over the connections the guest touched: host-side `end` for
     /// sockets that are not half-open, then a flush.
-    pub fn after_call(&mut self) {
+    pub fn after_call(&mut self, took: std::time::Duration) {
+        self.adapt_read_sizes(took);
         let mut touched = std::mem::take(&mut self.tcp.touched);
         for &id in &touched {
             let Some(conn) = self.tcp.conns.get_mut(&id) else {
@@ -470,6 +505,16 @@ impl NetView<'_> {
         // Keep the capacity; anything touched during this pass was already queued anew.
         if self.tcp.touched.is_empty() {
             self.tcp.touched = touched;
+        }
+    }
+
+    /// Shrinks or grows the read size of the sockets whose full reads the call that
+    /// took `took` carried (see [`READ_SLICE`]).
+    fn adapt_read_sizes(&mut self, took: std::time::Duration) {
+        for id in self.tcp.full_reads.drain(..) {
+            if let Some(conn) = self.tcp.conns.get_mut(&id) {
+                conn.read_size = next_read_size(conn.read_size, took);
+            }
         }
     }
 

@@ -68,6 +68,9 @@ pub struct Tcp {
     /// handle, and for the last [`MAX_CLOSED_COUNTS`] closed sockets at most.
     closed_counts: FxHashMap<u32, (u64, u64)>,
     closed_order: std::collections::VecDeque<u32>,
+    /// Sockets whose read in the current batch filled their read size (see
+    /// [`conn::READ_SLICE`]).
+    full_reads: Vec<u32>,
 }
 
 /// Closed sockets whose byte counts an instance keeps for its guest (see
@@ -81,6 +84,7 @@ impl Default for Tcp {
             accepted: 0,
             servers: FxHashMap::default(),
             touched: Vec::new(),
+            full_reads: Vec::new(),
             closed_servers: Vec::new(),
             new_listeners: Vec::new(),
             server_options: server::default_options(),
@@ -191,6 +195,9 @@ pub struct TcpConn {
     read_queued: bool,
     /// The loop turn of the last read.
     read_turn: u64,
+    /// How much its next read may take: [`conn::READ_SIZE`], less while the guest's
+    /// calls for this socket's data run past [`conn::READ_SLICE`].
+    read_size: usize,
     /// `write` returned false; a `drain` is owed when the queue empties.
     need_drain: bool,
     out: WriteQueue,
@@ -237,6 +244,7 @@ impl TcpConn {
             touched: false,
             read_queued: false,
             read_turn: u64::MAX,
+            read_size: conn::READ_SIZE,
             need_drain: false,
             out: WriteQueue::new(Charge::new(cx.quota.memory.clone())),
             pipe: None,
@@ -531,6 +539,40 @@ impl NetView<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_socket_whose_data_keeps_the_guest_busy_reads_less_and_gets_its_full_reads_back() {
+        use conn::{MIN_READ_SIZE, READ_SIZE, READ_SLICE, next_read_size};
+        let slow = READ_SLICE * 7;
+        let fast = READ_SLICE / 10;
+        let mid = READ_SLICE / 2;
+        let mut size = READ_SIZE;
+        let mut steps = 0;
+        while size > MIN_READ_SIZE {
+            size = next_read_size(size, slow);
+            steps += 1;
+        }
+        assert_eq!(steps, 4, "64 KiB halves to 4 KiB in four slow calls");
+        assert_eq!(
+            next_read_size(size, slow),
+            MIN_READ_SIZE,
+            "never below the least"
+        );
+        assert_eq!(
+            next_read_size(16 << 10, mid),
+            16 << 10,
+            "calls in the band keep it"
+        );
+        for _ in 0..4 {
+            size = next_read_size(size, fast);
+        }
+        assert_eq!(size, READ_SIZE);
+        assert_eq!(
+            next_read_size(size, fast),
+            READ_SIZE,
+            "never above a full read"
+        );
+    }
 
     #[test]
     fn closed_counts_are_kept_for_the_last_sockets_only_and_go_when_forgotten() {

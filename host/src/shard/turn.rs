@@ -151,6 +151,7 @@ impl Shard {
         let mut active = self.instances.take_active();
         active.sort_by_key(|key| self.instances.is_running(*key));
         for key in active {
+            let mut took = std::time::Duration::ZERO;
             let returned = if self.instances.is_running(key) {
                 match self.instances.resume(key, &self.ctx.reactor) {
                     None => continue,
@@ -175,7 +176,8 @@ impl Shard {
                     } else {
                         let started = Instant::now();
                         let result = instance.deliver();
-                        self.ctx.stats.call_duration.observe(started.elapsed());
+                        took = started.elapsed();
+                        self.ctx.stats.call_duration.observe(took);
                         if let Err(failure) = result {
                             failures.push((key, failure));
                         }
@@ -186,9 +188,10 @@ impl Shard {
             if let Some(Returned {
                 instance,
                 result,
-                took,
+                took: call,
             }) = returned
             {
+                took = call;
                 self.ctx.stats.call_duration.observe(took);
                 self.instances.restore(key, instance);
                 if let Err(failure) = result {
@@ -199,7 +202,7 @@ impl Shard {
             if failures.last().is_some_and(|(k, _)| *k == key) {
                 continue;
             }
-            self.after_visit(key, &mut again);
+            self.after_visit(key, took, &mut again);
         }
         for key in again {
             self.instances.mark_active(key);
@@ -210,8 +213,9 @@ impl Shard {
     }
 
     /// What a visited instance's calls asked for: closed servers stop accepting, writes
-    /// and ends go out; then whether it is visited again, retires or goes.
-    fn after_visit(&mut self, key: u64, again: &mut Vec<u64>) {
+    /// and ends go out; then whether it is visited again, retires or goes. `took` is how
+    /// long its call ran (zero when it was not called).
+    fn after_visit(&mut self, key: u64, took: std::time::Duration, again: &mut Vec<u64>) {
         let retiring = self.instances.retiring.contains(&key);
         let primary = self.instances.primary;
         let Some(instance) = self.instances.get(key) else {
@@ -233,7 +237,7 @@ impl Shard {
             return;
         };
         let state = instance.state();
-        state.net().after_call();
+        state.net().after_call(took);
         state.dgram().after_call();
         let more = !state.events.is_empty();
         let idle = !state.has_work();
