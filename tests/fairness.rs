@@ -1,8 +1,8 @@
 //! Fair under floods: a hostile *client* (not a hostile guest) against a real `netlet`
 //! process, while a healthy client of the same handler makes a small request every
 //! 10 ms. The healthy client's p99 stays under `common::probe::P99_BOUND` with no failure while one
-//! connection floods `kv` with pipelined commands (plain and over TLS), streams tiny
-//! WebSocket frames, or uploads half a million one-byte HTTP chunks; a chat room lives
+//! connection floods `kv` with pipelined commands, streams tiny WebSocket frames, or
+//! uploads half a million one-byte HTTP chunks, each plain and over TLS; a chat room lives
 //! through 5,000 members leaving at once and 500 that stop reading; a WebSocket send
 //! the instance's memory cannot hold fails alone; a TLS client is served at once while
 //! thousands of handshakes stall.
@@ -180,16 +180,58 @@ struct Flood {
     sent: Arc<AtomicU64>,
     received: Arc<AtomicU64>,
     threads: Vec<JoinHandle<()>>,
+    /// The TLS client the flood goes through (`openssl s_client`), killed at the end.
+    child: Option<std::process::Child>,
 }
 
 impl Flood {
-    fn start(mut conn: TcpStream, head: Vec<u8>, chunk: Vec<u8>, tail: Vec<u8>, max: u64) -> Flood {
+    fn start(conn: TcpStream, head: Vec<u8>, chunk: Vec<u8>, tail: Vec<u8>, max: u64) -> Flood {
+        conn.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let reader = conn.try_clone().unwrap();
+        Flood::spawn(conn, reader, None, head, chunk, tail, max)
+    }
+
+    /// The same flood over TLS, through a real TLS client: `openssl s_client` connected
+    /// to `addr`, written through its stdin and read from its stdout.
+    fn start_tls(
+        addr: SocketAddr,
+        ca: &std::path::Path,
+        head: Vec<u8>,
+        chunk: Vec<u8>,
+        tail: Vec<u8>,
+        max: u64,
+    ) -> Flood {
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("openssl")
+            .args(["s_client", "-quiet", "-verify_return_error", "-servername"])
+            .arg("localhost")
+            .arg("-connect")
+            .arg(addr.to_string())
+            .arg("-CAfile")
+            .arg(ca)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl (scripts/test installs it)");
+        let writer = child.stdin.take().unwrap();
+        let reader = child.stdout.take().unwrap();
+        Flood::spawn(writer, reader, Some(child), head, chunk, tail, max)
+    }
+
+    fn spawn(
+        mut conn: impl Write + Send + 'static,
+        mut reader: impl Read + Send + 'static,
+        child: Option<std::process::Child>,
+        head: Vec<u8>,
+        chunk: Vec<u8>,
+        tail: Vec<u8>,
+        max: u64,
+    ) -> Flood {
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicU64::new(0));
         let received = Arc::new(AtomicU64::new(0));
-        conn.set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let mut reader = conn.try_clone().unwrap();
         let writer = {
             let (stop, sent) = (stop.clone(), sent.clone());
             std::thread::spawn(move || {
@@ -203,6 +245,7 @@ impl Flood {
                     sent.store(total, Ordering::SeqCst);
                 }
                 let _ = conn.write_all(&tail);
+                let _ = conn.flush();
             })
         };
         let reader = {
@@ -230,11 +273,17 @@ impl Flood {
             sent,
             received,
             threads: vec![writer, reader],
+            child,
         }
     }
 
-    fn finish(self) -> (u64, u64) {
+    fn finish(mut self) -> (u64, u64) {
         self.stop.store(true, Ordering::SeqCst);
+        // Its pipes close with it, so neither thread stays blocked on them.
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         for t in self.threads {
             t.join().unwrap();
         }
@@ -321,6 +370,77 @@ fn half_a_million_one_byte_http_chunks_stall_no_one() {
     );
     beside(
         "http-echo: one client uploading 1-byte chunks",
+        probe,
+        flood,
+    );
+}
+
+/// `ws-echo` or `http-echo` with a plain listener for the healthy client and a TLS one
+/// for the flood, on one shard: they share its loop, as in the plain tests.
+fn plain_and_tls(guest: &str, pki: &Pki) -> Netlet {
+    let (cert, key) = pki.leaf("server", "localhost", &["localhost"]);
+    Netlet::run(
+        guest,
+        &[
+            "--shards",
+            "1",
+            "--tcp",
+            "127.0.0.1:0",
+            "--tls",
+            "127.0.0.1:0",
+            "--tls-cert",
+            s(&cert),
+            "--tls-key",
+            s(&key),
+        ],
+    )
+}
+
+#[test]
+fn a_stream_of_tiny_websocket_frames_over_tls_stalls_no_one() {
+    let _serial = serial();
+    let pki = Pki::new("fairness-ws-tls");
+    let netlet = plain_and_tls("ws-echo", &pki);
+    let probe = Probe::start_with(netlet.tcp[0], WsEcho::default(), PAUSE);
+    probe.warm();
+    // The frames follow the handshake at once, as a client that does not wait for the
+    // 101 sends them.
+    let chunk = encode_frame(op::TEXT, true, b"x", MASK).repeat(8192);
+    let flood = Flood::start_tls(
+        netlet.tls[0],
+        &pki.ca(),
+        handshake_request("/flood", &[]),
+        chunk,
+        Vec::new(),
+        u64::MAX,
+    );
+    beside(
+        "ws-echo over TLS: one client streaming 1-byte frames",
+        probe,
+        flood,
+    );
+}
+
+#[test]
+fn half_a_million_one_byte_http_chunks_over_tls_stall_no_one() {
+    let _serial = serial();
+    let pki = Pki::new("fairness-http-tls");
+    let netlet = plain_and_tls("http-echo", &pki);
+    let probe = Probe::start_with(netlet.tcp[0], HttpGet::default(), PAUSE);
+    probe.warm();
+    let head = b"POST /upload HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let chunk = b"1\r\nx\r\n".repeat(10_000);
+    let max = 50 * chunk.len() as u64;
+    let flood = Flood::start_tls(
+        netlet.tls[0],
+        &pki.ca(),
+        head.to_vec(),
+        chunk,
+        b"0\r\n\r\n".to_vec(),
+        max,
+    );
+    beside(
+        "http-echo over TLS: one client uploading 1-byte chunks",
         probe,
         flood,
     );
