@@ -176,6 +176,11 @@ fn pause_and_resume() {
 }
 
 #[test]
+fn an_es_module_with_node_imports_timers_and_socket_options() {
+    differential("esm", TCP);
+}
+
+#[test]
 fn pipe_in_its_forms_before_between_listened_unpiped_end_false_and_a_destination_gone() {
     // Under netlet the host moves a pipe's bytes (no data events); what the client sees
     // and what the handler logs must stay Node's.
@@ -435,6 +440,78 @@ fn build_errors_name_the_module_or_the_place() {
         err.contains("netlet build makes components from JavaScript"),
         "{err}"
     );
+}
+
+#[test]
+fn a_typescript_package_folder_builds_from_its_main_and_serves() {
+    // A folder with package.json whose `main` is TypeScript, importing a module of its
+    // own with ES module syntax: esbuild strips the types, the entry is `main`.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("js-scratch")
+        .join(format!("{}-typed", std::process::id()));
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(
+        dir.join("package.json"),
+        r#"{ "name": "typed-greeter", "private": true, "main": "src/server.ts" }"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("src/greet.ts"),
+        "export interface Visitor { name: string; visits: number }\n\
+         export function greet(v: Visitor): string {\n\
+         \x20 return `hello ${v.name}, visit ${v.visits}\\n`;\n\
+         }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("src/server.ts"),
+        "import net from 'node:net';\n\
+         import { greet, type Visitor } from './greet';\n\
+         let visits: number = 0;\n\
+         const server: net.Server = net.createServer((socket: net.Socket): void => {\n\
+         \x20 const v: Visitor = { name: 'typescript', visits: ++visits };\n\
+         \x20 socket.end(greet(v));\n\
+         });\n\
+         server.listen(7000, () => console.log('typed server bound'));\n",
+    )
+    .unwrap();
+    let out = dir.join("typed.wasm");
+    let build = Command::new(netlet_bin())
+        .arg("build")
+        .arg(&dir)
+        .arg("-o")
+        .arg(&out)
+        .args(["--cache-dir", cache_dir().to_str().unwrap()])
+        .env_remove("NETLET_JS_SDK")
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&build.stdout),
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let inspect = Command::new(netlet_bin())
+        .arg("inspect")
+        .arg(&out)
+        .args(["--cache-dir", cache_dir().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&inspect.stdout);
+    assert!(text.contains("Node modules it uses: net"), "{text}");
+    let p = Proc::netlet(&out, &["--tcp", "127.0.0.1:0=7000"]);
+    let line = p.stdout.wait_for("netlet: listening tcp ", START);
+    let addr: std::net::SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
+    p.stderr.wait_for("typed server bound", WAIT);
+    for visit in 1..=2 {
+        let mut c = connect(addr);
+        let (got, result) = read_to_end(&mut c);
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            format!("hello typescript, visit {visit}\n")
+        );
+    }
 }
 
 #[test]

@@ -459,7 +459,9 @@ class Socket extends EventEmitter {
     try {
       return fn(this._handle);
     } catch (e) {
-      const code = witCode(e);
+      // Node's setters report what the system call said: EINVAL for a value it refused.
+      const wit = witCode(e);
+      const code = wit === 'invalid-argument' ? 'einval' : wit;
       throw systemError(code, `${syscall} ${systemError(code, '').code}`, { syscall });
     }
   }

@@ -6,6 +6,8 @@
 const CODES = {
   'access-denied': ['EACCES', -13],
   'invalid-argument': ['ERR_INVALID_ARG_VALUE', undefined],
+  // What a system call refused as out of range (a socket option), as libuv reports it.
+  einval: ['EINVAL', -22],
   'invalid-state': ['ERR_SOCKET_CLOSED', undefined],
   'address-in-use': ['EADDRINUSE', -98],
   'address-not-available': ['EADDRNOTAVAIL', -99],

@@ -9,6 +9,7 @@ const programs = {
   echo: () => require('./echo.js'),
   encoding: () => require('./encoding.js'),
   errors: () => require('./errors.js'),
+  esm: () => require('./esm.mjs'),
   greeting: () => require('./greeting.js'),
   halfopen: () => require('./halfopen.js'),
   http: () => require('./http.js'),
