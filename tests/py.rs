@@ -163,6 +163,11 @@ fn streams_on_top_of_the_protocols() {
 }
 
 #[test]
+fn transport_writelines_pause_reading_buffer_limits_and_extra_info() {
+    differential("transport", TCP);
+}
+
+#[test]
 fn udp_from_several_peers() {
     differential("udp", &["--udp", "127.0.0.1:0"]);
 }

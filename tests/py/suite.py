@@ -13,6 +13,7 @@ import t_errors
 import t_flow
 import t_streams
 import t_timers
+import t_transport
 import t_udp
 import t_connect
 
@@ -23,6 +24,7 @@ SCENARIOS = {
     "flow": t_flow,
     "streams": t_streams,
     "timers": t_timers,
+    "transport": t_transport,
     "udp": t_udp,
     "connect": t_connect,
 }
