@@ -160,6 +160,26 @@ fn banner(pid: u32, port: u16, n: usize) -> String {
     }
 }
 
+/// Sends `text` in one datagram to `port` inside `pid`'s network namespace (with
+/// Python's socket module) and returns what came back, retrying until the handler is up.
+fn udp_echo(pid: u32, port: u16, text: &str) -> String {
+    let script = format!(
+        "import socket\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         s.settimeout(1)\n\
+         s.sendto({text:?}.encode(), ('127.0.0.1', {port}))\n\
+         print(s.recvfrom(65536)[0].decode(), end='')\n"
+    );
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match inside(pid, &["python3", "-c", &script]) {
+            Ok(got) if !got.is_empty() => return got,
+            other => assert!(Instant::now() < deadline, "udp port {port}: {other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Builds the image from the netlet under test with the repository's build script.
 fn build_image(podman: &Podman, image: &str) -> u64 {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -313,6 +333,10 @@ fn the_image_runs_the_demo_and_kube_play_runs_the_manifests() {
     );
     assert_eq!(alive, "alive: 2 handler(s) answering\n");
     assert_eq!(banner(pid, echo_port, 13), "Echo server\r\n");
+    assert_eq!(
+        udp_echo(pid, udp_port, "through the pod"),
+        "through the pod"
+    );
     let logs = podman.run(&["logs", container]);
     let logs = logs + &String::from_utf8_lossy(&podman.output(&["logs", container]).stderr);
     assert!(logs.contains("using the cached sha256:"), "{logs}");
@@ -327,7 +351,6 @@ fn the_image_runs_the_demo_and_kube_play_runs_the_manifests() {
     );
     assert!(draining.starts_with("not ready: draining"), "{draining}");
     assert_eq!(banner(pid, echo_port, 13), "Echo server\r\n");
-    let _ = udp_port;
 }
 
 /// A process killed when dropped.
