@@ -514,6 +514,63 @@ fn a_typescript_package_folder_builds_from_its_main_and_serves() {
     }
 }
 
+/// `tsc` over `files` with the SDK's declarations, `lib` as given: its output, and
+/// whether it passed.
+fn tsc(dir: &Path, files: &[&str], lib: &str) -> (bool, String) {
+    let tsc = test_clients().join("node_modules/typescript/bin/tsc");
+    assert!(
+        tsc.exists(),
+        "{} is missing: scripts/test installs it",
+        tsc.display()
+    );
+    let types = repo().join("js/sdk/types/index.d.ts");
+    let mut all = vec![types.to_str().unwrap().to_string()];
+    all.extend(
+        files
+            .iter()
+            .map(|f| dir.join(f).to_str().unwrap().to_string()),
+    );
+    let config = format!(
+        r#"{{ "compilerOptions": {{ "strict": true, "noEmit": true, "target": "es2022",
+             "module": "commonjs", "esModuleInterop": true, "types": [], "lib": {lib} }},
+             "files": {all:?} }}"#
+    );
+    // The configuration goes beside the test's other scratch files, not into the
+    // repository's folder.
+    let path = scratch(&format!("tsconfig-{}.json", files.join("-")), &config);
+    let out = Command::new("node")
+        .arg(&tsc)
+        .arg("-p")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn the_typescript_declarations_check_a_handler_with_and_without_the_dom_library() {
+    let dir = repo().join("tests/js/typed");
+    for lib in [r#"["es2022"]"#, r#"["es2022", "dom"]"#] {
+        let (ok, text) = tsc(&dir, &["handler.ts"], lib);
+        assert!(ok, "lib {lib}:\n{text}");
+    }
+    // The declarations are not `any`: a wrong call is an error.
+    let wrong = scratch(
+        "wrong.ts",
+        "import net from 'node:net';\n\
+         net.createServer((s) => { s.write(42); s.setTimeout('soon'); });\n",
+    );
+    let (ok, text) = tsc(wrong.parent().unwrap(), &["wrong.ts"], r#"["es2022"]"#);
+    assert!(!ok, "{text}");
+    assert!(text.contains("wrong.ts(2,"), "{text}");
+    assert!(
+        text.contains("'number'") && text.contains("'string'"),
+        "{text}"
+    );
+}
+
 #[test]
 fn build_without_node_says_what_to_install() {
     let source = js_file("suite.js");

@@ -557,6 +557,65 @@ declare namespace NodeJS {
   }
 }
 
+// Web globals the engine provides and the modules above name, declared for a tsconfig
+// without the DOM library ("lib": ["es2022"], as Node projects set it). With the DOM
+// library these merge with its declarations: the members are declared as it declares
+// them, and each `var` takes the DOM's type when there is one (as @types/node does).
+interface Console {
+  assert(condition?: boolean, ...data: any[]): void;
+  count(label?: string): void;
+  countReset(label?: string): void;
+  debug(...data: any[]): void;
+  dir(item?: any, options?: any): void;
+  error(...data: any[]): void;
+  group(...data: any[]): void;
+  groupEnd(): void;
+  info(...data: any[]): void;
+  log(...data: any[]): void;
+  table(tabularData?: any, properties?: string[]): void;
+  time(label?: string): void;
+  timeEnd(label?: string): void;
+  timeLog(label?: string, ...data: any[]): void;
+  trace(...data: any[]): void;
+  warn(...data: any[]): void;
+}
+declare var console: Console;
+interface AbortSignal {
+  readonly aborted: boolean;
+  readonly reason: any;
+  throwIfAborted(): void;
+}
+interface AbortController {
+  readonly signal: AbortSignal;
+  abort(reason?: any): void;
+}
+declare var AbortController: typeof globalThis extends { onmessage: any; AbortController: infer T }
+  ? T
+  : { prototype: AbortController; new (): AbortController };
+declare var AbortSignal: typeof globalThis extends { onmessage: any; AbortSignal: infer T }
+  ? T
+  : { prototype: AbortSignal; abort(reason?: any): AbortSignal; timeout(milliseconds: number): AbortSignal };
+interface TextEncoder {
+  readonly encoding: string;
+  encode(input?: string): Uint8Array;
+}
+interface TextDecoder {
+  readonly encoding: string;
+  readonly fatal: boolean;
+  readonly ignoreBOM: boolean;
+  decode(input?: ArrayBuffer | ArrayBufferView, options?: { stream?: boolean }): string;
+}
+declare var TextEncoder: typeof globalThis extends { onmessage: any; TextEncoder: infer T }
+  ? T
+  : { prototype: TextEncoder; new (): TextEncoder };
+declare var TextDecoder: typeof globalThis extends { onmessage: any; TextDecoder: infer T }
+  ? T
+  : {
+      prototype: TextDecoder;
+      new (label?: string, options?: { fatal?: boolean; ignoreBOM?: boolean }): TextDecoder;
+    };
+declare function queueMicrotask(callback: () => void): void;
+
 declare var process: NodeJS.Process;
 declare var global: typeof globalThis;
 declare var Buffer: import('buffer').BufferConstructor;
