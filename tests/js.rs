@@ -383,7 +383,7 @@ fn inspect_says_javascript_and_its_node_modules() {
     );
     assert!(
         text.contains(
-            "language: JavaScript (netlet JS SDK 0.1.0); Node modules it uses: dgram, http, net, ws"
+            "language: JavaScript (netlet JS SDK 0.1.0); Node modules it uses: buffer, dgram, events, http, net, timers, ws"
         ),
         "{text}"
     );

@@ -245,7 +245,7 @@ fn an_exception_at_start_is_an_init_failure_and_a_later_start_serves() {
     // The program raises at start half of the time (its own random(): the program runs
     // per instance). A first start that fails stops netlet at once (the handler cannot
     // run); after one that succeeded, a failed start is restarted with backoff.
-    const FAILED: &str = "init failed: Traceback (most recent call last): suite.py:30 in \
+    const FAILED: &str = "init failed: Traceback (most recent call last): suite.py:32 in \
                           <module> > t_errors.py:35 in main > t_errors.py:9 in fail: \
                           ValueError: boom in start";
     let mut launches = 0;
