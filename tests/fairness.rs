@@ -765,6 +765,60 @@ fn a_websocket_send_the_memory_cannot_hold_fails_alone() {
     drop(sink);
 }
 
+#[test]
+fn a_websocket_send_after_its_close_fails_at_once_and_the_instance_serves_on() {
+    let _serial = serial();
+    let netlet = Netlet::run("ws-tester", &["--tcp", "127.0.0.1:0"]);
+    let addr = netlet.tcp[0];
+    // The peer goes without a close frame (1006), then one that closes properly.
+    let mut frames = FrameReader::default();
+    let gone = ws_open(addr, "/gone", &mut frames).unwrap();
+    drop(gone);
+    netlet.stderr.wait_for("close client=false 1006", WAIT);
+    let line = netlet.stderr.wait_for("send after close:", WAIT);
+    assert!(
+        line.ends_with("send after close: the WebSocket is closed"),
+        "{line}"
+    );
+    let mut frames = FrameReader::default();
+    let mut polite = ws_open(addr, "/polite", &mut frames).unwrap();
+    polite
+        .write_all(&encode_frame(op::CLOSE, true, &[0x03, 0xe8], MASK))
+        .unwrap();
+    let echo = next_frame(&mut polite, &mut frames).unwrap();
+    assert_eq!(echo.opcode, op::CLOSE);
+    // The handshake done, the client closes the connection, as `ws` does.
+    drop(polite);
+    netlet.stderr.wait_for("close client=false 1000", WAIT);
+    let deadline = Instant::now() + WAIT;
+    let after = loop {
+        let after: Vec<String> = netlet
+            .stderr
+            .all()
+            .into_iter()
+            .filter(|l| l.contains("send after close:"))
+            .collect();
+        if after.len() == 2 || Instant::now() > deadline {
+            break after;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(after.len(), 2, "{:?}", netlet.stderr.all());
+    assert!(
+        after.iter().all(|l| l.ends_with("the WebSocket is closed")),
+        "{after:?}"
+    );
+    // Nothing was queued for them: the instance serves the next client.
+    let mut frames = FrameReader::default();
+    let mut next = ws_open(addr, "/next", &mut frames).unwrap();
+    next.write_all(&encode_frame(op::TEXT, true, b"still here", MASK))
+        .unwrap();
+    assert_eq!(
+        next_frame(&mut next, &mut frames).unwrap().payload,
+        b"still here"
+    );
+}
+
 // --- TLS handshakes that stall ----------------------------------------------------
 
 #[test]

@@ -14,6 +14,8 @@
 //!   and logs `flood sent K: ERROR` at the first send that fails (the peer is expected
 //!   not to read), or `flood sent N`.
 //! - anything else: echoed.
+//!
+//! At each close it also tries a send and logs what became of it (`send after close: ...`).
 
 use netlet_guest::http::Head;
 use netlet_guest::ws::{self, Message, WebSocket, WsError, WsHandler};
@@ -131,6 +133,11 @@ impl WsHandler for Tester {
 
     fn on_close(&mut self, ws: &WebSocket, code: u16, reason: &str) {
         println!("close client={} {code} {reason}", ws.is_client());
+        // A send to a WebSocket that has closed fails at once, and queues nothing.
+        match ws.try_send_bytes(b"too late") {
+            Ok(_) => println!("send after close: queued"),
+            Err(e) => println!("send after close: {e}"),
+        }
     }
 }
 
